@@ -1,0 +1,50 @@
+# Linli service image: one image for every service and level; the command picks the service
+# (`linli run registry`, `linli run gateway`, `linli migrate`, ...) and env vars pick the node.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- builder: turn the project and all its pinned dependencies into wheels ---------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# Every pinned dependency ships manylinux wheels for CPython 3.11, so no compiler is installed
+# here; if one ever needs compiling, add build-essential to this stage only.
+COPY . .
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip wheel --wheel-dir /wheels .
+
+# --- runtime: slim, no build tools, no source tree, non-root ---------------------------------
+FROM ${PYTHON_IMAGE}
+# PSYCOPG_WAIT_FUNC: psycopg's default C wait function blocks the whole eventlet hub
+# (DESIGN.md section 6). HEALTH_PORT: the port the HEALTHCHECK probes; services other than the
+# gateway set it to their METRICS_PORT.
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PSYCOPG_WAIT_FUNC=wait_select \
+    HEALTH_PORT=8000
+
+# Fixed numeric ids so Kubernetes' runAsNonRoot can verify the user without resolving names.
+RUN groupadd --system --gid 10001 linli \
+ && useradd --system --uid 10001 --gid linli --home-dir /home/linli --create-home \
+        --shell /usr/sbin/nologin linli
+
+# Bind-mount the wheels rather than COPY them, so they never become a layer of this image.
+# Versions are pinned in pyproject.toml and --no-index allows nothing but the builder's wheels.
+# hadolint ignore=DL3013
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels linli
+
+USER 10001:10001
+WORKDIR /home/linli
+EXPOSE 8000
+
+# slim has no curl; the interpreter is already here. urlopen raises on a refused connection or
+# any HTTP status >= 400, which makes python exit non-zero. The port is read in Python (same
+# meaning as ${HEALTH_PORT:-8000}) so the check needs no shell.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('HEALTH_PORT') or '8000'), timeout=4)"]
+
+# Exec form: linli is PID 1 and receives SIGTERM directly from `docker stop` / the kubelet.
+ENTRYPOINT ["linli"]
+CMD ["run", "gateway"]

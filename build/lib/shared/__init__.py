@@ -1,0 +1,1 @@
+"""Code shared by every Linli service: runtime set-up, config, database, messaging, metrics."""

@@ -1,0 +1,102 @@
+"""Instance configuration: a YAML file overlaid with environment variables, validated at start.
+
+Every level runs the same code; `LEVEL` and `NODE_CODE` say which node this
+instance serves. A missing or malformed key stops the process with one line per
+key, so an operator sees every mistake at once instead of one per restart.
+"""
+import base64
+import binascii
+import os
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+LEVEL_DIGITS = {"city": 4, "district": 6, "street": 9}
+
+# Keys read from the environment (they override the YAML file).
+ENV_KEYS = (
+    "LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL",
+    "WEB_SERVER_ADDRESS", "METRICS_PORT", "LOG_LEVEL", "PSEUDONYM_SECRET",
+    "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "DB_POOL_MAX", "OUTBOX_POLL_SECONDS",
+    "OUTBOX_BATCH", "MAX_DELIVERIES",
+)
+
+
+class ConfigError(Exception):
+    """Raised with every problem found, one per line."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        lines = "\n".join(f"  {key}: {msg}" for key, msg in sorted(problems.items()))
+        super().__init__(f"invalid configuration:\n{lines}")
+
+
+def _key32(value, name):
+    try:
+        raw = base64.urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise ValidationError(f"{name} must be urlsafe base64")
+    if len(raw) != 32:
+        raise ValidationError(f"{name} must decode to 32 bytes, got {len(raw)}")
+
+
+class ConfigSchema(Schema):
+    LEVEL = fields.String(required=True, validate=validate.OneOf(list(LEVEL_DIGITS)))
+    NODE_CODE = fields.String(required=True, validate=validate.Regexp(r"^\d+$", error="must be digits only"))
+    INSTANCE = fields.String(load_default=None)
+    AMQP_URI = fields.String(required=True, validate=validate.Regexp(r"^amqps?://", error="must start with amqp:// or amqps://"))
+    RABBIT_MANAGEMENT_URL = fields.String(load_default="http://guest:guest@localhost:15672")
+    DATABASE_URL = fields.String(required=True, validate=validate.Regexp(r"^postgres(ql)?://", error="must start with postgresql://"))
+    WEB_SERVER_ADDRESS = fields.String(load_default="0.0.0.0:8000")
+    METRICS_PORT = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 65535))
+    LOG_LEVEL = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+    PSEUDONYM_SECRET = fields.String(required=True, validate=validate.Length(min=32, error="must be at least {min} characters"))
+    DATA_ENCRYPTION_KEY = fields.String(required=True)
+    SIGNING_KEY = fields.String(required=True)
+    DB_POOL_MAX = fields.Integer(load_default=10, validate=validate.Range(1, 200))
+    OUTBOX_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
+    OUTBOX_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))
+    MAX_DELIVERIES = fields.Integer(load_default=5, validate=validate.Range(1, 100))
+
+    @validates("DATA_ENCRYPTION_KEY")
+    def _check_data_key(self, value, **_):
+        _key32(value, "DATA_ENCRYPTION_KEY")
+
+    @validates("SIGNING_KEY")
+    def _check_signing_key(self, value, **_):
+        _key32(value, "SIGNING_KEY")
+
+    @validates_schema
+    def _check_code_length(self, data, **_):
+        level, code = data.get("LEVEL"), data.get("NODE_CODE")
+        if level in LEVEL_DIGITS and code and len(code) != LEVEL_DIGITS[level]:
+            raise ValidationError(
+                f"a {level} code has {LEVEL_DIGITS[level]} digits, got {len(code)}", "NODE_CODE")
+
+
+def load(path=None, environ=None):
+    """Return the validated config dict (nameko takes it as its config)."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("LINLI_CONFIG")
+    raw = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                raw = yaml.safe_load(fh) or {}
+        except OSError as exc:
+            raise ConfigError({"LINLI_CONFIG": f"cannot read {path}: {exc.strerror}"})
+        if not isinstance(raw, dict):
+            raise ConfigError({"LINLI_CONFIG": f"{path} must hold a mapping"})
+    known = {k: v for k, v in raw.items() if k in ConfigSchema().fields}
+    extra = {k: v for k, v in raw.items() if k not in known}
+    for key in ENV_KEYS:
+        if environ.get(key) not in (None, ""):
+            known[key] = environ[key]
+    try:
+        cfg = ConfigSchema().load({k: (str(v) if k in ("NODE_CODE",) else v) for k, v in known.items()})
+    except ValidationError as exc:
+        raise ConfigError({k: "; ".join(v) if isinstance(v, list) else str(v)
+                           for k, v in exc.normalized_messages().items()})
+    cfg["INSTANCE"] = cfg["INSTANCE"] or f"{cfg['LEVEL']}-{cfg['NODE_CODE']}"
+    # Keys we do not own (nameko's own settings, e.g. max_workers) pass through.
+    return {**extra, **cfg}

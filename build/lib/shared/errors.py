@@ -1,0 +1,71 @@
+"""Domain errors that cross RPC intact and map to HTTP problem responses.
+
+nameko serialises an exception as its class path plus `args`; registering the
+classes with `deserialize_to_instance` makes the caller re-raise the same class,
+so the gateway can turn a registry refusal into a field-level 4xx.
+"""
+from nameko.exceptions import deserialize_to_instance
+
+
+class DomainError(Exception):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, message, fields=None):
+        super().__init__(message, fields or {})
+
+    @property
+    def message(self):
+        return self.args[0]
+
+    @property
+    def fields(self):
+        return self.args[1]
+
+    def __str__(self):
+        return self.message
+
+
+@deserialize_to_instance
+class ValidationFailed(DomainError):
+    status = 422
+    title = "Validation failed"
+
+
+@deserialize_to_instance
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+@deserialize_to_instance
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+@deserialize_to_instance
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+
+
+@deserialize_to_instance
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+def from_marshmallow(exc, message="the request has invalid fields"):
+    """Flatten marshmallow's nested messages into `{"a.b": ["..."]}`."""
+    flat = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        else:
+            flat[prefix or "_schema"] = value if isinstance(value, list) else [value]
+
+    walk("", exc.normalized_messages())
+    return ValidationFailed(message, flat)

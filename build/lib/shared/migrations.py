@@ -1,0 +1,75 @@
+"""Migrations runner: plain SQL files per service, applied in order under an advisory lock.
+
+Each service owns a schema named after it. Files in `shared/migrations/` (the
+outbox and processed-events tables) are applied to every service schema that
+publishes or consumes events, then the service's own `migrations/NNNN_*.sql`.
+Each file runs in its own transaction with the service schema first on the
+search path, and is recorded with a checksum so an edited, already-applied file
+is reported instead of silently ignored.
+"""
+import hashlib
+import logging
+import pathlib
+
+from shared.db import connect
+
+log = logging.getLogger(__name__)
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LOCK_KEY = 0x6C696E6C69  # "linli": one lock for the whole database, so two replicas never migrate at once
+
+BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS public.schema_migrations (
+    service    text NOT NULL,
+    version    text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service, version)
+)"""
+
+
+class MigrationError(Exception):
+    pass
+
+
+def files_for(service):
+    shared = sorted((ROOT / "shared" / "migrations").glob("*.sql"))
+    own = sorted((ROOT / "services" / service / "migrations").glob("*.sql"))
+    return [(f"shared/{p.name}", p) for p in shared] + [(p.name, p) for p in own]
+
+
+def services_with_migrations():
+    return sorted(p.parent.parent.name for p in (ROOT / "services").glob("*/migrations/*.sql"))
+
+
+def migrate(dsn, services=None):
+    """Apply pending migrations; returns [(service, version)] applied."""
+    services = services or sorted(set(services_with_migrations()))
+    applied = []
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            conn.execute(BOOTSTRAP)
+            for service in services:
+                done = {r["version"]: r["checksum"] for r in conn.execute(
+                    "SELECT version, checksum FROM public.schema_migrations WHERE service = %s", (service,))}
+                for version, path in files_for(service):
+                    sql = path.read_text(encoding="utf-8")
+                    checksum = hashlib.sha256(sql.encode()).hexdigest()
+                    if version in done:
+                        if done[version] != checksum:
+                            raise MigrationError(
+                                f"{service} {version} was changed after it was applied; "
+                                "add a new migration instead of editing an old one")
+                        continue
+                    with conn.transaction():
+                        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{service}"')
+                        conn.execute(f'SET LOCAL search_path TO "{service}", public')
+                        conn.execute(sql)
+                        conn.execute(
+                            "INSERT INTO public.schema_migrations (service, version, checksum) VALUES (%s, %s, %s)",
+                            (service, version, checksum))
+                    log.info("applied migration %s %s", service, version)
+                    applied.append((service, version))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    return applied

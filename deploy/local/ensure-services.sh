@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Make PostgreSQL and RabbitMQ (with management + federation) available on this machine:
+# install them from Debian packages if missing, start them if stopped, reuse them if running.
+# Then create the database and vhost named by the arguments. Idempotent.
+set -euo pipefail
+DB_NAME=${1:-linli}
+VHOST=${2:-linli}
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+say() { printf '[ensure-services] %s\n' "$*"; }
+
+need_install=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql postgresql-contrib)
+command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_install+=(rabbitmq-server)
+if [ ${#need_install[@]} -gt 0 ]; then
+  say "installing ${need_install[*]} from Debian packages"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+
+# PostgreSQL
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  say "starting PostgreSQL"
+  ver=$(ls /etc/postgresql | sort -n | tail -n1)
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+pg_isready -q -h 127.0.0.1 -p 5432 || { say "PostgreSQL did not come up"; exit 1; }
+PSQL=(psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qtA)
+if ! "${PSQL[@]}" -c "select 1" >/dev/null 2>&1; then
+  # Fresh Debian install: local peer auth only; allow trust on loopback for the dev instance.
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | tail -n1)
+  say "enabling trust auth on 127.0.0.1 in $hba (development machine)"
+  $SUDO sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  $SUDO -u postgres psql -qtAc "select pg_reload_conf()" >/dev/null 2>&1 || \
+    su postgres -c "psql -qtAc 'select pg_reload_conf()'" >/dev/null
+  sleep 1
+fi
+if [ "$("${PSQL[@]}" -c "select 1 from pg_database where datname = '$DB_NAME'")" != 1 ]; then
+  say "creating database $DB_NAME"
+  "${PSQL[@]}" -c "create database \"$DB_NAME\""
+fi
+
+# RabbitMQ
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  say "starting RabbitMQ"
+  $SUDO rabbitmq-server -detached
+  for _ in $(seq 1 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
+fi
+rabbitmqctl -q await_startup >/dev/null
+plugins=(rabbitmq_management rabbitmq_federation rabbitmq_federation_management rabbitmq_shovel rabbitmq_shovel_management)
+missing=()
+enabled=$(rabbitmq-plugins list -e -m 2>/dev/null || true)
+for p in "${plugins[@]}"; do grep -qx "$p" <<<"$enabled" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "enabling RabbitMQ plugins: ${missing[*]}"
+  rabbitmq-plugins enable -q "${missing[@]}" >/dev/null
+fi
+for _ in $(seq 1 30); do
+  curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break; sleep 1
+done
+curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null || { say "RabbitMQ management API not reachable"; exit 1; }
+rabbitmqctl -q add_vhost "$VHOST" >/dev/null 2>&1 || true
+rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+say "PostgreSQL database '$DB_NAME' and RabbitMQ vhost '$VHOST' are ready"

@@ -1,0 +1,180 @@
+"""`linli`: run a service, migrate, declare the broker topology, manage tokens, load demo data."""
+import shared.green  # noqa: F401  (must precede psycopg)
+
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+
+import click
+
+from linli import SERVICES, all_service_classes, service_class
+from services.gateway.auth import ROLES
+from shared import config as config_mod
+from shared import envelope, logs
+
+
+def load_config(ctx):
+    try:
+        return config_mod.load(ctx.obj.get("config_path"))
+    except config_mod.ConfigError as exc:
+        raise click.ClickException(str(exc))
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="LINLI_CONFIG", type=click.Path(dir_okay=False),
+              help="YAML config; environment variables override it.")
+@click.pass_context
+def main(ctx, config_path):
+    """Linli (邻里) community governance: operate one instance."""
+    ctx.ensure_object(dict)["config_path"] = config_path
+
+
+@main.command("check-config")
+@click.pass_context
+def check_config(ctx):
+    """Validate the configuration and print it with secrets masked."""
+    cfg = load_config(ctx)
+    secret = {"PSEUDONYM_SECRET", "DATA_ENCRYPTION_KEY", "SIGNING_KEY"}
+    for key in sorted(config_mod.ConfigSchema().fields):
+        click.echo(f"{key}={'***' if key in secret else cfg.get(key)}")
+
+
+@main.command()
+@click.argument("service", type=click.Choice(sorted(SERVICES)))
+@click.pass_context
+def run(ctx, service):
+    """Run one service in the foreground until SIGTERM."""
+    from nameko.cli.run import run as nameko_run
+    cfg = load_config(ctx)
+    logs.configure(cfg["LOG_LEVEL"], service=service, instance=cfg["INSTANCE"])
+    nameko_run([service_class(service)], cfg)
+
+
+@main.command()
+@click.option("--service", "services", multiple=True, help="Only these services (default: all).")
+@click.pass_context
+def migrate(ctx, services):
+    """Apply pending SQL migrations (safe to run from several replicas at once)."""
+    from shared.migrations import migrate as run_migrations
+    cfg = load_config(ctx)
+    applied = run_migrations(cfg["DATABASE_URL"], list(services) or None)
+    for service, version in applied:
+        click.echo(f"applied {service} {version}")
+    click.echo(f"{len(applied)} migration(s) applied")
+
+
+@main.group()
+def topology():
+    """RabbitMQ exchanges and queues."""
+
+
+@topology.command("apply")
+@click.pass_context
+def topology_apply(ctx):
+    """Create the vhost if needed; declare exchanges, handler queues and dead-letter queues."""
+    from shared.messaging import apply_topology, ensure_vhost
+    cfg = load_config(ctx)
+    vhost = ensure_vhost(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+    for line in apply_topology(cfg, all_service_classes()):
+        click.echo(f"declared {line}")
+    click.echo(f"topology applied to vhost {vhost}")
+
+
+@main.group()
+def token():
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who holds it, e.g. 长海路街道 办公室.")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--prefix", "node_prefix", help="Node code it reaches (default: this instance's node).")
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="Expire after this many days.")
+@click.pass_context
+def token_create(ctx, name, role, node_prefix, expires_days):
+    """Create a token and print it once (only its hash is stored)."""
+    from services.gateway import auth, store
+    from shared.db import connect
+    from shared.errors import ValidationFailed
+    cfg = load_config(ctx)
+    node_prefix = node_prefix or cfg["NODE_CODE"]
+    try:
+        auth.validate_grant(name, role, node_prefix, cfg["NODE_CODE"])
+    except ValidationFailed as exc:
+        raise click.ClickException(f"{exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}")
+    token_id, secret = auth.new_token()
+    expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
+    with connect(cfg["DATABASE_URL"]) as conn:
+        conn.execute("SET search_path TO gateway")
+        store.add(conn, token_id, secret, name, role, node_prefix, expires)
+    click.echo(secret)
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx):
+    from services.gateway import store
+    from shared.db import connect
+    cfg = load_config(ctx)
+    with connect(cfg["DATABASE_URL"]) as conn:
+        conn.execute("SET search_path TO gateway")
+        for row in store.list_tokens(conn):
+            state = "revoked" if row["revoked_at"] else "active"
+            click.echo(f"{row['token_id']}  {row['role']:<17} {row['node_prefix']:<15} {state:<8} {row['name']}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.pass_context
+def token_revoke(ctx, token_id):
+    from services.gateway import store
+    from shared.db import connect
+    cfg = load_config(ctx)
+    with connect(cfg["DATABASE_URL"]) as conn:
+        conn.execute("SET search_path TO gateway")
+        if not store.revoke(conn, token_id):
+            raise click.ClickException(f"no active token {token_id}")
+    click.echo(f"revoked {token_id}")
+
+
+@main.group()
+def demo():
+    """Demo data."""
+
+
+@demo.command("load")
+@click.pass_context
+def demo_load(ctx):
+    """Load the demo hierarchy (idempotent); events go out through the outbox."""
+    from linli.demo import load_hierarchy
+    from shared.db import transaction
+    cfg = load_config(ctx)
+    with transaction(cfg["DATABASE_URL"], "registry", envelope.source_from_config("registry", cfg)) as tx:
+        added, skipped = load_hierarchy(tx, cfg["NODE_CODE"])
+    click.echo(f"demo: {len(added)} node(s) added, {len(skipped)} outside this instance left for its own")
+
+
+@main.group()
+def outbox():
+    """The transactional outbox."""
+
+
+@outbox.command("status")
+@click.pass_context
+def outbox_status(ctx):
+    """Backlog, age of the oldest unsent event and retries, per service."""
+    from shared import outbox as ob
+    from shared.db import connect
+    from shared.migrations import services_with_migrations
+    cfg = load_config(ctx)
+    with connect(cfg["DATABASE_URL"]) as conn:
+        click.echo(f"{'service':<14}{'backlog':>9}{'oldest (s)':>12}{'retrying':>10}{'sent':>10}")
+        for service in sorted(set(services_with_migrations())):
+            conn.execute(f'SET search_path TO "{service}"')
+            row = ob.status(conn)
+            click.echo(f"{service:<14}{row['backlog']:>9}{float(row['oldest_age']):>12.1f}"
+                       f"{row['retrying']:>10}{row['sent']:>10}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""HTTP plumbing for the gateway: JSON in and out, errors as RFC 9457 problem+json."""
+import json
+import logging
+
+from nameko.exceptions import RemoteError, UnknownService
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
+
+from shared import logs
+from shared.errors import DomainError, ValidationFailed
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+PROBLEM = "application/problem+json"
+
+
+class ServiceUnavailable(Exception):
+    pass
+
+
+def problem(status, title, detail, errors=None):
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    cid = logs.correlation_id.get()
+    if cid:
+        body["correlation_id"] = cid
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM)
+
+
+def as_json(payload, status=200, headers=None):
+    return Response(json.dumps(payload, ensure_ascii=False, default=str), status=status,
+                    mimetype="application/json", headers=headers)
+
+
+def json_body(request):
+    if request.content_length and request.content_length > MAX_BODY:
+        raise ValidationFailed("the request body is too large", {"_body": [f"at most {MAX_BODY} bytes"]})
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY:
+        raise ValidationFailed("the request body is too large", {"_body": [f"at most {MAX_BODY} bytes"]})
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("the request body is not valid JSON", {"_body": [str(exc)]})
+    if not isinstance(body, dict):
+        raise ValidationFailed("the request body must be a JSON object", {"_body": ["expected an object"]})
+    return body
+
+
+class ApiHandler(HttpRequestHandler):
+    """nameko's http entrypoint with our error mapping."""
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, DomainError):
+            return problem(exc.status, exc.title, exc.message, exc.fields)
+        if isinstance(exc, (ServiceUnavailable, UnknownService)):
+            return problem(503, "Service unavailable", str(exc))
+        if isinstance(exc, RemoteError):
+            log.error("remote error: %s", exc)
+        else:
+            log.error("unhandled error: %r", exc)
+        return problem(500, "Internal error", "the request failed; quote the correlation id when reporting it")
+
+
+api = ApiHandler.decorator

@@ -1,0 +1,145 @@
+"""Use cases on the hierarchy: validate input, apply the domain rules, store, and emit the event.
+
+Each function runs inside the caller's transaction (`tx`, a shared.db.Tx), so
+the change and its outbox event commit together. The nameko service and the
+CLI (demo data) both call these.
+"""
+from datetime import date
+
+from marshmallow import ValidationError
+
+from services.registry import domain, store
+from services.registry.schemas import (NodeCreateSchema, NodeListQuerySchema, NodeRenameSchema,
+                                       NodeRetireSchema, NodeSchema, NodeSplitSchema)
+from shared.errors import Conflict, NotFound, ValidationFailed, from_marshmallow
+
+_node = NodeSchema()
+
+
+def _load(schema, data):
+    if not isinstance(data, dict):
+        raise ValidationFailed("the request body must be a JSON object", {"_schema": ["expected an object"]})
+    try:
+        return schema().load(data)
+    except ValidationError as exc:
+        raise from_marshmallow(exc)
+
+
+def _event_payload(node_row):
+    return _node.dump(node_row)
+
+
+def get(tx, code):
+    row = store.get_row(tx, code)
+    if row is None:
+        raise NotFound(f"node {code} does not exist", {"code": [f"{code} is not registered"]})
+    return {**_node.dump(row), "history": [dict(h) for h in _history(tx, code)]}
+
+
+def _history(tx, code):
+    from services.registry.schemas import NodeChangeSchema
+    return NodeChangeSchema(many=True).dump(store.history(tx, code))
+
+
+def list_nodes(tx, query, default_under):
+    q = _load(NodeListQuerySchema, query)
+    rows = store.list_nodes(tx, q.get("under") or default_under, q.get("level"), q["include_retired"],
+                            q["limit"], q.get("after"))
+    items = _node.dump(rows, many=True)
+    return {"items": items, "next": items[-1]["code"] if len(items) == q["limit"] else None}
+
+
+def create(tx, data, instance_code, actor, today=None):
+    today = today or date.today()
+    d = _load(NodeCreateSchema, data)
+    code = d["code"]
+    level = d.get("level") or domain.level_for(code)
+    errors = domain.check_parent_claim(code, d.get("parent_code"))
+    if errors:
+        raise ValidationFailed("the parent does not match the code", errors)
+    valid_from = d.get("valid_from") or today
+    parent_code = domain.parent_code_of(code)
+    parent = store.get(tx, parent_code, for_update=True) if parent_code else None
+    domain.validate_new(code, level, d["name"], valid_from, parent, store.get(tx, code), instance_code, today)
+    node = domain.Node(code, d["name"].strip(), level, parent_code, valid_from)
+    if not store.insert(tx, node, actor):
+        raise Conflict(f"node {code} already exists", {"code": [f"{code} was registered meanwhile"]})
+    row = store.get_row(tx, code)
+    tx.emit("node_created", _event_payload(row))
+    return _node.dump(row)
+
+
+def rename(tx, code, data, instance_code, actor, today=None):
+    d = _load(NodeRenameSchema, data)
+    node = store.get(tx, code, for_update=True)
+    domain.ensure_changeable(node, code, instance_code, today)
+    name = d["name"].strip()
+    if name == node.name:
+        raise ValidationFailed("the name is unchanged", {"name": [f"{code} is already called {name}"]})
+    version = store.rename(tx, code, name)
+    store.record_change(tx, code, version, "renamed", name, d.get("effective") or today or date.today(),
+                        {"old_name": node.name}, actor)
+    row = store.get_row(tx, code)
+    tx.emit("node_renamed", {**_event_payload(row), "old_name": node.name})
+    return _node.dump(row)
+
+
+def retire(tx, code, data, instance_code, actor, today=None):
+    d = _load(NodeRetireSchema, data)
+    node = store.get(tx, code, for_update=True)
+    domain.ensure_changeable(node, code, instance_code, today)
+    successor = None
+    if d.get("successor_code"):
+        successor = store.get(tx, d["successor_code"])
+        if successor is None:
+            raise ValidationFailed("the successor does not exist",
+                                   {"successor_code": [f"{d['successor_code']} is not registered"]})
+    domain.validate_retirement(node, d["valid_to"], successor, store.active_children(tx, code))
+    successors = [successor.code] if successor else []
+    version = store.retire(tx, code, d["valid_to"], successors, d["reason"])
+    store.record_change(tx, code, version, "retired", node.name, d["valid_to"],
+                        {"reason": d["reason"], "successor_codes": successors}, actor)
+    row = store.get_row(tx, code)
+    tx.emit("node_retired", _event_payload(row))
+    return _node.dump(row)
+
+
+def split(tx, code, data, instance_code, actor, today=None):
+    d = _load(NodeSplitSchema, data)
+    node = store.get(tx, code, for_update=True)
+    domain.ensure_changeable(node, code, instance_code, today)
+    parts = d["parts"]
+    domain.validate_split(node, parts, d["effective"], store.codes_taken(tx, [p["code"] for p in parts]),
+                          store.active_children(tx, code))
+    created = []
+    for part in parts:
+        new = domain.Node(part["code"], part["name"].strip(), node.level, node.parent_code, d["effective"])
+        if not store.insert(tx, new, actor, predecessor_code=code, detail={"split_from": code}):
+            raise Conflict(f"node {new.code} already exists", {"parts": [f"{new.code} was registered meanwhile"]})
+        created.append(_node.dump(store.get_row(tx, new.code)))
+    successors = [p["code"] for p in parts]
+    version = store.retire(tx, code, d["effective"], successors, d["reason"])
+    store.record_change(tx, code, version, "split", node.name, d["effective"],
+                        {"reason": d["reason"], "successor_codes": successors}, actor)
+    retired = _node.dump(store.get_row(tx, code))
+    tx.emit("node_split", {"node": retired, "into": created, "effective": d["effective"].isoformat(),
+                           "reason": d["reason"]})
+    return {"retired": retired, "created": created}
+
+
+def bootstrap(tx, chain, actor="system"):
+    """Register this instance's node and its ancestors (set up once, not over the API).
+
+    `chain` is [{code, name, valid_from}] from the city down; existing nodes are left alone.
+    """
+    added = []
+    for item in chain:
+        code = item["code"]
+        if store.get(tx, code) is not None:
+            continue
+        node = domain.Node(code, item["name"], domain.level_for(code), domain.parent_code_of(code),
+                           item.get("valid_from") or date(2000, 1, 1))
+        store.insert(tx, node, actor)
+        tx.emit("node_created", _event_payload(store.get_row(tx, code)))
+        added.append(code)
+    return added

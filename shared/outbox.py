@@ -1,0 +1,249 @@
+"""Transactional outbox: events are rows written with the business change, then relayed.
+
+The relay claims unsent rows with `FOR UPDATE SKIP LOCKED` (so replicas share
+the work without publishing a row twice), publishes them on a confirm-mode
+channel with `mandatory`, waits for the broker's confirms, and marks the
+confirmed rows sent in the same transaction that locked them. Publishes are
+pipelined: a whole batch goes out before waiting, which is what lets a backlog
+drain far faster than one-confirm-per-message. A message the broker returns as
+unroutable (no queue bound) or nacks is left unsent with a back-off and tried
+again; nothing is marked sent that the broker did not take.
+"""
+import json
+import logging
+import time
+
+import amqp
+import eventlet
+import psycopg
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+
+from shared import metrics
+from shared.db import make_pool
+
+log = logging.getLogger(__name__)
+
+INSERT = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) "
+          "VALUES (%s, %s, %s, %s, %s)")
+CLAIM = ("SELECT id, event_id, exchange, routing_key, body, correlation_id, attempts FROM outbox "
+         "WHERE sent_at IS NULL AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED")
+MARK_SENT = "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY(%s)"
+MARK_RETRY = ("UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
+              "next_attempt_at = now() + make_interval(secs => least(60, 0.5 * power(2, attempts))) "
+              "WHERE id = ANY(%s)")
+STATUS = ("SELECT count(*) FILTER (WHERE sent_at IS NULL) AS backlog, "
+          "coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE sent_at IS NULL)), 0) AS oldest_age, "
+          "count(*) FILTER (WHERE sent_at IS NULL AND attempts > 0) AS retrying, "
+          "count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent FROM outbox")
+PRUNE = "DELETE FROM outbox WHERE sent_at < now() - make_interval(days => %s)"
+
+
+def channel_name(schema):
+    return f"linli_outbox_{schema}"
+
+
+def add(tx, exchange, routing_key, env):
+    """Insert an event in the caller's transaction; the relay is woken when it commits."""
+    tx.execute(INSERT, (env["event_id"], exchange, routing_key, json.dumps(env, ensure_ascii=False),
+                        env.get("correlation_id")))
+    # NOTIFY is transactional: delivered on commit, discarded on rollback.
+    tx.execute(f"NOTIFY {channel_name(tx.source['service'])}")
+
+
+def status(conn):
+    return conn.execute(STATUS).fetchone()
+
+
+class Publisher:
+    """A confirm-mode AMQP channel that publishes a batch and then waits for all confirms."""
+
+    def __init__(self, amqp_uri, confirm_timeout=30):
+        self.amqp_uri = amqp_uri
+        self.confirm_timeout = confirm_timeout
+        self.conn = None
+        self.channel = None
+
+    def connect(self):
+        self.close()
+        self.conn = Connection(self.amqp_uri, heartbeat=0, connect_timeout=5)
+        self.conn.ensure_connection(max_retries=1)
+        ch = self.conn.channel()
+        ch.confirm_select()
+        ch.events["basic_ack"].add(self._on_ack)
+        ch.events["basic_nack"].add(self._on_nack)
+        ch.events["basic_return"].add(self._on_return)
+        self.channel = ch
+        self.next_tag = 1
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.release()
+            except Exception:  # already broken; we are replacing it anyway
+                pass
+        self.conn = self.channel = None
+
+    def _settle(self, tag, multiple, ok):
+        tags = [t for t in self.pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            row_id = self.pending.pop(t, None)
+            if row_id is not None:
+                self.outcome[row_id] = "ok" if ok else "nack"
+
+    def _on_ack(self, tag, multiple):
+        self._settle(tag, multiple, True)
+
+    def _on_nack(self, tag, multiple, requeue=False):
+        self._settle(tag, multiple, False)
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        # A return precedes the ack of the same message; remember it so the ack does not count as delivered.
+        self.returned.add(message.properties.get("message_id"))
+
+    def publish_batch(self, rows):
+        """Publish rows and wait; returns {row id: "ok" | "nack" | "unroutable"}."""
+        if self.channel is None:
+            self.connect()
+        self.pending, self.outcome, self.returned = {}, {}, set()
+        by_event = {}
+        for row in rows:
+            event_id = str(row["event_id"])
+            msg = amqp.Message(
+                json.dumps(row["body"], ensure_ascii=False),
+                content_type="application/json", content_encoding="utf-8",
+                delivery_mode=2, message_id=event_id,
+                correlation_id=row["correlation_id"] or "",
+                application_headers={"nameko.correlation_id": row["correlation_id"] or "",
+                                     "event_type": row["routing_key"]},
+            )
+            self.channel.basic_publish(msg, exchange=row["exchange"], routing_key=row["routing_key"], mandatory=True)
+            self.pending[self.next_tag] = row["id"]
+            by_event[event_id] = row["id"]
+            self.next_tag += 1
+        deadline = time.monotonic() + self.confirm_timeout
+        while self.pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(self.pending)} publisher confirms not received in {self.confirm_timeout}s")
+            self.conn.drain_events(timeout=remaining)
+        for event_id in self.returned:
+            if event_id in by_event:
+                self.outcome[by_event[event_id]] = "unroutable"
+        return self.outcome
+
+
+class Relay:
+    """Moves committed outbox rows of one schema to the broker. Usable inside or outside nameko."""
+
+    def __init__(self, dsn, amqp_uri, schema, batch=500, poll=1.0, prune_days=7):
+        self.dsn, self.schema, self.batch, self.poll, self.prune_days = dsn, schema, batch, poll, prune_days
+        self.pool = make_pool(dsn, schema, max_size=2, name=f"relay-{schema}")
+        self.publisher = Publisher(amqp_uri)
+        self.running = False
+        self.last_status = 0.0
+        self.last_prune = 0.0
+
+    def relay_once(self):
+        """Publish one batch; returns how many rows it claimed."""
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                rows = conn.execute(CLAIM, (self.batch,)).fetchall()
+                if not rows:
+                    return 0
+                try:
+                    outcome = self.publisher.publish_batch(rows)
+                except Exception as exc:
+                    self.publisher.close()
+                    metrics.OUTBOX_FAILED.labels(self.schema, "broker").inc(len(rows))
+                    raise BrokerUnavailable(exc) from exc
+                sent = [i for i, o in outcome.items() if o == "ok"]
+                for reason in ("unroutable", "nack"):
+                    failed = [i for i, o in outcome.items() if o == reason]
+                    if failed:
+                        conn.execute(MARK_RETRY, (reason, failed))
+                        metrics.OUTBOX_FAILED.labels(self.schema, reason).inc(len(failed))
+                        log.warning("outbox: %d event(s) %s, will retry", len(failed), reason)
+                if sent:
+                    conn.execute(MARK_SENT, (sent,))
+        metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(sent))
+        return len(rows)
+
+    def drain(self):
+        total = 0
+        while True:
+            n = self.relay_once()
+            total += n
+            if n < self.batch:
+                return total
+
+    def update_status(self, force=False):
+        now = time.monotonic()
+        if not force and now - self.last_status < 5:
+            return
+        self.last_status = now
+        with self.pool.connection() as conn:
+            row = status(conn)
+            if now - self.last_prune > 600:
+                conn.execute(PRUNE, (self.prune_days,))
+                self.last_prune = now
+        metrics.OUTBOX_BACKLOG.labels(self.schema).set(row["backlog"])
+        metrics.OUTBOX_AGE.labels(self.schema).set(float(row["oldest_age"]))
+
+    def run(self):
+        """Relay until stopped: drain, then sleep until NOTIFY or the poll interval."""
+        self.running = True
+        self.pool.open(wait=True, timeout=30)
+        backoff = 0.5
+        listener = None
+        while self.running:
+            try:
+                if listener is None:
+                    listener = psycopg.connect(self.dsn, autocommit=True)
+                    listener.execute(f"LISTEN {channel_name(self.schema)}")
+                self.drain()
+                self.update_status()
+                backoff = 0.5
+                for _ in listener.notifies(timeout=self.poll, stop_after=1):
+                    pass
+            except BrokerUnavailable as exc:
+                log.warning("outbox relay: broker unavailable (%s); retrying in %.1fs", exc, backoff)
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+            except psycopg.Error as exc:
+                log.warning("outbox relay: database error (%s); retrying in %.1fs", exc, backoff)
+                if listener is not None:
+                    listener.close()
+                listener = None
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    def stop(self):
+        self.running = False
+        self.publisher.close()
+        self.pool.close()
+
+
+class BrokerUnavailable(Exception):
+    pass
+
+
+class OutboxRelay(DependencyProvider):
+    """Runs a `Relay` for the service's schema in a managed greenthread while the service runs."""
+
+    def setup(self):
+        cfg = self.container.config
+        self.relay = Relay(cfg["DATABASE_URL"], cfg["AMQP_URI"], self.container.service_name,
+                           batch=cfg.get("OUTBOX_BATCH", 500), poll=cfg.get("OUTBOX_POLL_SECONDS", 1.0))
+
+    def start(self):
+        self.gt = self.container.spawn_managed_thread(self.relay.run)
+
+    def stop(self):
+        self.relay.stop()
+        self.gt.kill()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return self.relay
