@@ -33,7 +33,7 @@ class ConfigError(Exception):
 
 def _key32(value, name):
     try:
-        raw = base64.urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4))
+        raw = base64.b64decode(value.encode() + b"=" * (-len(value) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise ValidationError(f"{name} must be urlsafe base64")
     if len(raw) != 32:
@@ -44,7 +44,7 @@ class ConfigSchema(Schema):
     LEVEL = fields.String(required=True, validate=validate.OneOf(list(LEVEL_DIGITS)))
     NODE_CODE = fields.String(required=True, validate=validate.Regexp(r"^\d+$", error="must be digits only"))
     INSTANCE = fields.String(load_default=None)
-    AMQP_URI = fields.String(required=True, validate=validate.Regexp(r"^amqps?://", error="must start with amqp:// or amqps://"))
+    AMQP_URI = fields.String(required=True, validate=validate.Regexp(r"^(py)?amqps?://", error="must start with amqp:// or amqps://"))
     RABBIT_MANAGEMENT_URL = fields.String(load_default="http://guest:guest@localhost:15672")
     DATABASE_URL = fields.String(required=True, validate=validate.Regexp(r"^postgres(ql)?://", error="must start with postgresql://"))
     WEB_SERVER_ADDRESS = fields.String(load_default="0.0.0.0:8000")
@@ -66,7 +66,7 @@ class ConfigSchema(Schema):
     def _check_signing_key(self, value, **_):
         _key32(value, "SIGNING_KEY")
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _check_code_length(self, data, **_):
         level, code = data.get("LEVEL"), data.get("NODE_CODE")
         if level in LEVEL_DIGITS and code and len(code) != LEVEL_DIGITS[level]:

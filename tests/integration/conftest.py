@@ -1,0 +1,72 @@
+"""Integration helpers: a SQL shortcut, the demo hierarchy and tokens, a broker peek."""
+import json
+import time
+
+import psycopg
+import pytest
+from kombu import Connection
+from psycopg.rows import dict_row
+
+from services.gateway import auth, store as token_store
+
+
+def wait_for(predicate, timeout=15, interval=0.05, message="condition"):
+    """Poll until `predicate()` is truthy; returns its value (a test waits on behaviour, not on a clock)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def sql(config):
+    def run(query, params=None):
+        with psycopg.connect(config["DATABASE_URL"], autocommit=True, row_factory=dict_row) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else cur.rowcount
+    return run
+
+
+@pytest.fixture
+def demo_tree(config):
+    from linli.demo import load_hierarchy
+    from shared import envelope
+    from shared.db import transaction
+    with transaction(config["DATABASE_URL"], "registry", envelope.source_from_config("registry", config)) as tx:
+        load_hierarchy(tx, config["NODE_CODE"])
+
+
+@pytest.fixture
+def make_token(config):
+    """Insert a token directly (as `linli token create` does) and return it."""
+    def make(role="street_admin", prefix=None, name="测试用户"):
+        token_id, token = auth.new_token()
+        with psycopg.connect(config["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("SET search_path TO gateway")
+            token_store.add(conn, token_id, token, name, role, prefix or config["NODE_CODE"])
+        return token
+    return make
+
+
+@pytest.fixture
+def broker(config):
+    """Read messages off queues in this test's vhost."""
+    class Peek:
+        def get_all(self, queue_name):
+            """Drain a queue and return the decoded bodies."""
+            bodies = []
+            with Connection(config["AMQP_URI"]) as conn:
+                channel = conn.channel()
+                while (msg := channel.basic_get(queue_name, no_ack=True)) is not None:
+                    bodies.append(json.loads(msg.body))
+            return bodies
+
+        def depth(self, queue_name):
+            with Connection(config["AMQP_URI"]) as conn:
+                _, count, _ = conn.default_channel.queue_declare(queue_name, passive=True)
+                return count
+    return Peek()

@@ -1,0 +1,61 @@
+"""The `linli` command against the test database and this test's vhost."""
+import pytest
+from click.testing import CliRunner
+
+from linli.cli import main
+from services.gateway import store as token_store
+from shared.db import connect
+
+
+@pytest.fixture
+def cli(config, monkeypatch, tmp_path):
+    for key in ("LEVEL", "NODE_CODE", "AMQP_URI", "DATABASE_URL", "PSEUDONYM_SECRET", "DATA_ENCRYPTION_KEY",
+                "SIGNING_KEY", "RABBIT_MANAGEMENT_URL"):
+        monkeypatch.setenv(key, str(config[key]))
+    monkeypatch.delenv("LINLI_CONFIG", raising=False)
+
+    def run(*args):
+        result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+        return result
+    return run
+
+
+def test_demo_load_is_idempotent_and_emits_through_the_outbox(cli, sql):
+    first = cli("demo", "load")
+    assert first.exit_code == 0 and "11 node(s) added" in first.output
+    assert cli("demo", "load").output.startswith("demo: 0 node(s) added")
+    assert sql("SELECT count(*) AS n FROM registry.nodes")[0]["n"] == 11
+    assert sql("SELECT count(*) AS n FROM registry.outbox WHERE routing_key = 'node_created'")[0]["n"] == 11
+    status = cli("outbox", "status")
+    assert status.exit_code == 0
+    assert [line.split()[:2] for line in status.output.splitlines() if line.startswith("registry")] == [["registry", "11"]]
+
+
+def test_token_create_prints_a_token_stored_only_as_a_hash(cli, config):
+    result = cli("token", "create", "--name", "民星一村 社工", "--role", "community_worker", "--prefix", "310110012003")
+    token = result.output.strip()
+    assert result.exit_code == 0 and token.startswith("lnl_")
+    with connect(config["DATABASE_URL"]) as conn:
+        conn.execute("SET search_path TO gateway")
+        principal = token_store.principal_for(conn, token)
+        stored = conn.execute("SELECT token_hash FROM api_tokens").fetchone()["token_hash"]
+    assert principal.role == "community_worker" and principal.node_prefix == "310110012003"
+    assert token not in stored
+    refused = CliRunner().invoke(main, ["token", "create", "--name", "x", "--role", "street_admin",
+                                        "--prefix", "310110013"])
+    assert refused.exit_code != 0 and "must lie inside this instance" in refused.output
+
+
+def test_topology_apply_declares_the_exchanges(cli, rabbit_manager, config):
+    result = cli("topology", "apply")
+    assert result.exit_code == 0, result.output
+    vhost = config["AMQP_URI"].rsplit("/", 1)[1]
+    names = {e["name"] for e in rabbit_manager.get_exchanges(vhost)}
+    assert {"facts", "directives", "linli.dlx", "registry.events"} <= names
+
+
+def test_a_bad_config_is_reported_key_by_key(cli, monkeypatch):
+    monkeypatch.setenv("NODE_CODE", "3101100")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code != 0
+    assert "NODE_CODE: a street code has 9 digits, got 7" in result.output

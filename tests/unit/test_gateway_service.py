@@ -1,0 +1,67 @@
+"""The gateway's entrypoints with nameko's worker_factory: a fake token store and a fake registry."""
+import json
+from unittest import mock
+
+import pytest
+from nameko.testing.services import worker_factory
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from services.gateway import auth
+from services.gateway.service import GatewayService
+from shared.errors import Forbidden, Unauthorized, ValidationFailed
+
+_, TOKEN = auth.new_token()
+
+
+class FakeTokens:
+    """Stands for the gateway's Tx: answers the token lookup only."""
+
+    def __init__(self, principals):
+        self.principals = principals
+
+    def execute(self, sql, params):
+        principal = self.principals.get(params[0])
+        return mock.Mock(fetchone=lambda: principal and {
+            "token_id": principal.token_id, "name": principal.name, "role": principal.role,
+            "node_prefix": principal.node_prefix})
+
+
+def request(method, path, body=None, token=TOKEN):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    builder = EnvironBuilder(method=method, path=path, headers=headers,
+                             data=json.dumps(body) if body is not None else None, content_type="application/json")
+    return Request(builder.get_environ())
+
+
+@pytest.fixture
+def gateway():
+    admin = auth.Principal("a1b2c3d4", "长海路街道管理员", "street_admin", "310110012")
+    service = worker_factory(GatewayService, db=FakeTokens({auth.token_hash(TOKEN): admin}))
+    service.registry.create_node.side_effect = lambda body, actor: {**body, "level": "community"}
+    return service
+
+
+def test_create_forwards_the_body_and_the_actor(gateway):
+    resp = gateway.create_node(request("POST", "/api/v1/nodes", {"code": "310110012006", "name": "政立路居委会"}))
+    assert resp.status_code == 201
+    gateway.registry.create_node.assert_called_once_with(
+        {"code": "310110012006", "name": "政立路居委会"}, "token:a1b2c3d4:长海路街道管理员")
+
+
+def test_scope_is_checked_before_the_registry_is_asked(gateway):
+    with pytest.raises(Forbidden):
+        gateway.create_node(request("POST", "/api/v1/nodes", {"code": "310110013006", "name": "别的街道"}))
+    with pytest.raises(Unauthorized):
+        gateway.get_node(request("GET", "/api/v1/nodes/310110012001", token=auth.new_token()[1]), "310110012001")
+    with pytest.raises(Unauthorized):
+        gateway.get_node(request("GET", "/api/v1/nodes/310110012001", token=None), "310110012001")
+    gateway.registry.create_node.assert_not_called()
+    gateway.registry.get_node.assert_not_called()
+
+
+def test_a_body_that_is_not_an_object_never_reaches_the_registry(gateway):
+    with pytest.raises(ValidationFailed) as err:
+        gateway.create_node(request("POST", "/api/v1/nodes", ["310110012006"]))
+    assert "_body" in err.value.fields
+    gateway.registry.create_node.assert_not_called()
