@@ -9,11 +9,12 @@ from datetime import date
 from marshmallow import ValidationError
 
 from services.registry import domain, store
-from services.registry.schemas import (NodeCreateSchema, NodeListQuerySchema, NodeRenameSchema,
+from services.registry.schemas import (NodeChangeSchema, NodeCreateSchema, NodeListQuerySchema, NodeRenameSchema,
                                        NodeRetireSchema, NodeSchema, NodeSplitSchema)
 from shared.errors import Conflict, NotFound, ValidationFailed, from_marshmallow
 
 _node = NodeSchema()
+_changes = NodeChangeSchema(many=True)
 
 
 def _load(schema, data):
@@ -25,20 +26,11 @@ def _load(schema, data):
         raise from_marshmallow(exc)
 
 
-def _event_payload(node_row):
-    return _node.dump(node_row)
-
-
 def get(tx, code):
     row = store.get_row(tx, code)
     if row is None:
         raise NotFound(f"node {code} does not exist", {"code": [f"{code} is not registered"]})
-    return {**_node.dump(row), "history": [dict(h) for h in _history(tx, code)]}
-
-
-def _history(tx, code):
-    from services.registry.schemas import NodeChangeSchema
-    return NodeChangeSchema(many=True).dump(store.history(tx, code))
+    return {**_node.dump(row), "history": _changes.dump(store.history(tx, code))}
 
 
 def list_nodes(tx, query, default_under):
@@ -65,14 +57,20 @@ def create(tx, data, instance_code, actor, today=None):
     if not store.insert(tx, node, actor):
         raise Conflict(f"node {code} already exists", {"code": [f"{code} was registered meanwhile"]})
     row = store.get_row(tx, code)
-    tx.emit("node_created", _event_payload(row))
+    tx.emit("node_created", _node.dump(row))
     return _node.dump(row)
 
 
-def rename(tx, code, data, instance_code, actor, today=None):
-    d = _load(NodeRenameSchema, data)
+def _changeable(tx, code, schema, data, instance_code, today):
+    """Validate the request, then lock the node and check it may change; (data, node)."""
+    d = _load(schema, data)
     node = store.get(tx, code, for_update=True)
     domain.ensure_changeable(node, code, instance_code, today)
+    return d, node
+
+
+def rename(tx, code, data, instance_code, actor, today=None):
+    d, node = _changeable(tx, code, NodeRenameSchema, data, instance_code, today)
     name = d["name"].strip()
     if name == node.name:
         raise ValidationFailed("the name is unchanged", {"name": [f"{code} is already called {name}"]})
@@ -80,14 +78,12 @@ def rename(tx, code, data, instance_code, actor, today=None):
     store.record_change(tx, code, version, "renamed", name, d.get("effective") or today or date.today(),
                         {"old_name": node.name}, actor)
     row = store.get_row(tx, code)
-    tx.emit("node_renamed", {**_event_payload(row), "old_name": node.name})
+    tx.emit("node_renamed", {**_node.dump(row), "old_name": node.name})
     return _node.dump(row)
 
 
 def retire(tx, code, data, instance_code, actor, today=None):
-    d = _load(NodeRetireSchema, data)
-    node = store.get(tx, code, for_update=True)
-    domain.ensure_changeable(node, code, instance_code, today)
+    d, node = _changeable(tx, code, NodeRetireSchema, data, instance_code, today)
     successor = None
     if d.get("successor_code"):
         successor = store.get(tx, d["successor_code"])
@@ -100,14 +96,12 @@ def retire(tx, code, data, instance_code, actor, today=None):
     store.record_change(tx, code, version, "retired", node.name, d["valid_to"],
                         {"reason": d["reason"], "successor_codes": successors}, actor)
     row = store.get_row(tx, code)
-    tx.emit("node_retired", _event_payload(row))
+    tx.emit("node_retired", _node.dump(row))
     return _node.dump(row)
 
 
 def split(tx, code, data, instance_code, actor, today=None):
-    d = _load(NodeSplitSchema, data)
-    node = store.get(tx, code, for_update=True)
-    domain.ensure_changeable(node, code, instance_code, today)
+    d, node = _changeable(tx, code, NodeSplitSchema, data, instance_code, today)
     parts = d["parts"]
     domain.validate_split(node, parts, d["effective"], store.codes_taken(tx, [p["code"] for p in parts]),
                           store.active_children(tx, code))
@@ -140,6 +134,6 @@ def bootstrap(tx, chain, actor="system"):
         node = domain.Node(code, item["name"], domain.level_for(code), domain.parent_code_of(code),
                            item.get("valid_from") or date(2000, 1, 1))
         store.insert(tx, node, actor)
-        tx.emit("node_created", _event_payload(store.get_row(tx, code)))
+        tx.emit("node_created", _node.dump(store.get_row(tx, code)))
         added.append(code)
     return added

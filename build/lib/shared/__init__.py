@@ -1,1 +1,0 @@
-"""Code shared by every Linli service: runtime set-up, config, database, messaging, metrics."""
