@@ -70,7 +70,8 @@ class Results:
         self.items = []
 
     def add(self, name, value, unit, ratio=None, **details):
-        self.items.append({"name": name, "value": value, "unit": unit, "ratio": ratio, **details})
+        self.items.append({"name": name, "value": value, "unit": unit,
+                           "ratio": None if ratio is None else round(ratio, 4), **details})
 
     def finish(self, versions=None):
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)

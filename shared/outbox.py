@@ -195,31 +195,37 @@ class Relay:
         self.running = True
         self.pool.open(wait=True, timeout=30)
         backoff = 0.5
-        listener = None
+        self.listener = None
         while self.running:
             try:
-                if listener is None:
-                    listener = psycopg.connect(self.dsn, autocommit=True)
-                    listener.execute(f"LISTEN {channel_name(self.schema)}")
+                if self.listener is None:
+                    self.listener = psycopg.connect(self.dsn, autocommit=True)
+                    self.listener.execute(f"LISTEN {channel_name(self.schema)}")
                 self.drain()
                 self.update_status()
                 backoff = 0.5
-                for _ in listener.notifies(timeout=self.poll, stop_after=1):
+                for _ in self.listener.notifies(timeout=self.poll, stop_after=1):
                     pass
-            except BrokerUnavailable as exc:
-                log.warning("outbox relay: broker unavailable (%s); retrying in %.1fs", exc, backoff)
-                eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 10)
-            except psycopg.Error as exc:
-                log.warning("outbox relay: database error (%s); retrying in %.1fs", exc, backoff)
-                if listener is not None:
-                    listener.close()
-                listener = None
+            except Exception as exc:  # the relay must outlive any one failure; the rows stay unsent
+                if isinstance(exc, BrokerUnavailable):
+                    log.warning("outbox relay: broker unavailable (%s); retrying in %.1fs", exc, backoff)
+                else:
+                    log.exception("outbox relay: %s; retrying in %.1fs", exc, backoff)
+                    self._close_listener()
                 eventlet.sleep(backoff)
                 backoff = min(backoff * 2, 10)
 
+    def _close_listener(self):
+        listener, self.listener = getattr(self, "listener", None), None
+        if listener is not None:
+            try:
+                listener.close()
+            except psycopg.Error:
+                pass
+
     def stop(self):
         self.running = False
+        self._close_listener()
         self.publisher.close()
         self.pool.close()
 
