@@ -33,8 +33,8 @@ if ! "${PSQL[@]}" -c "select 1" >/dev/null 2>&1; then
   hba=$(ls /etc/postgresql/*/main/pg_hba.conf | tail -n1)
   say "enabling trust auth on 127.0.0.1 in $hba (development machine)"
   $SUDO sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
-  $SUDO -u postgres psql -qtAc "select pg_reload_conf()" >/dev/null 2>&1 || \
-    su postgres -c "psql -qtAc 'select pg_reload_conf()'" >/dev/null
+  if [ -n "$SUDO" ]; then sudo -u postgres psql -qtAc "select pg_reload_conf()" >/dev/null
+  else su postgres -c "psql -qtAc 'select pg_reload_conf()'" >/dev/null; fi
   sleep 1
 fi
 if [ "$("${PSQL[@]}" -c "select 1 from pg_database where datname = '$DB_NAME'")" != 1 ]; then
@@ -42,25 +42,27 @@ if [ "$("${PSQL[@]}" -c "select 1 from pg_database where datname = '$DB_NAME'")"
   "${PSQL[@]}" -c "create database \"$DB_NAME\""
 fi
 
-# RabbitMQ
-if ! rabbitmqctl -q status >/dev/null 2>&1; then
+# RabbitMQ (its CLI needs the Erlang cookie, which only root and the rabbitmq user can read)
+RMQCTL=(${SUDO} "$(PATH=$PATH:/usr/sbin command -v rabbitmqctl)")
+RMQPLUGINS=(${SUDO} "$(PATH=$PATH:/usr/sbin command -v rabbitmq-plugins)")
+if ! "${RMQCTL[@]}" -q status >/dev/null 2>&1; then
   say "starting RabbitMQ"
-  $SUDO rabbitmq-server -detached
-  for _ in $(seq 1 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
+  $SUDO "$(PATH=$PATH:/usr/sbin command -v rabbitmq-server)" -detached
+  for _ in $(seq 1 60); do "${RMQCTL[@]}" -q status >/dev/null 2>&1 && break; sleep 1; done
 fi
-rabbitmqctl -q await_startup >/dev/null
+"${RMQCTL[@]}" -q await_startup >/dev/null
 plugins=(rabbitmq_management rabbitmq_federation rabbitmq_federation_management rabbitmq_shovel rabbitmq_shovel_management)
 missing=()
-enabled=$(rabbitmq-plugins list -e -m 2>/dev/null || true)
+enabled=$("${RMQPLUGINS[@]}" list -e -m 2>/dev/null || true)
 for p in "${plugins[@]}"; do grep -qx "$p" <<<"$enabled" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   say "enabling RabbitMQ plugins: ${missing[*]}"
-  rabbitmq-plugins enable -q "${missing[@]}" >/dev/null
+  "${RMQPLUGINS[@]}" enable -q "${missing[@]}" >/dev/null
 fi
 for _ in $(seq 1 30); do
   curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break; sleep 1
 done
 curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null || { say "RabbitMQ management API not reachable"; exit 1; }
-rabbitmqctl -q add_vhost "$VHOST" >/dev/null 2>&1 || true
-rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+"${RMQCTL[@]}" -q add_vhost "$VHOST" >/dev/null 2>&1 || true
+"${RMQCTL[@]}" -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
 say "PostgreSQL database '$DB_NAME' and RabbitMQ vhost '$VHOST' are ready"
