@@ -1,10 +1,10 @@
 # Linli: two commands on a fresh machine — `make up` (a street instance with demo data) and `make test`.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export LINLI_CONFIG ?= deploy/config/local.yaml
-export PSYCOPG_WAIT_FUNC := wait_select
 RUN := var/run
 LOG := var/log
 API := http://127.0.0.1:8000
@@ -12,7 +12,7 @@ API := http://127.0.0.1:8000
 .PHONY: up down test unit integration bench services venv logs status clean
 
 $(BIN)/linli: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	@$(BIN)/pip install -q --upgrade pip
 	@$(BIN)/pip install -q -e '.[test]'
 	@touch $@
@@ -22,7 +22,7 @@ venv: $(BIN)/linli
 services:
 	@deploy/local/ensure-services.sh linli linli
 
-up: venv services
+up: services venv
 	@mkdir -p $(RUN) $(LOG)
 	@$(MAKE) -s down >/dev/null 2>&1 || true
 	@$(BIN)/linli migrate
@@ -53,13 +53,13 @@ logs:
 	@tail -f $(LOG)/linli.log
 
 # The whole suite against real PostgreSQL and RabbitMQ (installed and started if missing).
-test: venv services
+test: services venv
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: venv
 	@$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: venv services
+bench: services venv
 	@mkdir -p bench/results
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 

@@ -4,6 +4,7 @@ Readiness asks PostgreSQL for `SELECT 1` and opens an AMQP connection, each with
 a short timeout, so Kubernetes stops routing to a replica that lost either.
 """
 import json
+import logging
 
 import eventlet
 import eventlet.wsgi
@@ -11,6 +12,8 @@ import psycopg
 from kombu import Connection
 
 from shared import metrics
+
+log = logging.getLogger(__name__)
 
 
 def check_database(dsn, timeout=3):
@@ -32,10 +35,17 @@ def check_broker(amqp_uri, timeout=3):
 
 
 def readiness(config):
-    """(ok, checks) where checks maps backend -> "ok" or the error."""
+    """(ok, checks) where checks maps backend -> "ok" | "unavailable".
+
+    The reason goes to the log, not the response: /readyz is unauthenticated and an error
+    text would tell anyone the database host, user names and ports.
+    """
     checks = {"database": check_database(config["DATABASE_URL"]),
               "broker": check_broker(config["AMQP_URI"])}
-    return all(v is None for v in checks.values()), {k: v or "ok" for k, v in checks.items()}
+    for backend, error in checks.items():
+        if error:
+            log.warning("readiness: %s unavailable: %s", backend, error)
+    return all(v is None for v in checks.values()), {k: "unavailable" if v else "ok" for k, v in checks.items()}
 
 
 def wsgi_app(config):

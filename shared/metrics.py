@@ -33,7 +33,7 @@ def exposition():
 
 
 class Telemetry(DependencyProvider):
-    """Times workers and carries the correlation id; `self.telemetry.correlation_id`."""
+    """Times workers and puts the worker's correlation id (from context data, or new) on its logs."""
 
     def __init__(self):
         self.started = {}
@@ -53,7 +53,7 @@ class Telemetry(DependencyProvider):
             self.server.kill()
 
     def get_dependency(self, worker_ctx):
-        return WorkerTelemetry(worker_ctx)
+        return None  # all its work is in the worker hooks
 
     def worker_setup(self, worker_ctx):
         cid = worker_ctx.data.get("correlation_id") or uuid.uuid4().hex
@@ -70,18 +70,3 @@ class Telemetry(DependencyProvider):
 
     def worker_teardown(self, worker_ctx):
         self.started.pop(worker_ctx, None)
-
-
-class WorkerTelemetry:
-    def __init__(self, worker_ctx):
-        self._ctx = worker_ctx
-
-    @property
-    def correlation_id(self):
-        return self._ctx.data.get("correlation_id")
-
-    @correlation_id.setter
-    def correlation_id(self, value):
-        # Set by the gateway from X-Correlation-ID; nameko passes ctx data on to RPC calls.
-        self._ctx.data["correlation_id"] = value
-        logs.correlation_id.set(value)

@@ -153,6 +153,14 @@ class Relay:
                     return 0
                 try:
                     outcome = self.publisher.publish_batch(rows)
+                except amqp.exceptions.ChannelError as exc:
+                    # The broker refused the publish itself (e.g. the exchange does not exist):
+                    # not an outage, so record why on the rows and back off like any retry.
+                    self.publisher.close()
+                    metrics.OUTBOX_FAILED.labels(self.schema, "refused").inc(len(rows))
+                    log.error("outbox: broker refused a batch of %d: %s", len(rows), exc)
+                    conn.execute(MARK_RETRY, (f"refused: {exc}"[:500], [r["id"] for r in rows]))
+                    return len(rows)
                 except Exception as exc:
                     self.publisher.close()
                     metrics.OUTBOX_FAILED.labels(self.schema, "broker").inc(len(rows))

@@ -11,6 +11,8 @@ SUDO=""
 say() { printf '[ensure-services] %s\n' "$*"; }
 
 need_install=()
+command -v curl >/dev/null 2>&1 || need_install+=(curl)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_install+=(python3-venv)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql postgresql-contrib)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_install+=(rabbitmq-server)
 if [ ${#need_install[@]} -gt 0 ]; then
@@ -27,7 +29,7 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 pg_isready -q -h 127.0.0.1 -p 5432 || { say "PostgreSQL did not come up"; exit 1; }
-PSQL=(psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qtA)
+PSQL=(psql -w -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qtA)
 if ! "${PSQL[@]}" -c "select 1" >/dev/null 2>&1; then
   # Fresh Debian install: local peer auth only; allow trust on loopback for the dev instance.
   hba=$(ls /etc/postgresql/*/main/pg_hba.conf | tail -n1)

@@ -1,6 +1,10 @@
 """HTTP plumbing for the gateway: JSON in and out, errors as RFC 9457 problem+json."""
 import json
 import logging
+import uuid
+from functools import partial
+
+from eventlet.event import Event
 
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import HttpRequestHandler
@@ -49,7 +53,33 @@ def json_body(request):
 
 
 class ApiHandler(HttpRequestHandler):
-    """nameko's http entrypoint with our error mapping."""
+    """nameko's http entrypoint with our error mapping and a correlation id on every answer.
+
+    The id (the caller's `X-Correlation-ID`, or a new one) is set here, in the server's
+    greenthread, so error responses carry it too, and passed to the worker as context
+    data, so logs, RPC calls and emitted events carry the same id.
+    """
+
+    def handle_request(self, request):
+        cid = request.headers.get("X-Correlation-ID", "")
+        if not (0 < len(cid) <= 100 and cid.isprintable()):
+            cid = uuid.uuid4().hex
+        token = logs.correlation_id.set(cid)
+        try:
+            request.shallow = False
+            try:
+                args, kwargs = self.get_entrypoint_parameters(request)
+                self.check_signature(args, kwargs)
+                event = Event()
+                self.container.spawn_worker(self, args, kwargs, context_data={"correlation_id": cid},
+                                            handle_result=partial(self.handle_result, event))
+                response = self.response_from_result(event.wait())
+            except Exception as exc:
+                response = self.response_from_exception(exc)
+            response.headers["X-Correlation-ID"] = cid
+            return response
+        finally:
+            logs.correlation_id.reset(token)
 
     def response_from_exception(self, exc):
         if isinstance(exc, DomainError):

@@ -25,19 +25,18 @@ class GatewayService:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _begin(self, request):
-        cid = request.headers.get("X-Correlation-ID")
-        if cid and len(cid) <= 100:
-            self.telemetry.correlation_id = cid
-
-    def _principal(self, request, permission, node_code=None):
-        self._begin(request)
+    def _principal(self, request, permission, *node_codes):
+        """Who is calling; raises 401/403 unless they may do `permission` on every code given."""
         token = auth.bearer(request.headers.get("Authorization"))
         principal = store.principal_for(self.db, token)
+        # Give the connection back before any RPC: holding it idle in a transaction for the
+        # length of a call would starve the pool under load.
+        self.db.finish(commit=True)
         if principal is None:
             raise Unauthorized("the API token is unknown, revoked or expired",
-                                    {"Authorization": ["not a valid token"]})
-        auth.authorize(principal, permission, node_code)
+                               {"Authorization": ["not a valid token"]})
+        for code in node_codes or (None,):
+            auth.authorize(principal, permission, code)
         return principal
 
     def _call(self, method, *args):
@@ -96,13 +95,19 @@ class GatewayService:
 
     @api("POST", "/api/v1/nodes/<string:code>/split")
     def split_node(self, request, code):
-        principal = self._principal(request, "nodes:write", code)
-        return as_json(self._call("split_node", code, json_body(request), principal.actor))
+        body = json_body(request)
+        # Every node the split creates must lie in the caller's scope too, not only the old one.
+        parts = body.get("parts") if isinstance(body.get("parts"), list) else []
+        new_codes = [p["code"] for p in parts if isinstance(p, dict) and isinstance(p.get("code"), str)]
+        principal = self._principal(request, "nodes:write", code, *new_codes)
+        return as_json(self._call("split_node", code, body, principal.actor))
 
     @api("POST", "/api/v1/nodes/<string:code>/retire")
     def retire_node(self, request, code):
-        principal = self._principal(request, "nodes:write", code)
-        return as_json(self._call("retire_node", code, json_body(request), principal.actor))
+        body = json_body(request)
+        successor = body.get("successor_code") if isinstance(body.get("successor_code"), str) else None
+        principal = self._principal(request, "nodes:write", code, *filter(None, [successor]))
+        return as_json(self._call("retire_node", code, body, principal.actor))
 
     @api("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
     def not_found(self, request, path):

@@ -50,7 +50,7 @@ def is_inside(code, root):
 def check_code(code, level, instance_code):
     """Errors for a new code: digits, length for its level, inside this instance."""
     errors = {}
-    if not isinstance(code, str) or not code.isdigit():
+    if not isinstance(code, str) or not (code.isascii() and code.isdigit()):
         errors["code"] = ["must be digits only"]
         return errors
     if level not in LEVELS:
@@ -89,6 +89,15 @@ def validate_new(code, level, name, valid_from, parent, existing, instance_code,
                                {"valid_from": [f"must be on or after {parent.valid_from}"]})
     if not name or not name.strip():
         raise ValidationFailed("a node needs a name", {"name": ["must not be blank"]})
+
+
+def check_dates(today, **days):
+    """Changes are recorded when they happen: no date may lie in the future (scheduled changes would
+    leave a node both active and retired, depending on who asks)."""
+    errors = {field: [f"must not be after today ({today})"] for field, day in days.items()
+              if day is not None and day > today}
+    if errors:
+        raise ValidationFailed("dates must not lie in the future", errors)
 
 
 def check_parent_claim(code, parent_code):
@@ -141,7 +150,7 @@ def validate_split(node, parts, effective, taken, active_children):
         errors["parts"] = ["the new codes must be different"]
     for i, part in enumerate(parts):
         code = part["code"]
-        if not code.isdigit() or len(code) != LEVELS[node.level]:
+        if not (code.isascii() and code.isdigit()) or len(code) != LEVELS[node.level]:
             errors[f"parts.{i}.code"] = [f"a {node.level} code has {LEVELS[node.level]} digits"]
         elif parent_code_of(code) != node.parent_code:
             errors[f"parts.{i}.code"] = [f"must lie under {node.parent_code}, as {node.code} does"]

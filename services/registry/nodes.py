@@ -50,10 +50,11 @@ def create(tx, data, instance_code, actor, today=None):
     if errors:
         raise ValidationFailed("the parent does not match the code", errors)
     valid_from = d.get("valid_from") or today
+    domain.check_dates(today, valid_from=valid_from)
     parent_code = domain.parent_code_of(code)
     parent = store.get(tx, parent_code, for_update=True) if parent_code else None
     domain.validate_new(code, level, d["name"], valid_from, parent, store.get(tx, code), instance_code, today)
-    node = domain.Node(code, d["name"].strip(), level, parent_code, valid_from)
+    node = domain.Node(code, d["name"], level, parent_code, valid_from)
     if not store.insert(tx, node, actor):
         raise Conflict(f"node {code} already exists", {"code": [f"{code} was registered meanwhile"]})
     row = store.get_row(tx, code)
@@ -64,25 +65,29 @@ def create(tx, data, instance_code, actor, today=None):
 def _changeable(tx, code, schema, data, instance_code, today):
     """Validate the request, then lock the node and check it may change; (data, node)."""
     d = _load(schema, data)
+    domain.check_dates(today, **{k: d.get(k) for k in ("effective", "valid_to")})
     node = store.get(tx, code, for_update=True)
     domain.ensure_changeable(node, code, instance_code, today)
     return d, node
 
 
 def rename(tx, code, data, instance_code, actor, today=None):
+    today = today or date.today()
     d, node = _changeable(tx, code, NodeRenameSchema, data, instance_code, today)
-    name = d["name"].strip()
+    name, effective = d["name"], d.get("effective") or today
     if name == node.name:
         raise ValidationFailed("the name is unchanged", {"name": [f"{code} is already called {name}"]})
+    if effective < node.valid_from:
+        raise ValidationFailed("the rename predates the node", {"effective": [f"must be on or after {node.valid_from}"]})
     version = store.rename(tx, code, name)
-    store.record_change(tx, code, version, "renamed", name, d.get("effective") or today or date.today(),
-                        {"old_name": node.name}, actor)
+    store.record_change(tx, code, version, "renamed", name, effective, {"old_name": node.name}, actor)
     row = store.get_row(tx, code)
     tx.emit("node_renamed", {**_node.dump(row), "old_name": node.name})
     return _node.dump(row)
 
 
 def retire(tx, code, data, instance_code, actor, today=None):
+    today = today or date.today()
     d, node = _changeable(tx, code, NodeRetireSchema, data, instance_code, today)
     successor = None
     if d.get("successor_code"):
@@ -101,13 +106,14 @@ def retire(tx, code, data, instance_code, actor, today=None):
 
 
 def split(tx, code, data, instance_code, actor, today=None):
+    today = today or date.today()
     d, node = _changeable(tx, code, NodeSplitSchema, data, instance_code, today)
     parts = d["parts"]
     domain.validate_split(node, parts, d["effective"], store.codes_taken(tx, [p["code"] for p in parts]),
                           store.active_children(tx, code))
     created = []
     for part in parts:
-        new = domain.Node(part["code"], part["name"].strip(), node.level, node.parent_code, d["effective"])
+        new = domain.Node(part["code"], part["name"], node.level, node.parent_code, d["effective"])
         if not store.insert(tx, new, actor, predecessor_code=code, detail={"split_from": code}):
             raise Conflict(f"node {new.code} already exists", {"parts": [f"{new.code} was registered meanwhile"]})
         created.append(_node.dump(store.get_row(tx, new.code)))

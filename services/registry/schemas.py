@@ -3,13 +3,35 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.registry.domain import LEVELS
 
-CODE = validate.Regexp(r"^\d+$", error="must be digits only")
+def _ascii_digits(value):
+    # The regex documents the rule in OpenAPI; this closes what Python's `$` lets through (a trailing
+    # newline). PostgreSQL's CHECK would otherwise turn both into a 500.
+    if not (value.isascii() and value.isdigit()):
+        raise ValidationError("must be digits only (0-9)")
+
+
+CODE = [validate.Regexp(r"^[0-9]+$", error="must be digits only (0-9)"), _ascii_digits]
+
+
+class Text(fields.String):
+    """A string stripped of surrounding space, refused if blank or holding NUL (PostgreSQL rejects it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        if "\x00" in value:
+            raise ValidationError("must not contain NUL characters")
+        if not value:
+            raise ValidationError("must not be blank")
+        return value
+
+
 NAME = validate.Length(min=1, max=64, error="must be 1 to 64 characters")
+REASON = validate.Length(min=1, max=500, error="must be 1 to 500 characters")
 
 
 class NodeCreateSchema(Schema):
     code = fields.String(required=True, validate=CODE, metadata={"example": "310110012007"})
-    name = fields.String(required=True, validate=NAME, metadata={"example": "市光一村居委会"})
+    name = Text(required=True, validate=NAME, metadata={"example": "市光一村居委会"})
     level = fields.String(validate=validate.OneOf(list(LEVELS)),
                           metadata={"description": "optional; derived from the code's length when absent"})
     parent_code = fields.String(validate=CODE, metadata={"description": "optional; must be the code's prefix"})
@@ -23,26 +45,26 @@ class NodeCreateSchema(Schema):
 
 
 class NodeRenameSchema(Schema):
-    name = fields.String(required=True, validate=NAME)
-    effective = fields.Date(metadata={"description": "defaults to today"})
+    name = Text(required=True, validate=NAME)
+    effective = fields.Date(metadata={"description": "the day the new name took effect; defaults to today, never in the future"})
 
 
 class SplitPartSchema(Schema):
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=NAME)
+    name = Text(required=True, validate=NAME)
 
 
 class NodeSplitSchema(Schema):
     parts = fields.List(fields.Nested(SplitPartSchema), required=True,
                         validate=validate.Length(min=2, max=20, error="must list 2 to 20 new nodes"))
     effective = fields.Date(required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = Text(required=True, validate=REASON)
 
 
 class NodeRetireSchema(Schema):
     valid_to = fields.Date(required=True, metadata={"description": "first day the node no longer exists"})
     successor_code = fields.String(validate=CODE, metadata={"description": "the node that takes over (a merge)"})
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = Text(required=True, validate=REASON)
 
 
 class NodeSchema(Schema):

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from kombu import Connection
-from nameko.testing.services import dummy, entrypoint_hook
+from nameko.testing.services import dummy, entrypoint_hook, entrypoint_waiter
 
 from shared import envelope
 from shared.db import Database
@@ -132,23 +132,24 @@ def test_writes_succeed_while_the_broker_is_away_and_every_event_arrives_once(
 
 def test_a_redelivered_event_is_ignored_by_the_idempotent_consumer(container_factory, probe_db, sql):
     apply_topology(probe_db, [AuditService])
-    container_factory(AuditService, probe_db).start()
+    container = container_factory(AuditService, probe_db)
+    container.start()
     env = envelope.make("item_added", {"label": "重复投递"}, envelope.source_from_config("probe", probe_db))
-    with Connection(probe_db["AMQP_URI"]) as conn:
-        producer = conn.Producer()
-        for _ in range(3):  # as if the relay crashed after the broker confirmed, before marking sent
-            producer.publish(json.dumps(env), exchange=events_exchange("probe"), routing_key="item_added",
-                             content_type="application/json", delivery_mode=2)
-    wait_for(lambda: sql("SELECT count(*) AS n FROM probe.processed_events")[0]["n"] == 1,
-             message="the first delivery to be processed")
-    wait_for(lambda: _queue_settled(probe_db, QUEUE), message="the duplicates to be consumed")
-    assert counts(sql)["seen"] == 1
+    handled = []
 
+    def three_handled(worker_ctx, result, exc_info):
+        handled.append(exc_info)
+        return len(handled) == 3
 
-def _queue_settled(cfg, queue):
-    with Connection(cfg["AMQP_URI"]) as conn:
-        _, ready, _ = conn.default_channel.queue_declare(queue, passive=True)
-    return ready == 0
+    with entrypoint_waiter(container, "on_item_added", callback=three_handled, timeout=15):
+        with Connection(probe_db["AMQP_URI"]) as conn:
+            producer = conn.Producer()
+            for _ in range(3):  # as if the relay crashed after the broker confirmed, before marking sent
+                producer.publish(json.dumps(env), exchange=events_exchange("probe"), routing_key="item_added",
+                                 content_type="application/json", delivery_mode=2)
+    assert handled == [None, None, None]  # all three deliveries were handled without error…
+    assert counts(sql)["seen"] == 1  # …and the effect happened once
+    assert sql("SELECT count(*) AS n FROM probe.processed_events")[0]["n"] == 1
 
 
 def test_unroutable_events_are_kept_and_retried_until_a_queue_is_bound(probe_db, sql, broker):

@@ -82,6 +82,11 @@ def test_create_community_writes_node_history_and_event(api, sql):
     ({"code": "310110012006", "name": "长" * 65}, 422, "name"),                            # oversize
     ({"code": "310110012006", "name": "过早", "valid_from": "1999-01-01"}, 422, "valid_from"),
     ({"code": "310110012", "name": "街道本身"}, 422, "level"),
+    ({"code": "310110012٠٠٦", "name": "阿拉伯数字"}, 422, "code"),                        # non-ASCII digits
+    ({"code": "310110012006\n", "name": "换行"}, 422, "code"),
+    ({"code": "310110012006", "name": "   "}, 422, "name"),                                # blank once stripped
+    ({"code": "310110012006", "name": "空\x00字符"}, 422, "name"),
+    ({"code": "310110012006", "name": "未来", "valid_from": "2999-01-01"}, 422, "valid_from"),
 ])
 def test_bad_nodes_are_refused_and_change_nothing(api, snapshot, body, status, field):
     before = snapshot()
@@ -159,6 +164,42 @@ def test_bad_splits_and_retirements_change_nothing(api, snapshot):
     assert_problem(api.post("/api/v1/nodes/310110012999/retire", json={"valid_to": "2024-01-01", "reason": "r"}),
                    404, "code")
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/v1/nodes/310110012002", {"name": " \t "}, "name"),
+    ("/api/v1/nodes/310110012002", {"name": "新名", "effective": "2999-01-01"}, "effective"),
+    ("/api/v1/nodes/310110012002", {"name": "新名", "effective": "2019-01-01"}, "effective"),
+    ("/api/v1/nodes/310110012002/retire", {"valid_to": "2999-01-01", "reason": "计划撤销"}, "valid_to"),
+    ("/api/v1/nodes/310110012002/retire", {"valid_to": "2024-01-01", "reason": "\x00"}, "reason"),
+    ("/api/v1/nodes/310110012002/split", {"effective": "2024-01-01", "reason": "r",
+                                          "parts": [{"code": "310110012007", "name": " "},
+                                                    {"code": "310110012008", "name": "西"}]}, "parts.0.name"),
+])
+def test_bad_changes_are_refused_and_change_nothing(api, snapshot, path, body, field):
+    before = snapshot()
+    method = api.patch if path.endswith("2002") else api.post
+    assert_problem(method(path, json=body), 422, field)
+    assert snapshot() == before
+
+
+def test_split_and_merge_stay_inside_the_callers_scope(api, make_token, snapshot):
+    community_admin = api.as_(make_token("street_admin", prefix="310110012005"))
+    before = snapshot()
+    split = {"effective": "2024-01-01", "reason": "r", "parts": [{"code": "310110012017", "name": "甲"},
+                                                               {"code": "310110012018", "name": "乙"}]}
+    assert_problem(community_admin.post("/api/v1/nodes/310110012005/split", json=split), 403, "code")
+    merge = {"valid_to": "2024-01-01", "reason": "r", "successor_code": "310110012002"}
+    assert_problem(community_admin.post("/api/v1/nodes/310110012005/retire", json=merge), 403, "code")
+    assert snapshot() == before
+
+
+def test_every_answer_carries_the_correlation_id(api):
+    refused = api.post("/api/v1/nodes", json={"code": "1"}, headers={"X-Correlation-ID": "req-7"})
+    assert refused.headers["X-Correlation-ID"] == "req-7"
+    assert refused.json()["correlation_id"] == "req-7"
+    fresh = api.get("/api/v1/nodes")
+    assert len(fresh.headers["X-Correlation-ID"]) == 32
 
 
 def test_retire_twice_is_a_conflict(api, snapshot):

@@ -20,6 +20,9 @@ class FakeTokens:
     def __init__(self, principals):
         self.principals = principals
 
+    def finish(self, commit):
+        self.finished = commit
+
     def execute(self, sql, params):
         principal = self.principals.get(params[0])
         return mock.Mock(fetchone=lambda: principal and {
