@@ -3,14 +3,14 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.registry.domain import LEVELS
 
-def _ascii_digits(value):
-    # The regex documents the rule in OpenAPI; this closes what Python's `$` lets through (a trailing
-    # newline). PostgreSQL's CHECK would otherwise turn both into a 500.
-    if not (value.isascii() and value.isdigit()):
+def _no_trailing_newline(value):
+    # The regex documents the rule in OpenAPI; Python's `$` also matches before a final newline,
+    # which PostgreSQL's CHECK would then turn into a 500.
+    if value.endswith("\n"):
         raise ValidationError("must be digits only (0-9)")
 
 
-CODE = [validate.Regexp(r"^[0-9]+$", error="must be digits only (0-9)"), _ascii_digits]
+CODE = [validate.Regexp(r"^[0-9]+$", error="must be digits only (0-9)"), _no_trailing_newline]
 
 
 class Text(fields.String):
