@@ -6,7 +6,7 @@ processed again; if it commits, a redelivery finds the record and is ignored.
 import functools
 import logging
 
-from shared import envelope
+from shared import envelope, metrics
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def idempotent(method):
         env = envelope.load(body)
         consumer = f"{type(self).name}.{method.__name__}"
         if not self.db.first_delivery(env["event_id"], consumer):
+            metrics.DUPLICATES.labels(consumer).inc()
             log.info("duplicate event ignored", extra={"event_id": str(env["event_id"]), "event_type": env["type"]})
             return None
         return method(self, env)
