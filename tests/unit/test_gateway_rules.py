@@ -8,7 +8,8 @@ from shared.errors import Forbidden, Unauthorized, ValidationFailed
 
 def test_tokens_are_random_and_only_their_hash_is_kept():
     (id1, t1), (id2, t2) = auth.new_token(), auth.new_token()
-    assert t1 != t2 and auth.TOKEN_RE.match(t1)
+    assert t1 != t2 and id1 != id2 and auth.TOKEN_RE.match(t1)
+    assert t1.startswith(f"lnl_{id1}_")  # the id in the token is the one `token list/revoke` shows
     assert auth.token_hash(t1) != t1 and len(auth.token_hash(t1)) == 64
     assert auth.bearer(f"Bearer {t1}") == t1
 
