@@ -34,10 +34,11 @@ def make_pool(dsn, schema=None, max_size=10, min_size=1, name=None):
 class Tx:
     """The worker's unit of work: a connection checked out on first use."""
 
-    def __init__(self, pool, source=None, context=None):
+    def __init__(self, pool, source=None, context=None, signer=None):
         self._pool = pool
         self._conn = None
         self.source = source
+        self.signer = signer  # shared.facts.Signer, for facts published from this transaction
         self.context = {} if context is None else context  # the worker's nameko context data
 
     @property
@@ -65,6 +66,11 @@ class Tx:
         env = envelope.make(event_type, payload, self.source, self.correlation_id, version)
         outbox.add(self, f"{self.source['service']}.events", event_type, env)
         return env
+
+    def publish_facts(self, fact_type, facts):
+        """Add a signed batch of de-identified facts to the outbox, in this transaction."""
+        from shared import facts as facts_mod
+        return facts_mod.publish(self, self.signer, fact_type, facts)
 
     def first_delivery(self, event_id, consumer):
         """Record an incoming event; False means it was processed before (a duplicate)."""
@@ -96,6 +102,8 @@ class Database(DependencyProvider):
         cfg = self.container.config
         self.schema = self.schema or self.container.service_name
         self.source = envelope.source_from_config(self.container.service_name, cfg)
+        from shared.facts import Signer
+        self.signer = Signer.from_config(cfg)
         self.pool = make_pool(cfg["DATABASE_URL"], self.schema, cfg.get("DB_POOL_MAX", 10))
 
     def start(self):
@@ -108,7 +116,7 @@ class Database(DependencyProvider):
         self.pool.close(timeout=0)
 
     def get_dependency(self, worker_ctx):
-        tx = Tx(self.pool, self.source, worker_ctx.data)
+        tx = Tx(self.pool, self.source, worker_ctx.data, self.signer)
         self.txs[worker_ctx] = tx
         return tx
 
@@ -142,11 +150,11 @@ def connect(dsn, **kwargs):
 
 
 @contextlib.contextmanager
-def transaction(dsn, schema, source=None):
+def transaction(dsn, schema, source=None, signer=None):
     """A one-off `Tx` outside nameko (CLI, tests): commits on success, rolls back on error."""
     pool = make_pool(dsn, schema, max_size=1)
     pool.open(wait=True, timeout=30)
-    tx = Tx(pool, source)
+    tx = Tx(pool, source, signer=signer)
     try:
         yield tx
     except BaseException:

@@ -69,3 +69,14 @@ def from_marshmallow(exc, message="the request has invalid fields"):
 
     walk("", exc.normalized_messages())
     return ValidationFailed(message, flat)
+
+
+def load(schema, data):
+    """Load `data` with a marshmallow schema (class or instance) or raise ValidationFailed."""
+    from marshmallow import ValidationError
+    if not isinstance(data, dict):
+        raise ValidationFailed("the request body must be a JSON object", {"_schema": ["expected an object"]})
+    try:
+        return (schema() if isinstance(schema, type) else schema).load(data)
+    except ValidationError as exc:
+        raise from_marshmallow(exc)

@@ -45,8 +45,12 @@ def channel_name(schema):
 
 def add(tx, exchange, routing_key, env):
     """Insert an event in the caller's transaction; the relay is woken when it commits."""
-    tx.execute(INSERT, (env["event_id"], exchange, routing_key, json.dumps(env, ensure_ascii=False),
-                        env.get("correlation_id")))
+    add_message(tx, exchange, routing_key, env["event_id"], env, env.get("correlation_id"))
+
+
+def add_message(tx, exchange, routing_key, message_id, body, correlation_id=None):
+    """Insert any JSON message (an event envelope, a fact batch) to be relayed after commit."""
+    tx.execute(INSERT, (message_id, exchange, routing_key, json.dumps(body, ensure_ascii=False), correlation_id))
     # NOTIFY is transactional: delivered on commit, discarded on rollback.
     tx.execute(f"NOTIFY {channel_name(tx.source['service'])}")
 

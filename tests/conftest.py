@@ -50,7 +50,8 @@ def database(base_config):
 
 
 APP_TABLES = {
-    "registry": ["node_changes", "nodes", "outbox", "processed_events"],
+    "registry": ["audit_log", "resident_history", "residents", "households", "rooms", "units", "buildings",
+                 "node_changes", "nodes", "outbox", "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }
 

@@ -16,6 +16,10 @@ ROLES = ("community_worker", "street_admin", "district_analyst", "department_fee
 PERMISSIONS = {
     "nodes:read": set(ROLES),
     "nodes:write": {"street_admin", "operator"},
+    # Personal records: only the people who keep the register. Analysts and feeds see aggregates only.
+    "people:read": {"community_worker", "street_admin"},
+    "people:write": {"community_worker", "street_admin"},
+    "audit:read": {"street_admin", "operator"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")
@@ -68,10 +72,10 @@ def validate_grant(name, role, node_prefix, instance_code):
         raise ValidationFailed("the token cannot be created", errors)
 
 
-def authorize(principal, permission, node_code=None):
+def authorize(principal, permission, node_code=None, field="code"):
     """Raise 403 unless the principal's role has `permission` and `node_code` is in its scope."""
     if principal.role not in PERMISSIONS[permission]:
         raise Forbidden(f"role {principal.role} may not do {permission}", {"role": [f"{permission} is not allowed"]})
     if node_code is not None and not node_code.startswith(principal.node_prefix):
         raise Forbidden(f"{node_code} lies outside this token's scope {principal.node_prefix}",
-                        {"code": [f"outside scope {principal.node_prefix}"]})
+                        {field: [f"outside scope {principal.node_prefix}"]})

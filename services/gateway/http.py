@@ -37,12 +37,17 @@ def as_json(payload, status=200, headers=None):
                     mimetype="application/json", headers=headers)
 
 
-def json_body(request):
-    if request.content_length and request.content_length > MAX_BODY:
-        raise ValidationFailed("the request body is too large", {"_body": [f"at most {MAX_BODY} bytes"]})
+def raw_body(request, limit=MAX_BODY):
+    if request.content_length and request.content_length > limit:
+        raise ValidationFailed("the request body is too large", {"_body": [f"at most {limit} bytes"]})
     raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY:
-        raise ValidationFailed("the request body is too large", {"_body": [f"at most {MAX_BODY} bytes"]})
+    if len(raw) > limit:
+        raise ValidationFailed("the request body is too large", {"_body": [f"at most {limit} bytes"]})
+    return raw
+
+
+def json_body(request):
+    raw = raw_body(request)
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:

@@ -1,11 +1,17 @@
-"""Gateway: the HTTP API in front of the services. Authenticates, scopes, forwards by RPC."""
+"""Gateway: the HTTP API in front of the services. Authenticates, scopes, forwards by RPC.
+
+The routes live in one mixin per area (hierarchy, people); this class holds the
+plumbing they share and the operational endpoints.
+"""
 import eventlet
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.gateway import auth, openapi, store
-from services.gateway.http import ServiceUnavailable, api, as_json, json_body, problem
+from services.gateway.hierarchy import HierarchyRoutes
+from services.gateway.people import PeopleRoutes
+from services.gateway.http import ServiceUnavailable, api, as_json, problem
 from shared import health, metrics
 from shared.db import Database
 from shared.errors import Unauthorized
@@ -15,7 +21,7 @@ RPC_TIMEOUT = 10
 VERSION = "0.1.0"
 
 
-class GatewayService:
+class GatewayService(HierarchyRoutes, PeopleRoutes):
     name = "gateway"
 
     db = Database()
@@ -25,7 +31,7 @@ class GatewayService:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _principal(self, request, permission, *node_codes):
+    def _principal(self, request, permission, *node_codes, field="code"):
         """Who is calling; raises 401/403 unless they may do `permission` on every code given."""
         token = auth.bearer(request.headers.get("Authorization"))
         principal = store.principal_for(self.db, token)
@@ -36,16 +42,21 @@ class GatewayService:
             raise Unauthorized("the API token is unknown, revoked or expired",
                                {"Authorization": ["not a valid token"]})
         for code in node_codes or (None,):
-            auth.authorize(principal, permission, code)
+            auth.authorize(principal, permission, code, field)
         return principal
 
-    def _call(self, method, *args):
+    @staticmethod
+    def _caller(principal):
+        """What the registry needs to scope and audit a request on personal data."""
+        return {"actor": principal.actor, "scope": principal.node_prefix}
+
+    def _call(self, method, *args, timeout=RPC_TIMEOUT):
         """An RPC with a deadline, so a stopped service answers 503 instead of hanging the client."""
         try:
-            with eventlet.Timeout(RPC_TIMEOUT):
+            with eventlet.Timeout(timeout):
                 return getattr(self.registry, method)(*args)
         except eventlet.Timeout:
-            raise ServiceUnavailable(f"registry did not answer within {RPC_TIMEOUT}s")
+            raise ServiceUnavailable(f"registry did not answer within {timeout}s")
 
     # -- operations -----------------------------------------------------------
 
@@ -66,48 +77,6 @@ class GatewayService:
     @api("GET", "/api/v1/openapi.json")
     def openapi(self, request):
         return as_json(openapi.build(VERSION))
-
-    # -- hierarchy ------------------------------------------------------------
-
-    @api("GET", "/api/v1/nodes")
-    def list_nodes(self, request):
-        query = request.args.to_dict()
-        principal = self._principal(request, "nodes:read", query.get("under"))
-        return as_json(self._call("list_nodes", query, principal.node_prefix))
-
-    @api("POST", "/api/v1/nodes")
-    def create_node(self, request):
-        body = json_body(request)
-        code = body.get("code") if isinstance(body.get("code"), str) else None
-        principal = self._principal(request, "nodes:write", code)
-        node = self._call("create_node", body, principal.actor)
-        return as_json(node, 201, headers={"Location": f"/api/v1/nodes/{node['code']}"})
-
-    @api("GET", "/api/v1/nodes/<string:code>")
-    def get_node(self, request, code):
-        self._principal(request, "nodes:read", code)
-        return as_json(self._call("get_node", code))
-
-    @api("PATCH", "/api/v1/nodes/<string:code>")
-    def rename_node(self, request, code):
-        principal = self._principal(request, "nodes:write", code)
-        return as_json(self._call("rename_node", code, json_body(request), principal.actor))
-
-    @api("POST", "/api/v1/nodes/<string:code>/split")
-    def split_node(self, request, code):
-        body = json_body(request)
-        # Every node the split creates must lie in the caller's scope too, not only the old one.
-        parts = body.get("parts") if isinstance(body.get("parts"), list) else []
-        new_codes = [p["code"] for p in parts if isinstance(p, dict) and isinstance(p.get("code"), str)]
-        principal = self._principal(request, "nodes:write", code, *new_codes)
-        return as_json(self._call("split_node", code, body, principal.actor))
-
-    @api("POST", "/api/v1/nodes/<string:code>/retire")
-    def retire_node(self, request, code):
-        body = json_body(request)
-        successor = body.get("successor_code") if isinstance(body.get("successor_code"), str) else None
-        principal = self._principal(request, "nodes:write", code, *filter(None, [successor]))
-        return as_json(self._call("retire_node", code, body, principal.actor))
 
     @api("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
     def not_found(self, request, path):

@@ -6,24 +6,14 @@ CLI (demo data) both call these.
 """
 from datetime import date
 
-from marshmallow import ValidationError
-
 from services.registry import domain, store
 from services.registry.schemas import (NodeChangeSchema, NodeCreateSchema, NodeListQuerySchema, NodeRenameSchema,
                                        NodeRetireSchema, NodeSchema, NodeSplitSchema)
-from shared.errors import Conflict, NotFound, ValidationFailed, from_marshmallow
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import load as _load
 
 _node = NodeSchema()
 _changes = NodeChangeSchema(many=True)
-
-
-def _load(schema, data):
-    if not isinstance(data, dict):
-        raise ValidationFailed("the request body must be a JSON object", {"_schema": ["expected an object"]})
-    try:
-        return schema().load(data)
-    except ValidationError as exc:
-        raise from_marshmallow(exc)
 
 
 def get(tx, code):

@@ -96,3 +96,145 @@ class NodeListQuerySchema(Schema):
     include_retired = fields.Boolean(load_default=False)
     limit = fields.Integer(load_default=200, validate=validate.Range(1, 1000))
     after = fields.String(validate=CODE, metadata={"description": "cursor: the last code of the previous page"})
+
+
+# -- residents and households -------------------------------------------------
+
+from services.registry.residency import (ADDRESS_MAX, HOUSEHOLD_NO_MAX, NAME_MAX, RELATIONS,  # noqa: E402
+                                         RESIDENCE_TYPES, STATUSES, TAGS)
+
+ADDRESS = validate.Length(min=1, max=ADDRESS_MAX, error=f"must be 1 to {ADDRESS_MAX} characters")
+
+
+def _choice(codes):
+    labels = codes if isinstance(codes, dict) else {c: c for c in codes}
+    return validate.OneOf(list(labels), error="must be one of: " + ", ".join(f"{k} ({v})" if k != v else k
+                                                                            for k, v in labels.items()))
+
+
+class PlacementSchema(Schema):
+    """Where a resident lives: community, optional grid, and optionally a household at an address."""
+    community_code = fields.String(required=True, validate=CODE, metadata={"example": "310110012001"})
+    grid_code = fields.String(validate=CODE, allow_none=True, metadata={"example": "310110012001001"})
+    household_no = Text(validate=validate.Length(max=HOUSEHOLD_NO_MAX), allow_none=True,
+                        metadata={"description": "an existing household, or a new number; generated when absent"})
+    building = Text(validate=ADDRESS, allow_none=True, metadata={"example": "12号"})
+    unit = Text(validate=ADDRESS, allow_none=True, metadata={"example": "2单元"})
+    room = Text(validate=ADDRESS, allow_none=True, metadata={"example": "302"})
+    relation = fields.String(validate=_choice(RELATIONS), allow_none=True,
+                             metadata={"description": "relation to the household head; `self` is the head"})
+
+
+class ResidentCreateSchema(PlacementSchema):
+    name = Text(required=True, validate=validate.Length(min=1, max=NAME_MAX), metadata={"example": "王秀英"})
+    id_number = fields.String(required=True, validate=validate.Length(max=40),
+                              metadata={"description": "GB 11643 citizen ID; 15-digit legacy numbers are converted",
+                                        "example": "11010519491231002X"})
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40),
+                          metadata={"description": "mainland mobile or landline with area code", "example": "13916275318"})
+    sex = fields.String(validate=_choice({"M": "男", "F": "女"}), allow_none=True,
+                        metadata={"description": "optional; must agree with the ID number"})
+    birth_date = fields.Date(allow_none=True, metadata={"description": "optional; must agree with the ID number"})
+    residence_type = fields.String(required=True, validate=_choice(RESIDENCE_TYPES))
+    tags = fields.List(fields.String(validate=_choice(TAGS)), load_default=list,
+                       validate=validate.Length(max=len(TAGS)))
+    moved_in = fields.Date(allow_none=True)
+
+
+class ResidentUpdateSchema(Schema):
+    name = Text(validate=validate.Length(min=1, max=NAME_MAX))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    residence_type = fields.String(validate=_choice(RESIDENCE_TYPES))
+    tags = fields.List(fields.String(validate=_choice(TAGS)), validate=validate.Length(max=len(TAGS)))
+    grid_code = fields.String(validate=CODE, allow_none=True)
+
+    @validates_schema
+    def _not_empty(self, data, **_):
+        if not data:
+            raise ValidationError("give at least one field to change", "_schema")
+
+
+class ResidentMoveSchema(PlacementSchema):
+    effective = fields.Date(required=True, metadata={"description": "the day of the move; not in the future"})
+    reason = Text(validate=REASON, allow_none=True)
+
+
+class ResidentLeaveSchema(Schema):
+    effective = fields.Date(required=True)
+    destination = Text(validate=validate.Length(min=1, max=100), allow_none=True,
+                       metadata={"example": "迁往浦东新区花木街道"})
+    reason = Text(validate=REASON, allow_none=True)
+
+
+class ResidentDeathSchema(Schema):
+    date_of_death = fields.Date(required=True)
+    note = Text(validate=REASON, allow_none=True)
+
+
+class HouseholdRefSchema(Schema):
+    id = fields.Integer()
+    household_no = fields.String()
+    address = fields.String(allow_none=True)
+
+
+class ResidentSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    id_number = fields.String(metadata={"description": "masked in lists, in full when one record is read"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked in lists, in full when one record is read"})
+    sex = fields.String()
+    birth_date = fields.Date()
+    age = fields.Integer()
+    community_code = fields.String()
+    grid_code = fields.String(allow_none=True)
+    household = fields.Nested(HouseholdRefSchema, allow_none=True)
+    relation = fields.String(allow_none=True)
+    residence_type = fields.String()
+    tags = fields.List(fields.String())
+    moved_in = fields.Date(allow_none=True)
+    status = fields.String()
+    status_on = fields.Date(allow_none=True)
+    version = fields.Integer()
+
+
+class ResidentChangeSchema(Schema):
+    version = fields.Integer()
+    change = fields.String()
+    effective = fields.Date()
+    detail = fields.Dict()
+    actor = fields.String(allow_none=True)
+    changed_at = fields.DateTime()
+
+
+class ResidentListQuerySchema(Schema):
+    under = fields.String(validate=CODE, metadata={"description": "community or grid code prefix; defaults to the token's scope"})
+    tag = fields.String(validate=_choice(TAGS))
+    residence_type = fields.String(validate=_choice(RESIDENCE_TYPES))
+    status = fields.String(load_default="active", validate=validate.OneOf(list(STATUSES) + ["all"]))
+    name = Text(validate=validate.Length(max=NAME_MAX), metadata={"description": "part of the name"})
+    id_number = fields.String(validate=validate.Length(max=40), metadata={"description": "exact ID number"})
+    phone = fields.String(validate=validate.Length(max=40), metadata={"description": "exact phone"})
+    household_id = fields.Integer()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    after = fields.Integer(validate=validate.Range(min=0), metadata={"description": "cursor: `next` of the previous page"})
+
+
+class AuditQuerySchema(Schema):
+    actor = fields.String(validate=validate.Length(max=200))
+    record_type = fields.String(validate=validate.Length(max=40))
+    record_id = fields.Integer()
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    after = fields.Integer(validate=validate.Range(min=0))
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String()
+    action = fields.String()
+    record_type = fields.String()
+    record_id = fields.Integer()
+    community_code = fields.String(allow_none=True)
+    correlation_id = fields.String(allow_none=True)

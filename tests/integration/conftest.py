@@ -1,4 +1,4 @@
-"""Integration helpers: a SQL shortcut, the demo hierarchy and tokens, a broker peek."""
+"""Integration helpers: a SQL shortcut, the demo hierarchy and tokens, a broker peek, the HTTP API."""
 import json
 import time
 
@@ -8,6 +8,9 @@ from kombu import Connection
 from psycopg.rows import dict_row
 
 from services.gateway import auth, store as token_store
+from services.gateway.service import GatewayService
+from services.registry.service import RegistryService
+from shared.messaging import apply_topology
 
 
 def wait_for(predicate, timeout=15, interval=0.05, message="condition"):
@@ -70,3 +73,35 @@ def broker(config):
                 _, count, _ = conn.default_channel.queue_declare(queue_name, passive=True)
                 return count
     return Peek()
+
+
+@pytest.fixture
+def api(container_factory, config, demo_tree, web_session, make_token):
+    apply_topology(config, [RegistryService, GatewayService])
+    for cls in (RegistryService, GatewayService):
+        container_factory(cls, config).start()
+    token = make_token("street_admin")
+
+    class Api:
+        def __init__(self, token):
+            self.headers = {"Authorization": f"Bearer {token}"}
+
+        def __getattr__(self, method):
+            def call(path, **kwargs):
+                headers = {**self.headers, **kwargs.pop("headers", {})}
+                return web_session.request(method.upper(), path, headers=headers, **kwargs)
+            return call
+
+        def as_(self, token):
+            return Api(token)
+
+    return Api(token)
+
+
+def assert_problem(resp, status, field):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    body = resp.json()
+    assert body["status"] == status and body["detail"]
+    assert field in body["errors"], body
+    return body

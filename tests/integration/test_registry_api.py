@@ -5,32 +5,7 @@ nodes, their history and the outbox exactly as they were.
 """
 import pytest
 
-from services.gateway.service import GatewayService
-from services.registry.service import RegistryService
-from shared.messaging import apply_topology
-
-
-@pytest.fixture
-def api(container_factory, config, demo_tree, web_session, make_token):
-    apply_topology(config, [RegistryService, GatewayService])
-    for cls in (RegistryService, GatewayService):
-        container_factory(cls, config).start()
-    token = make_token("street_admin")
-
-    class Api:
-        def __init__(self, token):
-            self.headers = {"Authorization": f"Bearer {token}"}
-
-        def __getattr__(self, method):
-            def call(path, **kwargs):
-                headers = {**self.headers, **kwargs.pop("headers", {})}
-                return web_session.request(method.upper(), path, headers=headers, **kwargs)
-            return call
-
-        def as_(self, token):
-            return Api(token)
-
-    return Api(token)
+from tests.integration.conftest import assert_problem
 
 
 @pytest.fixture
@@ -40,15 +15,6 @@ def snapshot(sql):
                 sql("SELECT count(*) AS n FROM registry.node_changes")[0]["n"],
                 sql("SELECT count(*) AS n FROM registry.outbox")[0]["n"])
     return take
-
-
-def assert_problem(resp, status, field):
-    assert resp.status_code == status, resp.text
-    assert resp.headers["Content-Type"].startswith("application/problem+json")
-    body = resp.json()
-    assert body["status"] == status and body["detail"]
-    assert field in body["errors"], body
-    return body
 
 
 def test_list_and_read_the_demo_tree(api):

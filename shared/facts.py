@@ -1,0 +1,93 @@
+"""De-identified facts for the levels above, in signed batches (DESIGN §3, §5).
+
+A fact says what changed in numbers a district may see: the node it concerns,
+its type and version, dimensions (age band, sex, residence type, category, …)
+and at most a keyed pseudonym, never a name, number or phone. Facts travel in
+batches with an id, signed with the instance's Ed25519 key over a canonical JSON
+form, so a parent can check both who sent a batch and that nobody changed it.
+Batches go through the outbox to the `facts` exchange with routing key
+`<service>.<fact_type>`.
+"""
+import base64
+import json
+import uuid
+from datetime import datetime, timezone
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from shared import outbox
+from shared.messaging import FACTS
+
+VERSION = 1
+# Keys a fact may carry. Anything else is refused at the writer, so a careless
+# payload cannot smuggle personal data upwards.
+FACT_KEYS = {"fact_id", "type", "v", "node", "occurred_on", "subject", "dims", "delta"}
+DIM_VALUE_TYPES = (str, int, float, bool, type(None), list)
+
+
+def _b64(raw):
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4))
+
+
+def canonical(batch):
+    """The bytes that are signed: the batch without its signature, keys sorted, no spaces."""
+    unsigned = {k: v for k, v in batch.items() if k != "signature"}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Signer:
+    def __init__(self, seed_b64):
+        self._key = Ed25519PrivateKey.from_private_bytes(_unb64(seed_b64))
+        self.public_key = _b64(self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["SIGNING_KEY"])
+
+    def sign(self, batch):
+        return {**batch, "signature": _b64(self._key.sign(canonical(batch)))}
+
+
+def verify(batch, public_key_b64):
+    """True if the batch's signature is valid for that public key."""
+    try:
+        Ed25519PublicKey.from_public_bytes(_unb64(public_key_b64)).verify(_unb64(batch["signature"]),
+                                                                          canonical(batch))
+        return True
+    except (InvalidSignature, KeyError, ValueError, TypeError):
+        return False
+
+
+def fact(fact_type, node, occurred_on, subject=None, delta=1, **dims):
+    """One fact. `delta` is +1/-1 for a count that grows or shrinks; dims are plain values only."""
+    for key, value in dims.items():
+        if not isinstance(value, DIM_VALUE_TYPES):
+            raise TypeError(f"fact dimension {key} must be a plain value, got {type(value).__name__}")
+    return {"fact_id": str(uuid.uuid4()), "type": fact_type, "v": VERSION, "node": node,
+            "occurred_on": occurred_on.isoformat(), "subject": subject, "delta": delta, "dims": dims}
+
+
+def batch(source, facts, batch_id=None):
+    for f in facts:
+        extra = set(f) - FACT_KEYS
+        if extra:
+            raise ValueError(f"a fact may not carry {sorted(extra)}")
+    return {"batch_id": str(batch_id or uuid.uuid4()), "v": VERSION,
+            "source": {k: source[k] for k in ("service", "level", "node_code", "instance")},
+            "issued_at": datetime.now(timezone.utc).isoformat(), "facts": facts}
+
+
+def publish(tx, signer, fact_type, facts):
+    """Sign the facts as one batch and add it to the outbox in the caller's transaction."""
+    if not facts:
+        return None
+    signed = signer.sign(batch(tx.source, facts))
+    outbox.add_message(tx, FACTS.name, f"{tx.source['service']}.{fact_type}", signed["batch_id"], signed,
+                       tx.correlation_id)
+    return signed
