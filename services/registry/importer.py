@@ -12,54 +12,20 @@ Either way the report lists every problem as (row, field, message), with the
 row number a clerk sees in Excel (the header is row 1).
 """
 import json
+import uuid
 from datetime import date
 
 from services.registry import residency, tabular
+from services.registry.store import imports as sql
 from services.registry.residents import ID, PHONE
-from shared import envelope, facts
+from shared import facts
 from shared.errors import ValidationFailed
 from shared.messaging import FACTS
 
 MODES = ("all_or_nothing", "valid_rows")
 FACT_BATCH = 500
+EVENT_BATCH = 500
 MAX_REPORTED_ERRORS = 10_000
-
-COMMUNITIES = ("SELECT code, name, level, parent_code FROM nodes "
-               "WHERE level IN ('community', 'grid') AND valid_to IS NULL")
-TAKEN = ("SELECT id_hash, id, status, community_code, status_on FROM residents "
-         "WHERE id_hash = ANY(%s) AND status IN ('active', 'deceased')")
-HOUSEHOLDS_BY_NO = ("SELECT h.id, h.household_no, h.community_code, h.room_id, "
-                    "(SELECT r.status = 'active' FROM residents r WHERE r.id = h.head_resident_id) AS has_head "
-                    "FROM households h WHERE h.household_no = ANY(%s)")
-HOUSEHOLDS_BY_ROOM = ("SELECT DISTINCT ON (b.community_code, b.name, u.name, rm.number) h.id, h.household_no, "
-                      "h.community_code, h.room_id, b.name AS building, u.name AS unit, rm.number AS room, "
-                      "(SELECT r.status = 'active' FROM residents r WHERE r.id = h.head_resident_id) AS has_head "
-                      "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS a(c, b, u, r) "
-                      "JOIN buildings b ON b.community_code = a.c AND b.name = a.b "
-                      "JOIN units u ON u.building_id = b.id AND u.name = a.u "
-                      "JOIN rooms rm ON rm.unit_id = u.id AND rm.number = a.r "
-                      "JOIN households h ON h.room_id = rm.id "
-                      "ORDER BY b.community_code, b.name, u.name, rm.number, h.id")
-ADD_BUILDINGS = ("INSERT INTO buildings (community_code, grid_code, name) "
-                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING")
-BUILDING_IDS = ("SELECT b.id, b.community_code, b.name FROM buildings b "
-                "JOIN unnest(%s::text[], %s::text[]) AS a(c, n) ON b.community_code = a.c AND b.name = a.n")
-ADD_UNITS = "INSERT INTO units (building_id, name) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
-UNIT_IDS = ("SELECT u.id, u.building_id, u.name FROM units u "
-            "JOIN unnest(%s::bigint[], %s::text[]) AS a(b, n) ON u.building_id = a.b AND u.name = a.n")
-ADD_ROOMS = "INSERT INTO rooms (unit_id, number) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
-ROOM_IDS = ("SELECT r.id, r.unit_id, r.number FROM rooms r "
-            "JOIN unnest(%s::bigint[], %s::text[]) AS a(u, n) ON r.unit_id = a.u AND r.number = a.n")
-NEXT_IDS = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id FROM generate_series(1, %s)"
-SET_HEADS = ("UPDATE households h SET head_resident_id = v.r "
-             "FROM unnest(%s::bigint[], %s::bigint[]) AS v(h, r) WHERE h.id = v.h")
-COPY_HOUSEHOLDS = "COPY households (id, household_no, community_code, room_id) FROM STDIN"
-COPY_RESIDENTS = ("COPY residents (id, name, id_cipher, id_hash, phone_cipher, phone_hash, sex, birth_date, "
-                  "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym) "
-                  "FROM STDIN")
-COPY_HISTORY = "COPY resident_history (resident_id, version, change, effective, detail, actor) FROM STDIN"
-COPY_OUTBOX = "COPY outbox (event_id, exchange, routing_key, body, correlation_id) FROM STDIN"
-
 
 class Report:
     def __init__(self, mode, table):
@@ -71,6 +37,7 @@ class Report:
         self.bad_rows = set()
         self.errors = []
         self.written = 0
+        self.import_id = None
 
     def add(self, row, field, message):
         self.bad_rows.add(row)
@@ -80,14 +47,14 @@ class Report:
     def as_dict(self):
         return {"mode": self.mode, "encoding": self.encoding, "columns": self.columns,
                 "ignored_columns": self.ignored, "rows": self.rows, "accepted": self.rows - len(self.bad_rows),
-                "rejected": len(self.bad_rows), "written": self.written,
+                "rejected": len(self.bad_rows), "written": self.written, "import_id": self.import_id,
                 "errors": sorted(self.errors, key=lambda e: (e["row"], e["field"])),
                 "errors_truncated": len(self.errors) >= MAX_REPORTED_ERRORS}
 
 
 def _places(tx, scope):
     communities, by_name, grids = {}, {}, {}
-    for n in tx.all(COMMUNITIES):
+    for n in tx.all(sql.COMMUNITIES):
         if n["level"] == "grid":
             grids[n["code"]] = n["parent_code"]
         elif n["code"].startswith(scope):
@@ -185,7 +152,7 @@ def _validate(table, tx, vault, scope, today, report, progress):
 
 def _against_register(tx, accepted, report):
     """Refuse people already on the register (or recorded dead); returns the rest."""
-    taken = {bytes(r["id_hash"]): r for r in tx.all(TAKEN, ([h for _, _, h in accepted],))}
+    taken = {bytes(r["id_hash"]): r for r in tx.all(sql.TAKEN, ([h for _, _, h in accepted],))}
     keep = []
     for number, clean, id_hash in accepted:
         hit = taken.get(id_hash)
@@ -202,11 +169,11 @@ def _against_register(tx, accepted, report):
 def _households(tx, accepted, report):
     """Decide each row's household (existing or new) and refuse second heads; returns the rest."""
     numbers = sorted({c["household_no"] for _, c, _ in accepted if c.get("household_no")})
-    by_no = {h["household_no"]: h for h in tx.all(HOUSEHOLDS_BY_NO, (numbers,))}
+    by_no = {h["household_no"]: h for h in tx.all(sql.HOUSEHOLDS_BY_NO, (numbers,))}
     rooms = sorted({(c["community_code"], c["building"], c["unit"], c["room"])
                     for _, c, _ in accepted if c.get("room") and not c.get("household_no")})
     by_room = {(h["community_code"], h["building"], h["unit"], h["room"]): h
-               for h in tx.all(HOUSEHOLDS_BY_ROOM, [list(x) for x in zip(*rooms)] or [[], [], [], []])}
+               for h in tx.all(sql.HOUSEHOLDS_BY_ROOM, [list(x) for x in zip(*rooms)] or [[], [], [], []])}
     community_of, head_row, keep = {}, {}, []
     for number, c, id_hash in accepted:
         if c.get("household_no"):
@@ -244,20 +211,20 @@ def _rooms(tx, rows):
     buildings = {}
     for (community, building, _, _), grid in wanted.items():
         buildings.setdefault((community, building), grid)
-    tx.execute(ADD_BUILDINGS, [[k[0] for k in buildings], list(buildings.values()), [k[1] for k in buildings]])
+    tx.execute(sql.ADD_BUILDINGS, [[k[0] for k in buildings], list(buildings.values()), [k[1] for k in buildings]])
     b_ids = {(r["community_code"], r["name"]): r["id"]
-             for r in tx.all(BUILDING_IDS, [[k[0] for k in buildings], [k[1] for k in buildings]])}
+             for r in tx.all(sql.BUILDING_IDS, [[k[0] for k in buildings], [k[1] for k in buildings]])}
     units = sorted({(b_ids[(c, b)], u) for c, b, u, _ in wanted})
-    tx.execute(ADD_UNITS, [[u[0] for u in units], [u[1] for u in units]])
-    u_ids = {(r["building_id"], r["name"]): r["id"] for r in tx.all(UNIT_IDS, [[u[0] for u in units], [u[1] for u in units]])}
+    tx.execute(sql.ADD_UNITS, [[u[0] for u in units], [u[1] for u in units]])
+    u_ids = {(r["building_id"], r["name"]): r["id"] for r in tx.all(sql.UNIT_IDS, [[u[0] for u in units], [u[1] for u in units]])}
     rooms = sorted({(u_ids[(b_ids[(c, b)], u)], r) for c, b, u, r in wanted})
-    tx.execute(ADD_ROOMS, [[r[0] for r in rooms], [r[1] for r in rooms]])
-    r_ids = {(r["unit_id"], r["number"]): r["id"] for r in tx.all(ROOM_IDS, [[r[0] for r in rooms], [r[1] for r in rooms]])}
+    tx.execute(sql.ADD_ROOMS, [[r[0] for r in rooms], [r[1] for r in rooms]])
+    r_ids = {(r["unit_id"], r["number"]): r["id"] for r in tx.all(sql.ROOM_IDS, [[r[0] for r in rooms], [r[1] for r in rooms]])}
     return {(c, b, u, r): r_ids[(u_ids[(b_ids[(c, b)], u)], r)] for c, b, u, r in wanted}
 
 
 def _ids(tx, table, count):
-    return [r["id"] for r in tx.all(NEXT_IDS, (table, count))] if count else []
+    return [r["id"] for r in tx.all(sql.NEXT_IDS, (table, count))] if count else []
 
 
 def _write(tx, vault, rows, caller, today, progress):
@@ -268,17 +235,16 @@ def _write(tx, vault, rows, caller, today, progress):
     for _, c, _, key, existing in rows:
         if key in household_ids:
             first.setdefault(key, c)
-    with tx.conn.cursor().copy(COPY_HOUSEHOLDS) as copy:
-        for key, hid in household_ids.items():
-            c = first[key]
-            room = room_ids.get((c["community_code"], c["building"], c["unit"], c["room"])) if c.get("room") else None
-            copy.write_row((hid, c.get("household_no") or f"H{c['community_code']}-{hid:06d}", c["community_code"], room))
-
+    new = [(hid, first[key]) for key, hid in household_ids.items()]
+    tx.execute(sql.ADD_HOUSEHOLDS, [
+        [hid for hid, _ in new], [c.get("household_no") for _, c in new], [c["community_code"] for _, c in new],
+        [room_ids.get((c["community_code"], c["building"], c["unit"], c["room"])) if c.get("room") else None
+         for _, c in new]])
     resident_ids = _ids(tx, "residents", len(rows))
-    source, cid, actor = tx.source, tx.correlation_id, caller["actor"]
-    heads, events, fact_list = [], [], []
-    seal, lookup, pseudonym = vault.seal, vault.lookup, vault.pseudonym
-    with tx.conn.cursor().copy(COPY_RESIDENTS) as copy:
+    source, cid = tx.source, tx.correlation_id
+    heads, fact_list = [], []
+    seal, lookup, pseudonym, fact, dims = vault.seal, vault.lookup, vault.pseudonym, facts.fact, residency.fact_dims
+    with tx.conn.cursor().copy(sql.COPY_RESIDENTS) as copy:
         for rid, (_, c, id_hash, key, existing) in zip(resident_ids, rows):
             hid = (existing["id"] if existing else household_ids[key]) if key else None
             relation = c["relation"] if key else None
@@ -290,33 +256,23 @@ def _write(tx, vault, rows, caller, today, progress):
                             seal(phone, PHONE) if phone else None, lookup(phone, PHONE) if phone else None,
                             c["sex"], c["birth_date"], c["community_code"], c.get("grid_code"), hid, relation,
                             c["residence_type"], c["tags"], c.get("moved_in"), nym))
-            view = {"id": rid, "name": c["name"], "sex": c["sex"], "birth_date": c["birth_date"].isoformat(),
-                    "community_code": c["community_code"], "grid_code": c.get("grid_code"), "household_id": hid,
-                    "relation": relation, "residence_type": c["residence_type"], "tags": c["tags"],
-                    "moved_in": c["moved_in"].isoformat() if c.get("moved_in") else None, "status": "active",
-                    "status_on": None, "pseudonym": nym, "version": 1}
-            events.append(envelope.make("resident_registered", view, source, cid, check=not events))
-            fact_list.append(facts.fact("resident_registered", c["community_code"], today, subject=nym, delta=1,
-                                        **residency.fact_dims(c, today)))
+            fact_list.append(fact("resident_registered", c["community_code"], today, subject=nym, delta=1,
+                                  **dims(c, today)))
     if heads:
-        tx.execute(SET_HEADS, [[h for h, _ in heads], [r for _, r in heads]])
-    with tx.conn.cursor().copy(COPY_HISTORY) as copy:
-        for rid, (_, c, _, key, existing) in zip(resident_ids, rows):
-            hid = (existing["id"] if existing else household_ids[key]) if key else None
-            detail = json.dumps({"community_code": c["community_code"], "household_id": hid, "import": True})
-            copy.write_row((rid, 1, "registered", c.get("moved_in") or today, detail, actor))
-    exchange = f"{source['service']}.events"
-    with tx.conn.cursor().copy(COPY_OUTBOX) as copy:
-        for env in events:
-            copy.write_row((env["event_id"], exchange, "resident_registered", json.dumps(env, ensure_ascii=False), cid))
+        tx.execute(sql.SET_HEADS, [[h for h, _ in heads], [r for _, r in heads]])
+    import_id = str(uuid.uuid4())
+    tx.execute(sql.ADD_HISTORY, {"ids": resident_ids, "today": today, "actor": caller["actor"],
+                                 "import_id": import_id})
+    tx.execute(sql.ADD_EVENTS, {"ids": resident_ids, "exchange": f"{source['service']}.events",
+                                "source": json.dumps(source), "cid": cid, "import_id": import_id,
+                                "per_event": EVENT_BATCH})
+    with tx.conn.cursor().copy(sql.COPY_OUTBOX) as copy:
         for start in range(0, len(fact_list), FACT_BATCH):
             signed = tx.signer.sign(facts.batch(source, fact_list[start:start + FACT_BATCH]))
             copy.write_row((signed["batch_id"], FACTS.name, f"{source['service']}.resident_registered",
                             json.dumps(signed, ensure_ascii=False), cid))
     tx.execute(f"NOTIFY linli_outbox_{source['service']}")
-    if progress:
-        progress(0)
-    return len(rows)
+    return len(rows), import_id
 
 
 def import_residents(tx, vault, data, mode, caller, today=None, progress=None):
@@ -333,5 +289,5 @@ def import_residents(tx, vault, data, mode, caller, today=None, progress=None):
     accepted = _against_register(tx, accepted, report)
     rows = _households(tx, accepted, report)
     if rows and (mode == "valid_rows" or not report.bad_rows):
-        report.written = _write(tx, vault, rows, caller, today, progress)
+        report.written, report.import_id = _write(tx, vault, rows, caller, today, progress)
     return report.as_dict()

@@ -59,3 +59,27 @@ def test_a_bad_config_is_reported_key_by_key(cli, monkeypatch):
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code != 0
     assert "NODE_CODE: a street code has 9 digits, got 7" in result.output
+
+
+def test_import_residents_reports_rows_and_refuses_a_bad_file_whole(cli, sql, tmp_path, demo_tree):
+    from linli.demo import people
+    communities = [{"code": "310110012003", "name": "民星一村居委会", "estate": "民星一村", "grids": []}]
+    persons = list(people.generate(40, communities, seed=4))
+    good = tmp_path / "居民.csv"
+    people.write_csv(str(good), persons, encoding="gb18030")
+    bad_rows = [people.to_csv_row(p) for p in persons]
+    bad_rows[9][3] = "1990-02-30"
+    bad = tmp_path / "有错.csv"
+    bad.write_text("\n".join([",".join(people.CSV_HEADERS)] + [",".join(r) for r in bad_rows]) + "\n", encoding="utf-8")
+
+    refused = cli("import", "residents", str(bad))
+    assert refused.exit_code == 1
+    assert "row      11  birth_date" in refused.output and "nothing was registered" in refused.output
+    assert sql("SELECT count(*) AS n FROM registry.residents")[0]["n"] == 0
+
+    report = tmp_path / "report.json"
+    done = cli("import", "residents", str(good), "--report", str(report))
+    assert done.exit_code == 0, done.output
+    assert "40 row(s) read (gb18030): 40 valid, 0 rejected, 40 registered" in done.output
+    assert sql("SELECT count(*) AS n FROM registry.residents")[0]["n"] == 40
+    assert '"written": 40' in report.read_text(encoding="utf-8")

@@ -66,7 +66,7 @@ CREATE TABLE residents (
 -- The same person is on the active register of a street at most once; people who left keep their
 -- old record (history) and may be registered again.
 CREATE UNIQUE INDEX residents_one_active_person ON residents (id_hash) WHERE status = 'active';
-CREATE INDEX residents_id_hash ON residents (id_hash);
+CREATE INDEX residents_deceased ON residents (id_hash) WHERE status = 'deceased';
 CREATE INDEX residents_phone_hash ON residents (phone_hash) WHERE phone_hash IS NOT NULL;
 CREATE INDEX residents_community ON residents (community_code, id);
 CREATE INDEX residents_household ON residents (household_id);

@@ -1,0 +1,59 @@
+"""SQL for the bulk import of residents: set-wise look-ups, address creation, COPY, events built in SQL."""
+
+COMMUNITIES = ("SELECT code, name, level, parent_code FROM nodes "
+               "WHERE level IN ('community', 'grid') AND valid_to IS NULL")
+TAKEN = ("SELECT id_hash, id, status, community_code, status_on FROM residents "
+         "WHERE id_hash = ANY(%s) AND status IN ('active', 'deceased')")
+HOUSEHOLDS_BY_NO = ("SELECT h.id, h.household_no, h.community_code, h.room_id, "
+                    "(SELECT r.status = 'active' FROM residents r WHERE r.id = h.head_resident_id) AS has_head "
+                    "FROM households h WHERE h.household_no = ANY(%s)")
+HOUSEHOLDS_BY_ROOM = ("SELECT DISTINCT ON (b.community_code, b.name, u.name, rm.number) h.id, h.household_no, "
+                      "h.community_code, h.room_id, b.name AS building, u.name AS unit, rm.number AS room, "
+                      "(SELECT r.status = 'active' FROM residents r WHERE r.id = h.head_resident_id) AS has_head "
+                      "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS a(c, b, u, r) "
+                      "JOIN buildings b ON b.community_code = a.c AND b.name = a.b "
+                      "JOIN units u ON u.building_id = b.id AND u.name = a.u "
+                      "JOIN rooms rm ON rm.unit_id = u.id AND rm.number = a.r "
+                      "JOIN households h ON h.room_id = rm.id "
+                      "ORDER BY b.community_code, b.name, u.name, rm.number, h.id")
+ADD_BUILDINGS = ("INSERT INTO buildings (community_code, grid_code, name) "
+                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING")
+BUILDING_IDS = ("SELECT b.id, b.community_code, b.name FROM buildings b "
+                "JOIN unnest(%s::text[], %s::text[]) AS a(c, n) ON b.community_code = a.c AND b.name = a.n")
+ADD_UNITS = "INSERT INTO units (building_id, name) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
+UNIT_IDS = ("SELECT u.id, u.building_id, u.name FROM units u "
+            "JOIN unnest(%s::bigint[], %s::text[]) AS a(b, n) ON u.building_id = a.b AND u.name = a.n")
+ADD_ROOMS = "INSERT INTO rooms (unit_id, number) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
+ROOM_IDS = ("SELECT r.id, r.unit_id, r.number FROM rooms r "
+            "JOIN unnest(%s::bigint[], %s::text[]) AS a(u, n) ON r.unit_id = a.u AND r.number = a.n")
+NEXT_IDS = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id FROM generate_series(1, %s)"
+SET_HEADS = ("UPDATE households h SET head_resident_id = v.r "
+             "FROM unnest(%s::bigint[], %s::bigint[]) AS v(h, r) WHERE h.id = v.h")
+COPY_RESIDENTS = ("COPY residents (id, name, id_cipher, id_hash, phone_cipher, phone_hash, sex, birth_date, "
+                  "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym) "
+                  "FROM STDIN")
+# History and events of the new rows are built by the database from the rows themselves, with no
+# per-row JSON in Python. An import publishes `residents_imported` events of up to EVENT_BATCH (500)
+# residents each (a 100,000-row import is 200 messages, not 100,000); each element has exactly the
+# keys of a `resident_registered` payload (residents._event; a test holds them equal).
+ADD_HISTORY = ("INSERT INTO resident_history (resident_id, version, change, effective, detail, actor) "
+               "SELECT id, 1, 'registered', coalesce(moved_in, %(today)s), jsonb_build_object("
+               "'community_code', community_code, 'household_id', household_id, 'import_id', %(import_id)s::text), "
+               "%(actor)s FROM residents WHERE id = ANY(%(ids)s)")
+ADD_EVENTS = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) "
+              "SELECT b.eid, %(exchange)s, 'residents_imported', jsonb_build_object("
+              "'event_id', b.eid, 'type', 'residents_imported', 'version', 1, 'occurred_at', now(), "
+              "'source', %(source)s::jsonb, 'correlation_id', %(cid)s::text, 'payload', jsonb_build_object("
+              "'import_id', %(import_id)s::text, 'part', b.part + 1, 'residents', b.residents)), %(cid)s "
+              "FROM (SELECT gen_random_uuid() AS eid, part, jsonb_agg(payload ORDER BY id) AS residents FROM ("
+              "  SELECT r.id, (row_number() OVER (ORDER BY r.id) - 1) / %(per_event)s AS part, jsonb_build_object("
+              "  'id', r.id, 'name', r.name, 'sex', r.sex, 'birth_date', r.birth_date, "
+              "  'community_code', r.community_code, 'grid_code', r.grid_code, 'household_id', r.household_id, "
+              "  'relation', r.relation, 'residence_type', r.residence_type, 'tags', to_jsonb(r.tags), "
+              "  'moved_in', r.moved_in, 'status', r.status, 'status_on', r.status_on, "
+              "  'pseudonym', r.pseudonym, 'version', r.version) AS payload "
+              "  FROM residents r WHERE r.id = ANY(%(ids)s)) p GROUP BY part ORDER BY part) b")
+ADD_HOUSEHOLDS = ("INSERT INTO households (id, household_no, community_code, room_id) "
+                  "SELECT id, coalesce(no, 'H' || community || '-' || lpad(id::text, 6, '0')), community, room "
+                  "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) AS h(id, no, community, room)")
+COPY_OUTBOX = "COPY outbox (event_id, exchange, routing_key, body, correlation_id) FROM STDIN"
