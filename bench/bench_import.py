@@ -12,8 +12,8 @@ The import is the whole path `linli import residents` takes
 validate every ID number, phone, date, label and community, check for people
 already registered, seal ID numbers and phones (AES-GCM) and hash them, create
 buildings, units, rooms and households, COPY residents and their history, and
-write one `resident_registered` event per row plus signed fact batches to the
-outbox, all in one transaction that is committed before the clock stops.
+write `residents_imported` events (500 residents each) and signed fact batches
+(500 facts each) to the outbox, all in one transaction that is committed before the clock stops.
 
 Rows come from `linli.demo.people.generate` (valid GB 11643 numbers, realistic
 names, households of 1-5 in rooms of the demo communities). Everything runs in a
@@ -37,7 +37,7 @@ COMMUNITIES = [
     {"code": "310110012004", "name": "国和一村居委会", "estate": "国和一村", "grids": []},
     {"code": "310110012005", "name": "翔殷路居委会", "estate": "翔殷路", "grids": []},
 ]
-RAW_TABLE = ("CREATE UNLOGGED TABLE raw_rows (name text, id_number text, sex text, birth_date text, phone text, "
+RAW_TABLE = ("CREATE TABLE raw_rows (name text, id_number text, sex text, birth_date text, phone text, "
              "community_code text, grid_code text, building text, unit text, room text, household_no text, "
              "relation text, residence_type text, tags text, moved_in text)")
 
@@ -92,8 +92,8 @@ def main():
                 "errors": report["errors"][:5]}
             with connect(dsn) as conn:
                 stored = conn.execute("SELECT count(*) AS n FROM registry.residents").fetchone()["n"]
-                events = conn.execute("SELECT count(*) AS n FROM registry.outbox WHERE routing_key = "
-                                      "'resident_registered'").fetchone()["n"]
+                events = conn.execute("SELECT coalesce(sum(json_array_length(body->'payload'->'residents')), 0) AS n "
+                                      "FROM registry.outbox WHERE routing_key = 'residents_imported'").fetchone()["n"]
             assert stored == args.rows and events == args.rows, (stored, events)
             raw = raw_copy(dsn, csv_rows)
             timings.append(elapsed)

@@ -196,12 +196,16 @@ def demo():
 @demo.command("load")
 @click.pass_context
 def demo_load(ctx):
-    """Load the demo hierarchy (idempotent); events go out through the outbox."""
-    from linli.demo import load_hierarchy
+    """Load the demo hierarchy and generated residents (idempotent); events go out through the outbox."""
+    from linli.demo import load_hierarchy, load_residents
+    from services.registry.protect import Vault
     cfg = load_config(ctx)
     with registry_tx(cfg) as tx:
         added, skipped = load_hierarchy(tx, cfg["NODE_CODE"])
     click.echo(f"demo: {len(added)} node(s) added, {len(skipped)} outside this instance left for its own")
+    with registry_tx(cfg) as tx:
+        residents = load_residents(tx, Vault.from_config(cfg), cfg["NODE_CODE"])
+    click.echo(f"demo: {residents} resident(s) registered" if residents else "demo: residents already registered")
 
 
 @main.group()

@@ -258,8 +258,12 @@ class OutboxRelay(DependencyProvider):
         self.gt = self.container.spawn_managed_thread(self.relay.run)
 
     def stop(self):
-        self.relay.stop()
+        # Stop the relay's greenthread before closing its connections: closing the LISTEN connection
+        # under a greenthread that is about to select on it leaks an eventlet listener for the fd
+        # (epoll refuses the closed fd after the hub has recorded it), and the next socket that
+        # reuses the number fails with "Second simultaneous read" for the rest of the process.
         self.gt.kill()
+        self.relay.stop()
 
     kill = stop
 

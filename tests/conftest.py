@@ -50,7 +50,10 @@ def database(base_config):
 
 
 APP_TABLES = {
-    "registry": ["audit_log", "resident_history", "residents", "households", "rooms", "units", "buildings",
+    "registry": ["worker_history", "worker_assessments", "workers", "organization_history",
+                 "organization_projects", "organization_members", "organizations",
+                 "audit_log", "party_member_history", "party_members", "party_orgs",
+                 "resident_history", "residents", "households", "rooms", "units", "buildings",
                  "node_changes", "nodes", "outbox", "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }

@@ -1,4 +1,4 @@
-"""Demo data: a real-looking district with two streets, loaded through the registry's own use cases."""
+"""Demo data: a real-looking district with two streets and their residents, loaded through the registry's own code."""
 import pathlib
 from datetime import date
 
@@ -27,3 +27,39 @@ def load_hierarchy(tx, instance_code, today=None):
             added.append(item["code"])
     skipped = [i["code"] for i in items if i not in ancestors and i not in inside]
     return added, skipped
+
+
+RESIDENTS_PER_COMMUNITY = 120
+
+
+def demo_communities(tx, instance_code):
+    """This instance's active communities in the generator's terms (estate name, grids)."""
+    rows = nodes.store.list_nodes(tx, instance_code, None, False, 1000, None)
+    grids = {}
+    for r in rows:
+        if r["level"] == "grid":
+            grids.setdefault(r["parent_code"], []).append(r["code"])
+    return [{"code": r["code"], "name": r["name"], "estate": r["name"].removesuffix("居委会"),
+             "grids": grids.get(r["code"], [])}
+            for r in rows if r["level"] == "community"]
+
+
+def load_residents(tx, vault, instance_code, per_community=RESIDENTS_PER_COMMUNITY, today=None):
+    """Register generated residents through the bulk importer, once: returns how many were added.
+
+    The people are generated (see linli.demo.people): realistic, and nobody real.
+    """
+    from linli.demo import people
+    from services.registry import importer
+    if tx.one("SELECT EXISTS (SELECT 1 FROM residents) AS any")["any"]:
+        return 0
+    communities = demo_communities(tx, instance_code)
+    if not communities:
+        return 0
+    persons = list(people.generate(per_community * len(communities), communities, seed=2026, today=today))
+    lines = [",".join(people.CSV_HEADERS)] + [",".join(people.to_csv_row(p)) for p in persons]
+    report = importer.import_residents(tx, vault, ("\n".join(lines) + "\n").encode(), "all_or_nothing",
+                                       {"actor": "demo", "scope": instance_code}, today=today)
+    if report["rejected"]:
+        raise RuntimeError(f"demo residents refused: {report['errors'][:3]}")
+    return report["written"]

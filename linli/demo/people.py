@@ -240,81 +240,120 @@ class _People:
                 return number
 
 
+# Household make-ups: each returns (relation, sex, age) for the members, head first.
+
 def _other_sex(sex):
     return "F" if sex == "M" else "M"
 
 
-def _members(p, template):
-    """(relation, sex, age) for each member of a household, head first."""
-    age_between, elder_age, rnd = p.age_between, p.elder_age, p.rnd
-    other_sex = _other_sex
+def _any_sex(rnd, male_share=0.52):
+    return "M" if rnd() < male_share else "F"
 
-    def spouse_age(age):
-        return max(20, age + int(rnd() * 9) - 5)
 
-    def child_age(parent_age):
-        return max(0, parent_age - age_between(24, 36))
+def _head_sex(rnd):
+    # Registers list the husband as head in most couples.
+    return "M" if rnd() < 0.72 else "F"
 
-    if template == "single_adult":
-        return [("self", "M" if rnd() < 0.55 else "F", age_between(19, 59))]
-    if template == "single_elder":
-        # Widows outnumber widowers by far among elders living alone.
-        return [("self", "F" if rnd() < 0.68 else "M", elder_age(61))]
 
-    head_sex = "M" if rnd() < 0.72 else "F"
-    if template == "couple_young":
-        age = age_between(24, 38)
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), spouse_age(age))]
-    if template == "couple_middle":
-        age = age_between(45, 59)
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), spouse_age(age))]
-    if template == "couple_elder":
-        age = elder_age(60)
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), max(55, spouse_age(age)))]
-    if template in ("couple_child", "couple_two_children"):
-        age = age_between(28, 52)
-        members = [("self", head_sex, age), ("spouse", other_sex(head_sex), spouse_age(age))]
-        members.append(("child", "M" if rnd() < 0.52 else "F", child_age(age)))
-        if template == "couple_two_children":
-            members.append(("child", "M" if rnd() < 0.52 else "F", max(0, members[-1][2] - age_between(2, 8))))
-        return members
-    if template == "single_parent_child":
-        age = age_between(32, 55)
-        return [("self", "F" if rnd() < 0.7 else "M", age), ("child", "M" if rnd() < 0.52 else "F", child_age(age))]
-    if template == "three_generations":
-        age = age_between(30, 45)
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), spouse_age(age)),
-                ("child", "M" if rnd() < 0.52 else "F", child_age(age)),
-                ("parent", "F" if rnd() < 0.65 else "M", min(99, age + age_between(24, 34)))]
-    if template == "three_generations_full":
-        age = age_between(32, 45)
-        parent_age = min(98, age + age_between(25, 34))
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), spouse_age(age)),
-                ("child", "M" if rnd() < 0.52 else "F", child_age(age)),
-                ("parent", "M", parent_age), ("parent", "F", max(50, parent_age - age_between(0, 5)))]
-    if template == "elders_adult_child":
-        age = elder_age(58)
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), max(55, spouse_age(age))),
-                ("child", "M" if rnd() < 0.55 else "F", max(18, age - age_between(24, 34)))]
-    if template == "grandparents_grandchild":
-        age = age_between(58, 78)
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), max(55, spouse_age(age))),
-                ("grandchild", "M" if rnd() < 0.52 else "F", age_between(2, 15))]
-    if template == "siblings":
-        age = age_between(20, 40)
-        return [("self", head_sex, age), ("sibling", "M" if rnd() < 0.5 else "F",
-                                          max(18, age + int(rnd() * 11) - 5))]
-    if template == "shared_rental":
-        age = age_between(20, 40)
-        return [("self", head_sex, age), ("other", "M" if rnd() < 0.5 else "F", age_between(20, 40)),
-                ("other", "M" if rnd() < 0.5 else "F", age_between(20, 40))]
-    if template == "family_with_helper":
-        # A couple with a child and a live-in helper or relative staying with them.
-        age = age_between(30, 50)
-        return [("self", head_sex, age), ("spouse", other_sex(head_sex), spouse_age(age)),
-                ("child", "M" if rnd() < 0.52 else "F", child_age(age)),
-                ("other", "F" if rnd() < 0.85 else "M", age_between(40, 62))]
-    raise ValueError(f"unknown household template {template!r}")
+def _spouse_age(rnd, age):
+    return max(20, age + int(rnd() * 9) - 5)
+
+
+def _child_age(p, parent_age):
+    return max(0, parent_age - p.age_between(24, 36))
+
+
+def _couple(p, age, min_spouse_age=20):
+    sex = _head_sex(p.rnd)
+    return [("self", sex, age), ("spouse", _other_sex(sex), max(min_spouse_age, _spouse_age(p.rnd, age)))]
+
+
+def _single_adult(p):
+    return [("self", _any_sex(p.rnd, 0.55), p.age_between(19, 59))]
+
+
+def _single_elder(p):
+    # Widows outnumber widowers by far among elders living alone.
+    return [("self", _any_sex(p.rnd, 0.32), p.elder_age(61))]
+
+
+def _couple_young(p):
+    return _couple(p, p.age_between(24, 38))
+
+
+def _couple_middle(p):
+    return _couple(p, p.age_between(45, 59))
+
+
+def _couple_elder(p):
+    return _couple(p, p.elder_age(60), 55)
+
+
+def _couple_child(p):
+    age = p.age_between(28, 52)
+    return _couple(p, age) + [("child", _any_sex(p.rnd), _child_age(p, age))]
+
+
+def _couple_two_children(p):
+    members = _couple_child(p)
+    members.append(("child", _any_sex(p.rnd), max(0, members[-1][2] - p.age_between(2, 8))))
+    return members
+
+
+def _single_parent_child(p):
+    age = p.age_between(32, 55)
+    return [("self", _any_sex(p.rnd, 0.3), age), ("child", _any_sex(p.rnd), _child_age(p, age))]
+
+
+def _three_generations(p):
+    age = p.age_between(30, 45)
+    return _couple(p, age) + [("child", _any_sex(p.rnd), _child_age(p, age)),
+                              ("parent", _any_sex(p.rnd, 0.35), min(99, age + p.age_between(24, 34)))]
+
+
+def _three_generations_full(p):
+    age = p.age_between(32, 45)
+    parent_age = min(98, age + p.age_between(25, 34))
+    return _couple(p, age) + [("child", _any_sex(p.rnd), _child_age(p, age)), ("parent", "M", parent_age),
+                              ("parent", "F", max(50, parent_age - p.age_between(0, 5)))]
+
+
+def _elders_adult_child(p):
+    age = p.elder_age(58)
+    return _couple(p, age, 55) + [("child", _any_sex(p.rnd, 0.55), max(18, age - p.age_between(24, 34)))]
+
+
+def _grandparents_grandchild(p):
+    return _couple(p, p.age_between(58, 78), 55) + [("grandchild", _any_sex(p.rnd), p.age_between(2, 15))]
+
+
+def _siblings(p):
+    age = p.age_between(20, 40)
+    return [("self", _head_sex(p.rnd), age),
+            ("sibling", _any_sex(p.rnd, 0.5), max(18, age + int(p.rnd() * 11) - 5))]
+
+
+def _shared_rental(p):
+    return [("self", _head_sex(p.rnd), p.age_between(20, 40)),
+            ("other", _any_sex(p.rnd, 0.5), p.age_between(20, 40)),
+            ("other", _any_sex(p.rnd, 0.5), p.age_between(20, 40))]
+
+
+def _family_with_helper(p):
+    # A couple with a child and a live-in helper or relative staying with them.
+    age = p.age_between(30, 50)
+    return _couple(p, age) + [("child", _any_sex(p.rnd), _child_age(p, age)),
+                              ("other", _any_sex(p.rnd, 0.15), p.age_between(40, 62))]
+
+
+_BUILDERS = {
+    "single_adult": _single_adult, "single_elder": _single_elder, "couple_young": _couple_young,
+    "couple_middle": _couple_middle, "couple_elder": _couple_elder, "couple_child": _couple_child,
+    "couple_two_children": _couple_two_children, "single_parent_child": _single_parent_child,
+    "three_generations": _three_generations, "three_generations_full": _three_generations_full,
+    "elders_adult_child": _elders_adult_child, "grandparents_grandchild": _grandparents_grandchild,
+    "siblings": _siblings, "shared_rental": _shared_rental, "family_with_helper": _family_with_helper,
+}
 
 
 class _Rooms:
@@ -374,7 +413,7 @@ def _generate(count, communities, seed, today):
         template = _pick(rnd, _TEMPLATE_ITEMS, _TEMPLATE_CUM)
         while _SIZES[template] > remaining:
             template = _pick(rnd, _TEMPLATE_ITEMS, _TEMPLATE_CUM)
-        members = _members(p, template)
+        members = _BUILDERS[template](p)
         remaining -= len(members)
 
         ci = int(rnd() * len(communities))

@@ -20,6 +20,12 @@ PERMISSIONS = {
     "people:read": {"community_worker", "street_admin"},
     "people:write": {"community_worker", "street_admin"},
     "audit:read": {"street_admin", "operator"},
+    # Organisations name their members; analysts get the counts from facts instead.
+    "orgs:read": {"community_worker", "street_admin"},
+    "orgs:write": {"community_worker", "street_admin"},
+    # The street appoints and assesses its community workers; a community may read its own.
+    "workers:read": {"community_worker", "street_admin"},
+    "workers:write": {"street_admin"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")

@@ -78,6 +78,247 @@ def build(version):
                     params=[CODE_PARAM]),
     })
     for path, summary in [("/healthz", "Liveness"), ("/readyz", "Readiness: database and broker reachable"),
-                          ("/metrics", "Prometheus metrics")]:
+                          ("/metrics", "Prometheus metrics"), ("/api/v1/openapi.json", "This document")]:
         spec.path(path, operations={"get": {"summary": summary, "responses": {"200": {"description": "ok"}}}})
+    add_people(spec)
+    add_party(spec)
+    add_civic(spec)
     return spec.to_dict()
+
+
+# -- party members under dual management --------------------------------------
+
+from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreateSchema,  # noqa: E402
+                                       PartyMemberListQuerySchema, PartyMemberSchema, PartyOrgCreateSchema,
+                                       PartyOrgSchema, PartyOrgTreeQuerySchema, PartyOrgTreeSchema,
+                                       PartyPlaceSchema, PartyReportSchema, PartyWithdrawSchema,
+                                       ReportRateQuerySchema, ReportRateSchema)
+
+
+class PartyMemberDetailSchema(PartyMemberSchema):
+    history = fields.List(fields.Nested(PartyMemberChangeSchema))
+
+
+class PartyMemberPageSchema(Schema):
+    items = fields.List(fields.Nested(PartyMemberSchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+RESIDENT_ID_PARAM = {"in": "path", "name": "resident_id", "required": True, "schema": {"type": "integer"}}
+
+
+def add_party(spec):
+    for name, schema in [("PartyOrg", PartyOrgSchema), ("PartyOrgCreate", PartyOrgCreateSchema),
+                         ("PartyOrgTree", PartyOrgTreeSchema), ("PartyMember", PartyMemberSchema),
+                         ("PartyMemberDetail", PartyMemberDetailSchema), ("PartyMemberPage", PartyMemberPageSchema),
+                         ("PartyMemberCreate", PartyMemberCreateSchema), ("PartyReport", PartyReportSchema),
+                         ("PartyWithdraw", PartyWithdrawSchema), ("PartyPlace", PartyPlaceSchema),
+                         ("ReportRate", ReportRateSchema)]:
+        spec.components.schema(name, schema=schema)
+    spec.path("/api/v1/party-orgs", operations={
+        "get": _op("A community's party structure as a tree: committee, branches, building groups", "PartyOrgTree",
+                   params=[{"in": "query", "schema": PartyOrgTreeQuerySchema}]),
+        "post": _op("Create a party committee, branch or building group", "PartyOrg", body="PartyOrgCreate",
+                    status="201"),
+    })
+    spec.path("/api/v1/party-members", operations={
+        "get": _op("List party members (reads are audited)", "PartyMemberPage",
+                   params=[{"in": "query", "schema": PartyMemberListQuerySchema}]),
+        "post": _op("Register an active resident as a party member", "PartyMember", body="PartyMemberCreate",
+                    status="201"),
+    })
+    spec.path("/api/v1/party-members/{resident_id}", operations={
+        "get": _op("A party member and their history (the read is audited)", "PartyMemberDetail",
+                   params=[RESIDENT_ID_PARAM]),
+    })
+    for action, body, summary in [
+            ("report", "PartyReport", "Report (报到) to the community, or report again after a withdrawal"),
+            ("withdraw", "PartyWithdraw", "Withdraw: the member no longer serves in this community"),
+            ("place", "PartyPlace", "Place the member in a branch or building group of their community")]:
+        spec.path(f"/api/v1/party-members/{{resident_id}}/{action}", operations={
+            "post": _op(summary, "PartyMember", body=body, params=[RESIDENT_ID_PARAM])})
+    spec.path("/api/v1/party/report-rate", operations={
+        "get": _op("报到率: reported / members not withdrawn, per community and in total", "ReportRate",
+                   params=[{"in": "query", "schema": ReportRateQuerySchema}]),
+    })
+
+
+# -- social organisations, volunteer teams and community workers ------------------------
+
+from services.registry.schemas import (AssessmentCreateSchema, MemberJoinSchema, MemberLeaveSchema,  # noqa: E402
+                                       OrganizationCreateSchema, OrganizationDetailSchema,
+                                       OrganizationListQuerySchema, OrganizationMemberSchema,
+                                       OrganizationPageSchema, OrganizationSchema, OrganizationStatusSchema,
+                                       OrganizationUpdateSchema, ProjectCreateSchema, ProjectSchema,
+                                       WorkerCreateSchema, WorkerDetailSchema, WorkerLeaveSchema,
+                                       WorkerListQuerySchema, WorkerPageSchema, WorkerSchema)
+
+
+def _id_param(name):
+    return {"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
+
+
+ORG = _id_param("organization_id")
+WORKER = _id_param("worker_id")
+
+
+def add_civic(spec):
+    # Leaves first: apispec names a nested schema itself when it meets it unregistered.
+    for name, schema in [("Organization", OrganizationSchema), ("OrganizationMember", OrganizationMemberSchema),
+                         ("Project", ProjectSchema), ("OrganizationDetail", OrganizationDetailSchema),
+                         ("OrganizationPage", OrganizationPageSchema), ("OrganizationCreate", OrganizationCreateSchema),
+                         ("OrganizationUpdate", OrganizationUpdateSchema),
+                         ("OrganizationStatus", OrganizationStatusSchema), ("MemberJoin", MemberJoinSchema),
+                         ("MemberLeave", MemberLeaveSchema), ("ProjectCreate", ProjectCreateSchema),
+                         ("Worker", WorkerSchema),
+                         ("WorkerDetail", WorkerDetailSchema), ("WorkerPage", WorkerPageSchema),
+                         ("WorkerCreate", WorkerCreateSchema), ("AssessmentCreate", AssessmentCreateSchema),
+                         ("WorkerLeave", WorkerLeaveSchema)]:
+        spec.components.schema(name, schema=schema)
+    spec.path("/api/v1/organizations", operations={
+        "get": _op("List social organisations and volunteer teams in scope", "OrganizationPage",
+                   params=[{"in": "query", "schema": OrganizationListQuerySchema}]),
+        "post": _op("Register an organisation or team; its leader becomes its first member", "Organization",
+                    body="OrganizationCreate", status="201"),
+    })
+    spec.path("/api/v1/organizations/{organization_id}", operations={
+        "get": _op("An organisation with members, projects and history (the member list read is audited)",
+                   "OrganizationDetail", params=[ORG]),
+        "patch": _op("Correct an organisation or name a new leader", "Organization", body="OrganizationUpdate",
+                     params=[ORG]),
+    })
+    spec.path("/api/v1/organizations/{organization_id}/status", operations={
+        "post": _op("Change status: filed → active ⇄ suspended; any → dissolved (ends every membership)",
+                    "Organization", body="OrganizationStatus", params=[ORG]),
+    })
+    spec.path("/api/v1/organizations/{organization_id}/members", operations={
+        "post": _op("An active resident joins", "OrganizationMember", body="MemberJoin", status="201",
+                    params=[ORG]),
+    })
+    spec.path("/api/v1/organizations/{organization_id}/members/{resident_id}/leave", operations={
+        "post": _op("A member leaves (the leader cannot)", "OrganizationMember", body="MemberLeave",
+                    params=[ORG, _id_param("resident_id")]),
+    })
+    spec.path("/api/v1/organizations/{organization_id}/projects", operations={
+        "post": _op("Record a contracted project (name, funder, budget, period)", "Project", body="ProjectCreate",
+                    status="201", params=[ORG]),
+    })
+    spec.path("/api/v1/workers", operations={
+        "get": _op("List community workers in scope (ID numbers and phones masked; the read is audited)",
+                   "WorkerPage", params=[{"in": "query", "schema": WorkerListQuerySchema}]),
+        "post": _op("Appoint a community worker", "Worker", body="WorkerCreate", status="201"),
+    })
+    spec.path("/api/v1/workers/{worker_id}", operations={
+        "get": _op("A worker with assessments and history (the read is audited)", "WorkerDetail",
+                   params=[WORKER]),
+    })
+    spec.path("/api/v1/workers/{worker_id}/assessments", operations={
+        "post": _op("Record the annual assessment; outcome let_go ends the appointment", "WorkerDetail",
+                    body="AssessmentCreate", status="201", params=[WORKER]),
+    })
+    spec.path("/api/v1/workers/{worker_id}/leave", operations={
+        "post": _op("Record that a worker left", "Worker", body="WorkerLeave", params=[WORKER]),
+    })
+
+
+# -- residents, households, imports and the audit log ------------------------------------
+
+from services.registry.schemas import (AuditEntrySchema, AuditQuerySchema, HouseholdRefSchema,  # noqa: E402
+                                       ResidentChangeSchema, ResidentCreateSchema, ResidentDeathSchema,
+                                       ResidentLeaveSchema, ResidentListQuerySchema, ResidentMoveSchema,
+                                       ResidentSchema, ResidentUpdateSchema)
+
+
+class ResidentDetailSchema(ResidentSchema):
+    history = fields.List(fields.Nested(ResidentChangeSchema))
+
+
+class ResidentPageSchema(Schema):
+    items = fields.List(fields.Nested(ResidentSchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class AddressSchema(Schema):
+    building = fields.String()
+    unit = fields.String()
+    room = fields.String()
+
+
+class HouseholdSchema(Schema):
+    id = fields.Integer()
+    household_no = fields.String()
+    community_code = fields.String()
+    address = fields.Nested(AddressSchema, allow_none=True)
+    head_resident_id = fields.Integer(allow_none=True)
+    members = fields.List(fields.Nested(ResidentSchema))
+
+
+class ImportErrorSchema(Schema):
+    row = fields.Integer(metadata={"description": "the spreadsheet row (the header is row 1)"})
+    field = fields.String()
+    message = fields.String()
+
+
+class ImportReportSchema(Schema):
+    mode = fields.String()
+    encoding = fields.String()
+    columns = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "field -> the column header it was read from"})
+    ignored_columns = fields.List(fields.String())
+    rows = fields.Integer()
+    accepted = fields.Integer()
+    rejected = fields.Integer()
+    written = fields.Integer()
+    import_id = fields.String(allow_none=True)
+    errors = fields.List(fields.Nested(ImportErrorSchema))
+    errors_truncated = fields.Boolean()
+
+
+class AuditPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEntrySchema))
+    next = fields.Integer(allow_none=True)
+
+
+RESIDENT = _id_param("resident_id")
+
+
+def add_people(spec):
+    for name, schema in [("HouseholdRef", HouseholdRefSchema), ("Resident", ResidentSchema),
+                         ("ResidentChange", ResidentChangeSchema), ("ResidentDetail", ResidentDetailSchema),
+                         ("ResidentPage", ResidentPageSchema), ("ResidentCreate", ResidentCreateSchema),
+                         ("ResidentUpdate", ResidentUpdateSchema), ("ResidentMove", ResidentMoveSchema),
+                         ("ResidentLeave", ResidentLeaveSchema), ("ResidentDeath", ResidentDeathSchema),
+                         ("Household", HouseholdSchema), ("ImportReport", ImportReportSchema),
+                         ("AuditEntry", AuditEntrySchema), ("AuditPage", AuditPageSchema)]:
+        spec.components.schema(name, schema=schema)
+    spec.path("/api/v1/residents", operations={
+        "get": _op("Search residents in scope (ID numbers and phones masked; every record listed is audited)",
+                   "ResidentPage", params=[{"in": "query", "schema": ResidentListQuerySchema}]),
+        "post": _op("Register a resident (the same person once per street)", "ResidentDetail",
+                    body="ResidentCreate", status="201"),
+    })
+    spec.path("/api/v1/residents/{resident_id}", operations={
+        "get": _op("A resident in full, with history (the read is audited)", "ResidentDetail", params=[RESIDENT]),
+        "patch": _op("Correct name, phone, residence type, tags or grid", "Resident", body="ResidentUpdate",
+                     params=[RESIDENT]),
+    })
+    for action, body, summary in [
+            ("move", "ResidentMove", "Move to another community or household of this street"),
+            ("departure", "ResidentLeave", "Record that the resident moved out of the street"),
+            ("death", "ResidentDeath", "Record a death")]:
+        spec.path(f"/api/v1/residents/{{resident_id}}/{action}", operations={
+            "post": _op(summary, "Resident", body=body, params=[RESIDENT])})
+    spec.path("/api/v1/households/{household_id}", operations={
+        "get": _op("A household, its address and members (the read is audited)", "Household",
+                   params=[_id_param("household_id")]),
+    })
+    imp = _op("Import residents from CSV (UTF-8 or GB18030; Chinese headers). 422 when nothing was written.",
+              "ImportReport", params=[{"in": "query", "name": "mode", "schema": {
+                  "type": "string", "enum": ["all_or_nothing", "valid_rows"], "default": "all_or_nothing"}}])
+    imp["requestBody"] = {"required": True, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+    spec.path("/api/v1/imports/residents", operations={"post": imp})
+    spec.path("/api/v1/audit", operations={
+        "get": _op("Who read which personal record, when (operators and street admins)", "AuditPage",
+                   params=[{"in": "query", "schema": AuditQuerySchema}]),
+    })
+

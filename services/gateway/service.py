@@ -11,6 +11,9 @@ from werkzeug.wrappers import Response
 from services.gateway import auth, openapi, store
 from services.gateway.hierarchy import HierarchyRoutes
 from services.gateway.people import PeopleRoutes
+from services.gateway.party import PartyRoutes
+from services.gateway.organizations import OrganizationRoutes
+from services.gateway.workers import WorkerRoutes
 from services.gateway.http import ServiceUnavailable, api, as_json, problem
 from shared import health, metrics
 from shared.db import Database
@@ -21,7 +24,7 @@ RPC_TIMEOUT = 10
 VERSION = "0.1.0"
 
 
-class GatewayService(HierarchyRoutes, PeopleRoutes):
+class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes):
     name = "gateway"
 
     db = Database()

@@ -11,6 +11,7 @@ history and their outbox events and facts with COPY. Two modes:
 Either way the report lists every problem as (row, field, message), with the
 row number a clerk sees in Excel (the header is row 1).
 """
+import functools
 import json
 import uuid
 from datetime import date
@@ -66,6 +67,25 @@ def _places(tx, scope):
     return communities, by_name, grids
 
 
+# Spreadsheet columns repeat the same few values (labels, tag sets, birth dates) thousands of
+# times; remembering each conversion keeps an import's per-row cost down. The caches are bounded
+# by the vocabulary and by the calendar.
+@functools.lru_cache(maxsize=4096)
+def _label(key, text):
+    return tabular.code_for(key, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags(text):
+    codes, unknown = tabular.split_tags(text)
+    return tuple(codes), unknown
+
+
+@functools.lru_cache(maxsize=65536)
+def _date(text):
+    return tabular.parse_date(text)
+
+
 def _typed(row, places, errors):
     """Spreadsheet cells → the typed dict `check_resident` takes; problems go to `errors`."""
     communities, by_name, grids = places
@@ -98,13 +118,13 @@ def _typed(row, places, errors):
     d["grid_code"] = grid
     for key in ("sex", "relation", "residence_type"):
         text = row.get(key)
-        d[key] = tabular.code_for(key, text) if text else None
+        d[key] = _label(key, text) if text else None
         if text and d[key] is None:
             known = "、".join(getattr(residency, key.upper() + "S", {}).values()) or "男、女"
             errors[key] = f"unknown value {text}; expected one of {known}"
     if row.get("residence_type") is None:
         errors["residence_type"] = "required"
-    d["tags"], unknown = tabular.split_tags(row.get("tags"))
+    d["tags"], unknown = _tags(row.get("tags"))
     if unknown:
         errors["tags"] = f"unknown tag(s) {'、'.join(unknown)}; known: {'、'.join(residency.TAGS.values())}"
     for key in ("birth_date", "moved_in"):
@@ -112,7 +132,7 @@ def _typed(row, places, errors):
         d[key] = None
         if text:
             try:
-                d[key] = tabular.parse_date(text)
+                d[key] = _date(text)
             except ValueError as exc:
                 errors[key] = str(exc)
     if row.get("_extra"):
@@ -229,35 +249,47 @@ def _ids(tx, table, count):
 
 def _write(tx, vault, rows, caller, today, progress):
     room_ids = _rooms(tx, rows)
+    resident_ids = _ids(tx, "residents", len(rows))
     new_keys = list(dict.fromkeys(key for _, _, _, key, existing in rows if key and existing is None))
     household_ids = dict(zip(new_keys, _ids(tx, "households", len(new_keys))))
-    first = {}
-    for _, c, _, key, existing in rows:
-        if key in household_ids:
+    first, head_of, heads = {}, {}, []
+    for rid, (_, c, _, key, existing) in zip(resident_ids, rows):
+        if key is None:
+            continue
+        if existing is None:
             first.setdefault(key, c)
-    new = [(hid, first[key]) for key, hid in household_ids.items()]
+        if c["relation"] == "self":
+            if existing is None:
+                head_of[key] = rid
+            else:
+                heads.append((existing["id"], rid))
+    # New households name their head before the head's row exists: the foreign key is deferred to
+    # commit, which saves updating every new household afterwards.
+    new = [(hid, first[key], head_of.get(key)) for key, hid in household_ids.items()]
     tx.execute(sql.ADD_HOUSEHOLDS, [
-        [hid for hid, _ in new], [c.get("household_no") for _, c in new], [c["community_code"] for _, c in new],
+        [hid for hid, _, _ in new], [c.get("household_no") for _, c, _ in new],
+        [c["community_code"] for _, c, _ in new],
         [room_ids.get((c["community_code"], c["building"], c["unit"], c["room"])) if c.get("room") else None
-         for _, c in new]])
-    resident_ids = _ids(tx, "residents", len(rows))
+         for _, c, _ in new], [head for _, _, head in new]])
     source, cid = tx.source, tx.correlation_id
-    heads, fact_list = [], []
+    fact_list, dims_seen, day = [], {}, today.isoformat()
     seal, lookup, pseudonym, fact, dims = vault.seal, vault.lookup, vault.pseudonym, facts.fact, residency.fact_dims
     with tx.conn.cursor().copy(sql.COPY_RESIDENTS) as copy:
+        copy.set_types(sql.COPY_RESIDENTS_TYPES)
         for rid, (_, c, id_hash, key, existing) in zip(resident_ids, rows):
             hid = (existing["id"] if existing else household_ids[key]) if key else None
             relation = c["relation"] if key else None
-            if relation == "self":
-                heads.append((hid, rid))
             phone = c["phone"]
             nym = pseudonym(c["id_number"])
             copy.write_row((rid, c["name"], seal(c["id_number"], ID), id_hash,
                             seal(phone, PHONE) if phone else None, lookup(phone, PHONE) if phone else None,
                             c["sex"], c["birth_date"], c["community_code"], c.get("grid_code"), hid, relation,
-                            c["residence_type"], c["tags"], c.get("moved_in"), nym))
-            fact_list.append(fact("resident_registered", c["community_code"], today, subject=nym, delta=1,
-                                  **dims(c, today)))
+                            c["residence_type"], list(c["tags"]), c.get("moved_in"), nym))
+            dims_key = (c["birth_date"], c["sex"], c["residence_type"], tuple(c["tags"]))
+            row_dims = dims_seen.get(dims_key)
+            if row_dims is None:
+                row_dims = dims_seen[dims_key] = dims(c, today)
+            fact_list.append(fact("resident_registered", c["community_code"], day, subject=nym, delta=1, **row_dims))
     if heads:
         tx.execute(sql.SET_HEADS, [[h for h, _ in heads], [r for _, r in heads]])
     import_id = str(uuid.uuid4())
@@ -268,9 +300,9 @@ def _write(tx, vault, rows, caller, today, progress):
                                 "per_event": EVENT_BATCH})
     with tx.conn.cursor().copy(sql.COPY_OUTBOX) as copy:
         for start in range(0, len(fact_list), FACT_BATCH):
-            signed = tx.signer.sign(facts.batch(source, fact_list[start:start + FACT_BATCH]))
-            copy.write_row((signed["batch_id"], FACTS.name, f"{source['service']}.resident_registered",
-                            json.dumps(signed, ensure_ascii=False), cid))
+            batch = facts.batch(source, fact_list[start:start + FACT_BATCH])
+            copy.write_row((batch["batch_id"], FACTS.name, f"{source['service']}.resident_registered",
+                            tx.signer.sign_to_json(batch), cid))
     tx.execute(f"NOTIFY linli_outbox_{source['service']}")
     return len(rows), import_id
 

@@ -37,7 +37,7 @@ class Vault:
 
     def seal(self, value, purpose):
         nonce = os.urandom(12)
-        return FORMAT + nonce + self._aead.encrypt(nonce, value.encode(), purpose.encode())
+        return b"".join((FORMAT, nonce, self._aead.encrypt(nonce, value.encode(), purpose.encode())))
 
     def open(self, blob, purpose):
         blob = bytes(blob)

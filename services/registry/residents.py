@@ -16,7 +16,7 @@ from datetime import date
 
 import psycopg
 
-from services.registry import identity, residency, store
+from services.registry import identity, party, residency, store
 from services.registry.protect import mask_id, mask_phone
 from services.registry.schemas import (AuditEntrySchema, AuditQuerySchema, ResidentChangeSchema,
                                        ResidentCreateSchema, ResidentDeathSchema, ResidentLeaveSchema,
@@ -301,6 +301,7 @@ def _end(tx, vault, resident_id, caller, status, change, event, on, detail, toda
     after = store.resident(tx, resident_id)
     tx.emit(event, {**_event(after), **{k: v for k, v in detail.items() if k != "note"}})
     tx.publish_facts(event, [_fact(event, row, on, -1)])
+    party.residence_ended(tx, after, on, caller)
     return _view(vault, after, full=True, today=today)
 
 

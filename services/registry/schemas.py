@@ -238,3 +238,354 @@ class AuditEntrySchema(Schema):
     record_id = fields.Integer()
     community_code = fields.String(allow_none=True)
     correlation_id = fields.String(allow_none=True)
+
+
+# -- party members under dual management ----------------------------------------
+
+from services.registry.party_rules import (CATEGORIES, MEMBERSHIP_ORG_MAX, ORG_KINDS, POSTS,  # noqa: E402
+                                           POSTS_MAX, STATUSES as PARTY_STATUSES)
+
+
+class PartyOrgCreateSchema(Schema):
+    community_code = fields.String(required=True, validate=CODE, metadata={"example": "310110012001"})
+    kind = fields.String(required=True, validate=_choice(ORG_KINDS))
+    name = Text(required=True, validate=NAME, metadata={"example": "长海一村第一党支部"})
+    parent_id = fields.Integer(allow_none=True, metadata={
+        "description": "a branch's committee (defaults to the community's) or a group's branch (required)"})
+    building = Text(validate=ADDRESS, allow_none=True, metadata={
+        "description": "for a building group: a building of the community", "example": "12号"})
+
+
+class PartyOrgRefSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    name = fields.String()
+
+
+class PartyOrgSchema(Schema):
+    id = fields.Integer()
+    community_code = fields.String()
+    kind = fields.String()
+    name = fields.String()
+    parent_id = fields.Integer(allow_none=True)
+    building = fields.String(allow_none=True)
+    members = fields.Integer(metadata={"description": "members placed directly in this organisation"})
+    children = fields.List(fields.Nested(lambda: PartyOrgSchema()))
+
+
+class PartyOrgTreeQuerySchema(Schema):
+    community_code = fields.String(required=True, validate=CODE)
+
+
+class PartyOrgTreeSchema(Schema):
+    community_code = fields.String()
+    name = fields.String()
+    committee = fields.Nested(PartyOrgSchema, allow_none=True)
+
+
+class PartyMemberCreateSchema(Schema):
+    resident_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    category = fields.String(required=True, validate=_choice(CATEGORIES))
+    membership_org = Text(required=True, validate=validate.Length(min=1, max=MEMBERSHIP_ORG_MAX),
+                          metadata={"description": "the party organisation holding the membership",
+                                    "example": "上海电气集团党委"})
+    joined_party = fields.Date(required=True, metadata={"description": "not in the future, not before 18"})
+    party_org_id = fields.Integer(allow_none=True, strict=True,
+                                  metadata={"description": "a branch or group of the resident's community"})
+
+
+class PartyReportSchema(Schema):
+    reported_on = fields.Date(required=True, metadata={"description": "not in the future, not before joining"})
+    posts = fields.List(fields.String(validate=_choice(POSTS)), required=True,
+                        validate=validate.Length(min=1, max=POSTS_MAX, error=f"choose 1 to {POSTS_MAX} posts"))
+
+
+class PartyWithdrawSchema(Schema):
+    effective = fields.Date(required=True)
+    reason = Text(required=True, validate=REASON, metadata={"example": "组织关系转出"})
+
+
+class PartyPlaceSchema(Schema):
+    party_org_id = fields.Integer(required=True, strict=True)
+
+
+class PartyMemberSchema(Schema):
+    resident_id = fields.Integer()
+    name = fields.String()
+    sex = fields.String()
+    age = fields.Integer()
+    community_code = fields.String(metadata={"description": "the community the member reports to"})
+    grid_code = fields.String(allow_none=True)
+    category = fields.String()
+    membership_org = fields.String()
+    joined_party = fields.Date()
+    report_status = fields.String()
+    reported_on = fields.Date(allow_none=True)
+    posts = fields.List(fields.String())
+    withdrawn_on = fields.Date(allow_none=True)
+    party_org = fields.Nested(PartyOrgRefSchema, allow_none=True)
+    version = fields.Integer()
+
+
+class PartyMemberChangeSchema(ResidentChangeSchema):
+    pass
+
+
+class PartyMemberListQuerySchema(Schema):
+    under = fields.String(validate=CODE, metadata={"description": "community or grid code prefix; defaults to the token's scope"})
+    category = fields.String(validate=_choice(CATEGORIES))
+    report_status = fields.String(validate=_choice(PARTY_STATUSES))
+    party_org_id = fields.Integer()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    after = fields.Integer(validate=validate.Range(min=0), metadata={"description": "cursor: `next` of the previous page"})
+
+
+class ReportRateQuerySchema(Schema):
+    under = fields.String(validate=[*CODE, validate.Length(max=12, error="give a street or community code")],
+                          metadata={"description": "a street or community code (or any prefix above); "
+                                                   "defaults to the token's scope"})
+
+
+class ReportRateRowSchema(Schema):
+    community_code = fields.String()
+    name = fields.String()
+    members = fields.Integer(metadata={"description": "members not withdrawn"})
+    reported = fields.Integer()
+    rate = fields.Float(allow_none=True, metadata={"description": "reported / members; null when there are no members"})
+
+
+class ReportRateTotalSchema(Schema):
+    members = fields.Integer()
+    reported = fields.Integer()
+    rate = fields.Float(allow_none=True)
+
+
+class ReportRateSchema(Schema):
+    under = fields.String()
+    communities = fields.List(fields.Nested(ReportRateRowSchema))
+    total = fields.Nested(ReportRateTotalSchema)
+
+
+# -- social organisations, volunteer teams and community workers -------------------------
+
+from services.registry import civic_rules as civic  # noqa: E402
+
+ORG_NAME = validate.Length(min=1, max=civic.ORG_NAME_MAX, error=f"must be 1 to {civic.ORG_NAME_MAX} characters")
+PROJECT_TEXT = validate.Length(min=1, max=civic.PROJECT_TEXT_MAX,
+                               error=f"must be 1 to {civic.PROJECT_TEXT_MAX} characters")
+SUBCATEGORY = validate.Regexp(civic.SUBCATEGORY_PATTERN,
+                              error="must be a lower-case code such as "
+                                    + ", ".join(f"{k} ({v})" for k, v in civic.TEAM_TYPES.items()))
+PAGE_LIMIT = validate.Range(1, 500)
+CURSOR = {"description": "cursor: `next` of the previous page"}
+
+
+class Money(fields.Decimal):
+    """Yuan with at most two decimals; a JSON number or string in, a string out (no float rounding)."""
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"type": "string", **kwargs.get("metadata", {})}
+        super().__init__(as_string=True, **kwargs)
+
+
+class OrganizationCreateSchema(Schema):
+    name = Text(required=True, validate=ORG_NAME, metadata={"example": "长海一村平安巡逻队"})
+    category = fields.String(required=True, validate=_choice(civic.CATEGORIES))
+    subcategory = fields.String(allow_none=True, validate=[SUBCATEGORY, _no_trailing_newline],
+                                metadata={"description": "team type or other sub-kind, as a code",
+                                          "example": "security_patrol"})
+    community_code = fields.String(required=True, validate=CODE,
+                                   metadata={"description": "the host community", "example": "310110012001"})
+    leader_resident_id = fields.Integer(required=True, metadata={"description": "an active resident in scope"})
+    activities = fields.List(fields.String(validate=_choice(civic.ACTIVITIES)), load_default=list,
+                             validate=validate.Length(max=len(civic.ACTIVITIES)),
+                             metadata={"description": "fields of activity"})
+    founded_on = fields.Date(required=True)
+    filing_no = Text(allow_none=True, validate=validate.Length(min=1, max=civic.FILING_NO_MAX),
+                     metadata={"description": "the street's filing number (备案号)"})
+    status = fields.String(load_default="filed", validate=_choice({k: civic.ORG_STATUSES[k]
+                                                                   for k in civic.INITIAL_STATUSES}))
+
+
+class OrganizationUpdateSchema(Schema):
+    name = Text(validate=ORG_NAME)
+    subcategory = fields.String(allow_none=True, validate=[SUBCATEGORY, _no_trailing_newline])
+    activities = fields.List(fields.String(validate=_choice(civic.ACTIVITIES)),
+                             validate=validate.Length(max=len(civic.ACTIVITIES)))
+    filing_no = Text(allow_none=True, validate=validate.Length(min=1, max=civic.FILING_NO_MAX))
+    leader_resident_id = fields.Integer(metadata={"description": "a new leader; joins as a member if not one"})
+
+    @validates_schema
+    def _not_empty(self, data, **_):
+        if not data:
+            raise ValidationError("give at least one field to change", "_schema")
+
+
+class OrganizationStatusSchema(Schema):
+    status = fields.String(required=True, validate=_choice(civic.ORG_STATUSES),
+                           metadata={"description": "filed → active ⇄ suspended; any → dissolved (final)"})
+    effective = fields.Date(metadata={"description": "defaults to today; not in the future"})
+    reason = Text(validate=REASON, allow_none=True)
+
+
+class MemberJoinSchema(Schema):
+    resident_id = fields.Integer(required=True)
+    role = fields.String(load_default="member",
+                         validate=_choice({k: civic.MEMBER_ROLES[k] for k in civic.JOINABLE_ROLES}))
+    joined_on = fields.Date(metadata={"description": "defaults to today"})
+
+
+class MemberLeaveSchema(Schema):
+    left_on = fields.Date(metadata={"description": "defaults to today"})
+    reason = Text(validate=REASON, allow_none=True)
+
+
+class ProjectCreateSchema(Schema):
+    name = Text(required=True, validate=PROJECT_TEXT, metadata={"example": "长者助餐服务"})
+    funder = Text(required=True, validate=PROJECT_TEXT, metadata={"example": "长海路街道办事处"})
+    budget = Money(required=True, metadata={"description": "yuan, at most two decimals", "example": "120000.00"})
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+
+
+class OrganizationListQuerySchema(Schema):
+    community_code = fields.String(validate=CODE, metadata={"description": "the host community; "
+                                                                          "defaults to all in the token's scope"})
+    category = fields.String(validate=_choice(civic.CATEGORIES))
+    subcategory = fields.String(validate=[SUBCATEGORY, _no_trailing_newline])
+    status = fields.String(validate=_choice(civic.ORG_STATUSES))
+    limit = fields.Integer(load_default=50, validate=PAGE_LIMIT)
+    after = fields.Integer(validate=validate.Range(min=0), metadata=CURSOR)
+
+
+class OrganizationSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    category = fields.String()
+    subcategory = fields.String(allow_none=True)
+    status = fields.String()
+    status_on = fields.Date()
+    community_code = fields.String()
+    leader_resident_id = fields.Integer()
+    activities = fields.List(fields.String())
+    founded_on = fields.Date()
+    filing_no = fields.String(allow_none=True)
+    member_count = fields.Integer(metadata={"description": "current members, the leader included"})
+    version = fields.Integer()
+
+
+class OrganizationMemberSchema(Schema):
+    organization_id = fields.Integer()
+    resident_id = fields.Integer()
+    name = fields.String()
+    community_code = fields.String(metadata={"description": "where the member lives"})
+    role = fields.String()
+    joined_on = fields.Date()
+    left_on = fields.Date(allow_none=True)
+
+
+class ProjectSchema(Schema):
+    id = fields.Integer()
+    organization_id = fields.Integer()
+    name = fields.String()
+    funder = fields.String()
+    budget = Money()
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+
+
+class OrganizationChangeSchema(ResidentChangeSchema):
+    pass
+
+
+class OrganizationDetailSchema(OrganizationSchema):
+    leader_name = fields.String()
+    members = fields.List(fields.Nested(OrganizationMemberSchema), metadata={"description": "current members"})
+    projects = fields.List(fields.Nested(ProjectSchema))
+    history = fields.List(fields.Nested(OrganizationChangeSchema))
+
+
+class OrganizationPageSchema(Schema):
+    items = fields.List(fields.Nested(OrganizationSchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class WorkerCreateSchema(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=NAME_MAX), metadata={"example": "陈志明"})
+    id_number = fields.String(required=True, validate=validate.Length(max=40),
+                              metadata={"description": "GB 11643 citizen ID; stored sealed"})
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40),
+                          metadata={"description": "stored sealed"})
+    resident_id = fields.Integer(allow_none=True,
+                                 metadata={"description": "the worker's resident record, if they live in this "
+                                                          "street; must be the same person"})
+    role = fields.String(required=True, validate=_choice(civic.WORKER_ROLES))
+    community_code = fields.String(required=True, validate=CODE, metadata={"example": "310110012001"})
+    grid_code = fields.String(validate=CODE, allow_none=True, metadata={"description": "required for a grid worker"})
+    origin = fields.String(required=True, validate=_choice(civic.ORIGINS),
+                           metadata={"description": "how the worker came to the post"})
+    started_on = fields.Date(required=True)
+
+
+class AssessmentCreateSchema(Schema):
+    year = fields.Integer(required=True, strict=True, validate=validate.Range(1949, 9999))
+    score = fields.Decimal(required=True, metadata={"description": "0 to 100, at most two decimals"})
+    outcome = fields.String(required=True, validate=_choice(civic.OUTCOMES),
+                            metadata={"description": "let_go ends the appointment (rolling management)"})
+    assessed_on = fields.Date(metadata={"description": "defaults to today"})
+    note = Text(validate=REASON, allow_none=True)
+
+
+class WorkerLeaveSchema(Schema):
+    left_on = fields.Date(required=True)
+    reason = fields.String(required=True, validate=_choice(civic.LEAVE_REASONS))
+    note = Text(validate=REASON, allow_none=True)
+
+
+class WorkerListQuerySchema(Schema):
+    community_code = fields.String(validate=CODE, metadata={"description": "defaults to all in the token's scope"})
+    role = fields.String(validate=_choice(civic.WORKER_ROLES))
+    origin = fields.String(validate=_choice(civic.ORIGINS))
+    status = fields.String(load_default="active", validate=validate.OneOf([*civic.WORKER_STATUSES, "all"]))
+    limit = fields.Integer(load_default=50, validate=PAGE_LIMIT)
+    after = fields.Integer(validate=validate.Range(min=0), metadata=CURSOR)
+
+
+class AssessmentSchema(Schema):
+    year = fields.Integer()
+    score = fields.Decimal(as_string=True, metadata={"type": "string", "example": "86.50"})
+    outcome = fields.String()
+    assessed_on = fields.Date()
+    note = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+
+
+class WorkerSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    id_number = fields.String(metadata={"description": "masked in lists, in full when one record is read"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked in lists, in full when one record is read"})
+    resident_id = fields.Integer(allow_none=True)
+    role = fields.String()
+    community_code = fields.String()
+    grid_code = fields.String(allow_none=True)
+    origin = fields.String()
+    started_on = fields.Date()
+    status = fields.String()
+    left_on = fields.Date(allow_none=True)
+    left_reason = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+class WorkerChangeSchema(ResidentChangeSchema):
+    pass
+
+
+class WorkerDetailSchema(WorkerSchema):
+    assessments = fields.List(fields.Nested(AssessmentSchema))
+    history = fields.List(fields.Nested(WorkerChangeSchema))
+
+
+class WorkerPageSchema(Schema):
+    items = fields.List(fields.Nested(WorkerSchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})

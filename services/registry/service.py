@@ -4,9 +4,13 @@ import base64
 from nameko.rpc import rpc
 
 from services.registry import importer, nodes, residents
+from services.registry import party
+from services.registry import organizations, workers
 from services.registry.protect import PersonalData
 from shared.db import Database
 from shared.errors import DomainError
+from shared.inbox import idempotent
+from shared.messaging import handle_event
 from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
 
@@ -91,3 +95,101 @@ class RegistryService:
     @command
     def audit_log(self, query):
         return residents.audit_log(self.db, query)
+
+    # -- party members under dual management (caller as for residents) --
+
+    @command
+    def create_party_org(self, data, caller):
+        return party.create_org(self.db, data, caller)
+
+    @command
+    def party_org_tree(self, query, caller):
+        return party.org_tree(self.db, query, caller)
+
+    @command
+    def register_party_member(self, data, caller):
+        return party.register(self.db, data, caller)
+
+    @command
+    def get_party_member(self, resident_id, caller):
+        return party.get(self.db, resident_id, caller)
+
+    @command
+    def search_party_members(self, query, caller):
+        return party.search(self.db, query, caller)
+
+    @command
+    def report_party_member(self, resident_id, data, caller):
+        return party.report(self.db, resident_id, data, caller)
+
+    @command
+    def withdraw_party_member(self, resident_id, data, caller):
+        return party.withdraw(self.db, resident_id, data, caller)
+
+    @command
+    def place_party_member(self, resident_id, data, caller):
+        return party.place(self.db, resident_id, data, caller)
+
+    @command
+    def party_report_rate(self, query, caller):
+        return party.report_rate(self.db, query, caller)
+
+    @handle_event("registry", "resident_moved")
+    @idempotent
+    def on_resident_moved(self, env):
+        """Consumed from our own bus so that residents.move needs no party code; leave and death are in-transaction."""
+        party.residence_moved(self.db, env["payload"]["id"], "registry:resident_moved")
+
+    # -- social organisations, volunteer teams and community workers (caller as for residents) --
+
+    @command
+    def register_organization(self, data, caller):
+        return organizations.register(self.db, data, caller)
+
+    @command
+    def get_organization(self, organization_id, caller):
+        return organizations.get(self.db, organization_id, caller)
+
+    @command
+    def search_organizations(self, query, caller):
+        return organizations.search(self.db, query, caller)
+
+    @command
+    def update_organization(self, organization_id, data, caller):
+        return organizations.update(self.db, organization_id, data, caller)
+
+    @command
+    def change_organization_status(self, organization_id, data, caller):
+        return organizations.change_status(self.db, organization_id, data, caller)
+
+    @command
+    def join_organization(self, organization_id, data, caller):
+        return organizations.join(self.db, organization_id, data, caller)
+
+    @command
+    def leave_organization(self, organization_id, resident_id, data, caller):
+        return organizations.leave(self.db, organization_id, resident_id, data, caller)
+
+    @command
+    def contract_project(self, organization_id, data, caller):
+        return organizations.contract(self.db, organization_id, data, caller)
+
+    @command
+    def appoint_worker(self, data, caller):
+        return workers.appoint(self.db, self.vault, data, caller)
+
+    @command
+    def get_worker(self, worker_id, caller):
+        return workers.get(self.db, self.vault, worker_id, caller)
+
+    @command
+    def search_workers(self, query, caller):
+        return workers.search(self.db, self.vault, query, caller)
+
+    @command
+    def assess_worker(self, worker_id, data, caller):
+        return workers.assess(self.db, self.vault, worker_id, data, caller)
+
+    @command
+    def record_worker_departure(self, worker_id, data, caller):
+        return workers.leave(self.db, self.vault, worker_id, data, caller)

@@ -23,12 +23,16 @@ def cli(config, monkeypatch, tmp_path):
 def test_demo_load_is_idempotent_and_emits_through_the_outbox(cli, sql):
     first = cli("demo", "load")
     assert first.exit_code == 0 and "11 node(s) added" in first.output
-    assert cli("demo", "load").output.startswith("demo: 0 node(s) added")
+    assert "600 resident(s) registered" in first.output  # 120 in each of the street's 5 communities
+    again = cli("demo", "load").output
+    assert again.startswith("demo: 0 node(s) added") and "residents already registered" in again
     assert sql("SELECT count(*) AS n FROM registry.nodes")[0]["n"] == 11
+    assert sql("SELECT count(*) AS n FROM registry.residents")[0]["n"] == 600
     assert sql("SELECT count(*) AS n FROM registry.outbox WHERE routing_key = 'node_created'")[0]["n"] == 11
+    # 11 node events, 2 residents_imported events and 2 fact batches (500 per message).
     status = cli("outbox", "status")
     assert status.exit_code == 0
-    assert [line.split()[:2] for line in status.output.splitlines() if line.startswith("registry")] == [["registry", "11"]]
+    assert [line.split()[:2] for line in status.output.splitlines() if line.startswith("registry")] == [["registry", "15"]]
 
 
 def test_token_create_prints_a_token_stored_only_as_a_hash(cli, config):

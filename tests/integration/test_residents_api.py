@@ -99,8 +99,11 @@ def test_id_numbers_and_phones_are_nowhere_in_clear(api, sql):
         assert body["id_number"].encode() not in bytes(column)
         assert b"65012345" not in bytes(column)
     # Nor in any other table of the registry: history, outbox, audit.
-    for table in ("resident_history", "outbox", "audit_log", "households"):
-        dump = json.dumps(sql(f"SELECT * FROM registry.{table}"), default=str, ensure_ascii=False)
+    # (The outbox is read column by column: an unclaimed row's next_attempt_at is -infinity, which
+    # Python's datetime cannot hold.)
+    for table, columns in (("resident_history", "*"), ("outbox", "exchange, routing_key, body, last_error"),
+                           ("audit_log", "*"), ("households", "*")):
+        dump = json.dumps(sql(f"SELECT {columns} FROM registry.{table}"), default=str, ensure_ascii=False)
         for secret in (body["id_number"], body["phone"], "65012345"):
             assert secret not in dump, table
     # Yet a reader with the right token sees them.

@@ -5,3 +5,6 @@ callers need not know which file holds a statement.
 """
 from services.registry.store.nodes import *  # noqa: F401,F403
 from services.registry.store.residents import *  # noqa: F401,F403
+from services.registry.store.organizations import *  # noqa: F401,F403
+from services.registry.store.workers import *  # noqa: F401,F403
+from services.registry.store.party import *  # noqa: F401,F403
