@@ -11,27 +11,27 @@ HOUSEHOLDS_BY_NO = ("SELECT h.id, h.household_no, h.community_code, h.room_id, "
 HOUSEHOLDS_BY_ROOM = ("SELECT DISTINCT ON (b.community_code, b.name, u.name, rm.number) h.id, h.household_no, "
                       "h.community_code, h.room_id, b.name AS building, u.name AS unit, rm.number AS room, "
                       "(SELECT r.status = 'active' FROM residents r WHERE r.id = h.head_resident_id) AS has_head "
-                      "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS a(c, b, u, r) "
+                      "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS a(c, b, u, r) "
                       "JOIN buildings b ON b.community_code = a.c AND b.name = a.b "
                       "JOIN units u ON u.building_id = b.id AND u.name = a.u "
                       "JOIN rooms rm ON rm.unit_id = u.id AND rm.number = a.r "
                       "JOIN households h ON h.room_id = rm.id "
                       "ORDER BY b.community_code, b.name, u.name, rm.number, h.id")
 ADD_BUILDINGS = ("INSERT INTO buildings (community_code, grid_code, name) "
-                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING")
+                 "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[]) ON CONFLICT DO NOTHING")
 BUILDING_IDS = ("SELECT b.id, b.community_code, b.name FROM buildings b "
-                "JOIN unnest(%s::text[], %s::text[]) AS a(c, n) ON b.community_code = a.c AND b.name = a.n")
-ADD_UNITS = "INSERT INTO units (building_id, name) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
+                "JOIN unnest(%b::text[], %b::text[]) AS a(c, n) ON b.community_code = a.c AND b.name = a.n")
+ADD_UNITS = "INSERT INTO units (building_id, name) SELECT * FROM unnest(%b::bigint[], %b::text[]) ON CONFLICT DO NOTHING"
 UNIT_IDS = ("SELECT u.id, u.building_id, u.name FROM units u "
-            "JOIN unnest(%s::bigint[], %s::text[]) AS a(b, n) ON u.building_id = a.b AND u.name = a.n")
-ADD_ROOMS = "INSERT INTO rooms (unit_id, number) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
+            "JOIN unnest(%b::bigint[], %b::text[]) AS a(b, n) ON u.building_id = a.b AND u.name = a.n")
+ADD_ROOMS = "INSERT INTO rooms (unit_id, number) SELECT * FROM unnest(%b::bigint[], %b::text[]) ON CONFLICT DO NOTHING"
 ROOM_IDS = ("SELECT r.id, r.unit_id, r.number FROM rooms r "
-            "JOIN unnest(%s::bigint[], %s::text[]) AS a(u, n) ON r.unit_id = a.u AND r.number = a.n")
+            "JOIN unnest(%b::bigint[], %b::text[]) AS a(u, n) ON r.unit_id = a.u AND r.number = a.n")
 # The sequence is looked up once, not once per generated row.
 NEXT_IDS = ("SELECT nextval(q.seq) AS id FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) q, "
             "generate_series(1, %s)")
 SET_HEADS = ("UPDATE households h SET head_resident_id = v.r "
-             "FROM unnest(%s::bigint[], %s::bigint[]) AS v(h, r) WHERE h.id = v.h")
+             "FROM unnest(%b::bigint[], %b::bigint[]) AS v(h, r) WHERE h.id = v.h")
 # Binary COPY: sealed values and hashes go over as bytes instead of being hex-escaped row by row.
 COPY_RESIDENTS = ("COPY residents (id, name, id_cipher, id_hash, phone_cipher, phone_hash, sex, birth_date, "
                   "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym) "
@@ -45,7 +45,7 @@ COPY_RESIDENTS_TYPES = ["int8", "text", "bytea", "bytea", "bytea", "bytea", "tex
 ADD_HISTORY = ("INSERT INTO resident_history (resident_id, version, change, effective, detail, actor) "
                "SELECT id, 1, 'registered', coalesce(moved_in, %(today)s), jsonb_build_object("
                "'community_code', community_code, 'household_id', household_id, 'import_id', %(import_id)s::text), "
-               "%(actor)s FROM residents WHERE id = ANY(%(ids)s)")
+               "%(actor)s FROM residents WHERE id = ANY(%(ids)b)")
 ADD_EVENTS = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) "
               "SELECT b.eid, %(exchange)s, 'residents_imported', json_build_object("
               "'event_id', b.eid, 'type', 'residents_imported', 'version', 1, 'occurred_at', now(), "
@@ -55,9 +55,9 @@ ADD_EVENTS = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correl
               "  SELECT t.id, (row_number() OVER (ORDER BY t.id) - 1) / %(per_event)s AS part, t AS doc FROM ("
               "    SELECT r.id, r.name, r.sex, r.birth_date, r.community_code, r.grid_code, r.household_id, "
               "    r.relation, r.residence_type, r.tags, r.moved_in, r.status, r.status_on, r.pseudonym, r.version "
-              "    FROM residents r WHERE r.id = ANY(%(ids)s)) t) p GROUP BY part ORDER BY part) b")
+              "    FROM residents r WHERE r.id = ANY(%(ids)b)) t) p GROUP BY part ORDER BY part) b")
 ADD_HOUSEHOLDS = ("INSERT INTO households (id, household_no, community_code, room_id, head_resident_id) "
                   "SELECT id, coalesce(no, 'H' || community || '-' || lpad(id::text, 6, '0')), community, room, head "
-                  "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+                  "FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::bigint[]) "
                   "AS h(id, no, community, room, head)")
-COPY_OUTBOX = "COPY outbox (event_id, exchange, routing_key, body, correlation_id) FROM STDIN"
+ADD_FACT_BATCH = "INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) VALUES (%s, %s, %s, %s, %s)"
