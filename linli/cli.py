@@ -150,17 +150,25 @@ def import_():
     """Bulk imports from spreadsheets (CSV, UTF-8 or GB18030)."""
 
 
-@import_.command("residents")
-@click.argument("file", type=click.File("rb"))
-@click.option("--mode", type=click.Choice(["all_or_nothing", "valid_rows"]), default="all_or_nothing",
-              show_default=True, help="Refuse the whole file on any bad row, or write the good rows.")
-@click.option("--actor", default="cli", show_default=True, help="Recorded as who registered the rows.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True),
-              help="Also write the full report as JSON here.")
-@click.pass_context
-def import_residents(ctx, file, mode, actor, report_path):
-    """Register the residents listed in FILE; prints a per-row report of every problem."""
-    from services.registry import importer
+def _import_options(command):
+    """The arguments and options every import takes."""
+    for option in reversed([
+            click.argument("file", type=click.File("rb")),
+            click.option("--mode", type=click.Choice(["all_or_nothing", "valid_rows"]), default="all_or_nothing",
+                         show_default=True, help="Refuse the whole file on any bad row, or write the good rows."),
+            click.option("--actor", default="cli", show_default=True, help="Recorded as who registered the rows."),
+            click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True),
+                         help="Also write the full report as JSON here."),
+            click.pass_context]):
+        command = option(command)
+    return command
+
+
+def _run_import(ctx, run, file, mode, actor, report_path):
+    """Run an import (`run` is importer.import_residents or alike) on FILE and print its per-row report.
+
+    Exits non-zero when the file is unreadable or nothing was registered.
+    """
     from services.registry.protect import Vault
     from shared.errors import ValidationFailed
     cfg = load_config(ctx)
@@ -168,9 +176,8 @@ def import_residents(ctx, file, mode, actor, report_path):
     rows = max(data.count(b"\n") - 1, 1)
     try:
         with registry_tx(cfg) as tx, click.progressbar(length=rows, label="checking rows", file=sys.stderr) as bar:
-            report = importer.import_residents(tx, Vault.from_config(cfg), data, mode,
-                                               {"actor": f"cli:{actor}", "scope": cfg["NODE_CODE"]},
-                                               progress=bar.update)
+            report = run(tx, Vault.from_config(cfg), data, mode, {"actor": f"cli:{actor}", "scope": cfg["NODE_CODE"]},
+                         progress=bar.update)
     except ValidationFailed as exc:
         raise click.ClickException(f"{exc.message}\n" + "\n".join(
             f"  {field}: {msg}" for field, msgs in exc.fields.items() for msg in msgs))
@@ -188,6 +195,26 @@ def import_residents(ctx, file, mode, actor, report_path):
             " (all_or_nothing: fix the rows above or use --mode valid_rows)" if mode == "all_or_nothing" else ""))
 
 
+@import_.command("residents")
+@_import_options
+def import_residents(ctx, file, mode, actor, report_path):
+    """Register the residents listed in FILE; prints a per-row report of every problem."""
+    from services.registry import importer
+    _run_import(ctx, importer.import_residents, file, mode, actor, report_path)
+
+
+@import_.command("party-members")
+@_import_options
+def import_party_members(ctx, file, mode, actor, report_path):
+    """Register the party members listed in FILE (residents already on the register, found by ID number).
+
+    A row with a report date (报到日期) is also reported to the community with its posts; a branch or
+    building group is found by name in the resident's community. Prints a per-row report of every problem.
+    """
+    from services.registry import party_import
+    _run_import(ctx, party_import.import_party_members, file, mode, actor, report_path)
+
+
 @main.group()
 def demo():
     """Demo data."""
@@ -196,16 +223,22 @@ def demo():
 @demo.command("load")
 @click.pass_context
 def demo_load(ctx):
-    """Load the demo hierarchy and generated residents (idempotent); events go out through the outbox."""
-    from linli.demo import load_hierarchy, load_residents
+    """Load the demo hierarchy, residents, party, organisations and workers (idempotent; through the outbox)."""
+    from linli.demo import demo_communities, load_hierarchy, load_residents
+    from linli.demo.civic import load_civic
     from services.registry.protect import Vault
     cfg = load_config(ctx)
     with registry_tx(cfg) as tx:
         added, skipped = load_hierarchy(tx, cfg["NODE_CODE"])
     click.echo(f"demo: {len(added)} node(s) added, {len(skipped)} outside this instance left for its own")
+    vault = Vault.from_config(cfg)
     with registry_tx(cfg) as tx:
-        residents = load_residents(tx, Vault.from_config(cfg), cfg["NODE_CODE"])
+        residents = load_residents(tx, vault, cfg["NODE_CODE"])
     click.echo(f"demo: {residents} resident(s) registered" if residents else "demo: residents already registered")
+    with registry_tx(cfg) as tx:
+        civic = load_civic(tx, vault, demo_communities(tx, cfg["NODE_CODE"]), cfg["NODE_CODE"])
+    click.echo("demo: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in civic.items()) + " added"
+               if civic else "demo: party, organisations and workers already loaded")
 
 
 @main.group()

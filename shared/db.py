@@ -164,3 +164,19 @@ def transaction(dsn, schema, source=None, signer=None):
         tx.finish(commit=True)
     finally:
         pool.close()
+
+
+@contextlib.contextmanager
+def unique_races(races):
+    """Answer a unique-index violation as the check it raced past would have: a field-level 409.
+
+    Two requests can both pass a "not taken yet" check and meet at the index; `races` maps the
+    index (constraint) name to (field, message). The transaction is aborted either way.
+    """
+    from shared.errors import Conflict
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        field, message = races.get(exc.diag.constraint_name, ("_schema", "a conflicting change was made meanwhile"))
+        raise Conflict(message, {field: [message]}) from None
+

@@ -272,6 +272,8 @@ class ImportReportSchema(Schema):
     import_id = fields.String(allow_none=True)
     errors = fields.List(fields.Nested(ImportErrorSchema))
     errors_truncated = fields.Boolean()
+    seconds = fields.Dict(keys=fields.String(), values=fields.Float(),
+                          metadata={"description": "where the time went, per phase"})
 
 
 class AuditPageSchema(Schema):
@@ -294,7 +296,7 @@ def add_people(spec):
     spec.path("/api/v1/residents", operations={
         "get": _op("Search residents in scope (ID numbers and phones masked; every record listed is audited)",
                    "ResidentPage", params=[{"in": "query", "schema": ResidentListQuerySchema}]),
-        "post": _op("Register a resident (the same person once per street)", "ResidentDetail",
+        "post": _op("Register a resident (the same person once per street)", "Resident",
                     body="ResidentCreate", status="201"),
     })
     spec.path("/api/v1/residents/{resident_id}", operations={
@@ -312,11 +314,17 @@ def add_people(spec):
         "get": _op("A household, its address and members (the read is audited)", "Household",
                    params=[_id_param("household_id")]),
     })
-    imp = _op("Import residents from CSV (UTF-8 or GB18030; Chinese headers). 422 when nothing was written.",
-              "ImportReport", params=[{"in": "query", "name": "mode", "schema": {
-                  "type": "string", "enum": ["all_or_nothing", "valid_rows"], "default": "all_or_nothing"}}])
-    imp["requestBody"] = {"required": True, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
-    spec.path("/api/v1/imports/residents", operations={"post": imp})
+    for path, summary in [
+            ("residents", "Import residents from CSV (UTF-8 or GB18030; Chinese headers). "
+                          "422 when nothing was written."),
+            ("party-members", "Import party members of residents already registered, from CSV (UTF-8 or "
+                              "GB18030; Chinese headers and labels); each row is registered, and reported "
+                              "when a report date is given, as over the API. 422 when nothing was written.")]:
+        imp = _op(summary, "ImportReport", params=[{"in": "query", "name": "mode", "schema": {
+            "type": "string", "enum": ["all_or_nothing", "valid_rows"], "default": "all_or_nothing"}}])
+        imp["requestBody"] = {"required": True,
+                              "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+        spec.path(f"/api/v1/imports/{path}", operations={"post": imp})
     spec.path("/api/v1/audit", operations={
         "get": _op("Who read which personal record, when (operators and street admins)", "AuditPage",
                    params=[{"in": "query", "schema": AuditQuerySchema}]),

@@ -1,4 +1,4 @@
-"""Gateway routes for personal records: residents, households and the audit log of their reads.
+"""Gateway routes for personal records: residents, households, bulk imports and the audit log of their reads.
 
 The registry checks each record's community against the token's scope (only it
 knows where a resident lives) and writes the audit trail; the gateway checks
@@ -68,6 +68,16 @@ class PeopleRoutes:
         data = base64.b64encode(raw_body(request, IMPORT_MAX_BYTES)).decode()
         mode = request.args.get("mode", "all_or_nothing")
         report = self._call("import_residents", data, mode, self._caller(principal), timeout=IMPORT_TIMEOUT)
+        refused = report["rejected"] and not report["written"]
+        return as_json(report, 422 if refused else 200)
+
+    @api("POST", "/api/v1/imports/party-members")
+    def import_party_members(self, request):
+        """CSV body (UTF-8 or GB18030); ?mode=all_or_nothing (default) or valid_rows. Same report as residents."""
+        principal = self._principal(request, "people:write")
+        data = base64.b64encode(raw_body(request, IMPORT_MAX_BYTES)).decode()
+        mode = request.args.get("mode", "all_or_nothing")
+        report = self._call("import_party_members", data, mode, self._caller(principal), timeout=IMPORT_TIMEOUT)
         refused = report["rejected"] and not report["written"]
         return as_json(report, 422 if refused else 200)
 

@@ -122,6 +122,9 @@ ORIGINS = {"kept_on": "留任", "recruited": "公开招聘", "seconded": "选派
 OUTCOMES = {"kept": "留任", "improved": "限期改进", "let_go": "退出"}
 LEAVE_REASONS = {"resigned": "辞职", "retired": "退休", "transferred": "调离", "dismissed": "解聘", "other": "其他"}
 ASSESSMENT_REASON = "assessment"  # the leave reason recorded when an assessment lets a worker go
+# The leave reasons recorded when the registry ends the appointment of a worker whose resident record
+# ended (workers.residence_ended); like ASSESSMENT_REASON, not offered to a clerk.
+RESIDENCE_ENDED_REASONS = {"deceased": "died"}
 WORKER_STATUSES = ("active", "left")
 MIN_WORKING_AGE = 18
 SCORE_MAX = Decimal(100)
@@ -209,6 +212,18 @@ def worker_dims(worker):
 
 
 # -- shared -----------------------------------------------------------------------------
+
+# The field of the departure or death request (residents.leave, residents.die) that gave the day.
+RESIDENCE_END_FIELDS = {"left": "effective", "deceased": "date_of_death"}
+
+
+def check_residence_end(status, on, since, what):
+    """A departure or death (resident `status` after it, on `on`) cannot precede a membership or
+    appointment that began `since`; the error names the field of the departure or death."""
+    if on < since:
+        return {RESIDENCE_END_FIELDS[status]: [f"must not be before {what}"]}
+    return {}
+
 
 def _on_or_after(day, today, field, *floors):
     """`day` must not be in the future nor before any (floor, description) given."""

@@ -14,23 +14,26 @@ Facts are counts the levels above add up (sum of deltas):
   with the resident's pseudonym so distinct volunteers can be counted. The
   leader named at registration is counted in that fact's `members` instead, so
   a registration stays one fact; a dissolution ends every membership, one
-  `organization_member_left` fact each;
+  `organization_member_left` fact each, and so does a member leaving the street
+  or dying (`residence_ended`);
 - contracted projects: +1 with the budget in fen.
+
+When the leader leaves the street or dies, the organisation is not dissolved
+behind the clerk's back: it goes on without a leader (leader_resident_id null)
+until a new one is named, and its history records that.
 """
-import contextlib
 from datetime import date
 from decimal import Decimal
 
-import psycopg
-
 from services.registry import civic_rules as rules
-from services.registry import store
-from services.registry.residents import community
+from services.registry import residents, store
+from services.registry.party import ENDED
 from services.registry.schemas import (OrganizationChangeSchema, OrganizationCreateSchema, OrganizationListQuerySchema,
                                        OrganizationMemberSchema, OrganizationSchema, OrganizationStatusSchema,
                                        OrganizationUpdateSchema, MemberJoinSchema, MemberLeaveSchema,
                                        ProjectCreateSchema, ProjectSchema)
 from shared import facts
+from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 
 _org = OrganizationSchema()
@@ -43,16 +46,6 @@ RACES = {"organizations_one_name": ("name", "an organisation of that name was re
          "organization_members_open": ("resident_id", "this resident joined meanwhile"),
          "organization_members_one_leader": ("leader_resident_id", "another leader was named meanwhile"),
          "organization_projects_once": ("name", "this project, starting that day, is already recorded")}
-
-
-@contextlib.contextmanager
-def _races():
-    """Two requests racing past the checks meet the unique indexes; answer as the checks would."""
-    try:
-        yield
-    except psycopg.errors.UniqueViolation as exc:
-        field, message = RACES.get(exc.diag.constraint_name, ("_schema", "a conflicting change was made meanwhile"))
-        raise Conflict(message, {field: [message]}) from None
 
 
 def _plain(value):
@@ -124,12 +117,12 @@ def register(tx, data, caller, today=None):
     today = today or date.today()
     d = load(OrganizationCreateSchema, data)
     _fail_on(rules.check_founding(d["founded_on"], today), "the organisation has invalid fields")
-    community(tx, d["community_code"], caller)
+    residents.community(tx, d["community_code"], caller)
     leader = _resident(tx, d["leader_resident_id"], caller, "leader_resident_id")
     _unique_name(tx, d["community_code"], d["name"])
     values = {**d, "subcategory": d.get("subcategory"), "filing_no": d.get("filing_no"),
               "activities": list(dict.fromkeys(d["activities"])), "status_on": d["founded_on"]}
-    with _races():
+    with unique_races(RACES):
         organization_id = store.add_organization(tx, values)
         # The founder leads from the founding day; later leaders join on the day they are named.
         store.add_organization_member(tx, organization_id, leader["id"], "leader", d["founded_on"])
@@ -146,11 +139,13 @@ def get(tx, organization_id, caller):
     """The organisation with its current members, projects and history; the member list is audited."""
     row = _in_scope(tx, organization_id, caller)
     members = store.organization_members(tx, organization_id)
-    leader = store.resident(tx, row["leader_resident_id"])
+    # None once the leader left the street or died and nobody was named since.
+    leader = store.resident(tx, row["leader_resident_id"]) if row["leader_resident_id"] is not None else None
     read = {m["resident_id"]: m["community_code"] for m in members}
-    read[leader["id"]] = leader["community_code"]
+    if leader is not None:
+        read[leader["id"]] = leader["community_code"]
     store.audit(tx, caller["actor"], "organization_members", "resident", sorted(read.items()), tx.correlation_id)
-    return {**_org.dump(row), "leader_name": leader["name"],
+    return {**_org.dump(row), "leader_name": leader["name"] if leader else None,
             "members": [_member.dump(m) for m in members],
             "projects": [_project.dump(p) for p in store.organization_projects(tx, organization_id)],
             "history": _history.dump(store.organization_history(tx, organization_id))}
@@ -191,7 +186,7 @@ def update(tx, organization_id, data, caller, today=None):
             _fail_on(rules.check_working(row), "the new leader cannot join")
     if "name" in changed:
         _unique_name(tx, row["community_code"], new["name"], organization_id)
-    with _races():
+    with unique_races(RACES):
         version = store.update_organization(tx, {**new, "id": organization_id})
         joined = _hand_over(tx, row, leader, today) if leader else None
     detail = {k: {"from": _plain(row[k]), "to": _plain(new[k])} for k in changed}
@@ -259,7 +254,7 @@ def join(tx, organization_id, data, caller, today=None):
     if current is not None:
         raise Conflict("the resident is already a member", {"resident_id": [
             f"resident {resident['id']} has been a {current['role']} since {current['joined_on']}"]})
-    with _races():
+    with unique_races(RACES):
         store.add_organization_member(tx, organization_id, resident["id"], d["role"], joined_on)
     version = store.touch_organization(tx, organization_id)
     store.add_organization_history(tx, organization_id, version, "member_joined", joined_on,
@@ -295,13 +290,53 @@ def leave(tx, organization_id, resident_id, data, caller, today=None):
                                                   "community_code": member["community_code"]}, left_on)
 
 
+def residence_ended(tx, resident, on, caller):
+    """End every open membership of a resident who left the street or died, in that same transaction.
+
+    Called by residents._end with the resident's row after the change. Each is a leave like any
+    other (history, `organization_member_left` event and -1 fact), with the reason party.ENDED
+    gives. A leader's membership ends too, as the person is gone: the organisation stays, without
+    a leader, and its history and an `organization_updated` event say so. Returns the ids of the
+    organisations left.
+    """
+    rid, status = resident["id"], resident["status"]
+    reason = ENDED[status]
+    ended = []
+    # Organisation first, then membership, in id order: the lock order of leave() and update().
+    for organization_id in store.organizations_joined(tx, rid):
+        org = store.organization(tx, organization_id, for_update=True)
+        member = store.open_membership(tx, organization_id, rid)
+        if member is None:
+            continue  # left meanwhile
+        _fail_on(rules.check_residence_end(status, on, member["joined_on"],
+                                           f"joining organisation {organization_id} ({member['joined_on']})"),
+                 f"the resident cannot be marked {status}")
+        store.end_membership(tx, member["id"], on)
+        leads = org["leader_resident_id"] == rid
+        detail = {"resident_id": rid, "role": member["role"], "reason": reason}
+        if leads:
+            version = store.clear_leader(tx, organization_id)
+            detail["leader_resident_id"] = {"from": rid, "to": None}
+        else:
+            version = store.touch_organization(tx, organization_id)
+        store.add_organization_history(tx, organization_id, version, "member_left", on, detail, caller["actor"])
+        tx.emit("organization_member_left", {"organization_id": organization_id, "resident_id": rid,
+                                             "role": member["role"], "left_on": on.isoformat(), "reason": reason})
+        tx.publish_facts("organization_member_left", [_member_fact("organization_member_left", org, member, on, -1)])
+        if leads:
+            tx.emit("organization_updated", {**_event(store.organization(tx, organization_id)),
+                                             "changed": ["leader_resident_id"]})
+        ended.append(organization_id)
+    return ended
+
+
 def contract(tx, organization_id, data, caller, today=None):
     """A project the organisation takes on (government-purchased services and the like)."""
     today = today or date.today()
     d = load(ProjectCreateSchema, data)
     org = _in_scope(tx, organization_id, caller, for_update=True)
     _fail_on(rules.check_project(org, d), "the project has invalid fields")
-    with _races():
+    with unique_races(RACES):
         project = store.add_organization_project(tx, {**d, "organization_id": organization_id})
     version = store.touch_organization(tx, organization_id)
     view = _project.dump(project)

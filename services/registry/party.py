@@ -12,10 +12,7 @@ dimensions (report, placement in a branch or group, relocation) -1 with the old
 values and +1 with the new. A change that leaves the dimensions as they were
 (placement in another branch) has an event but no fact, as resident updates do.
 """
-import contextlib
 from datetime import date
-
-import psycopg
 
 from services.registry import identity, party_rules, store
 from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreateSchema, PartyMemberListQuerySchema,
@@ -23,6 +20,7 @@ from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreat
                                        PartyOrgTreeQuerySchema, PartyPlaceSchema, PartyReportSchema,
                                        PartyWithdrawSchema, ReportRateQuerySchema)
 from shared import facts
+from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 
 _member = PartyMemberSchema()
@@ -35,15 +33,6 @@ ENDED = {"left": "moved out of the street", "deceased": "died"}
 RACES = {"party_members_pkey": ("resident_id", "this resident was registered as a party member meanwhile"),
          "party_orgs_one_committee": ("kind", "the community got a party committee meanwhile"),
          "party_orgs_community_code_name_key": ("name", "the community already has a party organisation of that name")}
-
-
-@contextlib.contextmanager
-def _races():
-    try:
-        yield
-    except psycopg.errors.UniqueViolation as exc:
-        field, message = RACES.get(exc.diag.constraint_name, ("_schema", "a conflicting change was made meanwhile"))
-        raise Conflict(message, {field: [message]}) from None
 
 
 def _in_scope(code, scope):
@@ -126,7 +115,7 @@ def create_org(tx, data, caller):
     building = store.party_building(tx, code, d["building"]) if d.get("building") else None
     _fail("the party organisation cannot be created",
           party_rules.check_org(kind, code, parent, bool(d.get("building")), building))
-    with _races():
+    with unique_races(RACES):
         org_id = store.add_party_org(tx, {"community_code": code, "kind": kind, "name": d["name"],
                                           "parent_id": parent["id"] if parent else None,
                                           "building_id": building["id"] if building else None})
@@ -154,7 +143,8 @@ def org_tree(tx, query, caller):
 
 # -- party members -----------------------------------------------------------------------------
 
-def register(tx, data, caller, today=None):
+def register(tx, data, caller, today=None, import_id=None):
+    """A resident becomes a registered party member; `import_id` names the bulk import that did it, if any."""
     today = today or date.today()
     d = load(PartyMemberCreateSchema, data)
     rid = d["resident_id"]
@@ -177,15 +167,16 @@ def register(tx, data, caller, today=None):
         org = store.party_org(tx, d["party_org_id"])
         errors.update(party_rules.check_org_for(resident["community_code"], org))
     _fail("the party member has invalid fields", errors)
-    with _races():
+    with unique_races(RACES):
         store.add_party_member(tx, {"resident_id": rid, "community_code": resident["community_code"],
                                     "category": d["category"], "membership_org": d["membership_org"],
                                     "joined_party": d["joined_party"], "party_org_id": org["id"] if org else None,
                                     "org_kind": org["kind"] if org else None})
-    store.add_party_history(tx, rid, 1, "registered", today,
-                            {"community_code": resident["community_code"], "category": d["category"],
-                             "membership_org": d["membership_org"], "party_org_id": org["id"] if org else None},
-                            caller["actor"])
+    detail = {"community_code": resident["community_code"], "category": d["category"],
+              "membership_org": d["membership_org"], "party_org_id": org["id"] if org else None}
+    if import_id is not None:
+        detail["import_id"] = import_id  # as a resident import records it, so an import can be traced
+    store.add_party_history(tx, rid, 1, "registered", today, detail, caller["actor"])
     row = store.party_member(tx, rid)
     tx.emit("party_member_registered", _event(row))
     tx.publish_facts("party_member_registered", [_fact("party_member_registered", row, today, +1)])

@@ -11,18 +11,16 @@ so a roll-up is the sum of deltas: registration +1, departure or death -1, a
 move -1 at the old community and +1 at the new, a correction -1 with the old
 dimensions and +1 with the new.
 """
-import contextlib
 from datetime import date
 
-import psycopg
-
-from services.registry import identity, party, residency, store
+from services.registry import identity, organizations, party, residency, store, workers
 from services.registry.protect import mask_id, mask_phone
 from services.registry.schemas import (AuditEntrySchema, AuditQuerySchema, ResidentChangeSchema,
                                        ResidentCreateSchema, ResidentDeathSchema, ResidentLeaveSchema,
                                        ResidentListQuerySchema, ResidentMoveSchema, ResidentSchema,
                                        ResidentUpdateSchema)
 from shared import facts
+from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 
 ID, PHONE = "resident.id_number", "resident.phone"
@@ -80,15 +78,6 @@ def place(tx, d):
 # Two requests racing past the checks above meet the database's unique indexes; answer as the checks would.
 RACES = {"residents_one_active_person": ("id_number", "this person was registered meanwhile"),
          "residents_one_head": ("relation", "the household got a head meanwhile")}
-
-
-@contextlib.contextmanager
-def _races():
-    try:
-        yield
-    except psycopg.errors.UniqueViolation as exc:
-        field, message = RACES.get(exc.diag.constraint_name, ("_schema", "a conflicting change was made meanwhile"))
-        raise Conflict(message, {field: [message]}) from None
 
 
 def _check_head(tx, household, relation, resident_id=None):
@@ -158,7 +147,7 @@ def register(tx, vault, data, caller, today=None):
               "grid_code": d.get("grid_code"), "household_id": household["id"] if household else None,
               "relation": d.get("relation") if household else None, "moved_in": d.get("moved_in"),
               "pseudonym": vault.pseudonym(d["id_number"])}
-    with _races():
+    with unique_races(RACES):
         resident_id = store.add_resident(tx, values)
     _seat(tx, household, values["relation"], resident_id)
     store.add_history(tx, resident_id, 1, "registered", d.get("moved_in") or today,
@@ -269,7 +258,7 @@ def move(tx, vault, resident_id, data, caller, today=None):
     _check_head(tx, household, d.get("relation"), resident_id)
     if row["relation"] == "self":
         store.clear_head(tx, resident_id)
-    with _races():
+    with unique_races(RACES):
         version = store.move_resident(tx, {"id": resident_id, "community_code": d["community_code"],
                                            "grid_code": d.get("grid_code"),
                                            "household_id": household["id"] if household else None,
@@ -302,6 +291,8 @@ def _end(tx, vault, resident_id, caller, status, change, event, on, detail, toda
     tx.emit(event, {**_event(after), **{k: v for k, v in detail.items() if k != "note"}})
     tx.publish_facts(event, [_fact(event, row, on, -1)])
     party.residence_ended(tx, after, on, caller)
+    organizations.residence_ended(tx, after, on, caller)
+    workers.residence_ended(tx, after, on, caller)
     return _view(vault, after, full=True, today=today)
 
 

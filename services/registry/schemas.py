@@ -466,7 +466,8 @@ class OrganizationSchema(Schema):
     status = fields.String()
     status_on = fields.Date()
     community_code = fields.String()
-    leader_resident_id = fields.Integer()
+    leader_resident_id = fields.Integer(allow_none=True, metadata={
+        "description": "null once the leader left the street or died, until a new leader is named"})
     activities = fields.List(fields.String())
     founded_on = fields.Date()
     filing_no = fields.String(allow_none=True)
@@ -499,7 +500,7 @@ class OrganizationChangeSchema(ResidentChangeSchema):
 
 
 class OrganizationDetailSchema(OrganizationSchema):
-    leader_name = fields.String()
+    leader_name = fields.String(allow_none=True)
     members = fields.List(fields.Nested(OrganizationMemberSchema), metadata={"description": "current members"})
     projects = fields.List(fields.Nested(ProjectSchema))
     history = fields.List(fields.Nested(OrganizationChangeSchema))

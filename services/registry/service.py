@@ -4,7 +4,7 @@ import base64
 from nameko.rpc import rpc
 
 from services.registry import importer, nodes, residents
-from services.registry import party
+from services.registry import party, party_import
 from services.registry import organizations, workers
 from services.registry.protect import PersonalData
 from shared.db import Database
@@ -133,6 +133,11 @@ class RegistryService:
     @command
     def party_report_rate(self, query, caller):
         return party.report_rate(self.db, query, caller)
+
+    @command
+    def import_party_members(self, data_b64, mode, caller):
+        """Bulk import through the member use cases; the CSV travels base64-encoded as for residents."""
+        return party_import.import_party_members(self.db, self.vault, base64.b64decode(data_b64), mode, caller)
 
     @handle_event("registry", "resident_moved")
     @idempotent

@@ -15,7 +15,7 @@ from operator import itemgetter
 
 __all__ = [
     "FileProblem", "KINDS", "Table", "decode", "read",
-    "SEX", "RELATION", "RESIDENCE_TYPE", "TAGS", "CATEGORY", "LABELS",
+    "SEX", "RELATION", "RESIDENCE_TYPE", "TAGS", "CATEGORY", "POSTS", "LABELS",
     "code_for", "split_tags", "parse_date",
 ]
 
@@ -377,8 +377,21 @@ CATEGORY = {
     "学生": "student", "学生党员": "student",
 }
 
+# The service posts (岗位) of party_rules.POSTS, with the shorter or older wordings of the
+# claim forms (认领表) communities hand out.
+POSTS = {
+    "楼组联络": "building_liaison", "楼组联络员": "building_liaison", "楼道联络": "building_liaison",
+    "治安巡逻": "security_patrol", "平安巡逻": "security_patrol", "巡逻": "security_patrol",
+    "环境整治": "environment", "环境卫生": "environment", "环境保护": "environment",
+    "政策宣传": "policy_outreach", "政策宣讲": "policy_outreach", "宣传": "policy_outreach",
+    "关爱帮困": "care_visits", "帮困": "care_visits", "结对帮困": "care_visits", "关爱走访": "care_visits",
+    "文明劝导": "civility", "文明引导": "civility",
+    "议事协商": "consultation", "协商议事": "consultation", "议事": "consultation",
+    "志愿服务": "volunteer", "志愿者": "volunteer",
+}
+
 LABELS = {"sex": SEX, "relation": RELATION, "residence_type": RESIDENCE_TYPE,
-          "tags": TAGS, "category": CATEGORY}
+          "tags": TAGS, "category": CATEGORY, "posts": POSTS}
 
 
 def _label_key(text):
@@ -411,12 +424,12 @@ def code_for(kind_of_value: str, text: str | None) -> str | None:
 _TAG_SEPARATORS = re.compile(r"[、,;|/\s\u200b\ufeff]+")
 
 
-def split_tags(text: str | None) -> tuple[list[str], list[str]]:
-    """(codes, unknown labels) for a cell holding several tags, codes de-duplicated in order."""
+def split_tags(text: str | None, kind_of_value: str = "tags") -> tuple[list[str], list[str]]:
+    """(codes, unknown labels) for a cell holding several labels (tags, posts), codes de-duplicated in order."""
     codes, unknown = [], []
     if not text:
         return codes, unknown
-    lookup = _LABEL_LOOKUP["tags"]
+    lookup = _LABEL_LOOKUP[kind_of_value]
     for label in _TAG_SEPARATORS.split(unicodedata.normalize("NFKC", text)):
         if not label:
             continue

@@ -3,17 +3,16 @@
 Same shape as residents.py. A worker's ID number and phone are sealed with the
 Vault under their own purposes, so a worker's look-up hash cannot be matched
 against a resident's; a worker who lives in the street may be linked to their
-resident record, and is then checked to be the same person.
+resident record, and is then checked to be the same person; when that resident
+dies, the appointment ends with them (`residence_ended`, reason died). Moving out
+of the street ends nothing: workers often live outside the street they serve.
 
 Facts count appointments by community, role and origin (`worker_appointed` +1,
 `worker_left` -1, with the reason) and assessments by outcome and score band
 (`worker_assessed` +1). They carry no subject: the levels above compare
 communities, not persons.
 """
-import contextlib
 from datetime import date
-
-import psycopg
 
 from services.registry import civic_rules as rules
 from services.registry import residents, store
@@ -21,6 +20,7 @@ from services.registry.protect import mask_id, mask_phone
 from services.registry.schemas import (AssessmentCreateSchema, AssessmentSchema, WorkerChangeSchema,
                                        WorkerCreateSchema, WorkerLeaveSchema, WorkerListQuerySchema, WorkerSchema)
 from shared import facts
+from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 
 ID, PHONE = "worker.id_number", "worker.phone"
@@ -31,15 +31,6 @@ _history = WorkerChangeSchema(many=True)
 RACES = {"workers_one_seat": ("role", "the seat was filled meanwhile"),
          "workers_one_appointment": ("id_number", "this person was appointed to this role meanwhile"),
          "worker_assessments_pkey": ("year", "this year was assessed meanwhile")}
-
-
-@contextlib.contextmanager
-def _races():
-    try:
-        yield
-    except psycopg.errors.UniqueViolation as exc:
-        field, message = RACES.get(exc.diag.constraint_name, ("_schema", "a conflicting change was made meanwhile"))
-        raise Conflict(message, {field: [message]}) from None
 
 
 def _view(vault, row, full):
@@ -122,7 +113,7 @@ def appoint(tx, vault, data, caller, today=None):
               "id_cipher": vault.seal(d["id_number"], ID), "id_hash": id_hash,
               "phone_cipher": vault.seal(d["phone"], PHONE) if d["phone"] else None,
               "phone_hash": vault.lookup(d["phone"], PHONE) if d["phone"] else None}
-    with _races():
+    with unique_races(RACES):
         worker_id = store.add_worker(tx, values)
     store.add_worker_history(tx, worker_id, 1, "appointed", d["started_on"],
                              {k: d.get(k) for k in ("role", "community_code", "grid_code", "origin")}, caller["actor"])
@@ -162,7 +153,7 @@ def assess(tx, vault, worker_id, data, caller, today=None):
     if done is not None:
         raise Conflict(f"{d['year']} is already assessed", {"year": [
             f"worker {worker_id} was assessed for {d['year']} on {done['assessed_on']}"]})
-    with _races():
+    with unique_races(RACES):
         store.add_assessment(tx, {**d, "worker_id": worker_id, "assessed_on": assessed_on, "note": d.get("note"),
                                   "actor": caller["actor"]})
     version = store.touch_worker(tx, worker_id)
@@ -184,6 +175,27 @@ def leave(tx, vault, worker_id, data, caller, today=None):
     _fail_on(rules.check_worker_leave(row, d["left_on"], today), "the worker cannot leave")
     _end(tx, worker_id, row, d["left_on"], d["reason"], {"note": d.get("note")}, caller)
     return _view(vault, store.worker(tx, worker_id), full=True)
+
+
+def residence_ended(tx, resident, on, caller):
+    """End the active appointments linked to a resident who died, in that same transaction.
+
+    Called by residents._end with the resident's row after the change; each ends as a departure
+    does (history, `worker_left` event and -1 fact) with reason died. Moving out of the street
+    ends nothing: community workers often live outside the street they serve. Returns the
+    workers' ids.
+    """
+    status = resident["status"]
+    if status != "deceased":
+        return []
+    rows = store.active_workers_of_resident(tx, resident["id"])
+    for row in rows:
+        _fail_on(rules.check_residence_end(status, on, row["started_on"],
+                                           f"the first day of worker {row['id']} ({row['started_on']})"),
+                 f"the resident cannot be marked {status}")
+    for row in rows:
+        _end(tx, row["id"], row, on, rules.RESIDENCE_ENDED_REASONS[status], {"resident_id": resident["id"]}, caller)
+    return [row["id"] for row in rows]
 
 
 def _end(tx, worker_id, row, on, reason, detail, caller):

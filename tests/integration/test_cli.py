@@ -24,15 +24,22 @@ def test_demo_load_is_idempotent_and_emits_through_the_outbox(cli, sql):
     first = cli("demo", "load")
     assert first.exit_code == 0 and "11 node(s) added" in first.output
     assert "600 resident(s) registered" in first.output  # 120 in each of the street's 5 communities
+    assert "57 party members, 10 organizations, 10 workers added" in first.output
     again = cli("demo", "load").output
     assert again.startswith("demo: 0 node(s) added") and "residents already registered" in again
+    assert "party, organisations and workers already loaded" in again
+    rate = sql("SELECT count(*) FILTER (WHERE report_status = 'reported') AS reported, count(*) AS n "
+               "FROM registry.party_members")[0]
+    assert 0 < rate["reported"] < rate["n"]
     assert sql("SELECT count(*) AS n FROM registry.nodes")[0]["n"] == 11
     assert sql("SELECT count(*) AS n FROM registry.residents")[0]["n"] == 600
     assert sql("SELECT count(*) AS n FROM registry.outbox WHERE routing_key = 'node_created'")[0]["n"] == 11
-    # 11 node events, 2 residents_imported events and 2 fact batches (500 per message).
+    # Every event and fact batch waits in the outbox (no relay runs here).
+    unsent = sql("SELECT count(*) AS n FROM registry.outbox WHERE sent_at IS NULL")[0]["n"]
     status = cli("outbox", "status")
     assert status.exit_code == 0
-    assert [line.split()[:2] for line in status.output.splitlines() if line.startswith("registry")] == [["registry", "15"]]
+    assert [line.split()[:2] for line in status.output.splitlines() if line.startswith("registry")] == [
+        ["registry", str(unsent)]]
 
 
 def test_token_create_prints_a_token_stored_only_as_a_hash(cli, config):

@@ -120,6 +120,7 @@ def test_unreadable_files_and_scopes(run_import, counts):
     with pytest.raises(Exception) as err:
         run_import("姓名,电话\n张三,13800000000\n".encode())
     assert "公民身份号码" in str(err.value)
+    assert counts() == before
     persons = list(people.generate(5, COMMUNITIES, seed=1))
     worker = {"actor": "test:worker", "scope": "310110012002"}
     report = run_import(csv_bytes(persons), "valid_rows", caller=worker)

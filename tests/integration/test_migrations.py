@@ -8,11 +8,12 @@ from shared import migrations
 
 @pytest.fixture
 def scratch_db(database):
-    dsn = database.rsplit("/", 1)[0] + "/linli_test_migrations"
+    # Named after the session's test database, so runs with different LINLI_TEST_DB never collide.
+    name = database.rsplit("/", 1)[1] + "_migrations"
     with psycopg.connect(database.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS linli_test_migrations WITH (FORCE)")
-        conn.execute("CREATE DATABASE linli_test_migrations")
-    return dsn
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return database.rsplit("/", 1)[0] + "/" + name
 
 
 def test_two_runners_at_once_apply_each_file_once(scratch_db):

@@ -397,3 +397,68 @@ def test_a_suspended_organisation_may_only_promote_a_member_to_leader(api, peopl
     assert promoted.status_code == 200, promoted.text
     roles = {m["resident_id"]: m["role"] for m in api.get(f"/api/v1/organizations/{org['id']}").json()["members"]}
     assert roles == {leader: "member", member: "leader"}
+
+
+def test_leaving_the_street_or_dying_ends_memberships_and_a_leader_leaves_no_leader(api, people, taps, broker, sql):
+    leader, member, successor = people(3)
+    org = api.post("/api/v1/organizations", json=organization(leader, status="active")).json()
+    oid = org["id"]
+    choir = api.post("/api/v1/organizations", json=organization(successor, name="长海合唱团", filing_no=None,
+                                                                category="interest_culture", subcategory=None)).json()
+    for o in (oid, choir["id"]):
+        assert api.post(f"/api/v1/organizations/{o}/members", json={"resident_id": member}).status_code == 201
+    drained(sql, broker, taps)
+
+    moved = api.post(f"/api/v1/residents/{member}/departure", json={"effective": TODAY, "destination": "迁往浦东新区"})
+    assert moved.status_code == 200, moved.text
+    for o in (oid, choir["id"]):
+        detail = api.get(f"/api/v1/organizations/{o}").json()
+        assert member not in [m["resident_id"] for m in detail["members"]]
+        assert detail["history"][-1]["change"] == "member_left"
+        assert detail["history"][-1]["detail"] == {"resident_id": member, "role": "member",
+                                                   "reason": "moved out of the street"}
+
+    died = api.post(f"/api/v1/residents/{leader}/death", json={"date_of_death": TODAY})
+    assert died.status_code == 200, died.text
+    detail = api.get(f"/api/v1/organizations/{oid}").json()
+    # The organisation goes on, without a leader, until one is named; its history says so.
+    assert (detail["status"], detail["leader_resident_id"], detail["leader_name"]) == ("active", None, None)
+    assert detail["members"] == [] and detail["member_count"] == 0
+    assert detail["history"][-1]["change"] == "member_left"
+    assert detail["history"][-1]["detail"] == {"resident_id": leader, "role": "leader", "reason": "died",
+                                               "leader_resident_id": {"from": leader, "to": None}}
+    listed = api.get("/api/v1/organizations", params={"status": "active"}).json()["items"]
+    assert [(o["id"], o["leader_resident_id"]) for o in listed] == [(oid, None)]
+
+    events, batches = drained(sql, broker, taps)
+    assert [(e["type"], e["payload"].get("resident_id", e["payload"].get("leader_resident_id"))) for e in events] == [
+        ("organization_member_left", member), ("organization_member_left", member),
+        ("organization_member_left", leader), ("organization_updated", None)]
+    assert events[-1]["payload"]["changed"] == ["leader_resident_id"]
+    assert [e["payload"]["reason"] for e in events[:3]] == ["moved out of the street"] * 2 + ["died"]
+    left = [f for b in batches for f in b["facts"]]
+    assert [(f["type"], f["delta"], f["dims"]["role"]) for f in left] == [
+        ("organization_member_left", -1, "member"), ("organization_member_left", -1, "member"),
+        ("organization_member_left", -1, "leader")]
+    assert "died" not in json.dumps(batches) and "浦东" not in json.dumps(batches, ensure_ascii=False)
+
+    # A new leader is named as usual and joins.
+    named = api.patch(f"/api/v1/organizations/{oid}", json={"leader_resident_id": successor})
+    assert named.status_code == 200, named.text
+    assert (named.json()["leader_resident_id"], named.json()["member_count"]) == (successor, 1)
+    assert api.get(f"/api/v1/organizations/{oid}").json()["leader_name"] == "张桂兰"
+
+
+def test_a_departure_before_joining_is_refused_and_changes_nothing(api, people, snapshot, sql):
+    leader, member = people(2)
+    org = api.post("/api/v1/organizations", json=organization(leader)).json()
+    api.post(f"/api/v1/organizations/{org['id']}/members", json={"resident_id": member})
+    before = snapshot()
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    problem = assert_problem(api.post(f"/api/v1/residents/{member}/departure", json={"effective": yesterday}),
+                             422, "effective")
+    assert f"joining organisation {org['id']}" in problem["errors"]["effective"][0]
+    assert_problem(api.post(f"/api/v1/residents/{member}/death", json={"date_of_death": yesterday}),
+                   422, "date_of_death")
+    assert snapshot() == before
+    assert sql("SELECT status FROM registry.residents WHERE id = %s", (member,))[0]["status"] == "active"

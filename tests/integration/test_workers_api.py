@@ -289,3 +289,50 @@ def test_unknown_workers_are_404(api):
     assert_problem(api.get("/api/v1/workers/424242"), 404, "id")
     assert_problem(api.post("/api/v1/workers/424242/leave", json={"left_on": "2024-01-01", "reason": "other"}),
                    404, "id")
+
+
+def test_a_linked_worker_leaves_when_the_resident_dies_not_when_they_move_away(api, taps, broker, sql):
+    today = date.today().isoformat()
+    ids = {}
+    for seq, name in ((123, "陈志明"), (125, "林晓燕")):
+        resp = api.post("/api/v1/residents", json={"name": name, "id_number": id_number(seq),
+                                                   "community_code": COMMUNITY, "residence_type": "registered"})
+        assert resp.status_code == 201, resp.text
+        ids[seq] = resp.json()["id"]
+    grid_worker = appoint(api, resident_id=ids[123])
+    secretary = appoint(api, resident_id=ids[123], role="secretary", grid_code=None)  # two posts, one person
+    director = appoint(api, name="林晓燕", id_number=id_number(125), resident_id=ids[125], role="director",
+                       grid_code=None, origin="kept_on")
+    unlinked = appoint(api, name="黄伟", id_number=id_number(127), role="member", grid_code=None)
+    wait_for(lambda: unsent(sql) == 0, message="the outbox to drain")
+    broker.get_all(taps["events"]), broker.get_all(taps["facts"])
+
+    assert api.post(f"/api/v1/residents/{ids[123]}/departure", json={"effective": today}).status_code == 200
+    assert api.post(f"/api/v1/residents/{ids[125]}/death", json={"date_of_death": today}).status_code == 200
+    shown = {w: api.get(f"/api/v1/workers/{w}").json() for w in
+             (grid_worker["id"], secretary["id"], director["id"], unlinked["id"])}
+    # Workers often live outside the street they serve: moving away ends no appointment; death does.
+    assert [(w["status"], w["left_on"], w["left_reason"]) for w in shown.values()] == [
+        ("active", None, None), ("active", None, None), ("left", today, "died"), ("active", None, None)]
+    assert shown[director["id"]]["history"][-1]["detail"] == {"reason": "died", "resident_id": ids[125]}
+    # The seat is free again.
+    appoint(api, name="宋佳", id_number=id_number(129), role="director", grid_code=None)
+
+    wait_for(lambda: unsent(sql) == 0, message="the outbox to drain")
+    events = [e for e in broker.get_all(taps["events"]) if e["type"] == "worker_left"]
+    assert [e["payload"]["id"] for e in events] == [director["id"]]
+    left = [f for b in broker.get_all(taps["facts"]) for f in b["facts"] if f["type"] == "worker_left"]
+    assert [(f["dims"]["role"], f["dims"]["reason"], f["delta"]) for f in left] == [("director", "died", -1)]
+
+
+def test_a_death_before_the_first_day_is_refused_and_changes_nothing(api, snapshot, sql):
+    resp = api.post("/api/v1/residents", json={"name": "陈志明", "id_number": id_number(),
+                                               "community_code": COMMUNITY, "residence_type": "registered"})
+    rid = resp.json()["id"]
+    w = appoint(api, resident_id=rid)
+    before = snapshot()
+    problem = assert_problem(api.post(f"/api/v1/residents/{rid}/death", json={"date_of_death": "2022-02-28"}),
+                             422, "date_of_death")
+    assert f"worker {w['id']}" in problem["errors"]["date_of_death"][0]
+    assert snapshot() == before
+    assert sql("SELECT status FROM registry.residents WHERE id = %s", (rid,))[0]["status"] == "active"

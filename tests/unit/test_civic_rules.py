@@ -206,3 +206,13 @@ def test_scores_travel_up_banded(score, band):
 
 def test_secretary_and_director_are_single_seats():
     assert set(rules.SINGLE_SEATS) == {"secretary", "director"} <= set(rules.WORKER_ROLES)
+
+
+def test_a_departure_or_death_does_not_precede_a_membership_or_appointment():
+    joined = date(2024, 5, 1)
+    assert rules.check_residence_end("left", joined, joined, "joining") == {}
+    assert rules.check_residence_end("left", date(2024, 4, 30), joined, "joining (2024-05-01)") == {
+        "effective": ["must not be before joining (2024-05-01)"]}
+    assert set(rules.check_residence_end("deceased", date(2024, 4, 30), joined, "x")) == {"date_of_death"}
+    # The reasons the registry records itself are not offered to a clerk.
+    assert set(rules.RESIDENCE_ENDED_REASONS.values()).isdisjoint(rules.LEAVE_REASONS)

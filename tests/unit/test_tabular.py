@@ -280,6 +280,16 @@ def test_split_tags_with_mixed_separators_and_unknowns():
     assert tabular.split_tags("  ") == ([], [])
 
 
+def test_post_labels_cover_the_service_posts():
+    from services.registry import party_rules
+    assert set(tabular.POSTS.values()) == set(party_rules.POSTS)
+    for code, label in party_rules.POSTS.items():
+        assert tabular.code_for("posts", label) == code
+    codes, unknown = tabular.split_tags("治安巡逻、政策宣传，志愿服务 治安巡逻；跳广场舞", "posts")
+    assert codes == ["security_patrol", "policy_outreach", "volunteer"] and unknown == ["跳广场舞"]
+    assert tabular.split_tags("security_patrol", "posts") == (["security_patrol"], [])
+
+
 # --- dates ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", [

@@ -5,7 +5,7 @@ __all__ = ["organization", "organization_by_name", "add_organization", "update_o
            "set_organization_status", "touch_organization", "add_organization_history", "organization_history",
            "list_organizations", "open_membership", "add_organization_member", "set_member_role",
            "end_membership", "close_memberships", "organization_members", "add_organization_project",
-           "organization_projects"]
+           "organization_projects", "organizations_joined", "clear_leader"]
 
 ORG_COLUMNS = ("o.id, o.name, o.category, o.subcategory, o.status, o.status_on, o.leader_resident_id, "
                "o.community_code, o.activities, o.founded_on, o.filing_no, o.version, "
@@ -24,6 +24,8 @@ UPDATE = ("UPDATE organizations SET name = %(name)s, subcategory = %(subcategory
 SET_STATUS = ("UPDATE organizations SET status = %s, status_on = %s, version = version + 1, updated_at = now() "
               "WHERE id = %s RETURNING version")
 TOUCH = "UPDATE organizations SET version = version + 1, updated_at = now() WHERE id = %s RETURNING version"
+CLEAR_LEADER = ("UPDATE organizations SET leader_resident_id = NULL, version = version + 1, updated_at = now() "
+                "WHERE id = %s RETURNING version")
 ADD_HISTORY = ("INSERT INTO organization_history (organization_id, version, change, effective, detail, actor) "
                "VALUES (%s, %s, %s, %s, %s, %s)")
 HISTORY = ("SELECT version, change, effective, detail, actor, changed_at FROM organization_history "
@@ -39,6 +41,8 @@ MEMBER_COLUMNS = ("m.id, m.organization_id, m.resident_id, m.role, m.joined_on, 
                   "r.community_code, r.pseudonym")
 OPEN_MEMBERSHIP = (f"SELECT {MEMBER_COLUMNS} FROM organization_members m JOIN residents r ON r.id = m.resident_id "
                    "WHERE m.organization_id = %s AND m.resident_id = %s AND m.left_on IS NULL FOR UPDATE OF m")
+JOINED = ("SELECT DISTINCT organization_id FROM organization_members WHERE resident_id = %s AND left_on IS NULL "
+          "ORDER BY organization_id")
 ADD_MEMBER = ("INSERT INTO organization_members (organization_id, resident_id, role, joined_on) "
               "VALUES (%s, %s, %s, %s) RETURNING id")
 SET_ROLE = "UPDATE organization_members SET role = %s WHERE id = %s"
@@ -127,3 +131,13 @@ def add_organization_project(tx, values):
 
 def organization_projects(tx, organization_id):
     return tx.all(PROJECTS, (organization_id,))
+
+
+def organizations_joined(tx, resident_id):
+    """Ids of the organisations the resident is a current member of, in id order (the order to lock them in)."""
+    return [r["organization_id"] for r in tx.all(JOINED, (resident_id,))]
+
+
+def clear_leader(tx, organization_id):
+    """The organisation has no leader (its leader left the street or died); returns the new version."""
+    return tx.one(CLEAR_LEADER, (organization_id,))["version"]

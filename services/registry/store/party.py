@@ -4,7 +4,7 @@ import json
 __all__ = ["party_org", "party_committee", "party_building", "add_party_org", "party_org_rows", "party_member",
            "add_party_member", "report_party_member", "place_party_member", "withdraw_party_member",
            "relocate_party_member", "add_party_history", "party_history", "list_party_members",
-           "party_report_rate"]
+           "party_report_rate", "residents_by_id_hash", "party_orgs_in"]
 
 ORG_COLUMNS = ("o.id, o.community_code, o.kind, o.name, o.parent_id, o.building_id, "
                "(SELECT b.name FROM buildings b WHERE b.id = o.building_id) AS building")
@@ -64,6 +64,14 @@ SELECT community_code, name, members, reported FROM shown
 UNION ALL
 SELECT NULL, NULL, coalesce(sum(members), 0)::bigint, coalesce(sum(reported), 0)::bigint FROM shown
 ORDER BY community_code NULLS LAST"""
+# The bulk import of members: the resident each ID number names (the active record before an
+# ended one, the latest first) and the branches and groups of their communities, in one query each.
+RESIDENTS_BY_ID_HASH = ("SELECT DISTINCT ON (r.id_hash) r.id_hash, r.id, r.name, r.status, r.status_on, "
+                        "r.community_code, r.grid_code FROM unnest(%b::bytea[]) AS h(hash) "
+                        "JOIN residents r ON r.id_hash = h.hash "
+                        "ORDER BY r.id_hash, r.status = 'active' DESC, r.id DESC")
+PARTY_ORGS_IN = ("SELECT o.id, o.community_code, o.kind, o.name, o.parent_id FROM party_orgs o "
+                 "WHERE o.community_code = ANY(%s) AND o.kind IN ('branch', 'group') ORDER BY o.id")
 
 
 def party_org(tx, org_id):
@@ -126,3 +134,13 @@ def list_party_members(tx, **query):
 def party_report_rate(tx, under, counted):
     """Rows of (community_code, name, members, reported), the total last; `counted` are the member statuses."""
     return tx.all(REPORT_RATE, {"under": under, "counted": list(counted)})
+
+
+def residents_by_id_hash(tx, hashes):
+    """{id_hash: resident row} for the look-up hashes given; an active record wins over ended ones."""
+    return {bytes(r["id_hash"]): r for r in tx.all(RESIDENTS_BY_ID_HASH, (list(hashes),))}
+
+
+def party_orgs_in(tx, community_codes):
+    """The branches and groups of these communities (committees hold no members)."""
+    return tx.all(PARTY_ORGS_IN, (list(community_codes),))

@@ -2,12 +2,15 @@
 import json
 
 __all__ = ["worker", "active_appointment", "seat_holder", "add_worker", "end_worker", "touch_worker",
-           "add_worker_history", "worker_history", "assessment", "add_assessment", "assessments", "list_workers"]
+           "add_worker_history", "worker_history", "assessment", "add_assessment", "assessments", "list_workers",
+           "active_workers_of_resident"]
 
 WORKER_COLUMNS = ("id, resident_id, name, id_cipher, phone_cipher, role, community_code, grid_code, origin, "
                   "started_on, status, left_on, left_reason, version")
 WORKER = f"SELECT {WORKER_COLUMNS} FROM workers WHERE id = %s"
 WORKER_FOR_UPDATE = WORKER + " FOR UPDATE"
+OF_RESIDENT = (f"SELECT {WORKER_COLUMNS} FROM workers WHERE resident_id = %s AND status = 'active' "
+               "ORDER BY id FOR UPDATE")
 ACTIVE_APPOINTMENT = "SELECT id, community_code FROM workers WHERE id_hash = %s AND role = %s AND status = 'active'"
 SEAT_HOLDER = "SELECT id FROM workers WHERE community_code = %s AND role = %s AND status = 'active'"
 ADD = ("INSERT INTO workers (resident_id, name, id_cipher, id_hash, phone_cipher, phone_hash, role, community_code, "
@@ -83,3 +86,8 @@ def assessments(tx, worker_id):
 
 def list_workers(tx, **query):
     return tx.all(LIST, query)
+
+
+def active_workers_of_resident(tx, resident_id):
+    """The active appointments linked to a resident record, locked, in id order."""
+    return tx.all(OF_RESIDENT, (resident_id,))
