@@ -247,7 +247,10 @@ def _rooms(tx, rows):
 
 
 def _ids(tx, table, count):
-    return [r["id"] for r in tx.all(sql.NEXT_IDS, (table, count))] if count else []
+    if not count:
+        return []
+    sequence = tx.one(sql.SEQUENCE, (table,))["seq"]
+    return [r["id"] for r in tx.all(sql.NEXT_IDS, (sequence, count))]
 
 
 def _write(tx, vault, rows, caller, today, progress):
