@@ -77,6 +77,29 @@ def load(schema, data):
     if not isinstance(data, dict):
         raise ValidationFailed("the request body must be a JSON object", {"_schema": ["expected an object"]})
     try:
-        return (schema() if isinstance(schema, type) else schema).load(data)
+        loaded = (schema() if isinstance(schema, type) else schema).load(data)
     except ValidationError as exc:
         raise from_marshmallow(exc)
+    problems = {}
+    _storable(loaded, "", problems)
+    if problems:
+        raise ValidationFailed("the request has invalid fields", problems)
+    return loaded
+
+
+INT64 = 2 ** 63 - 1
+
+
+def _storable(value, path, problems):
+    """What PostgreSQL would refuse with an error (a 500) rather than a field-level message:
+    NUL characters in text and integers beyond bigint. Checked once here for every schema."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _storable(sub, f"{path}.{key}" if path else str(key), problems)
+    elif isinstance(value, (list, tuple)):
+        for i, sub in enumerate(value):
+            _storable(sub, f"{path}.{i}", problems)
+    elif isinstance(value, str) and "\x00" in value:
+        problems[path or "_schema"] = ["must not contain NUL characters"]
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64:
+        problems[path or "_schema"] = [f"must be at most {INT64}"]

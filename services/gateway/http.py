@@ -50,8 +50,12 @@ def json_body(request):
     raw = raw_body(request)
     try:
         body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("the request body is not valid JSON", {"_body": [str(exc)]})
+        # A lone surrogate (\ud800) is valid JSON but not text PostgreSQL can store.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError) as exc:
+        raise ValidationFailed("the request body is not valid JSON", {"_body": [str(exc)[:200]]})
+    except RecursionError:
+        raise ValidationFailed("the request body is nested too deeply", {"_body": ["too deeply nested"]})
     if not isinstance(body, dict):
         raise ValidationFailed("the request body must be a JSON object", {"_body": ["expected an object"]})
     return body

@@ -83,5 +83,5 @@ class PeopleRoutes:
 
     @api("GET", "/api/v1/audit")
     def audit_log(self, request):
-        self._principal(request, "audit:read")
-        return as_json(self._call("audit_log", request.args.to_dict()))
+        principal = self._principal(request, "audit:read")
+        return as_json(self._call("audit_log", request.args.to_dict(), self._caller(principal)))

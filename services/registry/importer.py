@@ -21,6 +21,7 @@ from services.registry import residency, tabular
 from services.registry.store import imports as sql
 from services.registry.residents import ID, PHONE
 from shared import facts
+from shared.db import unique_races
 from shared.errors import ValidationFailed
 from shared.messaging import FACTS
 
@@ -173,7 +174,7 @@ def _validate(table, tx, vault, scope, today, report, progress):
     return accepted
 
 
-def _against_register(tx, accepted, report):
+def _against_register(tx, accepted, report, scope):
     """Refuse people already on the register (or recorded dead); returns the rest."""
     taken = {bytes(r["id_hash"]): r for r in tx.all(sql.TAKEN, ([h for _, _, h in accepted],))}
     keep = []
@@ -181,11 +182,8 @@ def _against_register(tx, accepted, report):
         hit = taken.get(id_hash)
         if hit is None:
             keep.append((number, clean, id_hash))
-        elif hit["status"] == "deceased":
-            report.add(number, "id_number", f"resident {hit['id']} with this number died on {hit['status_on']}")
         else:
-            report.add(number, "id_number",
-                       f"already registered as resident {hit['id']} in community {hit['community_code']}")
+            report.add(number, "id_number", residency.already_on_register(hit, scope))
     return keep
 
 
@@ -197,7 +195,7 @@ def _households(tx, accepted, report):
                     for _, c, _ in accepted if c.get("room") and not c.get("household_no")})
     by_room = {(h["community_code"], h["building"], h["unit"], h["room"]): h
                for h in tx.all(sql.HOUSEHOLDS_BY_ROOM, [list(x) for x in zip(*rooms)] or [[], [], [], []])}
-    community_of, head_row, keep = {}, {}, []
+    community_of, address_of, head_row, keep = {}, {}, {}, []
     for number, c, id_hash in accepted:
         if c.get("household_no"):
             key = ("no", c["household_no"])
@@ -213,6 +211,17 @@ def _households(tx, accepted, report):
             where = "" if existing else f" (row {community_of[key][1]})"
             report.add(number, "household_no", f"{c['household_no']} belongs to community {owner}{where}")
             continue
+        # As over the API: a household lives at one address.
+        address = (c["building"], c["unit"], c["room"]) if c.get("room") else None
+        if address and existing and existing["room_id"] is not None and \
+                (existing["building"], existing["unit"], existing["room"]) != address:
+            report.add(number, "room", f"household {c['household_no']} is registered at another room")
+            continue
+        if address and not existing:
+            first_address, first_row = address_of.setdefault(key, (address, number))
+            if first_address != address:
+                report.add(number, "room", f"row {first_row} gives household {c['household_no']} another room")
+                continue
         if c["relation"] == "self":
             if existing and existing["has_head"]:
                 report.add(number, "relation", f"household {existing['household_no']} already has a head")
@@ -330,10 +339,12 @@ def import_residents(tx, vault, data, mode, caller, today=None, progress=None):
     clock = time.perf_counter()
     accepted = _validate(table, tx, vault, caller["scope"], today, report, progress)
     report.seconds["check_rows"] = time.perf_counter() - clock
-    accepted = _against_register(tx, accepted, report)
+    accepted = _against_register(tx, accepted, report, caller["scope"])
     rows = _households(tx, accepted, report)
     report.seconds["check_register"] = time.perf_counter() - clock - report.seconds["check_rows"]
     if rows and (mode == "valid_rows" or not report.bad_rows):
-        report.written, report.import_id = _write(tx, vault, rows, caller, today, progress)
+        # Another import or registration racing this one meets the unique indexes: a 409, not a 500.
+        with unique_races({}):
+            report.written, report.import_id = _write(tx, vault, rows, caller, today, progress)
         report.seconds["write"] = time.perf_counter() - clock - sum(report.seconds.values())
     return report.as_dict()

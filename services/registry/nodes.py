@@ -61,6 +61,14 @@ def _changeable(tx, code, schema, data, instance_code, today):
     return d, node
 
 
+def _vacant(tx, code):
+    """A node people still live or serve in cannot end: they would be left on a node that is gone."""
+    still = store.in_use(tx, code)
+    if still:
+        listed = ", ".join(f"{n} active {kind}" for kind, n in still.items())
+        raise ValidationFailed("the node is still in use", {"code": [f"{code} still has {listed}; move them first"]})
+
+
 def rename(tx, code, data, instance_code, actor, today=None):
     today = today or date.today()
     d, node = _changeable(tx, code, NodeRenameSchema, data, instance_code, today)
@@ -79,6 +87,7 @@ def rename(tx, code, data, instance_code, actor, today=None):
 def retire(tx, code, data, instance_code, actor, today=None):
     today = today or date.today()
     d, node = _changeable(tx, code, NodeRetireSchema, data, instance_code, today)
+    _vacant(tx, code)
     successor = None
     if d.get("successor_code"):
         successor = store.get(tx, d["successor_code"])
@@ -98,6 +107,7 @@ def retire(tx, code, data, instance_code, actor, today=None):
 def split(tx, code, data, instance_code, actor, today=None):
     today = today or date.today()
     d, node = _changeable(tx, code, NodeSplitSchema, data, instance_code, today)
+    _vacant(tx, code)
     parts = d["parts"]
     domain.validate_split(node, parts, d["effective"], store.codes_taken(tx, [p["code"] for p in parts]),
                           store.active_children(tx, code))

@@ -86,9 +86,13 @@ def _in_scope(tx, organization_id, caller, for_update=False):
     return row
 
 
-def _resident(tx, resident_id, caller, field):
-    """An active resident the caller may see: only they may lead or join an organisation."""
-    row = store.resident(tx, resident_id)
+def _resident(tx, resident_id, caller, field, lock=False):
+    """An active resident the caller may see: only they may lead or join an organisation.
+
+    `lock` holds the resident row until commit, so a departure or death racing the change waits
+    for it (and then ends the new membership) instead of leaving a departed member behind.
+    """
+    row = store.resident(tx, resident_id, for_update=lock)
     if row is None:
         raise ValidationFailed("unknown resident", {field: [f"no resident {resident_id}"]})
     if not any((code or "").startswith(caller["scope"]) for code in (row["community_code"], row["grid_code"])):
@@ -118,7 +122,7 @@ def register(tx, data, caller, today=None):
     d = load(OrganizationCreateSchema, data)
     _fail_on(rules.check_founding(d["founded_on"], today), "the organisation has invalid fields")
     residents.community(tx, d["community_code"], caller)
-    leader = _resident(tx, d["leader_resident_id"], caller, "leader_resident_id")
+    leader = _resident(tx, d["leader_resident_id"], caller, "leader_resident_id", lock=True)
     _unique_name(tx, d["community_code"], d["name"])
     values = {**d, "subcategory": d.get("subcategory"), "filing_no": d.get("filing_no"),
               "activities": list(dict.fromkeys(d["activities"])), "status_on": d["founded_on"]}
@@ -247,9 +251,11 @@ def join(tx, organization_id, data, caller, today=None):
     today = today or date.today()
     d = load(MemberJoinSchema, data)
     joined_on = d.get("joined_on") or today
+    _in_scope(tx, organization_id, caller)
+    # Then lock the resident before the organisation: the same order as a departure (residents._end).
+    resident = _resident(tx, d["resident_id"], caller, "resident_id", lock=True)
     org = _in_scope(tx, organization_id, caller, for_update=True)
     _fail_on(rules.check_join(org, joined_on, today), "the resident cannot join")
-    resident = _resident(tx, d["resident_id"], caller, "resident_id")
     current = store.open_membership(tx, organization_id, resident["id"])
     if current is not None:
         raise Conflict("the resident is already a member", {"resident_id": [

@@ -14,7 +14,7 @@ values and +1 with the new. A change that leaves the dimensions as they were
 """
 from datetime import date
 
-from services.registry import identity, party_rules, store
+from services.registry import civic_rules, identity, party_rules, store
 from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreateSchema, PartyMemberListQuerySchema,
                                        PartyMemberSchema, PartyOrgCreateSchema, PartyOrgSchema,
                                        PartyOrgTreeQuerySchema, PartyPlaceSchema, PartyReportSchema,
@@ -273,6 +273,12 @@ def residence_ended(tx, resident, on, caller):
     before = store.party_member(tx, resident["id"], for_update=True)
     if before is None or before["report_status"] == "withdrawn":
         return None
+    # A withdrawal dated before the membership or its report would put the -1 before the +1.
+    since = max(d for d in (before["joined_party"], before["reported_on"]) if d is not None)
+    errors = civic_rules.check_residence_end(resident["status"], on, since,
+                                             f"party member {resident['id']}'s membership or report ({since})")
+    if errors:
+        raise ValidationFailed(f"the resident cannot be marked {resident['status']}", errors)
     return _withdraw(tx, before, on, ENDED[resident["status"]], caller["actor"])
 
 

@@ -93,5 +93,15 @@ def is_in_scope(code, scope):
     return code is not None and code.startswith(scope)
 
 
+def already_on_register(hit, scope):
+    """The message for a person already on the register: where, only if the caller may see it
+    (otherwise a refusal would tell a worker who lives, or died, in the next community)."""
+    if not is_in_scope(hit["community_code"], scope):
+        return "already on this street's register (outside your scope)"
+    if hit["status"] == "deceased":
+        return f"resident {hit['id']} with this number died on {hit['status_on']}"
+    return f"already registered as resident {hit['id']} in community {hit['community_code']}"
+
+
 def today_or(value):
     return value or date.today()

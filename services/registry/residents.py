@@ -77,6 +77,7 @@ def place(tx, d):
 
 # Two requests racing past the checks above meet the database's unique indexes; answer as the checks would.
 RACES = {"residents_one_active_person": ("id_number", "this person was registered meanwhile"),
+         "households_household_no_key": ("household_no", "a household with this number was registered meanwhile"),
          "residents_one_head": ("relation", "the household got a head meanwhile")}
 
 
@@ -134,12 +135,13 @@ def register(tx, vault, data, caller, today=None):
     existing = store.active_by_id_hash(tx, id_hash)
     if existing is not None:
         raise Conflict("this person is already registered in this street", {"id_number": [
-            f"already registered as resident {existing['id']} in community {existing['community_code']}"]})
+            residency.already_on_register({**existing, "status": "active"}, caller["scope"])]})
     dead = store.deceased_by_id_hash(tx, id_hash)
     if dead is not None:
-        raise Conflict("this person is recorded as deceased",
-                       {"id_number": [f"resident {dead['id']} died on {dead['status_on']}"]})
-    household = place(tx, d)
+        raise Conflict("this person is recorded as deceased", {"id_number": [
+            residency.already_on_register({**dead, "status": "deceased"}, caller["scope"])]})
+    with unique_races(RACES):
+        household = place(tx, d)
     _check_head(tx, household, d.get("relation"))
     values = {**d, "id_cipher": vault.seal(d["id_number"], ID), "id_hash": id_hash,
               "phone_cipher": vault.seal(d["phone"], PHONE) if d["phone"] else None,
@@ -235,7 +237,8 @@ def update(tx, vault, resident_id, data, caller, today=None):
     if {"residence_type", "tags", "grid_code"} & set(changed):
         tx.publish_facts("resident_updated", [_fact("resident_updated", row, today, -1),
                                               _fact("resident_updated", after, today, +1)])
-    return _view(vault, after, full=True, today=today)
+    # A change answers with the record masked, as lists do: full values are a read, and reads are audited.
+    return _view(vault, after, full=False, today=today)
 
 
 def move(tx, vault, resident_id, data, caller, today=None):
@@ -252,7 +255,8 @@ def move(tx, vault, resident_id, data, caller, today=None):
         raise ValidationFailed("nothing moves", {"community_code": [
             "already lives there; give a household or address to move within the community"]})
     community(tx, d["community_code"], caller, grid_code=d.get("grid_code"))
-    household = place(tx, d)
+    with unique_races(RACES):
+        household = place(tx, d)
     if household is not None and household["id"] == row["household_id"]:
         raise ValidationFailed("nothing moves", {"household_no": ["already a member of that household"]})
     _check_head(tx, household, d.get("relation"), resident_id)
@@ -275,7 +279,8 @@ def move(tx, vault, resident_id, data, caller, today=None):
     if after["community_code"] != row["community_code"] or after["grid_code"] != row["grid_code"]:
         tx.publish_facts("resident_moved", [_fact("resident_moved", row, d["effective"], -1),
                                             _fact("resident_moved", after, d["effective"], +1)])
-    return _view(vault, after, full=True, today=today)
+    # A change answers with the record masked, as lists do: full values are a read, and reads are audited.
+    return _view(vault, after, full=False, today=today)
 
 
 def _end(tx, vault, resident_id, caller, status, change, event, on, detail, today):
@@ -293,7 +298,8 @@ def _end(tx, vault, resident_id, caller, status, change, event, on, detail, toda
     party.residence_ended(tx, after, on, caller)
     organizations.residence_ended(tx, after, on, caller)
     workers.residence_ended(tx, after, on, caller)
-    return _view(vault, after, full=True, today=today)
+    # A change answers with the record masked, as lists do: full values are a read, and reads are audited.
+    return _view(vault, after, full=False, today=today)
 
 
 def leave(tx, vault, resident_id, data, caller, today=None):
@@ -327,9 +333,10 @@ def household(tx, vault, household_id, caller):
             "members": [_view(vault, r, full=False) for r in members]}
 
 
-def audit_log(tx, query):
+def audit_log(tx, query, caller):
+    """The audit trail of reads of records inside the caller's scope (a community sees its own)."""
     q = load(AuditQuerySchema, query)
-    rows = store.list_audit(tx, actor=q.get("actor"), record_type=q.get("record_type"),
+    rows = store.list_audit(tx, scope=caller["scope"], actor=q.get("actor"), record_type=q.get("record_type"),
                             record_id=q.get("record_id"), since=q.get("since"), until=q.get("until"),
                             after=q.get("after", 0), limit=q["limit"])
     items = _audit.dump(rows)

@@ -93,8 +93,8 @@ class RegistryService:
         return importer.import_residents(self.db, self.vault, base64.b64decode(data_b64), mode, caller)
 
     @command
-    def audit_log(self, query):
-        return residents.audit_log(self.db, query)
+    def audit_log(self, query, caller):
+        return residents.audit_log(self.db, query, caller)
 
     # -- party members under dual management (caller as for residents) --
 

@@ -40,8 +40,8 @@ def _view(vault, row, full):
                          "phone": phone if full or phone is None else mask_phone(phone)})
 
 
-def _detail(tx, vault, row):
-    return {**_view(vault, row, full=True), "assessments": _assessments.dump(store.assessments(tx, row["id"])),
+def _detail(tx, vault, row, full=True):
+    return {**_view(vault, row, full=full), "assessments": _assessments.dump(store.assessments(tx, row["id"])),
             "history": _history.dump(store.worker_history(tx, row["id"]))}
 
 
@@ -101,8 +101,9 @@ def appoint(tx, vault, data, caller, today=None):
     id_hash = vault.lookup(d["id_number"], ID)
     existing = store.active_appointment(tx, id_hash, d["role"])
     if existing is not None:
-        raise Conflict(f"this person is already an active {d['role']}", {"id_number": [
-            f"already appointed as worker {existing['id']} in community {existing['community_code']}"]})
+        where = (f"as worker {existing['id']} in community {existing['community_code']}"
+                 if existing["community_code"].startswith(caller["scope"]) else "outside your scope")
+        raise Conflict(f"this person is already an active {d['role']}", {"id_number": [f"already appointed {where}"]})
     if d["role"] in rules.SINGLE_SEATS:
         holder = store.seat_holder(tx, d["community_code"], d["role"])
         if holder is not None:
@@ -165,7 +166,8 @@ def assess(tx, vault, worker_id, data, caller, today=None):
                                                year=d["year"], score_band=rules.score_band(d["score"]))])
     if d["outcome"] == "let_go":
         _end(tx, worker_id, row, assessed_on, rules.ASSESSMENT_REASON, {"year": d["year"]}, caller)
-    return _detail(tx, vault, store.worker(tx, worker_id))
+    # Masked: a change is not a read; GET (audited) shows the values in full.
+    return _detail(tx, vault, store.worker(tx, worker_id), full=False)
 
 
 def leave(tx, vault, worker_id, data, caller, today=None):
@@ -174,7 +176,7 @@ def leave(tx, vault, worker_id, data, caller, today=None):
     row = _in_scope(tx, worker_id, caller, for_update=True)
     _fail_on(rules.check_worker_leave(row, d["left_on"], today), "the worker cannot leave")
     _end(tx, worker_id, row, d["left_on"], d["reason"], {"note": d.get("note")}, caller)
-    return _view(vault, store.worker(tx, worker_id), full=True)
+    return _view(vault, store.worker(tx, worker_id), full=False)
 
 
 def residence_ended(tx, resident, on, caller):

@@ -139,3 +139,16 @@ def test_import_over_the_api(api, sql, make_token):
     analyst = api.as_(make_token("district_analyst", prefix="310110"))
     assert analyst.post("/api/v1/imports/residents", data=csv_bytes(persons)).status_code == 403
     assert sql("SELECT count(*) AS n FROM registry.outbox WHERE routing_key = 'residents_imported'")[0]["n"] == 1
+
+
+def test_a_household_lives_at_one_address_in_the_import_as_over_the_api(run_import, sql):
+    persons = list(people.generate(2, COMMUNITIES, seed=31))
+    first, second = persons[0], {**persons[1], "community_code": persons[0]["community_code"], "grid_code": None,
+                                 "household_no": persons[0]["household_no"], "relation": "spouse"}
+    first = {**first, "relation": "self"}
+    moved = {**second, "room": "999"}  # same household, another room
+    report = run_import(csv_bytes([first, moved]), "valid_rows")
+    assert [(e["row"], e["field"]) for e in report["errors"]] == [(3, "room")]
+    again = run_import(csv_bytes([{**second, "room": "998"}]), "valid_rows")
+    assert [(e["row"], e["field"]) for e in again["errors"]] == [(2, "room")]
+    assert sql("SELECT count(*) AS n FROM registry.residents")[0]["n"] == 1

@@ -403,3 +403,14 @@ def test_a_move_within_the_street_makes_the_member_report_to_the_new_community(a
     assert [e["type"] for e in events] == ["resident_moved", "party_member_relocated"]
     assert sorted((f["node"], f["delta"], f["dims"]["report_status"]) for f in party_facts(batches)) == [
         (COMMUNITY, -1, "reported"), (OTHER_COMMUNITY, 1, "unreported")]
+
+
+def test_a_departure_dated_before_the_report_is_refused_and_changes_nothing(api, people, snapshot):
+    rid, = people()
+    assert api.post("/api/v1/party-members", json=member(rid)).status_code == 201
+    assert report(api, rid).status_code == 200
+    before = snapshot()
+    body = assert_problem(api.post(f"/api/v1/residents/{rid}/departure",
+                                   json={"effective": (date.today() - timedelta(days=1)).isoformat()}), 422, "effective")
+    assert f"party member {rid}" in body["errors"]["effective"][0]
+    assert snapshot() == before

@@ -263,3 +263,42 @@ def test_search_filters_and_pages(api):
     assert [i["name"] for i in by_phone] == ["王建国"] and by_phone[0]["phone"] == "139****5301"
     assert_problem(api.get("/api/v1/residents", params={"id_number": "12345"}), 422, "id_number")
     assert_problem(api.get("/api/v1/residents", params={"limit": "0"}), 422, "limit")
+
+
+def test_refusals_do_not_reveal_people_outside_the_callers_scope(api, make_token):
+    api.post("/api/v1/residents", json=resident())
+    other = api.as_(make_token("community_worker", prefix=OTHER_COMMUNITY))
+    body = assert_problem(other.post("/api/v1/residents", json=resident(community_code=OTHER_COMMUNITY,
+                                                                        grid_code=None)), 409, "id_number")
+    assert body["errors"]["id_number"] == ["already on this street's register (outside your scope)"]
+    # Its audit trail shows only its own community's reads.
+    street = api.as_(make_token("street_admin"))
+    rid = street.get("/api/v1/residents").json()["items"][0]["id"]
+    street.get(f"/api/v1/residents/{rid}")
+    admin_of_other = api.as_(make_token("street_admin", prefix=OTHER_COMMUNITY))
+    assert admin_of_other.get("/api/v1/audit").json()["items"] == []
+    assert len(street.get("/api/v1/audit").json()["items"]) == 2
+
+
+@pytest.mark.parametrize("method, path, kwargs, field", [
+    ("get", "/api/v1/residents", {"params": {"household_id": str(2 ** 63)}}, "household_id"),
+    ("get", "/api/v1/residents", {"params": {"name": "王\x00"}}, "name"),
+    ("get", "/api/v1/audit", {"params": {"actor": "a\x00b"}}, "actor"),
+    ("post", "/api/v1/residents", {"data": '{"name": "\\ud800"}'}, "_body"),
+    ("post", "/api/v1/residents", {"data": "[" * 100000 + "]" * 100000}, "_body"),
+])
+def test_hostile_input_is_a_field_error_not_a_500(api, snapshot, method, path, kwargs, field):
+    before = snapshot()
+    assert_problem(getattr(api, method)(path, **kwargs), 422, field)
+    assert snapshot() == before
+
+
+def test_a_community_people_live_in_cannot_be_retired_or_split(api, snapshot):
+    api.post("/api/v1/residents", json=resident())
+    before = snapshot()
+    body = assert_problem(api.post(f"/api/v1/nodes/{COMMUNITY}/retire", json={
+        "valid_to": date.today().isoformat(), "reason": "撤并", "successor_code": OTHER_COMMUNITY}), 422, "code")
+    assert "1 active residents" in body["errors"]["code"][0]
+    assert_problem(api.post(f"/api/v1/nodes/{GRID}/retire", json={
+        "valid_to": date.today().isoformat(), "reason": "撤并"}), 422, "code")
+    assert snapshot() == before

@@ -6,8 +6,11 @@ COMMUNITIES = ("SELECT code, name, level, parent_code FROM nodes "
 TAKEN = ("SELECT r.id_hash, r.id, r.status, r.community_code, r.status_on FROM unnest(%b::bytea[]) AS h(hash) "
          "JOIN residents r ON r.id_hash = h.hash AND r.status IN ('active', 'deceased')")
 HOUSEHOLDS_BY_NO = ("SELECT h.id, h.household_no, h.community_code, h.room_id, "
+                    "b.name AS building, u.name AS unit, rm.number AS room, "
                     "(SELECT r.status = 'active' FROM residents r WHERE r.id = h.head_resident_id) AS has_head "
-                    "FROM households h WHERE h.household_no = ANY(%s)")
+                    "FROM households h LEFT JOIN rooms rm ON rm.id = h.room_id "
+                    "LEFT JOIN units u ON u.id = rm.unit_id LEFT JOIN buildings b ON b.id = u.building_id "
+                    "WHERE h.household_no = ANY(%s)")
 HOUSEHOLDS_BY_ROOM = ("SELECT DISTINCT ON (b.community_code, b.name, u.name, rm.number) h.id, h.household_no, "
                       "h.community_code, h.room_id, b.name AS building, u.name AS unit, rm.number AS room, "
                       "(SELECT r.status = 'active' FROM residents r WHERE r.id = h.head_resident_id) AS has_head "

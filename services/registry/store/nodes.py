@@ -3,7 +3,7 @@ import json
 
 from services.registry.domain import Node
 
-__all__ = ["as_node", "get_row", "get", "active_children", "codes_taken", "insert", "rename", "retire",
+__all__ = ["in_use", "as_node", "get_row", "get", "active_children", "codes_taken", "insert", "rename", "retire",
            "record_change", "history", "list_nodes"]
 
 NODE_COLUMNS = ("code, name, level, parent_code, valid_from, valid_to, predecessor_code, "
@@ -22,6 +22,11 @@ RECORD_CHANGE = ("INSERT INTO node_changes (code, version, change, name, effecti
                  "VALUES (%s, %s, %s, %s, %s, %s, %s)")
 HISTORY = ("SELECT version, change, name, effective, detail, actor, changed_at FROM node_changes "
            "WHERE code = %s ORDER BY version")
+# What still lives in a node: a community or grid cannot be retired or split from under it.
+IN_USE = ("SELECT (SELECT count(*) FROM residents WHERE status = 'active' AND (community_code = %(c)s OR grid_code = %(c)s)) "
+          "AS residents, (SELECT count(*) FROM organizations WHERE status <> 'dissolved' AND community_code = %(c)s) "
+          "AS organizations, (SELECT count(*) FROM workers WHERE status = 'active' "
+          "AND (community_code = %(c)s OR grid_code = %(c)s)) AS workers")
 LIST = (f"SELECT {NODE_COLUMNS} FROM nodes WHERE starts_with(code, %(under)s) "
         "AND (%(level)s::text IS NULL OR level = %(level)s) "
         "AND (%(include_retired)s OR valid_to IS NULL) "
@@ -78,3 +83,9 @@ def history(tx, code):
 def list_nodes(tx, under, level=None, include_retired=False, limit=200, after=None):
     return tx.all(LIST, {"under": under, "level": level, "include_retired": include_retired,
                          "limit": limit, "after": after})
+
+
+def in_use(tx, code):
+    """{kind: count} of what is still active in the node (only the non-zero ones)."""
+    return {k: v for k, v in tx.one(IN_USE, {"c": code}).items() if v}
+

@@ -34,7 +34,8 @@ RESIDENT_COLUMNS = ("r.id, r.name, r.id_cipher, r.phone_cipher, r.sex, r.birth_d
 RESIDENT = f"SELECT {RESIDENT_COLUMNS} FROM residents r LEFT JOIN households h ON h.id = r.household_id WHERE r.id = %s"
 RESIDENT_FOR_UPDATE = RESIDENT + " FOR UPDATE OF r"
 ACTIVE_BY_ID_HASH = "SELECT id, community_code FROM residents WHERE id_hash = %s AND status = 'active'"
-DECEASED_BY_ID_HASH = "SELECT id, status_on FROM residents WHERE id_hash = %s AND status = 'deceased' LIMIT 1"
+DECEASED_BY_ID_HASH = ("SELECT id, status_on, community_code FROM residents "
+                       "WHERE id_hash = %s AND status = 'deceased' LIMIT 1")
 ADD_RESIDENT = ("INSERT INTO residents (name, id_cipher, id_hash, phone_cipher, phone_hash, sex, birth_date, "
                 "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym) "
                 "VALUES (%(name)s, %(id_cipher)s, %(id_hash)s, %(phone_cipher)s, %(phone_hash)s, %(sex)s, "
@@ -65,7 +66,8 @@ LIST_RESIDENTS = (f"SELECT {RESIDENT_COLUMNS} FROM residents r LEFT JOIN househo
 AUDIT = ("INSERT INTO audit_log (actor, action, record_type, record_id, community_code, correlation_id) "
          "SELECT %s, %s, %s, unnest(%s::bigint[]), unnest(%s::text[]), %s")
 LIST_AUDIT = ("SELECT id, at, actor, action, record_type, record_id, community_code, correlation_id FROM audit_log "
-              "WHERE (%(actor)s::text IS NULL OR actor = %(actor)s) "
+              "WHERE starts_with(coalesce(community_code, ''), %(scope)s) "
+              "AND (%(actor)s::text IS NULL OR actor = %(actor)s) "
               "AND (%(record_type)s::text IS NULL OR record_type = %(record_type)s) "
               "AND (%(record_id)s::bigint IS NULL OR record_id = %(record_id)s) "
               "AND (%(since)s::timestamptz IS NULL OR at >= %(since)s) "
