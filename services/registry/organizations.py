@@ -145,11 +145,15 @@ def get(tx, organization_id, caller):
     members = store.organization_members(tx, organization_id)
     # None once the leader left the street or died and nobody was named since.
     leader = store.resident(tx, row["leader_resident_id"]) if row["leader_resident_id"] is not None else None
-    read = {m["resident_id"]: m["community_code"] for m in members}
-    if leader is not None:
+    # Members who live outside the caller's scope are listed without their names (a worker of
+    # community A reads nobody of community B, even through an organisation hosted in A).
+    visible = lambda code: (code or "").startswith(caller["scope"])  # noqa: E731
+    members = [m if visible(m["community_code"]) else {**m, "name": None} for m in members]
+    read = {m["resident_id"]: m["community_code"] for m in members if m["name"] is not None}
+    if leader is not None and visible(leader["community_code"]):
         read[leader["id"]] = leader["community_code"]
     store.audit(tx, caller["actor"], "organization_members", "resident", sorted(read.items()), tx.correlation_id)
-    return {**_org.dump(row), "leader_name": leader["name"] if leader else None,
+    return {**_org.dump(row), "leader_name": leader["name"] if leader and visible(leader["community_code"]) else None,
             "members": [_member.dump(m) for m in members],
             "projects": [_project.dump(p) for p in store.organization_projects(tx, organization_id)],
             "history": _history.dump(store.organization_history(tx, organization_id))}

@@ -478,7 +478,7 @@ class OrganizationSchema(Schema):
 class OrganizationMemberSchema(Schema):
     organization_id = fields.Integer()
     resident_id = fields.Integer()
-    name = fields.String()
+    name = fields.String(allow_none=True, metadata={"description": "null for a member outside the caller's scope"})
     community_code = fields.String(metadata={"description": "where the member lives"})
     role = fields.String()
     joined_on = fields.Date()

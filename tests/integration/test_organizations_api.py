@@ -462,3 +462,15 @@ def test_a_departure_before_joining_is_refused_and_changes_nothing(api, people, 
                    422, "date_of_death")
     assert snapshot() == before
     assert sql("SELECT status FROM registry.residents WHERE id = %s", (member,))[0]["status"] == "active"
+
+
+def test_members_living_outside_the_callers_scope_are_listed_without_names(api, people, make_token):
+    leader, = people(1)
+    outsider, = people(1, community="310110012002", names=("李建国",))
+    org = api.post("/api/v1/organizations", json=organization(leader)).json()
+    assert api.post(f"/api/v1/organizations/{org['id']}/members", json={"resident_id": outsider}).status_code == 201
+    worker = api.as_(make_token("community_worker", prefix=COMMUNITY, name="赵社工"))
+    shown = worker.get(f"/api/v1/organizations/{org['id']}").json()
+    assert {m["resident_id"]: m["name"] for m in shown["members"]} == {leader: "王秀英", outsider: None}
+    operator = api.as_(make_token("operator", name="运维"))
+    assert [e["record_id"] for e in operator.get("/api/v1/audit").json()["items"]] == [leader]
