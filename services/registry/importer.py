@@ -326,16 +326,21 @@ def _write(tx, vault, rows, caller, today, progress):
     return len(rows), import_id
 
 
-def import_residents(tx, vault, data, mode, caller, today=None, progress=None):
-    """Validate and (per `mode`) write the residents in `data` (CSV bytes); returns the report."""
+def open_table(data, kind, mode):
+    """(table, empty report) for a spreadsheet of `kind`, or ValidationFailed for a bad mode or file."""
     if mode not in MODES:
         raise ValidationFailed("unknown import mode", {"mode": [f"must be one of {', '.join(MODES)}"]})
-    today = today or date.today()
     try:
-        table = tabular.read(data, "residents")
+        table = tabular.read(data, kind)
     except tabular.FileProblem as exc:
         raise ValidationFailed(str(exc), exc.errors)
-    report = Report(mode, table)
+    return table, Report(mode, table)
+
+
+def import_residents(tx, vault, data, mode, caller, today=None, progress=None):
+    """Validate and (per `mode`) write the residents in `data` (CSV bytes); returns the report."""
+    table, report = open_table(data, "residents", mode)
+    today = today or date.today()
     clock = time.perf_counter()
     accepted = _validate(table, tx, vault, caller["scope"], today, report, progress)
     report.seconds["check_rows"] = time.perf_counter() - clock

@@ -28,6 +28,7 @@ from decimal import Decimal
 from services.registry import civic_rules as rules
 from services.registry import residents, store
 from services.registry.party import ENDED
+from services.registry.residency import is_in_scope
 from services.registry.schemas import (OrganizationChangeSchema, OrganizationCreateSchema, OrganizationListQuerySchema,
                                        OrganizationMemberSchema, OrganizationSchema, OrganizationStatusSchema,
                                        OrganizationUpdateSchema, MemberJoinSchema, MemberLeaveSchema,
@@ -147,7 +148,9 @@ def get(tx, organization_id, caller):
     leader = store.resident(tx, row["leader_resident_id"]) if row["leader_resident_id"] is not None else None
     # Members who live outside the caller's scope are listed without their names (a worker of
     # community A reads nobody of community B, even through an organisation hosted in A).
-    visible = lambda code: (code or "").startswith(caller["scope"])  # noqa: E731
+    def visible(code):
+        return is_in_scope(code, caller["scope"])
+
     members = [m if visible(m["community_code"]) else {**m, "name": None} for m in members]
     read = {m["resident_id"]: m["community_code"] for m in members if m["name"] is not None}
     if leader is not None and visible(leader["community_code"]):

@@ -15,6 +15,7 @@ values and +1 with the new. A change that leaves the dimensions as they were
 from datetime import date
 
 from services.registry import civic_rules, identity, party_rules, store
+from services.registry.residency import is_in_scope
 from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreateSchema, PartyMemberListQuerySchema,
                                        PartyMemberSchema, PartyOrgCreateSchema, PartyOrgSchema,
                                        PartyOrgTreeQuerySchema, PartyPlaceSchema, PartyReportSchema,
@@ -35,10 +36,6 @@ RACES = {"party_members_pkey": ("resident_id", "this resident was registered as 
          "party_orgs_community_code_name_key": ("name", "the community already has a party organisation of that name")}
 
 
-def _in_scope(code, scope):
-    return code is not None and code.startswith(scope)
-
-
 def _forbid(what, caller, field):
     raise Forbidden(f"{what} lies outside this token's scope {caller['scope']}",
                     {field: [f"outside scope {caller['scope']}"]})
@@ -48,7 +45,7 @@ def _community(tx, code, caller, field="community_code"):
     node = store.get(tx, code)
     if node is None or node.level != "community":
         raise ValidationFailed("unknown community", {field: [f"{code} is not a community of this street"]})
-    if not _in_scope(code, caller["scope"]):
+    if not is_in_scope(code, caller["scope"]):
         _forbid(code, caller, field)
     if node.valid_to is not None:
         raise ValidationFailed("the community is retired", {field: [f"{code} ({node.name}) was retired on {node.valid_to}"]})
@@ -60,7 +57,7 @@ def _member_in_scope(tx, resident_id, caller, for_update=False):
     if row is None:
         raise NotFound(f"resident {resident_id} is not a registered party member",
                        {"resident_id": [f"no party member {resident_id}"]})
-    if not (_in_scope(row["community_code"], caller["scope"]) or _in_scope(row["grid_code"], caller["scope"])):
+    if not (is_in_scope(row["community_code"], caller["scope"]) or is_in_scope(row["grid_code"], caller["scope"])):
         _forbid(f"party member {resident_id}", caller, "resident_id")
     return row
 
@@ -132,7 +129,7 @@ def org_tree(tx, query, caller):
     node = store.get(tx, code)
     if node is None or node.level != "community":
         raise ValidationFailed("unknown community", {"community_code": [f"{code} is not a community of this street"]})
-    if not _in_scope(code, caller["scope"]):
+    if not is_in_scope(code, caller["scope"]):
         _forbid(code, caller, "community_code")
     nodes = {r["id"]: {**r, "children": []} for r in store.party_org_rows(tx, code)}
     roots = []
@@ -151,7 +148,7 @@ def register(tx, data, caller, today=None, import_id=None):
     resident = store.resident(tx, rid, for_update=True)  # serialises with a departure of the same resident
     if resident is None:
         raise ValidationFailed("unknown resident", {"resident_id": [f"no resident {rid}"]})
-    if not (_in_scope(resident["community_code"], caller["scope"]) or _in_scope(resident["grid_code"], caller["scope"])):
+    if not (is_in_scope(resident["community_code"], caller["scope"]) or is_in_scope(resident["grid_code"], caller["scope"])):
         _forbid(f"resident {rid}", caller, "resident_id")
     if resident["status"] != "active":
         raise ValidationFailed("only an active resident can become a party member", {"resident_id": [
@@ -213,7 +210,7 @@ def report(tx, resident_id, data, caller, today=None):
     # A withdrawn member reports wherever the resident lives now; otherwise where they are registered.
     again = before["report_status"] == "withdrawn"
     community = before["resident_community_code"] if again else before["community_code"]
-    if not _in_scope(community, caller["scope"]):
+    if not is_in_scope(community, caller["scope"]):
         _forbid(community, caller, "resident_id")
     version = store.report_party_member(tx, {"resident_id": resident_id, "reported_on": d["reported_on"],
                                              "posts": posts, "community_code": community})

@@ -34,9 +34,9 @@ from datetime import date
 import psycopg
 
 from services.registry import identity, party, party_rules, store, tabular
-from services.registry.importer import MODES, Report
+from services.registry.importer import open_table
 from services.registry.residents import ID
-from shared.errors import DomainError, ValidationFailed
+from shared.errors import DomainError
 
 # Where a use case's field-level errors land in the spreadsheet: it names the resident by id and the
 # report status, the file has an ID number and a report date. party_org_id is the branch or group
@@ -240,14 +240,8 @@ def _write(tx, plans, caller, today, report, progress):
 
 def import_party_members(tx, vault, data, mode, caller, today=None, progress=None):
     """Validate and (per `mode`) register the party members in `data` (CSV bytes); returns the report."""
-    if mode not in MODES:
-        raise ValidationFailed("unknown import mode", {"mode": [f"must be one of {', '.join(MODES)}"]})
+    table, report = open_table(data, "party_members", mode)
     today = today or date.today()
-    try:
-        table = tabular.read(data, "party_members")
-    except tabular.FileProblem as exc:
-        raise ValidationFailed(str(exc), exc.errors)
-    report = Report(mode, table)
     if "phone" in table.columns:
         report.columns = {k: v for k, v in table.columns.items() if k != "phone"}
         report.ignored = [*table.ignored, table.columns["phone"]]
