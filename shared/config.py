@@ -6,6 +6,7 @@ key, so an operator sees every mistake at once instead of one per restart.
 """
 import base64
 import binascii
+import json
 import os
 
 import yaml
@@ -18,7 +19,7 @@ ENV_KEYS = (
     "LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL",
     "WEB_SERVER_ADDRESS", "METRICS_PORT", "LOG_LEVEL", "PSEUDONYM_SECRET",
     "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "DB_POOL_MAX", "OUTBOX_POLL_SECONDS",
-    "OUTBOX_BATCH", "MAX_DELIVERIES",
+    "OUTBOX_BATCH", "MAX_DELIVERIES", "HANDOVER_SECRET", "PEER_KEYS", "POINTS_PENDING_DAYS",
 )
 
 
@@ -40,6 +41,18 @@ def _key32(value, name):
         raise ValidationError(f"{name} must decode to 32 bytes, got {len(raw)}")
 
 
+class JsonMapping(fields.Dict):
+    """A mapping given in YAML, or as a JSON object in an environment variable."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValidationError("must be a JSON object")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class ConfigSchema(Schema):
     LEVEL = fields.String(required=True, validate=validate.OneOf(list(LEVEL_DIGITS)))
     NODE_CODE = fields.String(required=True, validate=validate.Regexp(r"^\d+$", error="must be digits only"))
@@ -53,6 +66,13 @@ class ConfigSchema(Schema):
     PSEUDONYM_SECRET = fields.String(required=True, validate=validate.Length(min=32, error="must be at least {min} characters"))
     DATA_ENCRYPTION_KEY = fields.String(required=True)
     SIGNING_KEY = fields.String(required=True)
+    # Shared by every street of a city (unlike PSEUDONYM_SECRET): it keys the hash by which a street
+    # that receives a departing resident's points balance recognises them.
+    HANDOVER_SECRET = fields.String(required=True, validate=validate.Length(min=32, error="must be at least {min} characters"))
+    # Street code -> Ed25519 public key of the streets whose points handovers this instance accepts.
+    PEER_KEYS = JsonMapping(keys=fields.String(validate=validate.Regexp(r"^\d{9}$", error="must be a 9-digit street code")),
+                            values=fields.String(), load_default=dict)
+    POINTS_PENDING_DAYS = fields.Integer(load_default=30, validate=validate.Range(1, 365))
     DB_POOL_MAX = fields.Integer(load_default=10, validate=validate.Range(1, 200))
     OUTBOX_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
     OUTBOX_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))

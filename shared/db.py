@@ -67,6 +67,15 @@ class Tx:
         outbox.add(self, f"{self.source['service']}.events", event_type, env)
         return env
 
+    def emit_many(self, event_type, payloads, version=1):
+        """Many events of one type in one go; the first is validated, the rest share its shape."""
+        from shared import outbox
+        envs = [envelope.make(event_type, p, self.source, self.correlation_id, version, check=i == 0)
+                for i, p in enumerate(payloads)]
+        if envs:
+            outbox.add_many(self, f"{self.source['service']}.events", event_type, envs)
+        return envs
+
     def publish_facts(self, fact_type, facts):
         """Add a signed batch of de-identified facts to the outbox, in this transaction."""
         from shared import facts as facts_mod

@@ -31,9 +31,16 @@ def events_exchange(service):
     return Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
 
 
+HANDOVERS = Exchange("handovers", type="topic", durable=True)
+
+
 def handler_queue(source_service, event_type, service, method, max_deliveries):
     name = f"evt-{source_service}-{event_type}--{service}.{method}"
-    return Queue(name, exchange=events_exchange(source_service), routing_key=event_type,
+    return durable_queue(name, events_exchange(source_service), event_type, max_deliveries)
+
+
+def durable_queue(name, exchange, routing_key, max_deliveries):
+    return Queue(name, exchange=exchange, routing_key=routing_key,
                  durable=True, auto_delete=False,
                  queue_arguments={"x-queue-type": "quorum",
                                   "x-dead-letter-exchange": DLX.name,
@@ -64,6 +71,29 @@ class ReliableEventHandler(EventHandler):
 handle_event = ReliableEventHandler.decorator
 
 
+class ReliableConsumer(Consumer):
+    """Like ReliableEventHandler, for a message exchange that is not a nameko event exchange."""
+
+    def __init__(self, exchange, routing_key, **kwargs):
+        self.exchange, self.routing_key = exchange, routing_key
+        kwargs.setdefault("requeue_on_error", True)
+        super().__init__(queue=None, **kwargs)
+
+    def queue_for(self, service, method, max_deliveries):
+        return durable_queue(f"msg-{self.exchange.name}-{self.routing_key}--{service}.{method}", self.exchange,
+                             self.routing_key, max_deliveries)
+
+    def setup(self):
+        cfg = self.container.config
+        self.queue = self.queue_for(self.container.service_name, self.method_name, cfg.get("MAX_DELIVERIES", 5))
+        with Connection(cfg["AMQP_URI"]) as conn:
+            declare_queue(conn, self.queue)
+        super().setup()
+
+
+consume = ReliableConsumer.decorator
+
+
 def declare_queue(conn, queue):
     channel = conn.default_channel
     DLX(channel).declare()
@@ -74,7 +104,7 @@ def declare_queue(conn, queue):
 def handlers_of(service_cls):
     for name, method in inspect.getmembers(service_cls, inspect.isfunction):
         for ext in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ()):
-            if isinstance(ext, ReliableEventHandler):
+            if isinstance(ext, (ReliableEventHandler, ReliableConsumer)):
                 yield name, ext
 
 
@@ -98,7 +128,7 @@ def apply_topology(config, service_classes):
     declared = []
     with Connection(config["AMQP_URI"]) as conn:
         channel = conn.default_channel
-        for exchange in (DLX, FACTS, DIRECTIVES):
+        for exchange in (DLX, FACTS, DIRECTIVES, HANDOVERS):
             exchange(channel).declare()
             declared.append(f"exchange {exchange.name}")
         for service_cls in service_classes:
@@ -106,9 +136,12 @@ def apply_topology(config, service_classes):
             declared.append(f"exchange {service_cls.name}.events")
         for service_cls in service_classes:
             for method, ext in handlers_of(service_cls):
-                events_exchange(ext.source_service)(channel).declare()
-                queue = handler_queue(ext.source_service, ext.event_type, service_cls.name, method,
-                                      config.get("MAX_DELIVERIES", 5))
+                if isinstance(ext, ReliableConsumer):
+                    queue = ext.queue_for(service_cls.name, method, config.get("MAX_DELIVERIES", 5))
+                else:
+                    events_exchange(ext.source_service)(channel).declare()
+                    queue = handler_queue(ext.source_service, ext.event_type, service_cls.name, method,
+                                          config.get("MAX_DELIVERIES", 5))
                 declare_queue(conn, queue)
                 declared.append(f"queue {queue.name} (+ .dlq)")
     return declared

@@ -55,6 +55,14 @@ def add_message(tx, exchange, routing_key, message_id, body, correlation_id=None
     tx.execute(f"NOTIFY {channel_name(tx.source['service'])}")
 
 
+def add_many(tx, exchange, routing_key, envs):
+    """Insert many events of one type in one pipelined round of statements (batch paths)."""
+    with tx.conn.cursor() as cur:
+        cur.executemany(INSERT, [(env["event_id"], exchange, routing_key, json.dumps(env, ensure_ascii=False),
+                                  env.get("correlation_id")) for env in envs])
+    tx.execute(f"NOTIFY {channel_name(tx.source['service'])}")
+
+
 def status(conn):
     return conn.execute(STATUS).fetchone()
 

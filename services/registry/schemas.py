@@ -2,28 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.registry.domain import LEVELS
-
-def _no_trailing_newline(value):
-    # The regex documents the rule in OpenAPI; Python's `$` also matches before a final newline,
-    # which PostgreSQL's CHECK would then turn into a 500.
-    if value.endswith("\n"):
-        raise ValidationError("must be digits only (0-9)")
-
-
-CODE = [validate.Regexp(r"^[0-9]+$", error="must be digits only (0-9)"), _no_trailing_newline]
-
-
-class Text(fields.String):
-    """A string stripped of surrounding space, refused if blank or holding NUL (PostgreSQL rejects it)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip()
-        if "\x00" in value:
-            raise ValidationError("must not contain NUL characters")
-        if not value:
-            raise ValidationError("must not be blank")
-        return value
-
+from shared.fields import CODE, Text, no_trailing_newline  # noqa: F401  (the gateway imports them from here)
 
 NAME = validate.Length(min=1, max=64, error="must be 1 to 64 characters")
 REASON = validate.Length(min=1, max=500, error="must be 1 to 500 characters")
@@ -391,7 +370,7 @@ class Money(fields.Decimal):
 class OrganizationCreateSchema(Schema):
     name = Text(required=True, validate=ORG_NAME, metadata={"example": "长海一村平安巡逻队"})
     category = fields.String(required=True, validate=_choice(civic.CATEGORIES))
-    subcategory = fields.String(allow_none=True, validate=[SUBCATEGORY, _no_trailing_newline],
+    subcategory = fields.String(allow_none=True, validate=[SUBCATEGORY, no_trailing_newline],
                                 metadata={"description": "team type or other sub-kind, as a code",
                                           "example": "security_patrol"})
     community_code = fields.String(required=True, validate=CODE,
@@ -409,7 +388,7 @@ class OrganizationCreateSchema(Schema):
 
 class OrganizationUpdateSchema(Schema):
     name = Text(validate=ORG_NAME)
-    subcategory = fields.String(allow_none=True, validate=[SUBCATEGORY, _no_trailing_newline])
+    subcategory = fields.String(allow_none=True, validate=[SUBCATEGORY, no_trailing_newline])
     activities = fields.List(fields.String(validate=_choice(civic.ACTIVITIES)),
                              validate=validate.Length(max=len(civic.ACTIVITIES)))
     filing_no = Text(allow_none=True, validate=validate.Length(min=1, max=civic.FILING_NO_MAX))
@@ -452,7 +431,7 @@ class OrganizationListQuerySchema(Schema):
     community_code = fields.String(validate=CODE, metadata={"description": "the host community; "
                                                                           "defaults to all in the token's scope"})
     category = fields.String(validate=_choice(civic.CATEGORIES))
-    subcategory = fields.String(validate=[SUBCATEGORY, _no_trailing_newline])
+    subcategory = fields.String(validate=[SUBCATEGORY, no_trailing_newline])
     status = fields.String(validate=_choice(civic.ORG_STATUSES))
     limit = fields.Integer(load_default=50, validate=PAGE_LIMIT)
     after = fields.Integer(validate=validate.Range(min=0), metadata=CURSOR)

@@ -10,7 +10,7 @@ from shared.db import connect
 @pytest.fixture
 def cli(config, monkeypatch, tmp_path):
     for key in ("LEVEL", "NODE_CODE", "AMQP_URI", "DATABASE_URL", "PSEUDONYM_SECRET", "DATA_ENCRYPTION_KEY",
-                "SIGNING_KEY", "RABBIT_MANAGEMENT_URL"):
+                "SIGNING_KEY", "HANDOVER_SECRET", "RABBIT_MANAGEMENT_URL"):
         monkeypatch.setenv(key, str(config[key]))
     monkeypatch.delenv("LINLI_CONFIG", raising=False)
 

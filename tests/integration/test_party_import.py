@@ -263,7 +263,7 @@ def test_import_over_the_api(api, sql, make_token):
 
 def test_import_party_members_from_the_cli(town, config, monkeypatch, tmp_path, sql):
     for key in ("LEVEL", "NODE_CODE", "AMQP_URI", "DATABASE_URL", "PSEUDONYM_SECRET", "DATA_ENCRYPTION_KEY",
-                "SIGNING_KEY", "RABBIT_MANAGEMENT_URL"):
+                "SIGNING_KEY", "HANDOVER_SECRET", "RABBIT_MANAGEMENT_URL"):
         monkeypatch.setenv(key, str(config[key]))
     monkeypatch.delenv("LINLI_CONFIG", raising=False)
     p = town["people"]

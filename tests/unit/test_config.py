@@ -7,7 +7,7 @@ GOOD = {
     "LEVEL": "street", "NODE_CODE": "310110012", "AMQP_URI": "amqp://guest:guest@localhost/linli",
     "DATABASE_URL": "postgresql://postgres@localhost/linli", "PSEUDONYM_SECRET": "s" * 40,
     "DATA_ENCRYPTION_KEY": "ZGVtby1vbmx5LWRhdGEta2V5LWNoYW5nZS1tZS0wMDE=",
-    "SIGNING_KEY": "ZGVtby1vbmx5LXNpZ25pbmcta2V5LWNoYW5nZS1tZTE=",
+    "SIGNING_KEY": "ZGVtby1vbmx5LXNpZ25pbmcta2V5LWNoYW5nZS1tZTE=", "HANDOVER_SECRET": "h" * 40,
 }
 
 
@@ -21,7 +21,7 @@ def test_every_missing_key_is_named():
     with pytest.raises(ConfigError) as err:
         load(environ={})
     assert {"LEVEL", "NODE_CODE", "AMQP_URI", "DATABASE_URL", "PSEUDONYM_SECRET",
-            "DATA_ENCRYPTION_KEY", "SIGNING_KEY"} <= set(err.value.problems)
+            "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET"} <= set(err.value.problems)
     assert "LEVEL: Missing data" in str(err.value)
 
 
@@ -53,3 +53,11 @@ def test_environment_overrides_the_file(tmp_path):
 def test_an_unreadable_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load(str(tmp_path / "missing.yaml"), environ=GOOD)
+
+
+def test_peer_keys_come_from_yaml_or_as_json_in_the_environment():
+    cfg = load(environ={**GOOD, "PEER_KEYS": '{"310110013": "pubkey"}'})
+    assert cfg["PEER_KEYS"] == {"310110013": "pubkey"} and load(environ=GOOD)["PEER_KEYS"] == {}
+    with pytest.raises(ConfigError) as err:
+        load(environ={**GOOD, "PEER_KEYS": '{"3101": "pubkey"}'})
+    assert "PEER_KEYS" in err.value.problems
