@@ -289,6 +289,7 @@ def _write(tx, vault, rows, caller, today, progress):
     source, cid = tx.source, tx.correlation_id
     fact_list, dims_seen, day = [], {}, today.isoformat()
     seal, lookup, pseudonym, fact, dims = vault.seal, vault.lookup, vault.pseudonym, facts.fact, residency.fact_dims
+    handover = vault.handover
     with tx.conn.cursor().copy(sql.COPY_RESIDENTS) as copy:
         copy.set_types(sql.COPY_RESIDENTS_TYPES)
         for rid, (_, c, id_hash, key, existing) in zip(resident_ids, rows):
@@ -299,7 +300,7 @@ def _write(tx, vault, rows, caller, today, progress):
             copy.write_row((rid, c["name"], seal(c["id_number"], ID), id_hash,
                             seal(phone, PHONE) if phone else None, lookup(phone, PHONE) if phone else None,
                             c["sex"], c["birth_date"], c["community_code"], c.get("grid_code"), hid, relation,
-                            c["residence_type"], list(c["tags"]), c.get("moved_in"), nym))
+                            c["residence_type"], list(c["tags"]), c.get("moved_in"), nym, handover(c["id_number"])))
             dims_key = (c["birth_date"], c["sex"], c["residence_type"], tuple(c["tags"]))
             row_dims = dims_seen.get(dims_key)
             if row_dims is None:

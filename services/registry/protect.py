@@ -24,16 +24,19 @@ def _key(value):
 
 
 class Vault:
-    def __init__(self, data_key, pseudonym_secret):
+    def __init__(self, data_key, pseudonym_secret, handover_secret=None):
         key = _key(data_key)
         self._aead = AESGCM(key)
         # Derived, not reused: the encryption key never doubles as a MAC key.
         self._lookup_key = hmac.new(key, b"linli lookup v1", hashlib.sha256).digest()
         self._pseudonym_key = hmac.new(pseudonym_secret.encode(), b"linli pseudonym v1", hashlib.sha256).digest()
+        # City-wide, so the street a resident moves to can recognise them in a points handover.
+        self._handover_key = hmac.new((handover_secret or pseudonym_secret).encode(), b"linli handover v1",
+                                      hashlib.sha256).digest()
 
     @classmethod
     def from_config(cls, config):
-        return cls(config["DATA_ENCRYPTION_KEY"], config["PSEUDONYM_SECRET"])
+        return cls(config["DATA_ENCRYPTION_KEY"], config["PSEUDONYM_SECRET"], config.get("HANDOVER_SECRET"))
 
     def seal(self, value, purpose):
         nonce = os.urandom(12)
@@ -48,6 +51,10 @@ class Vault:
     def lookup(self, value, purpose):
         # hmac.digest is the one-shot C path: an import calls this twice per row.
         return hmac.digest(self._lookup_key, f"{purpose}:{value}".encode(), "sha256")
+
+    def handover(self, id_number):
+        """The keyed hash by which any street of the city recognises this person (32 bytes)."""
+        return hmac.digest(self._handover_key, id_number.encode(), "sha256")
 
     def pseudonym(self, id_number):
         """A stable, keyed stand-in for a person in de-identified facts."""

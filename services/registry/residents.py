@@ -144,6 +144,7 @@ def register(tx, vault, data, caller, today=None):
         household = place(tx, d)
     _check_head(tx, household, d.get("relation"))
     values = {**d, "id_cipher": vault.seal(d["id_number"], ID), "id_hash": id_hash,
+              "handover_hash": vault.handover(d["id_number"]),
               "phone_cipher": vault.seal(d["phone"], PHONE) if d["phone"] else None,
               "phone_hash": vault.lookup(d["phone"], PHONE) if d["phone"] else None,
               "grid_code": d.get("grid_code"), "household_id": household["id"] if household else None,

@@ -5,7 +5,7 @@ from nameko.rpc import rpc
 
 from services.registry import importer, nodes, residents
 from services.registry import party, party_import
-from services.registry import organizations, workers
+from services.registry import holders, organizations, workers
 from services.registry.protect import PersonalData
 from shared.db import Database
 from shared.errors import DomainError
@@ -198,3 +198,13 @@ class RegistryService:
     @command
     def record_worker_departure(self, worker_id, data, caller):
         return workers.leave(self.db, self.vault, worker_id, data, caller)
+
+    # -- for the points service --
+
+    @command
+    def account_holder(self, kind, ref_id, caller):
+        return holders.account_holder(self.db, self.vault, kind, ref_id, caller)
+
+    @command
+    def residents_by_handover_keys(self, keys):
+        return holders.residents_by_handover_keys(self.db, keys)

@@ -8,3 +8,4 @@ from services.registry.store.residents import *  # noqa: F401,F403
 from services.registry.store.organizations import *  # noqa: F401,F403
 from services.registry.store.workers import *  # noqa: F401,F403
 from services.registry.store.party import *  # noqa: F401,F403
+from services.registry.store.holders import *  # noqa: F401,F403

@@ -38,10 +38,10 @@ SET_HEADS = ("UPDATE households h SET head_resident_id = v.r "
              "FROM unnest(%b::bigint[], %b::bigint[]) AS v(h, r) WHERE h.id = v.h")
 # Binary COPY: sealed values and hashes go over as bytes instead of being hex-escaped row by row.
 COPY_RESIDENTS = ("COPY residents (id, name, id_cipher, id_hash, phone_cipher, phone_hash, sex, birth_date, "
-                  "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym) "
-                  "FROM STDIN (FORMAT BINARY)")
+                  "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym, "
+                  "handover_hash) FROM STDIN (FORMAT BINARY)")
 COPY_RESIDENTS_TYPES = ["int8", "text", "bytea", "bytea", "bytea", "bytea", "text", "date", "text", "text",
-                        "int8", "text", "text", "text[]", "date", "text"]
+                        "int8", "text", "text", "text[]", "date", "text", "bytea"]
 # History and events of the new rows are built by the database from the rows themselves, with no
 # per-row JSON in Python. An import publishes `residents_imported` events of up to EVENT_BATCH (500)
 # residents each (a 100,000-row import is 200 messages, not 100,000); each element has exactly the

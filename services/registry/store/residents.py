@@ -37,10 +37,11 @@ ACTIVE_BY_ID_HASH = "SELECT id, community_code FROM residents WHERE id_hash = %s
 DECEASED_BY_ID_HASH = ("SELECT id, status_on, community_code FROM residents "
                        "WHERE id_hash = %s AND status = 'deceased' LIMIT 1")
 ADD_RESIDENT = ("INSERT INTO residents (name, id_cipher, id_hash, phone_cipher, phone_hash, sex, birth_date, "
-                "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym) "
+                "community_code, grid_code, household_id, relation, residence_type, tags, moved_in, pseudonym, "
+                "handover_hash) "
                 "VALUES (%(name)s, %(id_cipher)s, %(id_hash)s, %(phone_cipher)s, %(phone_hash)s, %(sex)s, "
                 "%(birth_date)s, %(community_code)s, %(grid_code)s, %(household_id)s, %(relation)s, "
-                "%(residence_type)s, %(tags)s, %(moved_in)s, %(pseudonym)s) RETURNING id")
+                "%(residence_type)s, %(tags)s, %(moved_in)s, %(pseudonym)s, %(handover_hash)s) RETURNING id")
 UPDATE_RESIDENT = ("UPDATE residents SET name = %(name)s, phone_cipher = %(phone_cipher)s, phone_hash = %(phone_hash)s, "
                    "residence_type = %(residence_type)s, tags = %(tags)s, grid_code = %(grid_code)s, "
                    "version = version + 1, updated_at = now() WHERE id = %(id)s RETURNING version")

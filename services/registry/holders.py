@@ -1,0 +1,57 @@
+"""Who a points account belongs to: the registry's answer to the points service.
+
+The points service keeps only what rankings and scoping need; it asks here, by
+RPC, for a resident's or an organisation's current standing. A resident is a
+party member while not withdrawn, else a volunteer while in a volunteer team,
+else a resident. Reads on behalf of a person's token are audited like any other
+read of a personal record; the service's own look-ups (from events) are not.
+"""
+from services.registry import store
+from services.registry.residency import is_in_scope
+from services.registry.residents import ID
+from shared.errors import Forbidden, NotFound, ValidationFailed
+
+def member_category(row):
+    if row["report_status"] in ("unreported", "reported"):
+        return "party_member"
+    return "volunteer" if row["volunteer"] else "resident"
+
+
+def _scoped(code, grid, caller, what, field):
+    if not (is_in_scope(code, caller["scope"]) or is_in_scope(grid, caller["scope"])):
+        raise Forbidden(f"{what} lies outside this token's scope {caller['scope']}",
+                        {field: [f"outside scope {caller['scope']}"]})
+
+
+def account_holder(tx, vault, kind, ref_id, caller):
+    if kind == "person":
+        row = store.account_holder(tx, ref_id)
+        if row is None:
+            raise NotFound(f"no resident {ref_id}", {"resident_id": [f"no resident {ref_id}"]})
+        _scoped(row["community_code"], row["grid_code"], caller, f"resident {ref_id}", "resident_id")
+        if not caller["actor"].startswith("service:"):
+            store.audit(tx, caller["actor"], "read", "resident", [(ref_id, row["community_code"])], tx.correlation_id)
+        in_party = row["report_status"] in ("unreported", "reported")
+        return {"resident_id": row["resident_id"], "name": row["name"], "community_code": row["community_code"],
+                "grid_code": row["grid_code"], "status": row["status"], "pseudonym": row["pseudonym"],
+                "member_category": member_category(row),
+                "party_org_id": row["party_org_id"] if in_party else None,
+                "party_org_name": row["party_org_name"] if in_party else None,
+                "handover_key": vault.handover(vault.open(row["id_cipher"], ID)).hex()}
+    if kind == "organization":
+        row = store.organization(tx, ref_id)
+        if row is None:
+            raise NotFound(f"no organisation {ref_id}", {"organization_id": [f"no organisation {ref_id}"]})
+        _scoped(row["community_code"], None, caller, f"organisation {ref_id}", "organization_id")
+        return {"organization_id": row["id"], "name": row["name"], "community_code": row["community_code"],
+                "status": row["status"], "category": row["category"]}
+    raise ValidationFailed("unknown holder kind", {"kind": ["must be person or organization"]})
+
+
+def residents_by_handover_keys(tx, keys):
+    """{handover key (hex): resident id} for the keys that name someone on the active register."""
+    try:
+        raw = [bytes.fromhex(k) for k in keys]
+    except (TypeError, ValueError):
+        raise ValidationFailed("bad handover key", {"keys": ["must be hex strings"]})
+    return {bytes(r["handover_hash"]).hex(): r["id"] for r in store.residents_by_handover(tx, raw)}

@@ -1,0 +1,22 @@
+"""SQL behind the points service's questions: who holds an account, who arrived with a handover."""
+
+__all__ = ["account_holder", "residents_by_handover"]
+
+HOLDER = """
+SELECT r.id AS resident_id, r.name, r.community_code, r.grid_code, r.status, r.pseudonym, r.id_cipher,
+       m.report_status, m.party_org_id, o.name AS party_org_name,
+       EXISTS (SELECT 1 FROM organization_members om JOIN organizations g ON g.id = om.organization_id
+               WHERE om.resident_id = r.id AND om.left_on IS NULL AND g.category = 'volunteer_team'
+                 AND g.status IN ('filed', 'active')) AS volunteer
+FROM residents r LEFT JOIN party_members m ON m.resident_id = r.id LEFT JOIN party_orgs o ON o.id = m.party_org_id
+WHERE r.id = %s
+"""
+BY_HANDOVER = "SELECT id, handover_hash FROM residents WHERE handover_hash = ANY(%s) AND status = 'active'"
+
+
+def account_holder(tx, resident_id):
+    return tx.one(HOLDER, (resident_id,))
+
+
+def residents_by_handover(tx, hashes):
+    return tx.all(BY_HANDOVER, (hashes,))
