@@ -3,6 +3,7 @@ import importlib
 
 SERVICES = {
     "registry": "services.registry.service:RegistryService",
+    "points": "services.points.service:PointsService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

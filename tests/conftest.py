@@ -55,6 +55,8 @@ APP_TABLES = {
                  "audit_log", "party_member_history", "party_members", "party_orgs",
                  "resident_history", "residents", "households", "rooms", "units", "buildings",
                  "node_changes", "nodes", "outbox", "processed_events"],
+    "points": ["handovers_in", "evaluation_rows", "evaluations", "redemptions", "rewards", "service_records",
+               "entries", "transfers", "accounts", "rule_versions", "categories", "outbox", "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }
 

@@ -1,0 +1,157 @@
+"""Points accounts: opening them for people and organisations, reading them, and following the registry.
+
+The registry owns who a person is; this service keeps on each account only what
+rankings and scoping need (community, name, member category, party branch) and
+refreshes it from the registry's events. `holders` is the registry seen through
+one RPC, `account_holder(kind, id, caller)`, so tests can hand in a fake.
+
+`caller` is {"actor", "scope", "role", "organization_id"} from the gateway's token;
+event handlers act as the instance itself (`system_caller`).
+"""
+from decimal import Decimal
+
+from services.points import ledger, rules, store
+from services.points.schemas import (AccountListQuerySchema, AccountOpenSchema, AccountSchema, StatementLineSchema,
+                                     StatementQuerySchema)
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+
+_account = AccountSchema()
+_lines = StatementLineSchema(many=True)
+
+
+def system_caller(instance_code, name="points"):
+    return {"actor": f"service:{name}", "scope": instance_code, "role": "service", "organization_id": None}
+
+
+def in_scope(code, caller):
+    return code.startswith(caller["scope"])
+
+
+def forbid(what, caller, field):
+    raise Forbidden(f"{what} lies outside this token's scope {caller['scope']}",
+                    {field: [f"outside scope {caller['scope']}"]})
+
+
+def _holder_values(kind, holder):
+    if kind == "person":
+        return {"kind": "person", "resident_id": holder["resident_id"], "organization_id": None,
+                "community_code": holder["community_code"], "name": holder["name"], "pseudonym": holder["pseudonym"],
+                "member_category": holder["member_category"], "party_org_id": holder.get("party_org_id"),
+                "party_org_name": holder.get("party_org_name")}
+    return {"kind": "organization", "resident_id": None, "organization_id": holder["organization_id"],
+            "community_code": holder["community_code"], "name": holder["name"], "pseudonym": None,
+            "member_category": "organization", "party_org_id": None, "party_org_name": None}
+
+
+def ensure(tx, holders, kind, ref_id, caller, field):
+    """The account of a resident or organisation, opened (once, even under a race) on first use."""
+    row = tx.one(store.ACCOUNT_OF_RESIDENT if kind == "person" else store.ACCOUNT_OF_ORGANIZATION, (ref_id,))
+    if row is not None:
+        if not in_scope(row["community_code"], caller):
+            forbid(f"account {row['id']}", caller, field)
+        return row, False
+    holder = holders(kind, ref_id, caller)  # raises NotFound / Forbidden from the registry
+    if kind == "person" and holder["status"] != "active":
+        raise ValidationFailed("the resident is not on the active register",
+                               {field: [f"resident {ref_id} is {holder['status']}"]})
+    if kind == "organization" and holder["status"] not in ("filed", "active"):
+        raise ValidationFailed("the organisation is not active",
+                               {field: [f"organisation {ref_id} is {holder['status']}"]})
+    values = _holder_values(kind, holder)
+    row = tx.one(store.OPEN_ACCOUNT, values)
+    if row is None:  # opened meanwhile by a concurrent request
+        return tx.one(store.ACCOUNT_OF_RESIDENT if kind == "person" else store.ACCOUNT_OF_ORGANIZATION,
+                      (ref_id,)), False
+    tx.emit("points_account_opened", _event(row))
+    return row, True
+
+
+def _event(row):
+    return {k: row[k] for k in ("id", "kind", "resident_id", "organization_id", "community_code", "member_category",
+                                "status")}
+
+
+def open_account(tx, holders, data, caller):
+    d = load(AccountOpenSchema, data)
+    if "resident_id" in d:
+        row, _ = ensure(tx, holders, "person", d["resident_id"], caller, "resident_id")
+    else:
+        row, _ = ensure(tx, holders, "organization", d["organization_id"], caller, "organization_id")
+    return view(tx, row)
+
+
+def account_in_scope(tx, account_id, caller, for_update=False):
+    row = tx.one(store.ACCOUNT + (" FOR UPDATE" if for_update else ""), (account_id,))
+    if row is None or row["kind"] not in ("person", "organization"):
+        raise NotFound(f"no points account {account_id}", {"account_id": [f"no account {account_id}"]})
+    if not in_scope(row["community_code"], caller):
+        forbid(f"account {account_id}", caller, "account_id")
+    return row
+
+
+def view(tx, row):
+    hours = Decimal(tx.one(store.VERIFIED_HOURS, (row["id"],))["hours"]) + row["carried_hours"]
+    held = tx.one(store.HELD, (row["id"],))["held"]
+    return _account.dump({**row, "held": held, "verified_hours": hours, "stars": rules.stars(hours),
+                          "hours_to_next_star": rules.next_star(hours)})
+
+
+def get(tx, account_id, caller):
+    return view(tx, account_in_scope(tx, account_id, caller))
+
+
+def search(tx, query, caller):
+    q = load(AccountListQuerySchema, query)
+    under = q.get("under") or caller["scope"]
+    if not in_scope(under, caller):
+        forbid(under, caller, "under")
+    rows = tx.all(store.LIST_ACCOUNTS, {"under": under, "member_category": q.get("member_category"),
+                                        "after": q["after"], "limit": q["limit"]})
+    items = [view(tx, r) for r in rows]
+    return {"items": items, "next": rows[-1]["id"] if len(rows) == q["limit"] else None}
+
+
+def statement(tx, account_id, query, caller):
+    q = load(StatementQuerySchema, query)
+    row = account_in_scope(tx, account_id, caller)
+    lines, nxt = ledger.statement(tx, account_id, q["after"], q["limit"])
+    return {"account": view(tx, row), "lines": _lines.dump(lines), "next": nxt}
+
+
+def require_active(row, field="account_id"):
+    if row["status"] != "active":
+        raise Conflict(f"account {row['id']} is frozen", {field: [f"account {row['id']} is frozen: its holder "
+                                                                  "left the street or died"]})
+
+
+# -- following the registry ------------------------------------------------------------------
+
+def refresh(tx, holders, resident_id, instance_code):
+    """Re-read a holder after a registry change (a move inside the street, a report, a placement)."""
+    row = tx.one(store.ACCOUNT_OF_RESIDENT, (resident_id,))
+    if row is None:
+        return None
+    holder = holders("person", resident_id, system_caller(instance_code))
+    values = {**_holder_values("person", holder), "id": row["id"]}
+    tx.execute(store.REFRESH_ACCOUNT, values)
+    if values["community_code"] != row["community_code"]:
+        tx.emit("points_account_moved", {**_event(row), "from_community_code": row["community_code"],
+                                         "community_code": values["community_code"]})
+    return row["id"]
+
+
+def open_for_party_member(tx, holders, resident_id, instance_code):
+    """A party member's report (报到) opens their account; a later report refreshes it."""
+    row, opened = ensure(tx, holders, "person", resident_id, system_caller(instance_code), "resident_id")
+    if not opened:
+        refresh(tx, holders, resident_id, instance_code)
+    return row["id"]
+
+
+def freeze(tx, resident_id, why):
+    row = tx.one(store.ACCOUNT_OF_RESIDENT + " FOR UPDATE", (resident_id,))
+    if row is None or row["status"] == "frozen":
+        return None
+    tx.execute(store.SET_STATUS, ("frozen", row["id"]))
+    tx.emit("points_account_frozen", {**_event(row), "status": "frozen", "why": why})
+    return row

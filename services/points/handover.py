@@ -1,0 +1,110 @@
+"""Balances that follow a person to another street, with no loss and no double credit.
+
+Leaving the street freezes the account, releases pending redemptions and moves
+the balance to the `emigrated` account, in one transaction that also writes a
+signed handover message to the outbox (exchange `handovers`). The message names
+the person only by a city-wide keyed hash of the ID number (`person_key`),
+which the receiving street's registry can match and nobody else can reverse.
+
+A receiving street records the message under the sender's transfer id (a
+redelivery finds it there and changes nothing) and credits the person from its
+`immigrated` account once its registry knows them, now or on a later attempt.
+Who may send is checked against `PEER_KEYS` (street code → public key); until the
+multi-level issue federates `handovers` between instances, the same exchange
+carries them within one broker.
+"""
+import uuid
+from decimal import Decimal
+
+from services.points import accounts, ledger, redemptions, store
+from shared import facts, outbox
+from shared.errors import DomainError
+
+EXCHANGE = "handovers"
+ROUTING_KEY = "points.balance_handed_over"
+VERSION = 1
+
+
+class Rejected(DomainError):
+    """A handover that must never be applied (bad signature, unknown sender): dead-lettered."""
+
+
+def hand_over(tx, holders, resident_id, instance_code, signer, why):
+    """The resident left the street: freeze, release holds, and send the balance after them."""
+    caller = accounts.system_caller(instance_code)
+    row = tx.one(store.ACCOUNT_OF_RESIDENT + " FOR UPDATE", (resident_id,))
+    if row is None:
+        return None
+    redemptions.cancel_pending_of(tx, row["id"], "居民迁出本街道，兑换取消", caller, instance_code)
+    accounts.freeze(tx, resident_id, why)
+    row = tx.one(store.ACCOUNT, (row["id"],))
+    hours = Decimal(tx.one(store.VERIFIED_HOURS, (row["id"],))["hours"]) + row["carried_hours"]
+    if row["balance"] == 0 and hours == 0:
+        return None
+    transfer_id = f"{instance_code}:emigration:{row['id']}"
+    if row["balance"] > 0:
+        out = ledger.system_account(tx, "emigrated", instance_code, "迁出转移")
+        ledger.transfer(tx, [{"transfer_id": transfer_id, "kind": "emigration", "debit_account": row["id"],
+                              "credit_account": out, "amount": row["balance"], "memo": why}], caller["actor"])
+    holder = holders("person", resident_id, caller)
+    message = signer.sign({"v": VERSION, "transfer_id": transfer_id, "person_key": holder["handover_key"],
+                           "from_street": instance_code, "amount": row["balance"], "hours": str(hours)})
+    outbox.add_message(tx, EXCHANGE, ROUTING_KEY, uuid.uuid5(uuid.NAMESPACE_URL, f"linli:{transfer_id}"), message,
+                       tx.correlation_id)
+    tx.emit("points_balance_handed_over", {"account_id": row["id"], "resident_id": resident_id,
+                                           "amount": row["balance"], "hours": str(hours), "transfer_id": transfer_id})
+    return message
+
+
+def check(message, peer_keys, instance_code):
+    """Raise Rejected unless the message is well formed and signed by a street we trust."""
+    required = {"v", "transfer_id", "person_key", "from_street", "amount", "hours", "signature"}
+    if not isinstance(message, dict) or not required <= set(message):
+        raise Rejected("malformed handover", {"message": [f"needs {sorted(required)}"]})
+    sender = message["from_street"]
+    key = peer_keys.get(sender)
+    if key is None or not facts.verify(message, key):
+        raise Rejected("handover signature does not verify", {"signature": [f"not signed by street {sender}"]})
+    if not isinstance(message["amount"], int) or message["amount"] < 0:
+        raise Rejected("bad amount", {"amount": ["must be a whole number ≥ 0"]})
+
+
+def receive(tx, finder, holders, message, peer_keys, instance_code):
+    """Record an arriving handover once, then try to credit it. Returns False for a redelivery or our own."""
+    if isinstance(message, dict) and message.get("from_street") == instance_code:
+        return False  # our own departure, back from the shared exchange
+    check(message, peer_keys, instance_code)
+    row = tx.one(store.ADD_HANDOVER_IN, {"transfer_id": message["transfer_id"], "person_key": message["person_key"],
+                                         "from_street": message["from_street"], "amount": message["amount"],
+                                         "hours": Decimal(message["hours"])})
+    if row is None:
+        return False
+    match(tx, finder, holders, instance_code, [message["person_key"]])
+    return True
+
+
+def match(tx, finder, holders, instance_code, keys=None, limit=100):
+    """Credit waiting handovers whose person the registry now knows; returns how many were credited."""
+    waiting = tx.all(store.WAITING_HANDOVERS, (keys, keys, limit))
+    if not waiting:
+        return 0
+    found = finder(sorted({w["person_key"] for w in waiting}))  # {person_key: resident_id}
+    caller = accounts.system_caller(instance_code)
+    credited = 0
+    for w in waiting:
+        resident_id = found.get(w["person_key"])
+        if resident_id is None:
+            continue
+        account, _ = accounts.ensure(tx, holders, "person", resident_id, caller, "resident_id")
+        if w["amount"] > 0:
+            source = ledger.system_account(tx, "immigrated", instance_code, "迁入转移")
+            ledger.transfer(tx, [{"transfer_id": f"immigration:{w['transfer_id']}", "kind": "immigration",
+                                  "debit_account": source, "credit_account": account["id"], "amount": w["amount"],
+                                  "memo": f"来自街道 {w['from_street']}"}], caller["actor"])
+        tx.execute(store.ADD_CARRIED_HOURS, (w["hours"], account["id"]))
+        tx.execute(store.CREDIT_HANDOVER, (account["id"], w["transfer_id"]))
+        tx.emit("points_balance_received", {"account_id": account["id"], "resident_id": resident_id,
+                                            "amount": w["amount"], "hours": str(w["hours"]),
+                                            "from_street": w["from_street"], "transfer_id": w["transfer_id"]})
+        credited += 1
+    return credited

@@ -1,0 +1,279 @@
+"""Service records: claimed or logged, then verified (posted to the ledger) or voided, or left to expire.
+
+Posting is one code path for a single verification and a batch: lock the
+records, check each can be posted by this caller under the rule in force on its
+service day, apply the caps against what is already posted (rules.award_batch),
+post one transfer per record from the community's issuance account, then mark
+the records, write one `points_posted` event per record and one signed fact
+batch, all in the caller's transaction.
+"""
+from datetime import timedelta
+from decimal import Decimal
+
+from services.points import accounts, ledger, rules, store
+from services.points.schemas import (BatchVerifySchema, RecordCreateSchema, RecordListQuerySchema, RecordSchema,
+                                     ReverseSchema, VerifySchema, VoidSchema)
+from shared import facts
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+
+_record = RecordSchema()
+SKEW = timedelta(minutes=5)      # clocks of phones and kiosks run a little fast
+OLDEST_CLAIM = timedelta(days=366)
+
+
+def _event(r, **extra):
+    return {"id": r["id"], "account_id": r["account_id"], "resident_id": r["resident_id"],
+            "community_code": r["community_code"], "category_code": r["category_code"],
+            "served_on": r["served_on"].isoformat(), "hours": str(r["hours"]), "status": r["status"],
+            "organization_id": r["organization_id"], **extra}
+
+
+def _fact(fact_type, r, points, delta, day):
+    return facts.fact(fact_type, r["community_code"], day, subject=r["pseudonym"], delta=delta,
+                      category=r["category_code"], points=points, hours=float(r["hours"]),
+                      member_category=r["member_category"])
+
+
+def _rule_on(tx, category_code, day, field="served_at"):
+    row = tx.one(store.RULE_ON, (category_code, day))
+    if row is None:
+        raise ValidationFailed("no rule in force on that day",
+                               {field: [f"category {category_code} has no rule in force on {day}"]})
+    return rules.Rule.from_row(row)
+
+
+def create(tx, holders, data, caller, pending_days, now=None):
+    now = now or rules.now_in_china()
+    d = load(RecordCreateSchema, data)
+    if d.get("request_id"):
+        first = tx.one(store.RECORD_BY_REQUEST, (d["request_id"],))
+        if first is not None:
+            return _replay(first, d, caller)
+    category = tx.one(store.CATEGORY, (d["category_code"],))
+    if category is None or not category["active"]:
+        raise ValidationFailed("unknown category", {"category_code": [f"no active category {d['category_code']}"]})
+    errors = {}
+    if d["served_at"] > now + SKEW:
+        errors["served_at"] = ["must not be in the future"]
+    elif d["served_at"] < now - OLDEST_CLAIM:
+        errors["served_at"] = ["service more than a year ago can no longer be claimed"]
+    org = d.get("organization_id")
+    if caller["role"] == "organization_leader" and org != caller["organization_id"]:
+        errors["organization_id"] = [f"an organisation's leader records activities of organisation "
+                                     f"{caller['organization_id']} only"]
+    if errors:
+        raise ValidationFailed("the service record has invalid fields", errors)
+    day = rules.service_day(d["served_at"])
+    _rule_on(tx, d["category_code"], day)
+    if "resident_id" in d:
+        account, _ = accounts.ensure(tx, holders, "person", d["resident_id"], caller, "resident_id")
+        if org is not None:
+            holders("organization", org, caller)  # the organisation must exist and lie in scope
+    else:
+        account, _ = accounts.ensure(tx, holders, "organization", org, caller, "organization_id")
+    accounts.require_active(account, "resident_id" if "resident_id" in d else "organization_id")
+    values = {"request_id": d.get("request_id"), "account_id": account["id"],
+              "community_code": account["community_code"], "category_code": d["category_code"],
+              "served_at": d["served_at"], "served_on": day, "hours": d["hours"], "description": d["description"],
+              "links": d["links"], "organization_id": org, "source": d["source"], "recorded_by": caller["actor"],
+              "expires_at": now + timedelta(days=pending_days)}
+    inserted = tx.one(store.ADD_RECORD, values)
+    if inserted is None:  # the same request id, committed meanwhile by a concurrent retry
+        return _replay(tx.one(store.RECORD_BY_REQUEST, (d["request_id"],)), d, caller)
+    row = tx.one(store.RECORD, (inserted["id"],))
+    tx.emit(f"service_record_{d['source']}", _event(row, source=d["source"]))
+    return _record.dump(row)
+
+
+def _replay(first, d, caller):
+    if not accounts.in_scope(first["community_code"], caller):
+        accounts.forbid(f"record {first['id']}", caller, "request_id")
+    same = (first["category_code"] == d["category_code"] and first["served_at"] == d["served_at"]
+            and Decimal(first["hours"]) == d["hours"]
+            and (first["resident_id"] == d.get("resident_id") if "resident_id" in d else True))
+    if not same:
+        raise Conflict(f"request id {d['request_id']} was already used for a different record",
+                       {"request_id": [f"already used by record {first['id']}"]})
+    return {**_record.dump(first), "replayed": True}
+
+
+def record_in_scope(tx, record_id, caller, for_update=False):
+    row = tx.one(store.RECORD + (" FOR UPDATE OF s" if for_update else ""), (record_id,))
+    if row is None:
+        raise NotFound(f"no service record {record_id}", {"id": [f"no record {record_id}"]})
+    if not accounts.in_scope(row["community_code"], caller):
+        accounts.forbid(f"record {record_id}", caller, "id")
+    return row
+
+
+def get(tx, record_id, caller):
+    return _record.dump(record_in_scope(tx, record_id, caller))
+
+
+def search(tx, query, caller):
+    q = load(RecordListQuerySchema, query)
+    under = q.get("under") or caller["scope"]
+    if not accounts.in_scope(under, caller):
+        accounts.forbid(under, caller, "under")
+    org = q.get("organization_id")
+    if caller["role"] == "organization_leader":
+        org = caller["organization_id"]
+    rows = tx.all(store.LIST_RECORDS, {"under": under, "status": q.get("status"), "account_id": q.get("account_id"),
+                                       "category_code": q.get("category_code"), "organization_id": org,
+                                       "after": q["after"], "limit": q["limit"]})
+    return {"items": [_record.dump(r) for r in rows], "next": rows[-1]["id"] if len(rows) == q["limit"] else None}
+
+
+# -- posting ---------------------------------------------------------------------------------
+
+def verify(tx, record_id, data, caller, now=None):
+    d = load(VerifySchema, data)
+    row = record_in_scope(tx, record_id, caller)
+    tid = d.get("transfer_id") or f"posting:{record_id}"
+    if row["status"] == "posted":
+        posted_with = tx.one(store.TRANSFER, (row["transfer_pk"],)) if row["transfer_pk"] else None
+        if posted_with is None or posted_with["transfer_id"] == tid:
+            return {**_record.dump(row), "replayed": True}
+    return post(tx, [record_id], caller, {record_id: tid}, now)["records"][0]
+
+
+def verify_batch(tx, data, caller, now=None):
+    d = load(BatchVerifySchema, data)
+    return post(tx, list(dict.fromkeys(d["record_ids"])), caller, {}, now)
+
+
+def _check_postable(r, caller, now, rule):
+    if not accounts.in_scope(r["community_code"], caller):
+        return "id", f"record {r['id']} lies outside scope {caller['scope']}", Forbidden
+    why = rules.record_move(r["status"], "posted")
+    if why is None and r["expires_at"] <= now:
+        why = f"the record expired on {r['expires_at']:%Y-%m-%d} without being verified"
+    if why is None and r["account_status"] != "active":
+        why = f"account {r['account_id']} is frozen: its holder left the street or died"
+    if why is None:
+        why = rules.may_verify(rule, caller["role"], caller.get("organization_id"), r["organization_id"])
+        if why is not None:
+            return "id", why, Forbidden
+    return ("id", why, Conflict) if why else None
+
+
+def post(tx, record_ids, caller, transfer_ids, now=None):
+    now = now or rules.now_in_china()
+    rows = tx.all(store.RECORDS_FOR_UPDATE, (record_ids,))
+    found = {r["id"] for r in rows}
+    missing = [i for i in record_ids if i not in found]
+    if missing:
+        raise NotFound(f"no service record {missing[:10]}", {"record_ids": [f"no record {missing[:10]}"]})
+    statuses = {a["id"]: a["status"] for a in tx.all(store.ACCOUNT_STATUSES, (list({r["account_id"] for r in rows}),))}
+    rows = [{**r, "account_status": statuses[r["account_id"]]} for r in rows]
+    replayed = [r for r in rows if r["status"] == "posted" and len(record_ids) > 1]
+    todo = [r for r in rows if r not in replayed]
+    versions = {}
+    for r in todo:
+        key = (r["category_code"], r["served_on"])
+        if key not in versions:
+            versions[key] = _rule_on(tx, r["category_code"], r["served_on"], "record_ids")
+    problems = {}
+    worst = Conflict
+    for r in todo:
+        bad = _check_postable(r, caller, now, versions[(r["category_code"], r["served_on"])])
+        if bad:
+            field, why, kind = bad
+            problems[str(r["id"])] = [why]
+            worst = Forbidden if kind is Forbidden else worst
+    if problems:
+        if len(record_ids) == 1:
+            why = next(iter(problems.values()))
+            raise worst(why[0], {"id": why})
+        raise worst(f"{len(problems)} of {len(rows)} records cannot be posted", {"record_ids": problems})
+    todo = [{**r, "rule_version": versions[(r["category_code"], r["served_on"])].version} for r in todo]
+    awarded = _award(tx, todo, versions)
+    issuance = {}
+    items = []
+    for r, (points, _) in zip(todo, awarded):
+        if points == 0:
+            continue
+        code = r["community_code"]
+        if code not in issuance:
+            issuance[code] = ledger.system_account(tx, "issuance", code, f"{code} 积分发放")
+        items.append({"transfer_id": transfer_ids.get(r["id"]) or f"posting:{r['id']}", "kind": "posting",
+                      "debit_account": issuance[code], "credit_account": r["account_id"], "amount": points,
+                      "service_record_id": r["id"], "memo": r["category_code"]})
+    done = ledger.transfer(tx, items, caller["actor"])
+    pk_of = {t["service_record_id"]: t["id"] for t in done.values()}
+    tx.execute(store.POST_RECORDS, (caller["actor"], caller["role"], [r["id"] for r in todo],
+                                    [r["rule_version"] for r in todo], [p for p, _ in awarded],
+                                    [c for _, c in awarded], [pk_of.get(r["id"]) for r in todo]))
+    posted = tx.all(store.RECORDS, (record_ids,))
+    fresh = [r for r in posted if r["id"] in {t["id"] for t in todo}]
+    tx.emit_many("points_posted", [_event(r, points=r["points"], capped_from=r["capped_from"],
+                                          rule_version=r["rule_version"], transfer=r["transfer_pk"])
+                                   for r in fresh])
+    tx.publish_facts("points_posted", [_fact("points_posted", r, r["points"], +1, r["served_on"]) for r in fresh])
+    views = [_record.dump(r) for r in posted]
+    return {"posted": len(fresh), "points": sum(r["points"] for r in fresh),
+            "capped": sum(1 for r in fresh if r["capped_from"] is not None), "records": views}
+
+
+def _award(tx, todo, versions):
+    if not todo:
+        return []
+    pairs = sorted({(r["account_id"], r["category_code"]) for r in todo})
+    years = [r["served_on"].year for r in todo]
+    day_totals, year_totals = {}, {}
+    for t in tx.all(store.POSTED_TOTALS, ([a for a, _ in pairs], [c for _, c in pairs], min(years), max(years))):
+        day_totals[(t["account_id"], t["category_code"], t["served_on"])] = t["points"]
+        key = (t["account_id"], t["category_code"], t["served_on"].year)
+        year_totals[key] = year_totals.get(key, 0) + t["points"]
+    by_key = {(rule.category_code, rule.version): rule for rule in versions.values()}
+    return rules.award_batch(todo, by_key, day_totals, year_totals)
+
+
+# -- voiding, expiry and correction ----------------------------------------------------------
+
+def void(tx, record_id, data, caller, now=None):
+    d = load(VoidSchema, data)
+    r = record_in_scope(tx, record_id, caller, for_update=True)
+    why = rules.record_move(r["status"], "voided")
+    if why:
+        raise Conflict(why, {"id": [why]})
+    rule = _rule_on(tx, r["category_code"], r["served_on"], "id")
+    why = rules.may_verify(rule, caller["role"], caller.get("organization_id"), r["organization_id"])
+    if why:
+        raise Forbidden(why, {"id": [why]})
+    tx.execute(store.CLOSE_RECORD, {"status": "voided", "actor": caller["actor"], "role": caller["role"],
+                                    "reason": d["reason"], "id": record_id})
+    row = tx.one(store.RECORD, (record_id,))
+    tx.emit("service_record_voided", _event(row, reason=d["reason"]))
+    return _record.dump(row)
+
+
+def expire_due(tx, limit=500):
+    rows = tx.all(store.EXPIRE_DUE, (limit,))
+    if rows:
+        tx.emit_many("service_record_expired", [
+            {"id": r["id"], "account_id": r["account_id"], "resident_id": r["resident_id"],
+             "community_code": r["community_code"], "category_code": r["category_code"],
+             "served_on": r["served_on"].isoformat(), "status": "expired"} for r in rows])
+    return len(rows)
+
+
+def reverse(tx, record_id, data, caller):
+    """A correction: the posting is reversed by a new transfer, and the record's hours stop counting."""
+    d = load(ReverseSchema, data)
+    r = record_in_scope(tx, record_id, caller, for_update=True)
+    why = rules.record_move(r["status"], "reversed")
+    if why:
+        raise Conflict(why, {"id": [why]})
+    reversal = None
+    if r["transfer_pk"] is not None:
+        reversal = ledger.reverse(tx, r["transfer_pk"], d.get("transfer_id") or f"reversal:{r['transfer_pk']}",
+                                  d["reason"], caller["actor"])
+    tx.execute(store.CLOSE_RECORD, {"status": "reversed", "actor": caller["actor"], "role": caller["role"],
+                                    "reason": d["reason"], "id": record_id})
+    row = tx.one(store.RECORD, (record_id,))
+    tx.emit("points_reversed", _event(row, points=r["points"], reason=d["reason"],
+                                      transfer=reversal["id"] if reversal else None))
+    # Dated like the posting it cancels, so a roll-up per period nets out where the points were counted.
+    tx.publish_facts("points_reversed", [_fact("points_reversed", r, r["points"], -1, r["served_on"])])
+    return _record.dump(row)

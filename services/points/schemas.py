@@ -1,0 +1,333 @@
+"""Request and response shapes of the points service; the gateway's OpenAPI document is built from them."""
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.points.rules import CHINA, RECORD_MOVES, REDEMPTION_MOVES, VERIFIER_ROLES
+from shared.fields import CODE, Text
+
+NAME = validate.Length(min=1, max=64, error="must be 1 to 64 characters")
+REASON = validate.Length(min=1, max=500, error="must be 1 to 500 characters")
+CLIENT_ID = [validate.Length(min=1, max=100, error="must be 1 to 100 characters"),
+             validate.Regexp(r"^[A-Za-z0-9._:-]+\Z", error="letters, digits and . _ : - only")]
+CATEGORY_CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,39}\Z", error="2 to 40 lowercase letters, digits or _")
+MEMBER_CATEGORIES = ("party_member", "volunteer", "resident", "organization")
+PAGE = {"limit": fields.Integer(load_default=50, validate=validate.Range(1, 500)),
+        "after": fields.Integer(load_default=0, validate=validate.Range(min=0),
+                                metadata={"description": "cursor: `next` of the previous page"})}
+
+
+def _one_of(values):
+    return validate.OneOf(list(values), error="must be one of: {choices}")
+
+
+# -- catalogue -----------------------------------------------------------------------------------
+
+class RuleSchema(Schema):
+    valid_from = fields.Date(metadata={"description": "applies to service done on or after this day; "
+                                                      "defaults to today"})
+    unit = fields.String(required=True, validate=_one_of(("hour", "occasion")))
+    points_per_unit = fields.Integer(required=True, validate=validate.Range(1, 1000),
+                                     metadata={"description": "points per hour, or per occasion"})
+    daily_cap = fields.Integer(allow_none=True, validate=validate.Range(min=1),
+                               metadata={"description": "most points per person and category per day"})
+    yearly_cap = fields.Integer(allow_none=True, validate=validate.Range(min=1),
+                                metadata={"description": "most points per person and category per year"})
+    verifier_roles = fields.List(fields.String(validate=_one_of(VERIFIER_ROLES)), required=True,
+                                 validate=validate.Length(min=1, max=2))
+    note = Text(validate=REASON)
+
+
+class CategoryCreateSchema(RuleSchema):
+    code = fields.String(required=True, validate=CATEGORY_CODE, metadata={"example": "security_patrol"})
+    name = Text(required=True, validate=NAME, metadata={"example": "平安巡逻"})
+
+
+class RuleVersionSchema(Schema):
+    version = fields.Integer()
+    valid_from = fields.Date()
+    unit = fields.String()
+    points_per_unit = fields.Integer()
+    daily_cap = fields.Integer(allow_none=True)
+    yearly_cap = fields.Integer(allow_none=True)
+    verifier_roles = fields.List(fields.String())
+    note = fields.String(allow_none=True)
+    actor = fields.String()
+    created_at = fields.DateTime()
+
+
+class CategorySchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    active = fields.Boolean()
+    rule = fields.Nested(RuleVersionSchema, metadata={"description": "the version in force today"})
+    versions = fields.List(fields.Nested(RuleVersionSchema))
+
+
+class RewardCreateSchema(Schema):
+    name = Text(required=True, validate=NAME, metadata={"example": "环保购物袋"})
+    kind = fields.String(required=True, validate=_one_of(("material", "honorary")))
+    points_cost = fields.Integer(required=True, validate=validate.Range(1, 1_000_000))
+    stock = fields.Integer(allow_none=True, validate=validate.Range(0, 1_000_000),
+                           metadata={"description": "none means unlimited (an honorary title, say)"})
+    per_person_limit = fields.Integer(allow_none=True, validate=validate.Range(1, 1000),
+                                      metadata={"description": "most a person may redeem per calendar year"})
+    description = Text(validate=REASON)
+
+
+class RewardUpdateSchema(Schema):
+    stock = fields.Integer(validate=validate.Range(0, 1_000_000))
+    points_cost = fields.Integer(validate=validate.Range(1, 1_000_000),
+                                 metadata={"description": "applies to new redemptions only"})
+    per_person_limit = fields.Integer(validate=validate.Range(1, 1000))
+    active = fields.Boolean()
+
+
+class RewardSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    points_cost = fields.Integer()
+    stock = fields.Integer(allow_none=True)
+    per_person_limit = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+    description = fields.String(allow_none=True)
+
+
+# -- accounts ------------------------------------------------------------------------------------
+
+class AccountOpenSchema(Schema):
+    resident_id = fields.Integer(validate=validate.Range(min=1))
+    organization_id = fields.Integer(validate=validate.Range(min=1))
+
+    @validates_schema
+    def _exactly_one(self, data, **_):
+        if ("resident_id" in data) == ("organization_id" in data):
+            raise ValidationError("give exactly one of resident_id and organization_id", "resident_id")
+
+
+class AccountSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    resident_id = fields.Integer(allow_none=True)
+    organization_id = fields.Integer(allow_none=True)
+    community_code = fields.String()
+    name = fields.String(allow_none=True)
+    member_category = fields.String(allow_none=True)
+    party_org_id = fields.Integer(allow_none=True)
+    party_org_name = fields.String(allow_none=True)
+    status = fields.String()
+    balance = fields.Integer()
+    held = fields.Integer(metadata={"description": "points reserved by pending redemptions"})
+    verified_hours = fields.Decimal(as_string=True)
+    stars = fields.Integer()
+    hours_to_next_star = fields.Decimal(as_string=True, allow_none=True)
+    opened_at = fields.DateTime()
+
+
+class AccountListQuerySchema(Schema):
+    under = fields.String(validate=CODE, metadata={"description": "community code prefix; defaults to the token's scope"})
+    member_category = fields.String(validate=_one_of(MEMBER_CATEGORIES))
+    limit, after = PAGE["limit"], PAGE["after"]
+
+
+class AccountPageSchema(Schema):
+    items = fields.List(fields.Nested(AccountSchema))
+    next = fields.Integer(allow_none=True)
+
+
+class StatementQuerySchema(Schema):
+    limit, after = PAGE["limit"], PAGE["after"]
+
+
+class StatementLineSchema(Schema):
+    transfer = fields.Integer(attribute="id")
+    transfer_id = fields.String()
+    kind = fields.String()
+    change = fields.Integer(metadata={"description": "+ credited to this account, - debited from it"})
+    balance_after = fields.Integer()
+    service_record_id = fields.Integer(allow_none=True)
+    redemption_id = fields.Integer(allow_none=True)
+    reverses = fields.Integer(allow_none=True)
+    memo = fields.String(allow_none=True)
+    actor = fields.String()
+    created_at = fields.DateTime()
+
+
+class StatementSchema(Schema):
+    account = fields.Nested(AccountSchema)
+    lines = fields.List(fields.Nested(StatementLineSchema))
+    next = fields.Integer(allow_none=True)
+
+
+# -- service records -----------------------------------------------------------------------------
+
+class RecordCreateSchema(Schema):
+    request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; the same id twice "
+                                                                            "returns the first record"})
+    resident_id = fields.Integer(validate=validate.Range(min=1))
+    organization_id = fields.Integer(validate=validate.Range(min=1),
+                                     metadata={"description": "the organisation whose activity this was; with no "
+                                                              "resident_id, the record is the organisation's own"})
+    category_code = fields.String(required=True, validate=CATEGORY_CODE)
+    served_at = fields.AwareDateTime(required=True, default_timezone=CHINA,
+                                     metadata={"example": "2026-11-21T09:00:00+08:00"})
+    hours = fields.Decimal(required=True, places=2, validate=validate.Range(0.25, 24),
+                           metadata={"description": "0.25 to 24, in quarter hours or finer (two decimals)"})
+    description = Text(required=True, validate=validate.Length(1, 1000))
+    links = fields.List(fields.Url(schemes={"http", "https"}, validate=validate.Length(max=500)),
+                        load_default=list, validate=validate.Length(max=10))
+    source = fields.String(load_default="logged", validate=_one_of(("claimed", "logged")),
+                           metadata={"description": "claimed by the member, or logged by an organiser or worker"})
+
+    @validates_schema
+    def _someone(self, data, **_):
+        if "resident_id" not in data and "organization_id" not in data:
+            raise ValidationError("give the resident who served (or the organisation, for its own record)",
+                                  "resident_id")
+
+
+class VerifySchema(Schema):
+    transfer_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen id of the posting; "
+                                                                             "defaults to one derived from the record"})
+
+
+class BatchVerifySchema(Schema):
+    record_ids = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
+                             validate=validate.Length(1, 5000))
+
+
+class VoidSchema(Schema):
+    reason = Text(required=True, validate=REASON)
+
+
+class ReverseSchema(Schema):
+    reason = Text(required=True, validate=REASON)
+    transfer_id = fields.String(validate=CLIENT_ID)
+
+
+class RecordSchema(Schema):
+    id = fields.Integer()
+    request_id = fields.String(allow_none=True)
+    account_id = fields.Integer()
+    resident_id = fields.Integer(allow_none=True)
+    name = fields.String(allow_none=True)
+    community_code = fields.String()
+    category_code = fields.String()
+    served_at = fields.DateTime()
+    served_on = fields.Date()
+    hours = fields.Decimal(as_string=True)
+    description = fields.String()
+    links = fields.List(fields.String())
+    organization_id = fields.Integer(allow_none=True)
+    source = fields.String()
+    recorded_by = fields.String()
+    status = fields.String()
+    expires_at = fields.DateTime()
+    rule_version = fields.Integer(allow_none=True)
+    points = fields.Integer(allow_none=True)
+    capped_from = fields.Integer(allow_none=True, metadata={"description": "the points before a cap cut them"})
+    transfer = fields.Integer(attribute="transfer_pk", allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class RecordListQuerySchema(Schema):
+    under = fields.String(validate=CODE)
+    status = fields.String(validate=_one_of(RECORD_MOVES))
+    account_id = fields.Integer()
+    category_code = fields.String(validate=CATEGORY_CODE)
+    organization_id = fields.Integer()
+    limit, after = PAGE["limit"], PAGE["after"]
+
+
+class RecordPageSchema(Schema):
+    items = fields.List(fields.Nested(RecordSchema))
+    next = fields.Integer(allow_none=True)
+
+
+class BatchResultSchema(Schema):
+    posted = fields.Integer()
+    points = fields.Integer()
+    capped = fields.Integer()
+    records = fields.List(fields.Nested(RecordSchema))
+
+
+# -- redemptions ---------------------------------------------------------------------------------
+
+class RedemptionCreateSchema(Schema):
+    request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; the same id twice "
+                                                                            "returns the first redemption"})
+    account_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    reward_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    quantity = fields.Integer(load_default=1, validate=validate.Range(1, 100))
+
+
+class RedemptionCloseSchema(Schema):
+    reason = Text(validate=REASON)
+
+
+class RedemptionSchema(Schema):
+    id = fields.Integer()
+    request_id = fields.String(allow_none=True)
+    account_id = fields.Integer()
+    resident_id = fields.Integer(allow_none=True)
+    name = fields.String(allow_none=True)
+    community_code = fields.String()
+    reward_id = fields.Integer()
+    reward_name = fields.String()
+    quantity = fields.Integer()
+    points = fields.Integer()
+    status = fields.String()
+    requested_by = fields.String()
+    requested_at = fields.DateTime()
+    closed_by = fields.String(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class RedemptionListQuerySchema(Schema):
+    under = fields.String(validate=CODE)
+    status = fields.String(validate=_one_of(REDEMPTION_MOVES))
+    account_id = fields.Integer()
+    limit, after = PAGE["limit"], PAGE["after"]
+
+
+class RedemptionPageSchema(Schema):
+    items = fields.List(fields.Nested(RedemptionSchema))
+    next = fields.Integer(allow_none=True)
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+class EvaluationQuerySchema(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(2000, 2100))
+    under = fields.String(validate=CODE)
+    format = fields.String(load_default="json", validate=_one_of(("json", "csv")))
+
+
+class SnapshotSchema(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(2000, 2100))
+
+
+class StandingSchema(Schema):
+    account_id = fields.Integer()
+    community_code = fields.String()
+    party_org_id = fields.Integer(allow_none=True)
+    party_org_name = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    member_category = fields.String(allow_none=True)
+    points = fields.Integer()
+    hours = fields.Decimal(as_string=True)
+    cumulative_hours = fields.Decimal(as_string=True)
+    stars = fields.Integer()
+    community_rank = fields.Integer()
+    branch_rank = fields.Integer(allow_none=True)
+
+
+class EvaluationSchema(Schema):
+    year = fields.Integer()
+    snapshot = fields.Boolean(metadata={"description": "true once the year-end snapshot is taken (then immutable)"})
+    taken_at = fields.DateTime(allow_none=True)
+    taken_by = fields.String(allow_none=True)
+    rows = fields.List(fields.Nested(StandingSchema))
