@@ -34,7 +34,7 @@ def main(ctx, config_path):
 def check_config(ctx):
     """Validate the configuration and print it with secrets masked."""
     cfg = load_config(ctx)
-    secret = {"PSEUDONYM_SECRET", "DATA_ENCRYPTION_KEY", "SIGNING_KEY"}
+    secret = {"PSEUDONYM_SECRET", "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET"}
     for key in sorted(config_mod.ConfigSchema().fields):
         click.echo(f"{key}={'***' if key in secret else cfg.get(key)}")
 
@@ -90,8 +90,10 @@ def token():
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--prefix", "node_prefix", help="Node code it reaches (default: this instance's node).")
 @click.option("--expires-days", type=click.IntRange(1, 3650), help="Expire after this many days.")
+@click.option("--organization", "organization_id", type=int,
+              help="For an organization_leader (required then): the id of the organisation they lead.")
 @click.pass_context
-def token_create(ctx, name, role, node_prefix, expires_days):
+def token_create(ctx, name, role, node_prefix, expires_days, organization_id):
     """Create a token and print it once (only its hash is stored)."""
     from services.gateway import auth, store
     from shared.db import connect
@@ -99,14 +101,14 @@ def token_create(ctx, name, role, node_prefix, expires_days):
     cfg = load_config(ctx)
     node_prefix = node_prefix or cfg["NODE_CODE"]
     try:
-        auth.validate_grant(name, role, node_prefix, cfg["NODE_CODE"])
+        auth.validate_grant(name, role, node_prefix, cfg["NODE_CODE"], organization_id)
     except ValidationFailed as exc:
         raise click.ClickException(f"{exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}")
     token_id, secret = auth.new_token()
     expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
     with connect(cfg["DATABASE_URL"]) as conn:
         conn.execute("SET search_path TO gateway")
-        store.add(conn, token_id, secret, name, role, node_prefix, expires)
+        store.add(conn, token_id, secret, name, role, node_prefix, expires, organization_id)
     click.echo(secret)
 
 
@@ -120,7 +122,7 @@ def token_list(ctx):
         conn.execute("SET search_path TO gateway")
         for row in store.list_tokens(conn):
             state = "revoked" if row["revoked_at"] else "active"
-            click.echo(f"{row['token_id']}  {row['role']:<17} {row['node_prefix']:<15} {state:<8} {row['name']}")
+            click.echo(f"{row['token_id']}  {row['role']:<19} {row['node_prefix']:<15} {state:<8} {row['name']}")
 
 
 @token.command("revoke")

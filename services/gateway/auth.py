@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
 
-ROLES = ("community_worker", "street_admin", "district_analyst", "department_feed", "operator")
+ROLES = ("community_worker", "street_admin", "district_analyst", "department_feed", "operator",
+         "organization_leader")
 
 PERMISSIONS = {
     "nodes:read": set(ROLES),
@@ -26,6 +27,15 @@ PERMISSIONS = {
     # The street appoints and assesses its community workers; a community may read its own.
     "workers:read": {"community_worker", "street_admin"},
     "workers:write": {"street_admin"},
+    # Service points. An organisation's leader logs and verifies its own activities; the points
+    # service checks the organisation of each record, as it checks every record's community.
+    "points:read": {"community_worker", "street_admin", "organization_leader"},
+    "points:write": {"community_worker", "street_admin", "organization_leader"},
+    "points:verify": {"community_worker", "street_admin", "organization_leader"},
+    # Reversing a posted record corrects the ledger: the register's keepers only.
+    "points:correct": {"community_worker", "street_admin"},
+    # Categories, rule versions, rewards and the year-end snapshot are the street's decisions.
+    "points:admin": {"street_admin"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")
@@ -37,6 +47,7 @@ class Principal:
     name: str
     role: str
     node_prefix: str
+    organization_id: int | None = None  # set exactly for an organization_leader: the one they lead
 
     @property
     def actor(self):
@@ -64,7 +75,7 @@ def bearer(header):
     return token
 
 
-def validate_grant(name, role, node_prefix, instance_code):
+def validate_grant(name, role, node_prefix, instance_code, organization_id=None):
     errors = {}
     if not name or len(name) > 100:
         errors["name"] = ["must be 1 to 100 characters"]
@@ -74,6 +85,13 @@ def validate_grant(name, role, node_prefix, instance_code):
         errors["node_prefix"] = ["must be a node code (4, 6, 9, 12 or 15 digits)"]
     elif not (node_prefix.startswith(instance_code) or instance_code.startswith(node_prefix)):
         errors["node_prefix"] = [f"must lie inside this instance ({instance_code})"]
+    if role == "organization_leader":
+        if organization_id is None:
+            errors["organization_id"] = ["required for an organization_leader: the organisation they lead"]
+        elif isinstance(organization_id, bool) or not isinstance(organization_id, int) or organization_id < 1:
+            errors["organization_id"] = ["must be a positive integer"]
+    elif organization_id is not None:
+        errors["organization_id"] = ["only an organization_leader's token names an organisation"]
     if errors:
         raise ValidationFailed("the token cannot be created", errors)
 

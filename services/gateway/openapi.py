@@ -83,6 +83,7 @@ def build(version):
     add_people(spec)
     add_party(spec)
     add_civic(spec)
+    add_points(spec)
     return spec.to_dict()
 
 
@@ -330,3 +331,150 @@ def add_people(spec):
                    params=[{"in": "query", "schema": AuditQuerySchema}]),
     })
 
+
+
+# -- service points: catalogue, accounts, records, redemptions, evaluation ------------------------
+
+from services.points.schemas import (AccountListQuerySchema, AccountOpenSchema, AccountPageSchema,  # noqa: E402
+                                     AccountSchema, BatchResultSchema, BatchVerifySchema, CategoryCreateSchema,
+                                     CategorySchema, CategoryUpdateSchema, EvaluationQuerySchema, EvaluationSchema,
+                                     RecordCreateSchema, RecordListQuerySchema, RecordPageSchema, RecordSchema,
+                                     RedemptionCloseSchema, RedemptionCreateSchema, RedemptionListQuerySchema,
+                                     RedemptionPageSchema, RedemptionSchema, ReverseSchema, RewardCreateSchema,
+                                     RewardSchema, RewardUpdateSchema, RuleSchema, RuleVersionSchema,
+                                     SnapshotSchema, StandingSchema, StatementLineSchema, StatementQuerySchema,
+                                     StatementSchema, VerifySchema, VoidSchema)
+
+
+class CategoryListSchema(Schema):
+    items = fields.List(fields.Nested(CategorySchema))
+
+
+class RewardListSchema(Schema):
+    items = fields.List(fields.Nested(RewardSchema))
+
+
+class RecordResultSchema(RecordSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request id (or transfer id) was seen "
+                                                      "before; the answer is then 200 with the first result"})
+
+
+class RedemptionResultSchema(RedemptionSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
+                                                      "is then 200 with the first redemption"})
+
+
+INCLUDE_INACTIVE = {"in": "query", "name": "include_inactive", "required": False,
+                    "schema": {"type": "boolean", "default": False}}
+CATEGORY = {"in": "path", "name": "code", "required": True,
+            "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,39}$"}}
+REWARD, ACCOUNT, RECORD, REDEMPTION = (_id_param(n) for n in ("reward_id", "account_id", "record_id",
+                                                              "redemption_id"))
+
+
+def _replayable(summary, ok_schema, body):
+    op = _op(summary, ok_schema, body=body, status="201")
+    op["responses"]["200"] = {"description": "a retry: the first result, with `replayed: true`",
+                              "content": {"application/json": {"schema": ok_schema}}}
+    return op
+
+
+def add_points(spec):
+    # Leaves first: apispec names a nested schema itself when it meets it unregistered.
+    for name, schema in [("RuleVersion", RuleVersionSchema), ("Category", CategorySchema),
+                         ("CategoryList", CategoryListSchema), ("CategoryCreate", CategoryCreateSchema),
+                         ("CategoryUpdate", CategoryUpdateSchema), ("Rule", RuleSchema),
+                         ("Reward", RewardSchema), ("RewardList", RewardListSchema),
+                         ("RewardCreate", RewardCreateSchema), ("RewardUpdate", RewardUpdateSchema),
+                         ("PointsAccount", AccountSchema), ("PointsAccountPage", AccountPageSchema),
+                         ("PointsAccountOpen", AccountOpenSchema), ("StatementLine", StatementLineSchema),
+                         ("Statement", StatementSchema), ("ServiceRecord", RecordSchema),
+                         ("ServiceRecordResult", RecordResultSchema), ("ServiceRecordPage", RecordPageSchema),
+                         ("ServiceRecordCreate", RecordCreateSchema), ("RecordVerify", VerifySchema),
+                         ("RecordBatchVerify", BatchVerifySchema), ("RecordBatchResult", BatchResultSchema),
+                         ("RecordVoid", VoidSchema), ("RecordReverse", ReverseSchema),
+                         ("Redemption", RedemptionSchema), ("RedemptionResult", RedemptionResultSchema),
+                         ("RedemptionPage", RedemptionPageSchema), ("RedemptionCreate", RedemptionCreateSchema),
+                         ("RedemptionClose", RedemptionCloseSchema), ("Standing", StandingSchema),
+                         ("Evaluation", EvaluationSchema), ("EvaluationSnapshot", SnapshotSchema)]:
+        spec.components.schema(name, schema=schema)
+    p = "/api/v1/points"
+    spec.path(f"{p}/categories", operations={
+        "get": _op("Service categories with the rule in force today and every version", "CategoryList",
+                   params=[INCLUDE_INACTIVE]),
+        "post": _op("Create a category with its first rule version (street admins)", "Category",
+                    body="CategoryCreate", status="201"),
+    })
+    spec.path(f"{p}/categories/{{code}}", operations={
+        "get": _op("A category and its rule versions", "Category", params=[CATEGORY]),
+        "patch": _op("Rename a category, or (de)activate it (street admins)", "Category", body="CategoryUpdate",
+                     params=[CATEGORY]),
+    })
+    spec.path(f"{p}/categories/{{code}}/rules", operations={
+        "post": _op("Add a rule version valid from a day on; versions are never edited (street admins)",
+                    "Category", body="Rule", status="201", params=[CATEGORY]),
+    })
+    spec.path(f"{p}/rewards", operations={
+        "get": _op("Rewards points can buy", "RewardList", params=[INCLUDE_INACTIVE]),
+        "post": _op("Add a reward (street admins)", "Reward", body="RewardCreate", status="201"),
+    })
+    spec.path(f"{p}/rewards/{{reward_id}}", operations={
+        "patch": _op("Change a reward's stock, cost, per-person limit or active flag (street admins)", "Reward",
+                     body="RewardUpdate", params=[REWARD]),
+    })
+    spec.path(f"{p}/accounts", operations={
+        "get": _op("Points accounts in scope, with balance, held points, verified hours and stars",
+                   "PointsAccountPage", params=[{"in": "query", "schema": AccountListQuerySchema}]),
+        "post": _op("Open the account of a resident or an organisation (or answer the one that exists)",
+                    "PointsAccount", body="PointsAccountOpen", status="201"),
+    })
+    spec.path(f"{p}/accounts/{{account_id}}", operations={
+        "get": _op("A points account", "PointsAccount", params=[ACCOUNT]),
+    })
+    spec.path(f"{p}/accounts/{{account_id}}/statement", operations={
+        "get": _op("An account's ledger lines, newest first", "Statement",
+                   params=[ACCOUNT, {"in": "query", "schema": StatementQuerySchema}]),
+    })
+    spec.path(f"{p}/records", operations={
+        "get": _op("Service records in scope (an organisation's leader sees its organisation's only)",
+                   "ServiceRecordPage", params=[{"in": "query", "schema": RecordListQuerySchema}]),
+        "post": _replayable("Claim or log a service record; it waits for verification", "ServiceRecordResult",
+                            "ServiceRecordCreate"),
+    })
+    spec.path(f"{p}/records/{{record_id}}", operations={
+        "get": _op("A service record", "ServiceRecord", params=[RECORD]),
+    })
+    spec.path(f"{p}/records/verify", operations={
+        "post": _op("Verify many pending records at once: all are posted, or none (409/403 names each refused)",
+                    "RecordBatchResult", body="RecordBatchVerify"),
+    })
+    for action, body, ok, summary in [
+            ("verify", "RecordVerify", "ServiceRecordResult",
+             "Verify a pending record: its points are posted under the rule in force on its service day"),
+            ("void", "RecordVoid", "ServiceRecord", "Void a pending record (by whoever may verify it)"),
+            ("reverse", "RecordReverse", "ServiceRecord",
+             "Reverse a posted record: a new transfer takes the points back (community workers, street admins)")]:
+        spec.path(f"{p}/records/{{record_id}}/{action}", operations={
+            "post": _op(summary, ok, body=body, params=[RECORD])})
+    spec.path(f"{p}/redemptions", operations={
+        "get": _op("Redemptions in scope", "RedemptionPage",
+                   params=[{"in": "query", "schema": RedemptionListQuerySchema}]),
+        "post": _replayable("Redeem points for a reward: the points are held until fulfilment or cancellation",
+                            "RedemptionResult", "RedemptionCreate"),
+    })
+    spec.path(f"{p}/redemptions/{{redemption_id}}", operations={
+        "get": _op("A redemption", "Redemption", params=[REDEMPTION]),
+    })
+    for action, summary in [("fulfil", "Hand the reward over: the held points are spent"),
+                            ("cancel", "Cancel: the held points go back and the stock is returned")]:
+        spec.path(f"{p}/redemptions/{{redemption_id}}/{action}", operations={
+            "post": _op(summary, "Redemption", body="RedemptionClose", params=[REDEMPTION])})
+    evaluation = _op("The year's standings, ranked per community and party branch (live until the snapshot)",
+                     "Evaluation", params=[{"in": "query", "schema": EvaluationQuerySchema}])
+    evaluation["responses"]["200"]["description"] = "JSON, or with format=csv a UTF-8 CSV (with BOM) download"
+    evaluation["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    spec.path(f"{p}/evaluation", operations={
+        "get": evaluation,
+        "post": _op("Take the year-end snapshot of the whole instance; it is immutable (street admins)",
+                    "Evaluation", body="EvaluationSnapshot", status="201"),
+    })

@@ -1,7 +1,7 @@
 """Gateway: the HTTP API in front of the services. Authenticates, scopes, forwards by RPC.
 
-The routes live in one mixin per area (hierarchy, people); this class holds the
-plumbing they share and the operational endpoints.
+The routes live in one mixin per area (hierarchy, people, points, ...); this class
+holds the plumbing they share and the operational endpoints.
 """
 import eventlet
 from nameko.dependency_providers import Config
@@ -14,6 +14,7 @@ from services.gateway.people import PeopleRoutes
 from services.gateway.party import PartyRoutes
 from services.gateway.organizations import OrganizationRoutes
 from services.gateway.workers import WorkerRoutes
+from services.gateway.points import PointsRoutes
 from services.gateway.http import ServiceUnavailable, api, as_json, problem
 from shared import health, metrics
 from shared.db import Database
@@ -24,13 +25,14 @@ RPC_TIMEOUT = 10
 VERSION = "0.1.0"
 
 
-class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes):
+class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes, PointsRoutes):
     name = "gateway"
 
     db = Database()
     config = Config()
     telemetry = Telemetry()
     registry = RpcProxy("registry")
+    points = RpcProxy("points")
 
     # -- plumbing -------------------------------------------------------------
 
@@ -50,16 +52,17 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
 
     @staticmethod
     def _caller(principal):
-        """What the registry needs to scope and audit a request on personal data."""
-        return {"actor": principal.actor, "scope": principal.node_prefix}
+        """What a service needs to scope and audit a request; the points service also checks role and organisation."""
+        return {"actor": principal.actor, "scope": principal.node_prefix, "role": principal.role,
+                "organization_id": principal.organization_id}
 
-    def _call(self, method, *args, timeout=RPC_TIMEOUT):
+    def _call(self, method, *args, service="registry", timeout=RPC_TIMEOUT):
         """An RPC with a deadline, so a stopped service answers 503 instead of hanging the client."""
         try:
             with eventlet.Timeout(timeout):
-                return getattr(self.registry, method)(*args)
+                return getattr(getattr(self, service), method)(*args)
         except eventlet.Timeout:
-            raise ServiceUnavailable(f"registry did not answer within {timeout}s")
+            raise ServiceUnavailable(f"{service} did not answer within {timeout}s")
 
     # -- operations -----------------------------------------------------------
 

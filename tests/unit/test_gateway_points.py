@@ -1,0 +1,164 @@
+"""The gateway's points routes: who may do what, leaders' tokens, and the routes with a fake points service."""
+import json
+from unittest import mock
+
+import pytest
+from nameko.testing.services import worker_factory
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from services.gateway import auth, store
+from services.gateway.service import GatewayService
+from shared.errors import Forbidden, ValidationFailed
+
+ALL_POINTS = ("points:read", "points:write", "points:verify", "points:correct", "points:admin")
+ALLOWED = {
+    "street_admin": set(ALL_POINTS),
+    "community_worker": {"points:read", "points:write", "points:verify", "points:correct"},
+    "organization_leader": {"points:read", "points:write", "points:verify"},
+    "district_analyst": set(),
+    "department_feed": set(),
+    "operator": set(),
+}
+
+
+@pytest.mark.parametrize("role", auth.ROLES)
+def test_points_permissions_per_role(role):
+    principal = auth.Principal("t1", "x", role, "310110012", 7 if role == "organization_leader" else None)
+    for permission in ALL_POINTS:
+        if permission in ALLOWED[role]:
+            auth.authorize(principal, permission, "310110012003")
+        else:
+            with pytest.raises(Forbidden, match="may not"):
+                auth.authorize(principal, permission, "310110012003")
+
+
+def test_an_organisation_leader_reads_nodes_and_nothing_personal():
+    leader = auth.Principal("t1", "志愿者队长", "organization_leader", "310110012003", 7)
+    auth.authorize(leader, "nodes:read", "310110012003")
+    allowed = {p for p, roles in auth.PERMISSIONS.items() if "organization_leader" in roles}
+    assert allowed == {"nodes:read", "points:read", "points:write", "points:verify"}
+    with pytest.raises(Forbidden, match="outside"):
+        auth.authorize(leader, "points:read", "310110012004")
+
+
+def test_a_leaders_token_names_exactly_one_organisation():
+    auth.validate_grant("志愿者队长", "organization_leader", "310110012003", "310110012", 7)
+    with pytest.raises(ValidationFailed) as err:
+        auth.validate_grant("志愿者队长", "organization_leader", "310110012003", "310110012")
+    assert set(err.value.fields) == {"organization_id"}
+    with pytest.raises(ValidationFailed) as err:
+        auth.validate_grant("社工", "community_worker", "310110012003", "310110012", 7)
+    assert set(err.value.fields) == {"organization_id"}
+    for bad in (0, -3, True, "7"):
+        with pytest.raises(ValidationFailed) as err:
+            auth.validate_grant("志愿者队长", "organization_leader", "310110012003", "310110012", bad)
+        assert set(err.value.fields) == {"organization_id"}
+    auth.validate_grant("社工", "community_worker", "310110012003", "310110012")
+
+
+def test_the_store_carries_the_organisation_both_ways():
+    conn = mock.Mock()
+    store.add(conn, "a1b2c3d4", "lnl_secret", "队长", "organization_leader", "310110012003", None, 7)
+    assert conn.execute.call_args.args[1][-1] == 7
+    store.add(conn, "a1b2c3d4", "lnl_secret", "社工", "community_worker", "310110012003")
+    assert conn.execute.call_args.args[1][-1] is None
+    conn.execute.return_value.fetchone.return_value = {
+        "token_id": "a1b2c3d4", "name": "队长", "role": "organization_leader", "node_prefix": "310110012003",
+        "organization_id": 7}
+    assert store.principal_for(conn, "lnl_secret").organization_id == 7
+
+
+# -- routes, with worker_factory: a fake token store and a fake points service ------------------
+
+TOKENS = {role: auth.new_token()[1] for role in ("street_admin", "community_worker", "organization_leader",
+                                                  "district_analyst")}
+PRINCIPALS = {
+    "street_admin": auth.Principal("a1b2c3d4", "街道管理员", "street_admin", "310110012"),
+    "community_worker": auth.Principal("b1b2c3d4", "社工", "community_worker", "310110012003"),
+    "organization_leader": auth.Principal("c1b2c3d4", "志愿者队长", "organization_leader", "310110012003", 7),
+    "district_analyst": auth.Principal("d1b2c3d4", "区分析员", "district_analyst", "310110"),
+}
+
+
+class FakeTokens:
+    """Stands for the gateway's Tx: answers the token lookup only."""
+
+    def finish(self, commit):
+        pass
+
+    def execute(self, sql, params):
+        by_hash = {auth.token_hash(TOKENS[r]): p for r, p in PRINCIPALS.items()}
+        p = by_hash.get(params[0])
+        return mock.Mock(fetchone=lambda: p and {"token_id": p.token_id, "name": p.name, "role": p.role,
+                                                 "node_prefix": p.node_prefix, "organization_id": p.organization_id})
+
+
+def request(method, path, body=None, role="street_admin", query=None):
+    builder = EnvironBuilder(method=method, path=path, query_string=query,
+                             headers={"Authorization": f"Bearer {TOKENS[role]}"},
+                             data=json.dumps(body) if body is not None else None, content_type="application/json")
+    return Request(builder.get_environ())
+
+
+@pytest.fixture
+def gateway():
+    return worker_factory(GatewayService, db=FakeTokens())
+
+
+def test_a_record_goes_to_the_points_service_with_the_leaders_organisation(gateway):
+    gateway.points.create_record.return_value = {"id": 41, "status": "pending"}
+    body = {"organization_id": 7, "resident_id": 3, "category_code": "security_patrol"}
+    resp = gateway.create_service_record(request("POST", "/api/v1/points/records", body, "organization_leader"))
+    assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/points/records/41"
+    gateway.points.create_record.assert_called_once_with(body, {
+        "actor": "token:c1b2c3d4:志愿者队长", "scope": "310110012003", "role": "organization_leader",
+        "organization_id": 7})
+    gateway.registry.create_record.assert_not_called()
+
+
+def test_a_replayed_record_is_200(gateway):
+    gateway.points.create_record.return_value = {"id": 41, "status": "pending", "replayed": True}
+    resp = gateway.create_service_record(request("POST", "/api/v1/points/records", {"request_id": "r1"},
+                                                 "community_worker"))
+    assert resp.status_code == 200 and json.loads(resp.get_data())["replayed"] is True
+
+
+def test_role_and_scope_are_checked_before_the_points_service_is_asked(gateway):
+    with pytest.raises(Forbidden):  # reversing is for the register's keepers
+        gateway.reverse_service_record(request("POST", "/api/v1/points/records/1/reverse", {"reason": "x"},
+                                               "organization_leader"), 1)
+    with pytest.raises(Forbidden):  # the catalogue is the street's
+        gateway.create_point_reward(request("POST", "/api/v1/points/rewards", {}, "community_worker"))
+    with pytest.raises(Forbidden):  # analysts see aggregates only
+        gateway.search_point_accounts(request("GET", "/api/v1/points/accounts", role="district_analyst"))
+    with pytest.raises(Forbidden) as err:
+        gateway.search_service_records(request("GET", "/api/v1/points/records", role="community_worker",
+                                               query={"under": "310110012004"}))
+    assert set(err.value.fields) == {"under"}
+    assert not gateway.points.mock_calls
+
+
+def test_batch_verification_gets_the_longer_deadline(gateway):
+    gateway.points.verify_records.return_value = {"posted": 2, "points": 10, "capped": 0, "records": []}
+    with mock.patch("eventlet.Timeout") as timeout:
+        resp = gateway.verify_service_records(request("POST", "/api/v1/points/records/verify",
+                                                      {"record_ids": [1, 2]}, "community_worker"))
+    assert resp.status_code == 200
+    timeout.assert_called_once_with(60)
+
+
+def test_the_evaluation_comes_as_csv_when_asked(gateway):
+    gateway.points.evaluation.return_value = {"filename": "points-evaluation-2025-310110012.csv",
+                                              "csv": "\ufeff社区排名,姓名\r\n1,王秀英\r\n"}
+    resp = gateway.point_evaluation(request("GET", "/api/v1/points/evaluation",
+                                            query={"year": "2025", "format": "csv"}))
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="points-evaluation-2025-310110012.csv"'
+    assert resp.get_data().decode("utf-8") == "\ufeff社区排名,姓名\r\n1,王秀英\r\n"
+    gateway.points.evaluation.assert_called_once_with({"year": "2025", "format": "csv"}, mock.ANY)
+
+    gateway.points.evaluation.return_value = {"year": 2025, "snapshot": False, "rows": []}
+    resp = gateway.point_evaluation(request("GET", "/api/v1/points/evaluation", query={"year": "2025"}))
+    assert resp.mimetype == "application/json" and json.loads(resp.get_data())["year"] == 2025
