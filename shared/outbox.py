@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 INSERT = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) "
           "VALUES (%s, %s, %s, %s, %s)")
+COPY = "COPY outbox (event_id, exchange, routing_key, body, correlation_id) FROM STDIN"
 CLAIM = ("SELECT id, event_id, exchange, routing_key, body, correlation_id, attempts FROM outbox "
          "WHERE sent_at IS NULL AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED")
 MARK_SENT = "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY(%s)"
@@ -56,10 +57,11 @@ def add_message(tx, exchange, routing_key, message_id, body, correlation_id=None
 
 
 def add_many(tx, exchange, routing_key, envs):
-    """Insert many events of one type in one pipelined round of statements (batch paths)."""
-    with tx.conn.cursor() as cur:
-        cur.executemany(INSERT, [(env["event_id"], exchange, routing_key, json.dumps(env, ensure_ascii=False),
-                                  env.get("correlation_id")) for env in envs])
+    """Insert many events of one type with one COPY (batch paths: thousands of rows in milliseconds)."""
+    with tx.conn.cursor().copy(COPY) as copy:
+        for env in envs:
+            copy.write_row((env["event_id"], exchange, routing_key, json.dumps(env, ensure_ascii=False),
+                            env.get("correlation_id")))
     tx.execute(f"NOTIFY {channel_name(tx.source['service'])}")
 
 

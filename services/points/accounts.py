@@ -32,6 +32,13 @@ def forbid(what, caller, field):
                     {field: [f"outside scope {caller['scope']}"]})
 
 
+def not_for_leaders(caller, what):
+    """An organisation's leader verifies its activities; people's accounts are the community's business."""
+    if caller.get("role") == "organization_leader":
+        raise Forbidden(f"an organisation's leader may not {what}",
+                        {"role": ["organization_leader tokens reach their organisation's service records only"]})
+
+
 def _holder_values(kind, holder):
     if kind == "person":
         return {"kind": "person", "resident_id": holder["resident_id"], "organization_id": None,
@@ -72,15 +79,17 @@ def _event(row):
 
 
 def open_account(tx, holders, data, caller):
+    not_for_leaders(caller, "open accounts")
     d = load(AccountOpenSchema, data)
     if "resident_id" in d:
-        row, _ = ensure(tx, holders, "person", d["resident_id"], caller, "resident_id")
+        row, opened = ensure(tx, holders, "person", d["resident_id"], caller, "resident_id")
     else:
-        row, _ = ensure(tx, holders, "organization", d["organization_id"], caller, "organization_id")
-    return view(tx, row)
+        row, opened = ensure(tx, holders, "organization", d["organization_id"], caller, "organization_id")
+    return {**view(tx, row), "opened": opened}
 
 
 def account_in_scope(tx, account_id, caller, for_update=False):
+    not_for_leaders(caller, "read or spend people's points")
     row = tx.one(store.ACCOUNT + (" FOR UPDATE" if for_update else ""), (account_id,))
     if row is None or row["kind"] not in ("person", "organization"):
         raise NotFound(f"no points account {account_id}", {"account_id": [f"no account {account_id}"]})
@@ -101,6 +110,7 @@ def get(tx, account_id, caller):
 
 
 def search(tx, query, caller):
+    not_for_leaders(caller, "list accounts")
     q = load(AccountListQuerySchema, query)
     under = q.get("under") or caller["scope"]
     if not in_scope(under, caller):

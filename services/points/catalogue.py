@@ -9,7 +9,7 @@ under a record waiting for verification either.
 from datetime import date
 
 from services.points import rules, store
-from services.points.schemas import (CategoryCreateSchema, CategorySchema, RewardCreateSchema, RewardSchema,
+from services.points.schemas import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema, RewardCreateSchema, RewardSchema,
                                      RewardUpdateSchema, RuleSchema)
 from shared.db import unique_races
 from shared.errors import Conflict, NotFound, ValidationFailed, load
@@ -92,12 +92,14 @@ def list_categories(tx, query, today=None):
 
 
 def set_category(tx, code, data, caller):
-    name, active = data.get("name"), data.get("active")
-    if active is not None and not isinstance(active, bool):
-        raise ValidationFailed("invalid fields", {"active": ["must be true or false"]})
-    if tx.execute(store.SET_CATEGORY, (name, active, code)).rowcount == 0:
+    """Rename a category or retire it (no new records; posted ones keep it)."""
+    d = load(CategoryUpdateSchema, data)
+    if tx.execute(store.SET_CATEGORY, (d.get("name"), d.get("active"), code)).rowcount == 0:
         raise NotFound(f"no category {code}", {"code": [f"no category {code}"]})
-    return get_category(tx, code)
+    view = get_category(tx, code)
+    tx.emit("points_category_changed", {"code": code, "name": view["name"], "active": view["active"],
+                                        "actor": caller["actor"]})
+    return view
 
 
 # -- rewards ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import io
 
 from services.points import accounts, rules, store
 from services.points.schemas import EvaluationQuerySchema, EvaluationSchema, SnapshotSchema
-from shared.errors import Conflict, ValidationFailed, load
+from shared.errors import Conflict, Forbidden, ValidationFailed, load
 
 _evaluation = EvaluationSchema()
 CSV_COLUMNS = [("community_rank", "社区排名"), ("community_code", "社区代码"), ("name", "姓名"),
@@ -40,6 +40,7 @@ def standings(tx, year, under):
 
 
 def report(tx, query, caller):
+    accounts.not_for_leaders(caller, "read the evaluation")
     q = load(EvaluationQuerySchema, query)
     under = q.get("under") or caller["scope"]
     if not accounts.in_scope(under, caller):
@@ -66,6 +67,9 @@ def to_csv(rows):
 
 def snapshot(tx, data, caller, instance_code, today=None):
     d = load(SnapshotSchema, data)
+    if caller["scope"] != instance_code:
+        raise Forbidden("the year-end snapshot covers the whole street",
+                        {"scope": [f"needs a token for {instance_code}, not {caller['scope']}"]})
     year = d["year"]
     today = today or rules.now_in_china().date()
     if year >= today.year:

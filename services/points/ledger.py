@@ -11,7 +11,7 @@ from shared.db import unique_races
 from shared.errors import Conflict, NotFound
 from services.points import rules, store
 
-RACES = {"transfers_reverses_key": ("transfer_id", "that transfer was reversed meanwhile")}
+RACES = {"transfers_reversed_once": ("transfer_id", "that transfer was reversed meanwhile")}
 SAME = ("kind", "debit_account", "credit_account", "amount")
 
 

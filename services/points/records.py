@@ -88,8 +88,9 @@ def create(tx, holders, data, caller, pending_days, now=None):
 def _replay(first, d, caller):
     if not accounts.in_scope(first["community_code"], caller):
         accounts.forbid(f"record {first['id']}", caller, "request_id")
+    _leaders_own(first, caller, "request_id")
     same = (first["category_code"] == d["category_code"] and first["served_at"] == d["served_at"]
-            and Decimal(first["hours"]) == d["hours"]
+            and Decimal(first["hours"]) == d["hours"] and first["organization_id"] == d.get("organization_id")
             and (first["resident_id"] == d.get("resident_id") if "resident_id" in d else True))
     if not same:
         raise Conflict(f"request id {d['request_id']} was already used for a different record",
@@ -103,7 +104,14 @@ def record_in_scope(tx, record_id, caller, for_update=False):
         raise NotFound(f"no service record {record_id}", {"id": [f"no record {record_id}"]})
     if not accounts.in_scope(row["community_code"], caller):
         accounts.forbid(f"record {record_id}", caller, "id")
+    _leaders_own(row, caller, "id")
     return row
+
+
+def _leaders_own(row, caller, field):
+    if caller.get("role") == "organization_leader" and row["organization_id"] != caller["organization_id"]:
+        raise Forbidden(f"record {row['id']} is not of organisation {caller['organization_id']}'s activities",
+                        {field: [f"not a record of organisation {caller['organization_id']}"]})
 
 
 def get(tx, record_id, caller):
@@ -204,15 +212,21 @@ def post(tx, record_ids, caller, transfer_ids, now=None):
     tx.execute(store.POST_RECORDS, (caller["actor"], caller["role"], [r["id"] for r in todo],
                                     [r["rule_version"] for r in todo], [p for p, _ in awarded],
                                     [c for _, c in awarded], [pk_of.get(r["id"]) for r in todo]))
-    posted = tx.all(store.RECORDS, (record_ids,))
-    fresh = [r for r in posted if r["id"] in {t["id"] for t in todo}]
+    fresh = [{**r, "status": "posted", "points": p, "capped_from": c, "transfer_pk": pk_of.get(r["id"])}
+             for r, (p, c) in zip(todo, awarded)]
     tx.emit_many("points_posted", [_event(r, points=r["points"], capped_from=r["capped_from"],
                                           rule_version=r["rule_version"], transfer=r["transfer_pk"])
                                    for r in fresh])
     tx.publish_facts("points_posted", [_fact("points_posted", r, r["points"], +1, r["served_on"]) for r in fresh])
-    views = [_record.dump(r) for r in posted]
-    return {"posted": len(fresh), "points": sum(r["points"] for r in fresh),
-            "capped": sum(1 for r in fresh if r["capped_from"] is not None), "records": views}
+    result = {"posted": len(fresh), "points": sum(r["points"] for r in fresh),
+              "capped": sum(1 for r in fresh if r["capped_from"] is not None)}
+    if len(record_ids) == 1:
+        result["records"] = [_record.dump(tx.one(store.RECORD, (record_ids[0],)))]
+    else:  # a batch answers with what changed per record, not thousands of full views
+        result["records"] = [{"id": r["id"], "status": "posted", "points": r["points"], "capped_from": r["capped_from"],
+                              "transfer": r["transfer_pk"]} for r in fresh]
+        result["replayed"] = [r["id"] for r in replayed]
+    return result
 
 
 def _award(tx, todo, versions):

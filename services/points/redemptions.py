@@ -76,6 +76,7 @@ def request(tx, data, caller, instance_code):
 
 
 def _in_scope(tx, redemption_id, caller):
+    accounts.not_for_leaders(caller, "handle redemptions")
     row = tx.one(store.REDEMPTION_FOR_UPDATE, (redemption_id,))
     if row is None:
         raise NotFound(f"no redemption {redemption_id}", {"id": [f"no redemption {redemption_id}"]})
@@ -126,6 +127,7 @@ def cancel_pending_of(tx, account_id, reason, caller, instance_code):
 
 
 def get(tx, redemption_id, caller):
+    accounts.not_for_leaders(caller, "read redemptions")
     row = tx.one(store.REDEMPTION, (redemption_id,))
     if row is None:
         raise NotFound(f"no redemption {redemption_id}", {"id": [f"no redemption {redemption_id}"]})
@@ -135,6 +137,7 @@ def get(tx, redemption_id, caller):
 
 
 def search(tx, query, caller):
+    accounts.not_for_leaders(caller, "list redemptions")
     q = load(RedemptionListQuerySchema, query)
     under = q.get("under") or caller["scope"]
     if not accounts.in_scope(under, caller):

@@ -41,6 +41,16 @@ class CategoryCreateSchema(RuleSchema):
     name = Text(required=True, validate=NAME, metadata={"example": "平安巡逻"})
 
 
+class CategoryUpdateSchema(Schema):
+    name = Text(validate=NAME)
+    active = fields.Boolean(metadata={"description": "false retires the category: no new records"})
+
+    @validates_schema
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("give name or active", "_schema")
+
+
 class RuleVersionSchema(Schema):
     version = fields.Integer()
     valid_from = fields.Date()
@@ -190,9 +200,21 @@ class VerifySchema(Schema):
                                                                              "defaults to one derived from the record"})
 
 
+class IdList(fields.Field):
+    """Up to 5,000 positive record ids, checked in one pass (a field per id costs more than the posting)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list) or not 1 <= len(value) <= 5000:
+            raise ValidationError("must be a list of 1 to 5000 record ids")
+        bad = [i for i, v in enumerate(value) if type(v) is not int or not 0 < v < 2 ** 63]
+        if bad:
+            raise ValidationError(f"not a record id at positions {bad[:10]}")
+        return value
+
+
 class BatchVerifySchema(Schema):
-    record_ids = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
-                             validate=validate.Length(1, 5000))
+    record_ids = IdList(required=True, metadata={"type": "array", "items": {"type": "integer", "minimum": 1},
+                                                 "maxItems": 5000})
 
 
 class VoidSchema(Schema):

@@ -86,12 +86,14 @@ STATEMENT = (f"SELECT e.amount AS change, e.balance_after, {TRANSFER_COLUMNS} FR
              "AND e.transfer_pk > %(after)s ORDER BY e.transfer_pk LIMIT %(limit)s")
 # The ledger balances when every transfer's entries cancel out and every balance is its entries' sum.
 TRIAL_BALANCE = """
+WITH per_transfer AS (SELECT t.id, count(e.transfer_pk) AS n, coalesce(sum(e.amount), 0) AS total
+                      FROM transfers t LEFT JOIN entries e ON e.transfer_pk = t.id GROUP BY t.id),
+     per_account AS (SELECT a.id, a.balance, coalesce(sum(e.amount), 0) AS total
+                     FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id)
 SELECT (SELECT coalesce(sum(amount), 0) FROM entries) AS entries_sum,
        (SELECT coalesce(sum(balance), 0) FROM accounts) AS balances_sum,
-       (SELECT count(*) FROM transfers t WHERE (SELECT count(*) FROM entries e WHERE e.transfer_pk = t.id) <> 2
-           OR (SELECT sum(e.amount) FROM entries e WHERE e.transfer_pk = t.id) <> 0) AS unbalanced_transfers,
-       (SELECT count(*) FROM accounts a WHERE a.balance <>
-           coalesce((SELECT sum(e.amount) FROM entries e WHERE e.account_id = a.id), 0)) AS drifted_accounts
+       (SELECT count(*) FROM per_transfer WHERE n <> 2 OR total <> 0) AS unbalanced_transfers,
+       (SELECT count(*) FROM per_account WHERE balance <> total) AS drifted_accounts
 """
 
 # -- service records ---------------------------------------------------------------------------
@@ -110,7 +112,7 @@ ADD_RECORD = ("INSERT INTO service_records (request_id, account_id, community_co
               "served_on, hours, description, links, organization_id, source, recorded_by, expires_at) "
               "VALUES (%(request_id)s, %(account_id)s, %(community_code)s, %(category_code)s, %(served_at)s, "
               "%(served_on)s, %(hours)s, %(description)s, %(links)s, %(organization_id)s, %(source)s, "
-              "%(recorded_by)s, %(expires_at)s) ON CONFLICT (request_id) DO NOTHING RETURNING id")
+              "%(recorded_by)s, %(expires_at)s) ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING RETURNING id")
 POST_RECORDS = ("UPDATE service_records s SET status = 'posted', rule_version = v.rule_version, points = v.points, "
                 "capped_from = v.capped_from, transfer_pk = v.transfer_pk, decided_by = %s, decided_role = %s, "
                 "decided_at = now() FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::bigint[]) "

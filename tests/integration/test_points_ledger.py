@@ -9,12 +9,11 @@ out, the balances sum to zero, and every balance equals the sum of its entries.
 import threading
 import time
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 import psycopg
 import pytest
 
-from services.points import accounts, catalogue, evaluation, handover, ledger, records, redemptions, rules
+from services.points import accounts, catalogue, evaluation, handover, ledger, records, redemptions
 from services.points.rules import CHINA, InsufficientPoints
 from shared import envelope, facts
 from shared.db import transaction
@@ -199,14 +198,16 @@ def test_an_expired_record_cannot_be_posted_and_the_sweep_marks_it(tx, q, catalo
 
 
 def test_only_the_roles_a_category_names_may_verify(tx, catalogue_):
-    patrol = log(tx)
+    patrol = log(tx, organization_id=7)
     with pytest.raises(Forbidden, match="verified by community_worker"):
         tx(records.verify, patrol["id"], {}, LEADER)
     visit = log(tx, category="elderly_visit", organization_id=7)
     assert tx(records.verify, visit["id"], {}, LEADER)["points"] == 5
-    other_org = log(tx, category="elderly_visit")
-    with pytest.raises(Forbidden, match="only records of that organisation"):
-        tx(records.verify, other_org["id"], {}, LEADER)
+    not_theirs = log(tx, category="elderly_visit")
+    with pytest.raises(Forbidden, match="not of organisation 7"):
+        tx(records.verify, not_theirs["id"], {}, LEADER)
+    with pytest.raises(Forbidden, match="organisation's leader may not"):
+        tx(accounts.get, visit["account_id"], LEADER)
 
 
 def test_bad_records_are_refused_field_by_field_and_change_nothing(tx, q, catalogue_):

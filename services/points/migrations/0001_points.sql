@@ -70,12 +70,14 @@ CREATE TABLE transfers (
     amount            bigint NOT NULL CHECK (amount > 0),
     service_record_id bigint,
     redemption_id     bigint,
-    reverses          bigint UNIQUE REFERENCES transfers (id),
+    reverses          bigint REFERENCES transfers (id),
     memo              text CHECK (length(memo) <= 500),
     actor             text NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT now(),
     CHECK (debit_account <> credit_account)
 );
+-- A transfer is reversed at most once (partial: most transfers reverse nothing, and postings are the hot path).
+CREATE UNIQUE INDEX transfers_reversed_once ON transfers (reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX transfers_record ON transfers (service_record_id) WHERE service_record_id IS NOT NULL;
 CREATE INDEX transfers_redemption ON transfers (redemption_id) WHERE redemption_id IS NOT NULL;
 
@@ -88,7 +90,6 @@ CREATE TABLE entries (
     balance_after bigint NOT NULL,
     PRIMARY KEY (account_id, transfer_pk)
 );
-CREATE INDEX entries_transfer ON entries (transfer_pk);
 
 CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -102,7 +103,7 @@ CREATE TRIGGER entries_immutable BEFORE UPDATE OR DELETE ON entries
 
 CREATE TABLE service_records (
     id              bigserial PRIMARY KEY,
-    request_id      text UNIQUE CHECK (length(request_id) BETWEEN 1 AND 100),
+    request_id      text CHECK (length(request_id) BETWEEN 1 AND 100),
     account_id      bigint NOT NULL REFERENCES accounts (id),
     community_code  text NOT NULL,
     category_code   text NOT NULL REFERENCES categories (code),
@@ -129,6 +130,7 @@ CREATE TABLE service_records (
     CHECK (status = 'pending' OR decided_at IS NOT NULL),
     CHECK (status NOT IN ('posted', 'reversed') OR (points IS NOT NULL AND rule_version IS NOT NULL))
 );
+CREATE UNIQUE INDEX service_records_request ON service_records (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX service_records_pending ON service_records (expires_at) WHERE status = 'pending';
 CREATE INDEX service_records_account ON service_records (account_id, category_code, served_on)
     WHERE status = 'posted';
