@@ -8,8 +8,7 @@ from kombu import Connection
 from psycopg.rows import dict_row
 
 from services.gateway import auth, store as token_store
-from services.gateway.service import GatewayService
-from services.registry.service import RegistryService
+from linli import all_service_classes
 from shared.messaging import apply_topology
 
 
@@ -46,11 +45,12 @@ def demo_tree(config):
 @pytest.fixture
 def make_token(config):
     """Insert a token directly (as `linli token create` does) and return it."""
-    def make(role="street_admin", prefix=None, name="测试用户"):
+    def make(role="street_admin", prefix=None, name="测试用户", organization_id=None):
         token_id, token = auth.new_token()
         with psycopg.connect(config["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("SET search_path TO gateway")
-            token_store.add(conn, token_id, token, name, role, prefix or config["NODE_CODE"])
+            token_store.add(conn, token_id, token, name, role, prefix or config["NODE_CODE"],
+                            organization_id=organization_id)
         return token
     return make
 
@@ -77,8 +77,10 @@ def broker(config):
 
 @pytest.fixture
 def api(container_factory, config, demo_tree, web_session, make_token):
-    apply_topology(config, [RegistryService, GatewayService])
-    for cls in (RegistryService, GatewayService):
+    """Every service of the instance running in this test's vhost, behind the real HTTP gateway."""
+    services = all_service_classes()
+    apply_topology(config, services)
+    for cls in services:
         container_factory(cls, config).start()
     token = make_token("street_admin")
 
