@@ -241,6 +241,26 @@ def demo_load(ctx):
         civic = load_civic(tx, vault, demo_communities(tx, cfg["NODE_CODE"]), cfg["NODE_CODE"])
     click.echo("demo: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in civic.items()) + " added"
                if civic else "demo: party, organisations and workers already loaded")
+    points = _demo_points(cfg, vault)
+    click.echo("demo: points " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in points.items())
+               if points else "demo: points already loaded")
+
+
+def _demo_points(cfg, vault):
+    """The points demo, asking the registry who holds each account as the points service would (by RPC)."""
+    from linli.demo.points import load_points
+    from services.registry import holders as registry_holders
+    from shared.db import transaction
+    from shared.facts import Signer
+    with registry_tx(cfg) as rtx, transaction(cfg["DATABASE_URL"], "points",
+                                              envelope.source_from_config("points", cfg),
+                                              Signer.from_config(cfg)) as ptx:
+        people = [r["id"] for r in rtx.all(
+            "SELECT resident_id AS id FROM party_members WHERE report_status = 'reported' UNION "
+            "SELECT m.resident_id FROM organization_members m JOIN organizations o ON o.id = m.organization_id "
+            "WHERE o.category = 'volunteer_team' AND m.left_on IS NULL ORDER BY id")]
+        return load_points(ptx, lambda kind, ref, caller: registry_holders.account_holder(
+            rtx, vault, kind, ref, {**caller, "actor": "service:demo"}), people, cfg["NODE_CODE"])
 
 
 @main.group()
