@@ -219,3 +219,22 @@ def test_a_handover_published_twice_credits_once(api, config, sql, taps):
 def api_depth(config, queue):
     with Connection(config["AMQP_URI"]) as conn:
         return conn.default_channel.queue_declare(queue, passive=True).message_count
+
+
+def test_a_move_within_the_street_keeps_the_account_and_a_death_freezes_it(api, sql, categories):
+    rid = resident(api, 17, name="孙美华")
+    record_id = log(api, rid, hours="1").json()["id"]
+    assert api.post(f"{P}/records/{record_id}/verify", json={}).json()["points"] == 10
+    today = datetime.now(CHINA).date().isoformat()
+    moved = api.post(f"/api/v1/residents/{rid}/move", json={"community_code": OTHER, "building": "3号",
+                                                            "unit": "1单元", "room": "101", "relation": "self",
+                                                            "effective": today})
+    assert moved.status_code == 200, moved.text
+    wait_for(lambda: sql("SELECT 1 FROM points.accounts WHERE resident_id = %s AND community_code = %s",
+                         (rid, OTHER)), message="the account to follow the move")
+    account = sql("SELECT id, balance, status FROM points.accounts WHERE resident_id = %s", (rid,))[0]
+    assert (account["balance"], account["status"]) == (10, "active")
+    assert api.post(f"/api/v1/residents/{rid}/death", json={"date_of_death": today}).status_code == 200
+    wait_for(lambda: sql("SELECT 1 FROM points.accounts WHERE id = %s AND status = 'frozen'", (account["id"],)),
+             message="the account to be frozen")
+    assert sql("SELECT balance FROM points.accounts WHERE id = %s", (account["id"],))[0]["balance"] == 10
