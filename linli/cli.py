@@ -285,5 +285,26 @@ def outbox_status(ctx):
                        f"{row['retrying']:>10}{row['sent']:>10}")
 
 
+@main.group()
+def handovers():
+    """Points balances handed to other streets when residents leave."""
+
+
+@handovers.command("resend")
+@click.option("--transfer-id", help="One handover (default: all kept ones, or those since --since).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only handovers from this day on.")
+@click.pass_context
+def handovers_resend(ctx, transfer_id, since):
+    """Send kept handovers again: a street applies each transfer id once, however often it arrives."""
+    from services.points import handover
+    from shared.db import transaction
+    from shared.facts import Signer
+    cfg = load_config(ctx)
+    with transaction(cfg["DATABASE_URL"], "points", envelope.source_from_config("points", cfg),
+                     Signer.from_config(cfg)) as tx:
+        sent = handover.resend(tx, transfer_id, since)
+    click.echo(f"{len(sent)} handover(s) queued again" + (": " + ", ".join(sent) if sent else ""))
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,6 +27,14 @@ def in_scope(code, caller):
     return code.startswith(caller["scope"])
 
 
+def under(q, caller):
+    """The node prefix a listing asks for (the token's scope by default), refused outside the scope."""
+    prefix = q.get("under") or caller["scope"]
+    if not in_scope(prefix, caller):
+        forbid(prefix, caller, "under")
+    return prefix
+
+
 def forbid(what, caller, field):
     raise Forbidden(f"{what} lies outside this token's scope {caller['scope']}",
                     {field: [f"outside scope {caller['scope']}"]})
@@ -112,10 +120,7 @@ def get(tx, account_id, caller):
 def search(tx, query, caller):
     not_for_leaders(caller, "list accounts")
     q = load(AccountListQuerySchema, query)
-    under = q.get("under") or caller["scope"]
-    if not in_scope(under, caller):
-        forbid(under, caller, "under")
-    rows = tx.all(store.LIST_ACCOUNTS, {"under": under, "member_category": q.get("member_category"),
+    rows = tx.all(store.LIST_ACCOUNTS, {"under": under(q, caller), "member_category": q.get("member_category"),
                                         "after": q["after"], "limit": q["limit"]})
     items = [view(tx, r) for r in rows]
     return {"items": items, "next": rows[-1]["id"] if len(rows) == q["limit"] else None}
@@ -151,11 +156,23 @@ def refresh(tx, holders, resident_id, instance_code):
 
 
 def open_for_party_member(tx, holders, resident_id, instance_code):
-    """A party member's report (报到) opens their account; a later report refreshes it."""
-    row, opened = ensure(tx, holders, "person", resident_id, system_caller(instance_code), "resident_id")
+    """A party member's report (报到) opens their account; a later report refreshes it.
+
+    A report that arrives after the resident left (events can overtake each other) opens nothing.
+    """
+    try:
+        row, opened = ensure(tx, holders, "person", resident_id, system_caller(instance_code), "resident_id")
+    except ValidationFailed:
+        return None
     if not opened:
         refresh(tx, holders, resident_id, instance_code)
     return row["id"]
+
+
+def reactivate(tx, row):
+    """A resident who left (or was frozen) is on this street's register again."""
+    tx.execute(store.SET_STATUS, ("active", row["id"]))
+    tx.emit("points_account_reactivated", {**_event(row), "status": "active"})
 
 
 def freeze(tx, resident_id, why):

@@ -2,15 +2,15 @@
 
 A rule change is a new version valid from a day on; versions are never edited,
 and a posted record keeps the version and points it got, so changing a rule
-never rewrites what was posted. A new version may not start before today or
-before the latest one, so the rule for a day already served cannot change
-under a record waiting for verification either.
+never rewrites what was posted. A new version starts tomorrow at the earliest
+(days are China's) and after the latest one, so the rule for a day already
+served cannot change under a record waiting for verification either.
 """
-from datetime import date
+from datetime import timedelta
 
 from services.points import rules, store
-from services.points.schemas import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema, RewardCreateSchema, RewardSchema,
-                                     RewardUpdateSchema, RuleSchema)
+from services.points.schemas import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema, RewardCreateSchema,
+                                     RewardSchema, RewardUpdateSchema, RuleSchema)
 from shared.db import unique_races
 from shared.errors import Conflict, NotFound, ValidationFailed, load
 
@@ -23,25 +23,29 @@ RACES = {"categories_pkey": ("code", "a category with this code was created mean
          "rewards_active_name": ("name", "an active reward of that name exists")}
 
 
-def _rule_values(d, code, actor, today):
-    values = {"category_code": code, "valid_from": d.get("valid_from") or today, "unit": d["unit"],
+def _rule_values(d, code, actor, today, first):
+    # A new version of an existing category starts tomorrow at the earliest: today's records may be
+    # waiting for verification under the version in force when the service was done.
+    earliest = today if first else today + timedelta(days=1)
+    values = {"category_code": code, "valid_from": d.get("valid_from") or earliest, "unit": d["unit"],
               "points_per_unit": d["points_per_unit"], "daily_cap": d.get("daily_cap"),
               "yearly_cap": d.get("yearly_cap"), "verifier_roles": sorted(set(d["verifier_roles"])),
               "note": d.get("note"), "actor": actor}
     errors = rules.check_rule(values)
-    if values["valid_from"] < today:
-        errors["valid_from"] = ["a rule cannot start in the past: records of those days may still await verification"]
+    if values["valid_from"] < earliest:
+        errors["valid_from"] = [f"must be {earliest} or later: records of earlier days may await verification "
+                                "under the rule in force then"]
     if errors:
         raise ValidationFailed("the rule has invalid fields", errors)
     return values
 
 
 def create_category(tx, data, caller, today=None):
-    today = today or date.today()
+    today = today or rules.now_in_china().date()
     d = load(CategoryCreateSchema, data)
     if tx.one(store.CATEGORY, (d["code"],)) is not None:
         raise Conflict("the category exists", {"code": [f"category {d['code']} exists; add a rule version instead"]})
-    values = _rule_values(d, d["code"], caller["actor"], today)
+    values = _rule_values(d, d["code"], caller["actor"], today, first=True)
     with unique_races(RACES):
         tx.execute(store.ADD_CATEGORY, (d["code"], d["name"]))
         tx.one(store.ADD_RULE, values)
@@ -51,11 +55,11 @@ def create_category(tx, data, caller, today=None):
 
 
 def add_rule(tx, code, data, caller, today=None):
-    today = today or date.today()
+    today = today or rules.now_in_china().date()
     d = load(RuleSchema, data)
     if tx.one(store.CATEGORY_FOR_UPDATE, (code,)) is None:
         raise NotFound(f"no category {code}", {"code": [f"no category {code}"]})
-    values = _rule_values(d, code, caller["actor"], today)
+    values = _rule_values(d, code, caller["actor"], today, first=False)
     latest = tx.one(store.LAST_RULE_DAY, (code,))["day"]
     if latest is not None and values["valid_from"] <= latest:
         raise ValidationFailed("the rule has invalid fields",
@@ -73,12 +77,12 @@ def get_category(tx, code, today=None):
     if row is None:
         raise NotFound(f"no category {code}", {"code": [f"no category {code}"]})
     versions = tx.all(store.RULES_OF, (code,))
-    in_force = [v for v in versions if v["valid_from"] <= (today or date.today())]
+    in_force = [v for v in versions if v["valid_from"] <= (today or rules.now_in_china().date())]
     return _category.dump({**row, "rule": in_force[-1] if in_force else None, "versions": versions})
 
 
 def list_categories(tx, query, today=None):
-    today = today or date.today()
+    today = today or rules.now_in_china().date()
     include_inactive = str(query.get("include_inactive", "")).lower() in ("1", "true", "yes")
     versions = {}
     for v in tx.all(store.ALL_RULES):
@@ -117,7 +121,8 @@ def create_reward(tx, data, caller):
 def update_reward(tx, reward_id, data, caller):
     d = load(RewardUpdateSchema, data)
     if not d:
-        raise ValidationFailed("nothing to change", {"_schema": ["give stock, points_cost, per_person_limit or active"]})
+        raise ValidationFailed("nothing to change",
+                               {"_schema": ["give stock, points_cost, per_person_limit or active"]})
     values = {"id": reward_id, **{k: d.get(k) for k in ("stock", "active", "points_cost", "per_person_limit")}}
     with unique_races(RACES):
         if tx.execute(store.UPDATE_REWARD, values).rowcount == 0:

@@ -42,9 +42,7 @@ def standings(tx, year, under):
 def report(tx, query, caller):
     accounts.not_for_leaders(caller, "read the evaluation")
     q = load(EvaluationQuerySchema, query)
-    under = q.get("under") or caller["scope"]
-    if not accounts.in_scope(under, caller):
-        accounts.forbid(under, caller, "under")
+    under = accounts.under(q, caller)
     taken = tx.one(store.EVALUATION, (q["year"],))
     rows = tx.all(store.EVALUATION_ROWS, (q["year"], under)) if taken else standings(tx, q["year"], under)
     view = _evaluation.dump({"year": q["year"], "snapshot": taken is not None,
@@ -55,11 +53,15 @@ def report(tx, query, caller):
     return view
 
 
+MEMBER_LABELS = {"party_member": "党员", "volunteer": "志愿者", "resident": "居民", "organization": "社会组织"}
+
+
 def to_csv(rows):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([label for _, label in CSV_COLUMNS])
     for r in rows:
+        r = {**r, "member_category": MEMBER_LABELS.get(r.get("member_category"), r.get("member_category"))}
         writer.writerow(["" if r.get(k) is None else r[k] for k, _ in CSV_COLUMNS])
     # A BOM, so Excel on a Chinese Windows opens the file as UTF-8.
     return "\ufeff" + out.getvalue()

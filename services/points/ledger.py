@@ -12,7 +12,8 @@ from shared.errors import Conflict, NotFound
 from services.points import rules, store
 
 RACES = {"transfers_reversed_once": ("transfer_id", "that transfer was reversed meanwhile")}
-SAME = ("kind", "debit_account", "credit_account", "amount")
+# A transfer id seen before is a replay only if everything it moved and links to is the same.
+SAME = ("kind", "debit_account", "credit_account", "amount", "service_record_id", "redemption_id", "reverses")
 
 
 def system_account(tx, kind, code, name):
@@ -43,7 +44,7 @@ def transfer(tx, items, actor):
         earlier = {r["transfer_id"]: r for r in tx.all(store.TRANSFERS_BY_ID, ([i["transfer_id"] for i in seen],))}
         for item in seen:
             first = earlier[item["transfer_id"]]
-            if any(first[k] != item[k] for k in SAME):
+            if any(first[k] != item.get(k) for k in SAME):
                 raise Conflict(f"transfer id {item['transfer_id']} was already used for a different transfer",
                                {"transfer_id": [f"already used: {first['kind']} of {first['amount']} points "
                                                 f"from account {first['debit_account']} "

@@ -67,7 +67,12 @@ def create(tx, holders, data, caller, pending_days, now=None):
     _rule_on(tx, d["category_code"], day)
     if "resident_id" in d:
         account, _ = accounts.ensure(tx, holders, "person", d["resident_id"], caller, "resident_id")
-        if org is not None:
+        if caller["role"] == "organization_leader":
+            if org not in holders("person", d["resident_id"], caller).get("organization_ids", ()):
+                raise ValidationFailed("not a member of the organisation",
+                                       {"resident_id": [f"resident {d['resident_id']} is not a member of "
+                                                        f"organisation {org}"]})
+        elif org is not None:
             holders("organization", org, caller)  # the organisation must exist and lie in scope
     else:
         account, _ = accounts.ensure(tx, holders, "organization", org, caller, "organization_id")
@@ -120,9 +125,7 @@ def get(tx, record_id, caller):
 
 def search(tx, query, caller):
     q = load(RecordListQuerySchema, query)
-    under = q.get("under") or caller["scope"]
-    if not accounts.in_scope(under, caller):
-        accounts.forbid(under, caller, "under")
+    under = accounts.under(q, caller)
     org = q.get("organization_id")
     if caller["role"] == "organization_leader":
         org = caller["organization_id"]
@@ -134,14 +137,15 @@ def search(tx, query, caller):
 
 # -- posting ---------------------------------------------------------------------------------
 
+def client_transfer_id(given, default):
+    """Client-chosen ids live apart from the service's own (posting:…, hold:…, …), so neither can take the other's."""
+    return f"client:{given}" if given else default
+
+
 def verify(tx, record_id, data, caller, now=None):
     d = load(VerifySchema, data)
-    row = record_in_scope(tx, record_id, caller)
-    tid = d.get("transfer_id") or f"posting:{record_id}"
-    if row["status"] == "posted":
-        posted_with = tx.one(store.TRANSFER, (row["transfer_pk"],)) if row["transfer_pk"] else None
-        if posted_with is None or posted_with["transfer_id"] == tid:
-            return {**_record.dump(row), "replayed": True}
+    record_in_scope(tx, record_id, caller)
+    tid = client_transfer_id(d.get("transfer_id"), f"posting:{record_id}")
     return post(tx, [record_id], caller, {record_id: tid}, now)["records"][0]
 
 
@@ -151,8 +155,6 @@ def verify_batch(tx, data, caller, now=None):
 
 
 def _check_postable(r, caller, now, rule):
-    if not accounts.in_scope(r["community_code"], caller):
-        return "id", f"record {r['id']} lies outside scope {caller['scope']}", Forbidden
     why = rules.record_move(r["status"], "posted")
     if why is None and r["expires_at"] <= now:
         why = f"the record expired on {r['expires_at']:%Y-%m-%d} without being verified"
@@ -160,9 +162,25 @@ def _check_postable(r, caller, now, rule):
         why = f"account {r['account_id']} is frozen: its holder left the street or died"
     if why is None:
         why = rules.may_verify(rule, caller["role"], caller.get("organization_id"), r["organization_id"])
+        if why is None and caller["role"] == "organization_leader" and r["recorded_by"] == caller["actor"]:
+            why = "an organisation's leader does not verify a record they recorded themselves"
         if why is not None:
             return "id", why, Forbidden
     return ("id", why, Conflict) if why else None
+
+
+def _replays(tx, rows, transfer_ids):
+    """Posted records asked to be posted again: a retried batch, or a verify retried with the same id."""
+    out = []
+    for r in rows:
+        if r["status"] != "posted":
+            continue
+        wanted = transfer_ids.get(r["id"])
+        if wanted is None or r["transfer_pk"] is None:
+            out.append(r)
+        elif tx.one(store.TRANSFER, (r["transfer_pk"],))["transfer_id"] == wanted:
+            out.append(r)
+    return out
 
 
 def post(tx, record_ids, caller, transfer_ids, now=None):
@@ -172,10 +190,24 @@ def post(tx, record_ids, caller, transfer_ids, now=None):
     missing = [i for i in record_ids if i not in found]
     if missing:
         raise NotFound(f"no service record {missing[:10]}", {"record_ids": [f"no record {missing[:10]}"]})
-    statuses = {a["id"]: a["status"] for a in tx.all(store.ACCOUNT_STATUSES, (list({r["account_id"] for r in rows}),))}
-    rows = [{**r, "account_status": statuses[r["account_id"]]} for r in rows]
-    replayed = [r for r in rows if r["status"] == "posted" and len(record_ids) > 1]
-    todo = [r for r in rows if r not in replayed]
+    outside = [r["id"] for r in rows if not accounts.in_scope(r["community_code"], caller)]
+    if outside:
+        raise Forbidden(f"records {outside[:10]} lie outside this token's scope {caller['scope']}",
+                        {"id" if len(record_ids) == 1 else "record_ids": [f"outside scope {caller['scope']}"]})
+    replayed = _replays(tx, rows, transfer_ids)
+    if len(record_ids) == 1 and replayed:
+        return {"posted": 0, "points": 0, "capped": 0,
+                "records": [{**_record.dump(tx.one(store.RECORD, (record_ids[0],))), "replayed": True}]}
+    replayed_ids = {r["id"] for r in replayed}
+    todo = [r for r in rows if r["id"] not in replayed_ids]
+    # Lock the people's accounts and the communities' issuance accounts, in id order, before reading
+    # what is already posted: two verifications for one person then see each other under the caps,
+    # and a departure (which locks the account to hand the balance over) cannot slip in between.
+    issuance = {code: ledger.system_account(tx, "issuance", code, f"{code} 积分发放")
+                for code in sorted({r["community_code"] for r in todo})}
+    locked = {a["id"]: a for a in tx.all(store.LOCK_ACCOUNTS, (sorted({r["account_id"] for r in todo}
+                                                                      | set(issuance.values())),))}
+    todo = [{**r, "account_status": locked[r["account_id"]]["status"]} for r in todo]
     versions = {}
     for r in todo:
         key = (r["category_code"], r["served_on"])
@@ -196,14 +228,11 @@ def post(tx, record_ids, caller, transfer_ids, now=None):
         raise worst(f"{len(problems)} of {len(rows)} records cannot be posted", {"record_ids": problems})
     todo = [{**r, "rule_version": versions[(r["category_code"], r["served_on"])].version} for r in todo]
     awarded = _award(tx, todo, versions)
-    issuance = {}
     items = []
     for r, (points, _) in zip(todo, awarded):
         if points == 0:
             continue
         code = r["community_code"]
-        if code not in issuance:
-            issuance[code] = ledger.system_account(tx, "issuance", code, f"{code} 积分发放")
         items.append({"transfer_id": transfer_ids.get(r["id"]) or f"posting:{r['id']}", "kind": "posting",
                       "debit_account": issuance[code], "credit_account": r["account_id"], "amount": points,
                       "service_record_id": r["id"], "memo": r["category_code"]})
@@ -276,13 +305,17 @@ def reverse(tx, record_id, data, caller):
     """A correction: the posting is reversed by a new transfer, and the record's hours stop counting."""
     d = load(ReverseSchema, data)
     r = record_in_scope(tx, record_id, caller, for_update=True)
+    tid = client_transfer_id(d.get("transfer_id"), f"reversal:{r['transfer_pk']}")
+    if r["status"] == "reversed" and r["transfer_pk"] is not None:
+        done = tx.one(store.REVERSAL_OF, (r["transfer_pk"],))
+        if done is not None and done["transfer_id"] == tid:
+            return {**_record.dump(r), "replayed": True}
     why = rules.record_move(r["status"], "reversed")
     if why:
         raise Conflict(why, {"id": [why]})
     reversal = None
     if r["transfer_pk"] is not None:
-        reversal = ledger.reverse(tx, r["transfer_pk"], d.get("transfer_id") or f"reversal:{r['transfer_pk']}",
-                                  d["reason"], caller["actor"])
+        reversal = ledger.reverse(tx, r["transfer_pk"], tid, d["reason"], caller["actor"])
     tx.execute(store.CLOSE_RECORD, {"status": "reversed", "actor": caller["actor"], "role": caller["role"],
                                     "reason": d["reason"], "id": record_id})
     row = tx.one(store.RECORD, (record_id,))

@@ -6,8 +6,6 @@ left and is refused (409) if it no longer covers it. The hold is a transfer to
 the instance's `held` account; fulfilment moves it on to `redeemed`, and
 cancellation back to the person, with the reward's stock returned.
 """
-import uuid
-
 from services.points import accounts, ledger, rules, store
 from services.points.schemas import (RedemptionCloseSchema, RedemptionCreateSchema, RedemptionListQuerySchema,
                                      RedemptionSchema)
@@ -62,7 +60,7 @@ def request(tx, data, caller, instance_code):
         raise Conflict("not enough stock", {"quantity": [f"{reward['name']}: only {reward['stock']} left"]})
     points = reward["points_cost"] * d["quantity"]
     redemption_id = tx.one(store.NEXT_REDEMPTION_ID)["id"]
-    hold = ledger.transfer(tx, [{"transfer_id": f"hold:{d.get('request_id') or uuid.uuid4()}", "kind": "hold",
+    hold = ledger.transfer(tx, [{"transfer_id": f"hold:{redemption_id}", "kind": "hold",
                                  "debit_account": account["id"], "credit_account": _account(tx, instance_code, "held"),
                                  "amount": points, "redemption_id": redemption_id, "memo": reward["name"]}],
                            caller["actor"])
@@ -75,9 +73,9 @@ def request(tx, data, caller, instance_code):
     return _redemption.dump(row)
 
 
-def _in_scope(tx, redemption_id, caller):
+def _in_scope(tx, redemption_id, caller, for_update=True):
     accounts.not_for_leaders(caller, "handle redemptions")
-    row = tx.one(store.REDEMPTION_FOR_UPDATE, (redemption_id,))
+    row = tx.one(store.REDEMPTION_FOR_UPDATE if for_update else store.REDEMPTION, (redemption_id,))
     if row is None:
         raise NotFound(f"no redemption {redemption_id}", {"id": [f"no redemption {redemption_id}"]})
     if not accounts.in_scope(row["community_code"], caller):
@@ -87,18 +85,22 @@ def _in_scope(tx, redemption_id, caller):
 
 def _close(tx, redemption_id, to, data, caller, instance_code):
     d = load(RedemptionCloseSchema, data)
+    # Locks in the order a request takes them (person, reward, ledger accounts), so a cancellation
+    # and a request, or a departure cancelling holds, never wait on each other in a circle.
+    r = _in_scope(tx, redemption_id, caller, for_update=False)
+    tx.one(store.ACCOUNT + " FOR UPDATE", (r["account_id"],))
     r = _in_scope(tx, redemption_id, caller)
     why = rules.redemption_move(r["status"], to)
     if why:
         raise Conflict(why, {"id": [why]})
+    if to == "cancelled":
+        tx.execute(store.RETURN_STOCK, (r["quantity"], r["reward_id"]))
     held = _account(tx, instance_code, "held")
     credit = _account(tx, instance_code, "redeemed") if to == "fulfilled" else r["account_id"]
     kind = "fulfilment" if to == "fulfilled" else "release"
     done = ledger.transfer(tx, [{"transfer_id": f"{kind}:{redemption_id}", "kind": kind, "debit_account": held,
                                  "credit_account": credit, "amount": r["points"], "redemption_id": redemption_id,
                                  "memo": d.get("reason") or r["reward_name"]}], caller["actor"])
-    if to == "cancelled":
-        tx.execute(store.RETURN_STOCK, (r["quantity"], r["reward_id"]))
     tx.execute(store.CLOSE_REDEMPTION, {"status": to, "transfer_pk": next(iter(done.values()))["id"],
                                         "actor": caller["actor"], "reason": d.get("reason"), "id": redemption_id})
     return tx.one(store.REDEMPTION, (redemption_id,))
@@ -127,21 +129,13 @@ def cancel_pending_of(tx, account_id, reason, caller, instance_code):
 
 
 def get(tx, redemption_id, caller):
-    accounts.not_for_leaders(caller, "read redemptions")
-    row = tx.one(store.REDEMPTION, (redemption_id,))
-    if row is None:
-        raise NotFound(f"no redemption {redemption_id}", {"id": [f"no redemption {redemption_id}"]})
-    if not accounts.in_scope(row["community_code"], caller):
-        accounts.forbid(f"redemption {redemption_id}", caller, "id")
-    return _redemption.dump(row)
+    return _redemption.dump(_in_scope(tx, redemption_id, caller, for_update=False))
 
 
 def search(tx, query, caller):
     accounts.not_for_leaders(caller, "list redemptions")
     q = load(RedemptionListQuerySchema, query)
-    under = q.get("under") or caller["scope"]
-    if not accounts.in_scope(under, caller):
-        accounts.forbid(under, caller, "under")
+    under = accounts.under(q, caller)
     rows = tx.all(store.LIST_REDEMPTIONS, {"under": under, "status": q.get("status"), "account_id": q.get("account_id"),
                                            "after": q["after"], "limit": q["limit"]})
     return {"items": [_redemption.dump(r) for r in rows], "next": rows[-1]["id"] if len(rows) == q["limit"] else None}

@@ -123,21 +123,21 @@ def next_star(hours):
     return None
 
 
-def record_move(status, to):
-    """None if a service record may move from `status` to `to`, else why not."""
-    if to in RECORD_MOVES[status]:
+def _move(moves, noun, status, to):
+    if to in moves[status]:
         return None
     if status == to:
-        return f"the record is already {status}"
-    return f"a {status} record cannot become {to}"
+        return f"the {noun} is already {status}"
+    return f"a {status} {noun} cannot become {to}"
+
+
+def record_move(status, to):
+    """None if a service record may move from `status` to `to`, else why not."""
+    return _move(RECORD_MOVES, "record", status, to)
 
 
 def redemption_move(status, to):
-    if to in REDEMPTION_MOVES[status]:
-        return None
-    if status == to:
-        return f"the redemption is already {status}"
-    return f"a {status} redemption cannot become {to}"
+    return _move(REDEMPTION_MOVES, "redemption", status, to)
 
 
 def may_verify(rule, caller_role, caller_organization, record_organization):

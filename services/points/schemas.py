@@ -10,6 +10,8 @@ CLIENT_ID = [validate.Length(min=1, max=100, error="must be 1 to 100 characters"
              validate.Regexp(r"^[A-Za-z0-9._:-]+\Z", error="letters, digits and . _ : - only")]
 CATEGORY_CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,39}\Z", error="2 to 40 lowercase letters, digits or _")
 MEMBER_CATEGORIES = ("party_member", "volunteer", "resident", "organization")
+ID = validate.Range(1, 2 ** 63 - 1, error="must be an id from 1 to 2^63-1")
+CAP = validate.Range(1, 2 ** 31 - 1, error="must be from 1 to 2147483647")
 PAGE = {"limit": fields.Integer(load_default=50, validate=validate.Range(1, 500)),
         "after": fields.Integer(load_default=0, validate=validate.Range(min=0),
                                 metadata={"description": "cursor: `next` of the previous page"})}
@@ -27,9 +29,9 @@ class RuleSchema(Schema):
     unit = fields.String(required=True, validate=_one_of(("hour", "occasion")))
     points_per_unit = fields.Integer(required=True, validate=validate.Range(1, 1000),
                                      metadata={"description": "points per hour, or per occasion"})
-    daily_cap = fields.Integer(allow_none=True, validate=validate.Range(min=1),
+    daily_cap = fields.Integer(allow_none=True, validate=CAP,
                                metadata={"description": "most points per person and category per day"})
-    yearly_cap = fields.Integer(allow_none=True, validate=validate.Range(min=1),
+    yearly_cap = fields.Integer(allow_none=True, validate=CAP,
                                 metadata={"description": "most points per person and category per year"})
     verifier_roles = fields.List(fields.String(validate=_one_of(VERIFIER_ROLES)), required=True,
                                  validate=validate.Length(min=1, max=2))
@@ -105,8 +107,8 @@ class RewardSchema(Schema):
 # -- accounts ------------------------------------------------------------------------------------
 
 class AccountOpenSchema(Schema):
-    resident_id = fields.Integer(validate=validate.Range(min=1))
-    organization_id = fields.Integer(validate=validate.Range(min=1))
+    resident_id = fields.Integer(validate=ID)
+    organization_id = fields.Integer(validate=ID)
 
     @validates_schema
     def _exactly_one(self, data, **_):
@@ -134,7 +136,8 @@ class AccountSchema(Schema):
 
 
 class AccountListQuerySchema(Schema):
-    under = fields.String(validate=CODE, metadata={"description": "community code prefix; defaults to the token's scope"})
+    under = fields.String(validate=CODE,
+                          metadata={"description": "community code prefix; defaults to the token's scope"})
     member_category = fields.String(validate=_one_of(MEMBER_CATEGORIES))
     limit, after = PAGE["limit"], PAGE["after"]
 
@@ -173,8 +176,8 @@ class StatementSchema(Schema):
 class RecordCreateSchema(Schema):
     request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; the same id twice "
                                                                             "returns the first record"})
-    resident_id = fields.Integer(validate=validate.Range(min=1))
-    organization_id = fields.Integer(validate=validate.Range(min=1),
+    resident_id = fields.Integer(validate=ID)
+    organization_id = fields.Integer(validate=ID,
                                      metadata={"description": "the organisation whose activity this was; with no "
                                                               "resident_id, the record is the organisation's own"})
     category_code = fields.String(required=True, validate=CATEGORY_CODE)
@@ -257,9 +260,9 @@ class RecordSchema(Schema):
 class RecordListQuerySchema(Schema):
     under = fields.String(validate=CODE)
     status = fields.String(validate=_one_of(RECORD_MOVES))
-    account_id = fields.Integer()
+    account_id = fields.Integer(validate=ID)
     category_code = fields.String(validate=CATEGORY_CODE)
-    organization_id = fields.Integer()
+    organization_id = fields.Integer(validate=ID)
     limit, after = PAGE["limit"], PAGE["after"]
 
 
@@ -280,8 +283,8 @@ class BatchResultSchema(Schema):
 class RedemptionCreateSchema(Schema):
     request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; the same id twice "
                                                                             "returns the first redemption"})
-    account_id = fields.Integer(required=True, validate=validate.Range(min=1))
-    reward_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    account_id = fields.Integer(required=True, validate=ID)
+    reward_id = fields.Integer(required=True, validate=ID)
     quantity = fields.Integer(load_default=1, validate=validate.Range(1, 100))
 
 
@@ -311,7 +314,7 @@ class RedemptionSchema(Schema):
 class RedemptionListQuerySchema(Schema):
     under = fields.String(validate=CODE)
     status = fields.String(validate=_one_of(REDEMPTION_MOVES))
-    account_id = fields.Integer()
+    account_id = fields.Integer(validate=ID)
     limit, after = PAGE["limit"], PAGE["after"]
 
 

@@ -174,21 +174,54 @@ class PointsService:
         return evaluation.snapshot(self.db, data, caller, self.instance_code)
 
     # -- following the registry -----------------------------------------------------------------
+    # Each handler re-reads the holder from the registry rather than trusting the event's copy, so
+    # events arriving out of order still leave the account as the registry has it now.
 
     @handle_event("registry", "party_member_reported")
     @idempotent
     def on_party_member_reported(self, env):
         accounts.open_for_party_member(self.db, self.holders, env["payload"]["resident_id"], self.instance_code)
 
+    def _refresh(self, resident_id):
+        accounts.refresh(self.db, self.holders, resident_id, self.instance_code)
+
     @handle_event("registry", "party_member_placed")
     @idempotent
     def on_party_member_placed(self, env):
-        accounts.refresh(self.db, self.holders, env["payload"]["resident_id"], self.instance_code)
+        self._refresh(env["payload"]["resident_id"])
+
+    @handle_event("registry", "party_member_withdrawn")
+    @idempotent
+    def on_party_member_withdrawn(self, env):
+        self._refresh(env["payload"]["resident_id"])
+
+    @handle_event("registry", "party_member_relocated")
+    @idempotent
+    def on_party_member_relocated(self, env):
+        self._refresh(env["payload"]["resident_id"])
+
+    @handle_event("registry", "organization_member_joined")
+    @idempotent
+    def on_organization_member_joined(self, env):
+        self._refresh(env["payload"]["resident_id"])
+
+    @handle_event("registry", "organization_member_left")
+    @idempotent
+    def on_organization_member_left(self, env):
+        self._refresh(env["payload"]["resident_id"])
 
     @handle_event("registry", "resident_moved")
     @idempotent
     def on_resident_moved(self, env):
-        accounts.refresh(self.db, self.holders, env["payload"]["id"], self.instance_code)
+        self._refresh(env["payload"]["id"])
+
+    @handle_event("registry", "resident_registered")
+    @idempotent
+    def on_resident_registered(self, env):
+        """Someone new on the register may be the person a waiting handover is for."""
+        holder = self.holders("person", env["payload"]["id"], accounts.system_caller(self.instance_code))
+        handover.match(self.db, self.find_by_handover_keys, self.holders, self.instance_code,
+                       [holder["handover_key"]])
 
     @handle_event("registry", "resident_left")
     @idempotent
@@ -207,7 +240,7 @@ class PointsService:
     def on_handover(self, body):
         try:
             handover.receive(self.db, self.find_by_handover_keys, self.holders, body,
-                             self.config.get("PEER_KEYS") or {}, self.instance_code)
+                             self.config.get("PEER_KEYS") or {}, self.instance_code, self.db.signer.public_key)
         except handover.Rejected as exc:
             HANDOVERS_REJECTED.inc()
             log.warning("handover rejected", extra={"why": exc.message, "fields": exc.fields})

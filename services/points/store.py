@@ -63,7 +63,6 @@ ADD_CARRIED_HOURS = "UPDATE accounts SET carried_hours = carried_hours + %s, upd
 SYSTEM_ACCOUNT = "SELECT id FROM accounts WHERE kind = %s AND community_code = %s"
 OPEN_SYSTEM_ACCOUNT = ("INSERT INTO accounts (kind, community_code, name) VALUES (%s, %s, %s) "
                        "ON CONFLICT DO NOTHING RETURNING id")
-ACCOUNT_STATUSES = "SELECT id, status FROM accounts WHERE id = ANY(%b)"
 HELD = "SELECT coalesce(sum(points), 0) AS held FROM redemptions WHERE account_id = %s AND status = 'pending'"
 LOCK_ACCOUNTS = "SELECT id, kind, balance, status FROM accounts WHERE id = ANY(%b) ORDER BY id FOR UPDATE"
 SET_BALANCES = ("UPDATE accounts a SET balance = v.balance, updated_at = now() "
@@ -116,7 +115,8 @@ ADD_RECORD = ("INSERT INTO service_records (request_id, account_id, community_co
               "served_on, hours, description, links, organization_id, source, recorded_by, expires_at) "
               "VALUES (%(request_id)s, %(account_id)s, %(community_code)s, %(category_code)s, %(served_at)s, "
               "%(served_on)s, %(hours)s, %(description)s, %(links)s, %(organization_id)s, %(source)s, "
-              "%(recorded_by)s, %(expires_at)s) ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING RETURNING id")
+              "%(recorded_by)s, %(expires_at)s) "
+              "ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING RETURNING id")
 POST_RECORDS = ("UPDATE service_records s SET status = 'posted', rule_version = v.rule_version, points = v.points, "
                 "capped_from = v.capped_from, transfer_pk = v.transfer_pk, decided_by = %s, decided_role = %s, "
                 "decided_at = now() FROM unnest(%b::bigint[], %b::int[], %b::int[], %b::int[], %b::bigint[]) "
@@ -159,7 +159,8 @@ REDEMPTION_BY_REQUEST = f"SELECT {REDEMPTION_COLUMNS} {REDEMPTION_FROM} WHERE d.
 # The id is drawn first: the hold transfer names the redemption it holds points for.
 NEXT_REDEMPTION_ID = "SELECT nextval('redemptions_id_seq') AS id"
 ADD_REDEMPTION = ("INSERT INTO redemptions (id, request_id, account_id, reward_id, quantity, points, "
-                  "hold_transfer_pk, requested_by) VALUES (%(id)s, %(request_id)s, %(account_id)s, %(reward_id)s, %(quantity)s, %(points)s, "
+                  "hold_transfer_pk, requested_by) VALUES (%(id)s, %(request_id)s, %(account_id)s, %(reward_id)s, "
+                  "%(quantity)s, %(points)s, "
                   "%(hold_transfer_pk)s, %(requested_by)s)")
 CLOSE_REDEMPTION = ("UPDATE redemptions SET status = %(status)s, close_transfer_pk = %(transfer_pk)s, "
                     "closed_by = %(actor)s, closed_at = now(), reason = %(reason)s WHERE id = %(id)s")
@@ -203,9 +204,18 @@ EVALUATION_ROWS = ("SELECT account_id, community_code, party_org_id, party_org_n
 ADD_HANDOVER_IN = ("INSERT INTO handovers_in (transfer_id, person_key, from_street, amount, hours) "
                    "VALUES (%(transfer_id)s, %(person_key)s, %(from_street)s, %(amount)s, %(hours)s) "
                    "ON CONFLICT DO NOTHING RETURNING transfer_id")
+# The longest untried first, so handovers for people who never come here do not starve the others.
 WAITING_HANDOVERS = ("SELECT transfer_id, person_key, from_street, amount, hours FROM handovers_in "
                      "WHERE status = 'waiting' AND (%s::text[] IS NULL OR person_key = ANY(%s)) "
-                     "ORDER BY received_at LIMIT %s FOR UPDATE SKIP LOCKED")
+                     "ORDER BY last_tried_at NULLS FIRST LIMIT %s FOR UPDATE SKIP LOCKED")
+TRIED_HANDOVERS = "UPDATE handovers_in SET last_tried_at = now() WHERE transfer_id = ANY(%s)"
+ADD_HANDOVER_OUT = ("INSERT INTO handovers_out (transfer_id, account_id, amount, hours, message) "
+                    "VALUES (%(transfer_id)s, %(account_id)s, %(amount)s, %(hours)s, %(message)s)")
+HANDOVERS_OUT_OF = "SELECT count(*) AS n FROM handovers_out WHERE account_id = %s"
+HANDOVERS_OUT = ("SELECT transfer_id, account_id, amount, hours, message, created_at, resent_at FROM handovers_out "
+                 "WHERE (%(transfer_id)s::text IS NULL OR transfer_id = %(transfer_id)s) "
+                 "AND created_at >= %(since)s ORDER BY created_at")
+MARK_RESENT = "UPDATE handovers_out SET resent_at = now() WHERE transfer_id = %s"
 CREDIT_HANDOVER = ("UPDATE handovers_in SET status = 'credited', account_id = %s, credited_at = now() "
                    "WHERE transfer_id = %s")
 HANDOVER_IN = "SELECT * FROM handovers_in WHERE transfer_id = %s"

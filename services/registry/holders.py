@@ -37,6 +37,7 @@ def account_holder(tx, vault, kind, ref_id, caller):
                 "member_category": member_category(row),
                 "party_org_id": row["party_org_id"] if in_party else None,
                 "party_org_name": row["party_org_name"] if in_party else None,
+                "organization_ids": list(row["organization_ids"]),
                 "handover_key": vault.handover(vault.open(row["id_cipher"], ID)).hex()}
     if kind == "organization":
         row = store.organization(tx, ref_id)

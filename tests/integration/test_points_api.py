@@ -93,16 +93,8 @@ def log(api, resident_id, category="security_patrol", hours="2", **extra):
     return api.post(f"{P}/records", json=body)
 
 
-def drain(config, queue):
-    out = []
-    with Connection(config["AMQP_URI"]) as conn:
-        ch = conn.channel()
-        while (msg := ch.basic_get(queue, no_ack=True)) is not None:
-            out.append(json.loads(msg.body))
-    return out
-
-
-def test_a_report_opens_an_account_and_a_verified_record_posts_once(api, config, sql, taps, categories, make_token):
+def test_a_report_opens_an_account_and_a_verified_record_posts_once(api, config, sql, taps, categories, make_token,
+                                                                   broker):
     rid = resident(api, 11)
     assert api.post("/api/v1/party-members", json={"resident_id": rid, "category": "on_the_job",
                                                    "membership_org": "上海电气集团党委",
@@ -127,10 +119,10 @@ def test_a_report_opens_an_account_and_a_verified_record_posts_once(api, config,
         ("posting", 25, 25, record_id)]
     assert statement["account"]["verified_hours"] == "2.50"
 
-    events = wait_for(lambda: [e for e in drain(config, "test.points-events") if e["type"] == "points_posted"],
+    events = wait_for(lambda: [e for e in broker.get_all("test.points-events") if e["type"] == "points_posted"],
                       message="points_posted")
     assert len(events) == 1 and events[0]["payload"]["points"] == 25
-    batch = wait_for(lambda: drain(config, "test.points-facts"), message="the facts batch")[0]
+    batch = wait_for(lambda: broker.get_all("test.points-facts"), message="the facts batch")[0]
     assert facts.verify(batch, facts.Signer.from_config(config).public_key)
     assert batch["facts"][0]["dims"] == {"category": "security_patrol", "points": 25, "hours": 2.5,
                                          "member_category": "party_member"}
@@ -164,11 +156,15 @@ def test_an_organisation_leader_verifies_only_what_the_category_allows(api, make
     assert org.status_code == 201, org.text
     org_id = org.json()["id"]
     leader = api.as_(make_token("organization_leader", COMMUNITY, "李桂英", organization_id=org_id))
-    visit = leader.post(f"{P}/records", json={"resident_id": member_id, "category_code": "elderly_visit",
-                                             "organization_id": org_id, "served_at": served(), "hours": "1",
-                                             "description": "探访8号楼独居老人张阿婆"})
-    assert visit.status_code == 201, visit.text
-    assert leader.post(f"{P}/records/{visit.json()['id']}/verify", json={}).json()["points"] == 5
+    visit = {"resident_id": member_id, "category_code": "elderly_visit", "organization_id": org_id,
+             "served_at": served(), "hours": "1", "description": "探访8号楼独居老人张阿婆"}
+    assert_problem(leader.post(f"{P}/records", json=visit), 422, "resident_id")      # not a member yet
+    assert api.post(f"/api/v1/organizations/{org_id}/members", json={"resident_id": member_id}).status_code == 201
+    own = leader.post(f"{P}/records", json=visit)
+    assert own.status_code == 201, own.text
+    assert_problem(leader.post(f"{P}/records/{own.json()['id']}/verify", json={}), 403, "id")  # not their own
+    logged = api.post(f"{P}/records", json=visit).json()["id"]                                 # a worker logged it
+    assert leader.post(f"{P}/records/{logged}/verify", json={}).json()["points"] == 5
     patrol = log(api, member_id, organization_id=org_id).json()["id"]
     assert_problem(leader.post(f"{P}/records/{patrol}/verify", json={}), 403, "id")
     assert_problem(leader.get(f"{P}/accounts"), 403, "role")
@@ -177,14 +173,15 @@ def test_an_organisation_leader_verifies_only_what_the_category_allows(api, make
                                                      "hours": "1", "description": "x"}), 422, "organization_id")
 
 
-def test_leaving_the_street_freezes_the_account_and_sends_the_balance_signed(api, config, sql, taps, categories):
+def test_leaving_the_street_freezes_the_account_and_sends_the_balance_signed(api, config, sql, taps, categories,
+                                                                            broker):
     rid = resident(api, 15)
     record_id = log(api, rid, hours="3").json()["id"]
     assert api.post(f"{P}/records/{record_id}/verify", json={}).json()["points"] == 30
     left = api.post(f"/api/v1/residents/{rid}/departure", json={"effective": datetime.now(CHINA).date().isoformat(),
                                                                "destination": "杨浦区殷行街道"})
     assert left.status_code == 200, left.text
-    message = wait_for(lambda: drain(config, "test.handovers"), message="the handover message")[0]
+    message = wait_for(lambda: broker.get_all("test.handovers"), message="the handover message")[0]
     assert message["amount"] == 30 and message["from_street"] == config["NODE_CODE"]
     assert message["person_key"] == Vault.from_config(config).handover(id_number("015")).hex()
     assert facts.verify(message, facts.Signer.from_config(config).public_key)
@@ -193,7 +190,7 @@ def test_leaving_the_street_freezes_the_account_and_sends_the_balance_signed(api
     assert_problem(log(api, rid), 409, "resident_id")   # the account is frozen
 
 
-def test_a_handover_published_twice_credits_once(api, config, sql, taps):
+def test_a_handover_published_twice_credits_once(api, config, sql, taps, broker):
     rid = resident(api, 16, name="赵国庆")
     key = Vault.from_config(config).handover(id_number("016")).hex()
     message = PEER.sign({"v": 1, "transfer_id": f"{PEER_STREET}:emigration:42", "person_key": key,
@@ -207,7 +204,7 @@ def test_a_handover_published_twice_credits_once(api, config, sql, taps):
                                    (rid,)), message="the handover to be credited")[0]
     # the forged copy is dead-lettered after its bounded redeliveries, never applied
     dlq = "msg-handovers-points.balance_handed_over--points.on_handover.dlq"
-    wait_for(lambda: api_depth(config, dlq) == 1, timeout=30, message="the forged handover in the DLQ")
+    wait_for(lambda: broker.depth(dlq) == 1, timeout=30, message="the forged handover in the DLQ")
     account = sql("SELECT id, balance, carried_hours FROM points.accounts WHERE resident_id = %s", (rid,))[0]
     assert account["balance"] == 80 and str(account["carried_hours"]) == "310.00"
     assert sql("SELECT count(*) AS n FROM points.transfers WHERE kind = 'immigration'")[0]["n"] == 1
@@ -215,10 +212,6 @@ def test_a_handover_published_twice_credits_once(api, config, sql, taps):
     view = api.get(f"{P}/accounts/{account['id']}").json()
     assert view["stars"] == 2 and view["balance"] == 80
 
-
-def api_depth(config, queue):
-    with Connection(config["AMQP_URI"]) as conn:
-        return conn.default_channel.queue_declare(queue, passive=True).message_count
 
 
 def test_a_move_within_the_street_keeps_the_account_and_a_death_freezes_it(api, sql, categories):

@@ -198,8 +198,22 @@ CREATE TRIGGER evaluations_immutable BEFORE UPDATE OR DELETE ON evaluations
 CREATE TRIGGER evaluation_rows_immutable BEFORE UPDATE OR DELETE ON evaluation_rows
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
 
--- Balances arriving from another street, keyed by the sender's transfer id (a redelivery is a no-op).
--- person_key is a city-wide keyed hash of the ID number: the receiving street's registry matches it.
+-- Balances sent after residents who left the street, kept (signed) so an operator can send one again
+-- (`linli handovers resend`): the receiving street applies a transfer id once, however often it comes.
+CREATE TABLE handovers_out (
+    transfer_id text PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts (id),
+    amount      bigint NOT NULL CHECK (amount >= 0),
+    hours       numeric(9, 2) NOT NULL CHECK (hours >= 0),
+    message     jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    resent_at   timestamptz
+);
+CREATE INDEX handovers_out_account ON handovers_out (account_id);
+
+-- Balances arriving from another street (or coming back to this one), keyed by the sender's transfer
+-- id (a redelivery is a no-op). person_key is a city-wide keyed hash of the ID number: the receiving
+-- street's registry matches it; most streets never do, as handovers reach every street of the city.
 CREATE TABLE handovers_in (
     transfer_id  text PRIMARY KEY,
     person_key   text NOT NULL,
@@ -209,6 +223,8 @@ CREATE TABLE handovers_in (
     status       text NOT NULL DEFAULT 'waiting' CHECK (status IN ('waiting', 'credited')),
     account_id   bigint REFERENCES accounts (id),
     received_at  timestamptz NOT NULL DEFAULT now(),
+    last_tried_at timestamptz,
     credited_at  timestamptz
 );
 CREATE INDEX handovers_in_waiting ON handovers_in (person_key) WHERE status = 'waiting';
+CREATE INDEX handovers_in_next_try ON handovers_in (last_tried_at NULLS FIRST) WHERE status = 'waiting';

@@ -7,7 +7,9 @@ SELECT r.id AS resident_id, r.name, r.community_code, r.grid_code, r.status, r.p
        m.report_status, m.party_org_id, o.name AS party_org_name,
        EXISTS (SELECT 1 FROM organization_members om JOIN organizations g ON g.id = om.organization_id
                WHERE om.resident_id = r.id AND om.left_on IS NULL AND g.category = 'volunteer_team'
-                 AND g.status IN ('filed', 'active')) AS volunteer
+                 AND g.status IN ('filed', 'active')) AS volunteer,
+       ARRAY(SELECT om.organization_id FROM organization_members om
+             WHERE om.resident_id = r.id AND om.left_on IS NULL ORDER BY 1) AS organization_ids
 FROM residents r LEFT JOIN party_members m ON m.resident_id = r.id LEFT JOIN party_orgs o ON o.id = m.party_org_id
 WHERE r.id = %s
 """
