@@ -42,7 +42,8 @@ def prepare(dsn, cfg, people, records):
     start = (datetime.now(CHINA) - timedelta(days=60)).date()
     source = envelope.source_from_config("points", cfg)
     with transaction(dsn, "points", source, Signer.from_config(cfg)) as tx:
-        for code, name, unit, per in (("security_patrol", "平安巡逻", "hour", 10), ("elderly_visit", "探访独居老人", "occasion", 5),
+        for code, name, unit, per in (("security_patrol", "平安巡逻", "hour", 10),
+                                      ("elderly_visit", "探访独居老人", "occasion", 5),
                                       ("garbage_sorting", "垃圾分类指导", "hour", 8)):
             catalogue.create_category(tx, {"code": code, "name": name, "unit": unit, "points_per_unit": per,
                                            "daily_cap": 60, "yearly_cap": 2000,
