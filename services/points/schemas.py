@@ -271,11 +271,20 @@ class RecordPageSchema(Schema):
     next = fields.Integer(allow_none=True)
 
 
+class PostedSchema(Schema):
+    id = fields.Integer()
+    status = fields.String()
+    points = fields.Integer()
+    capped_from = fields.Integer(allow_none=True)
+    transfer = fields.Integer(allow_none=True)
+
+
 class BatchResultSchema(Schema):
     posted = fields.Integer()
     points = fields.Integer()
     capped = fields.Integer()
-    records = fields.List(fields.Nested(RecordSchema))
+    records = fields.List(fields.Nested(PostedSchema), metadata={"description": "what each posting gave"})
+    replayed = fields.List(fields.Integer(), metadata={"description": "records posted before (a retried batch)"})
 
 
 # -- redemptions ---------------------------------------------------------------------------------
