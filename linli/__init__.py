@@ -4,6 +4,7 @@ import importlib
 SERVICES = {
     "registry": "services.registry.service:RegistryService",
     "points": "services.points.service:PointsService",
+    "consultation": "services.consultation.service:ConsultationService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

@@ -57,6 +57,9 @@ APP_TABLES = {
                  "node_changes", "nodes", "outbox", "processed_events"],
     "points": ["handovers_in", "evaluation_rows", "evaluations", "redemptions", "rewards", "service_records",
                "entries", "transfers", "accounts", "rule_versions", "categories", "outbox", "processed_events"],
+    "consultation": ["ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
+                     "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
+                     "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }
 

@@ -14,6 +14,7 @@ from services.points import ledger, rules, store
 from services.points.schemas import (AccountListQuerySchema, AccountOpenSchema, AccountSchema, StatementLineSchema,
                                      StatementQuerySchema)
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared.scope import forbid, in_scope, under  # noqa: F401  (records, redemptions and evaluation use them here)
 
 _account = AccountSchema()
 _lines = StatementLineSchema(many=True)
@@ -21,23 +22,6 @@ _lines = StatementLineSchema(many=True)
 
 def system_caller(instance_code, name="points"):
     return {"actor": f"service:{name}", "scope": instance_code, "role": "service", "organization_id": None}
-
-
-def in_scope(code, caller):
-    return code.startswith(caller["scope"])
-
-
-def under(q, caller):
-    """The node prefix a listing asks for (the token's scope by default), refused outside the scope."""
-    prefix = q.get("under") or caller["scope"]
-    if not in_scope(prefix, caller):
-        forbid(prefix, caller, "under")
-    return prefix
-
-
-def forbid(what, caller, field):
-    raise Forbidden(f"{what} lies outside this token's scope {caller['scope']}",
-                    {field: [f"outside scope {caller['scope']}"]})
 
 
 def not_for_leaders(caller, what):

@@ -1,0 +1,239 @@
+"""一上一下: matters raised through the community's channels, backed, screened, escalated, rated, settled.
+
+Each use case runs in the caller's transaction: the change, its history row, the
+domain event and the de-identified fact commit together. `people(resident_id,
+caller)` is the registry's answer on a resident (by RPC), so a raiser, backer or
+rater must be someone on the register within the caller's scope. A matter is
+handled by its community until it is escalated; then by the street above it
+(`level_code`), whose token must reach that level.
+"""
+from services.consultation import rules, store
+from services.consultation.schemas import (BackSchema, MatterCreateSchema, MatterListQuerySchema, MatterSchema,
+                                           RateSchema, ScreenSchema, SettleSchema, SimilarQuerySchema)
+from shared import facts
+from shared.db import unique_races
+from shared.errors import Conflict, NotFound, ValidationFailed, load
+from shared.scope import forbid, in_scope, under
+
+_matter = MatterSchema()
+
+
+def view(row, now):
+    return _matter.dump({**row, "overdue": row["status"] not in rules.CLOSED and row["settle_due_at"] < now})
+
+
+def event(row, **extra):
+    return {"id": row["id"], "community_code": row["community_code"], "category": row["category"],
+            "status": row["status"], "raiser_resident_id": row["raiser_resident_id"],
+            "level_code": row["level_code"], "version": row["version"], **extra}
+
+
+def fact(fact_type, row, day, **dims):
+    # No names, no free text: the category, how it came and how urgent, and what happened.
+    return facts.fact(fact_type, row["community_code"], day, category=row["category"], channel=row["channel"],
+                      urgency=row["urgency"], **dims)
+
+
+def history(tx, row, version, status, note, actor):
+    tx.execute(store.ADD_HISTORY, (row["id"], version, status, note, actor))
+
+
+def resident(people, resident_id, caller, field):
+    holder = people(resident_id, caller)  # NotFound / Forbidden from the registry
+    if holder["status"] != "active":
+        raise ValidationFailed("not on the active register", {field: [f"resident {resident_id} is "
+                                                                      f"{holder['status']}"]})
+    return holder
+
+
+def matter_in_scope(tx, matter_id, caller, for_update=False, handling=False):
+    """The matter, if the caller reaches its community (or, to act on it, the level handling it)."""
+    row = tx.one(store.MATTER_FOR_UPDATE if for_update else store.MATTER, (matter_id,))
+    if row is None:
+        raise NotFound(f"no matter {matter_id}", {"id": [f"no matter {matter_id}"]})
+    code = row["level_code"] if handling else row["community_code"]
+    if not in_scope(code, caller):
+        forbid(f"matter {matter_id} (handled at {row['level_code']})", caller, "id")
+    return row
+
+
+def similar(tx, query, caller):
+    q = load(SimilarQuerySchema, query)
+    if not in_scope(q["community_code"], caller):
+        forbid(q["community_code"], caller, "community_code")
+    return {"items": _similar(tx, q["community_code"], q["category"], q["text"])}
+
+
+def _similar(tx, community_code, category, text):
+    rows = tx.all(store.SIMILAR, {"community_code": community_code, "category": category, "text": text,
+                                  "threshold": store.SIMILARITY})
+    return [{"id": r["id"], "title": r["title"], "status": r["status"], "backers": r["backers"],
+             "similarity": round(float(r["similarity"]), 3)} for r in rows]
+
+
+def raise_matter(tx, people, data, caller, now):
+    d = load(MatterCreateSchema, data)
+    if not in_scope(d["community_code"], caller):
+        forbid(d["community_code"], caller, "community_code")
+    if d.get("request_id"):
+        first = tx.one(store.MATTER_BY_REQUEST, (d["request_id"],))
+        if first is not None:
+            return _replay(first, d, now)
+    if d.get("raiser_resident_id") is not None:
+        holder = resident(people, d["raiser_resident_id"], caller, "raiser_resident_id")
+        if holder["community_code"][:9] != d["community_code"][:9]:
+            raise ValidationFailed("the raiser lives in another street", {"raiser_resident_id": ["not of this street"]})
+    if not d["confirm_new"]:
+        alike = _similar(tx, d["community_code"], d["category"], f"{d['title']} {d['description']}")
+        if alike:
+            best = alike[0]
+            raise Conflict("a similar matter is open in this community",
+                           {"description": [f"like open matter {best['id']} ({best['title']}, "
+                                            f"{best['backers']} backers): back it instead, or send confirm_new"],
+                            "similar": [str(m["id"]) for m in alike]})
+    deadline = rules.deadline_for(tx.all(store.DEADLINES), d["category"], d["urgency"])
+    screening_due, settle_due = rules.due_dates(now, deadline["screening_hours"], deadline["settle_days"])
+    values = {**{k: d.get(k) for k in ("request_id", "community_code", "building", "category", "urgency", "channel",
+                                        "title", "description", "raiser_resident_id", "attachments")},
+              "level_code": d["community_code"], "raised_at": now, "screening_due_at": screening_due,
+              "settle_due_at": settle_due}
+    inserted = tx.one(store.ADD_MATTER, values)
+    if inserted is None:  # the same request id, committed meanwhile by a concurrent retry
+        return _replay(tx.one(store.MATTER_BY_REQUEST, (d["request_id"],)), d, now)
+    row = tx.one(store.MATTER, (inserted["id"],))
+    history(tx, row, 1, "raised", None, caller["actor"])
+    tx.emit("matter_raised", event(row, channel=row["channel"], urgency=row["urgency"],
+                                   screening_due_at=row["screening_due_at"].isoformat()))
+    tx.publish_facts("matter_raised", [fact("matter_raised", row, now.date())])
+    return view(row, now)
+
+
+def _replay(first, d, now):
+    if (first["community_code"], first["category"], first["title"]) != (d["community_code"], d["category"],
+                                                                        d["title"]):
+        raise Conflict(f"request id {d['request_id']} was already used for another matter",
+                       {"request_id": [f"already used by matter {first['id']}"]})
+    return {**view(first, now), "replayed": True}
+
+
+def back(tx, people, matter_id, data, caller, now):
+    """A resident backs an open matter instead of raising it again; each resident counts once."""
+    d = load(BackSchema, data)
+    row = matter_in_scope(tx, matter_id, caller, for_update=True)
+    if row["status"] in rules.CLOSED:
+        raise Conflict(f"matter {matter_id} is {row['status']}", {"id": [f"a {row['status']} matter takes no "
+                                                                        "backers"]})
+    resident(people, d["resident_id"], caller, "resident_id")
+    if d["resident_id"] == row["raiser_resident_id"]:
+        raise Conflict("the raiser already stands behind the matter", {"resident_id": ["is the raiser"]})
+    if tx.execute(store.ADD_BACKER, (matter_id, d["resident_id"])).rowcount:
+        tx.execute(store.COUNT_BACKER, (1, matter_id))
+        tx.emit("matter_backed", {"id": matter_id, "community_code": row["community_code"],
+                                  "resident_id": d["resident_id"]})
+    return view(tx.one(store.MATTER, (matter_id,)), now)
+
+
+def screen(tx, matter_id, data, caller, now):
+    """The committee's (or, once escalated, the street's) first answer to a matter."""
+    d = load(ScreenSchema, data)
+    row = matter_in_scope(tx, matter_id, caller, for_update=True, handling=True)
+    to = rules.SCREENING[d["outcome"]]
+    why = rules.matter_move(row["status"], to)
+    if why:
+        raise Conflict(why, {"outcome": [why]})
+    level = row["level_code"]
+    if to == "escalated":
+        level = row["community_code"][:9]
+    duplicate_of = None
+    if to == "merged":
+        target = tx.one(store.MATTER_FOR_UPDATE, (d["duplicate_of"],))
+        if (target is None or target["id"] == matter_id or target["community_code"] != row["community_code"]
+                or target["status"] in rules.CLOSED):
+            raise ValidationFailed("not an open matter of the same community",
+                                   {"duplicate_of": [f"matter {d['duplicate_of']} cannot take this one in"]})
+        duplicate_of = target["id"]
+        if row["raiser_resident_id"] is not None and row["raiser_resident_id"] != target["raiser_resident_id"]:
+            if tx.execute(store.ADD_BACKER, (target["id"], row["raiser_resident_id"])).rowcount:
+                tx.execute(store.COUNT_BACKER, (1, target["id"]))
+    version = tx.one(store.SCREEN, {"status": to, "actor": caller["actor"], "note": d.get("note"),
+                                    "referred_to": d.get("referred_to"), "duplicate_of": duplicate_of,
+                                    "level_code": level, "id": matter_id})["version"]
+    after = tx.one(store.MATTER, (matter_id,))
+    history(tx, after, version, to, d.get("note"), caller["actor"])
+    on_time = after["screened_at"] <= after["screening_due_at"]
+    tx.emit("matter_screened", event(after, outcome=d["outcome"], note=d.get("note"), on_time=on_time))
+    facts_out = [fact("matter_screened", after, now.date(), outcome=d["outcome"], on_time=on_time)]
+    if to == "escalated":
+        tx.emit("matter_escalated", event(after, to_level=level, reason=d.get("note")))
+        facts_out.append(fact("matter_escalated", after, now.date(), to_level=len(level)))
+    tx.publish_facts("matter_screened", facts_out)
+    return view(after, now)
+
+
+def settle(tx, matter_id, data, caller, now, by=None):
+    """办结: the matter is closed, once answered, referred, or its decision carried out and published."""
+    d = load(SettleSchema, data)
+    row = matter_in_scope(tx, matter_id, caller, for_update=True, handling=True)
+    why = rules.matter_move(row["status"], "settled")
+    if why:
+        raise Conflict(why, {"id": [why]})
+    return _settle(tx, row, d.get("note"), by or caller["actor"], now)
+
+
+def _settle(tx, row, note, actor, now):
+    version = tx.one(store.SETTLE, (row["id"],))["version"]
+    after = tx.one(store.MATTER, (row["id"],))
+    history(tx, after, version, "settled", note, actor)
+    days = round((after["settled_at"] - after["raised_at"]).total_seconds() / 86400, 2)
+    on_time = after["settled_at"] <= after["settle_due_at"]
+    tx.emit("matter_settled", event(after, days_to_settle=days, on_time=on_time))
+    tx.publish_facts("matter_settled", [fact("matter_settled", after, now.date(), days_to_settle=days,
+                                             on_time=on_time)])
+    return view(after, now)
+
+
+def rate(tx, people, matter_id, data, caller, now):
+    """The raiser, a backer or a participant rates the result once; the raiser's rating settles it."""
+    d = load(RateSchema, data)
+    row = matter_in_scope(tx, matter_id, caller, for_update=True)
+    if row["status"] not in ("answered", "referred", "published", "settled"):
+        raise Conflict(f"a {row['status']} matter has no result to rate yet", {"id": ["nothing to rate yet"]})
+    rid = d["resident_id"]
+    involved = (rid == row["raiser_resident_id"] or tx.one(store.IS_BACKER, (matter_id, rid)) is not None
+                or (row["agenda_item_id"] is not None
+                    and tx.one(store.IN_ROSTER, (row["agenda_item_id"], rid)) is not None))
+    if not involved:
+        raise ValidationFailed("only the raiser, a backer or a participant rates a matter",
+                               {"resident_id": [f"resident {rid} raised, backed or deliberated nothing here"]})
+    resident(people, rid, caller, "resident_id")
+    if tx.execute(store.ADD_RATING, (matter_id, rid, d["score"], d.get("comment"))).rowcount == 0:
+        raise Conflict("already rated", {"resident_id": [f"resident {rid} rated matter {matter_id} already"]})
+    satisfied = d["score"] >= rules.SATISFIED
+    tx.emit("matter_rated", event(row, resident_id=rid, score=d["score"]))
+    tx.publish_facts("matter_rated", [fact("matter_rated", row, now.date(), score=d["score"], satisfied=satisfied)])
+    if rid == row["raiser_resident_id"] and rules.matter_move(row["status"], "settled") is None:
+        return _settle(tx, row, f"rated {d['score']} by the raiser", caller["actor"], now)
+    return view(tx.one(store.MATTER, (matter_id,)), now)
+
+
+def get(tx, matter_id, caller, now):
+    row = matter_in_scope(tx, matter_id, caller)
+    return {**view(row, now), "history": [dict(h, at=h["at"].isoformat()) for h in tx.all(store.HISTORY,
+                                                                                          (matter_id,))]}
+
+
+def search(tx, query, caller, now):
+    q = load(MatterListQuerySchema, query)
+    rows = tx.all(store.LIST_MATTERS, {"under": under(q, caller), "status": q.get("status"),
+                                       "category": q.get("category"), "overdue": q["overdue"],
+                                       "escalated": q["escalated"], "after": q["after"], "limit": q["limit"]})
+    return {"items": [view(r, now) for r in rows], "next": rows[-1]["id"] if len(rows) == q["limit"] else None}
+
+
+def set_deadline(tx, data, caller):
+    from services.consultation.schemas import DeadlineSchema
+    d = load(DeadlineSchema, data)
+    with unique_races({}):
+        tx.execute(store.SET_DEADLINE, (d["category"], d["urgency"], d["screening_hours"], d["settle_days"]))
+    tx.emit("consultation_deadline_set", {**d, "actor": caller["actor"]})
+    return {"items": tx.all(store.DEADLINES)}

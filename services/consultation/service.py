@@ -1,0 +1,152 @@
+"""Consultation service: "three up, three down" from a resident's matter to a published, rated result.
+
+Thin nameko entrypoints over matters.py (一上一下), deliberation.py (二上二下),
+decisions.py (三上三下) and figures.py. `caller` is {"actor", "scope", "role"} from
+the gateway's token; the registry is asked by RPC whether a resident named as
+raiser, backer, participant or rater is on the register within that scope.
+"""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from nameko.rpc import RpcProxy, rpc
+
+from services.consultation import decisions, deliberation, figures, matters
+from shared.db import Database
+from shared.errors import DomainError
+from shared.metrics import Telemetry
+from shared.outbox import OutboxRelay
+
+command = rpc(expected_exceptions=DomainError)
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def now():
+    return datetime.now(CHINA)
+
+
+class ConsultationService:
+    name = "consultation"
+
+    db = Database()
+    relay = OutboxRelay()
+    telemetry = Telemetry()
+    registry = RpcProxy("registry")
+
+    def people(self, resident_id, caller):
+        return self.registry.account_holder("person", resident_id, caller)
+
+    # -- matters ------------------------------------------------------------------------------
+
+    @command
+    def raise_matter(self, data, caller):
+        return matters.raise_matter(self.db, self.people, data, caller, now())
+
+    @command
+    def similar_matters(self, query, caller):
+        return matters.similar(self.db, query, caller)
+
+    @command
+    def get_matter(self, matter_id, caller):
+        return matters.get(self.db, matter_id, caller, now())
+
+    @command
+    def search_matters(self, query, caller):
+        return matters.search(self.db, query, caller, now())
+
+    @command
+    def back_matter(self, matter_id, data, caller):
+        return matters.back(self.db, self.people, matter_id, data, caller, now())
+
+    @command
+    def screen_matter(self, matter_id, data, caller):
+        return matters.screen(self.db, matter_id, data, caller, now())
+
+    @command
+    def rate_matter(self, matter_id, data, caller):
+        return matters.rate(self.db, self.people, matter_id, data, caller, now())
+
+    @command
+    def settle_matter(self, matter_id, data, caller):
+        return matters.settle(self.db, matter_id, data, caller, now())
+
+    @command
+    def set_deadline(self, data, caller):
+        return matters.set_deadline(self.db, data, caller)
+
+    # -- deliberation ---------------------------------------------------------------------------
+
+    @command
+    def create_agenda_item(self, data, caller):
+        return deliberation.create_item(self.db, data, caller, now())
+
+    @command
+    def get_agenda_item(self, item_id, caller):
+        return deliberation.item(self.db, item_id, caller, now())
+
+    @command
+    def add_option(self, item_id, data, caller):
+        return deliberation.add_option(self.db, item_id, data, caller, now())
+
+    @command
+    def schedule_meeting(self, data, caller):
+        return deliberation.schedule(self.db, self.people, data, caller, now())
+
+    @command
+    def get_meeting(self, meeting_id, caller):
+        return deliberation.get(self.db, meeting_id, caller)
+
+    @command
+    def move_meeting(self, meeting_id, data, caller):
+        return deliberation.move(self.db, meeting_id, data, caller, now())
+
+    @command
+    def open_meeting(self, meeting_id, data, caller):
+        return deliberation.open_meeting(self.db, meeting_id, data, caller)
+
+    @command
+    def cast_vote(self, meeting_id, data, caller):
+        return deliberation.vote(self.db, meeting_id, data, caller)
+
+    @command
+    def tally(self, meeting_id, item_id, caller):
+        return deliberation.tally(self.db, meeting_id, item_id, caller)
+
+    @command
+    def close_meeting(self, meeting_id, data, caller):
+        return deliberation.close(self.db, meeting_id, data, caller, now())
+
+    @command
+    def cancel_meeting(self, meeting_id, data, caller):
+        return deliberation.cancel(self.db, meeting_id, data, caller)
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    @command
+    def decide(self, data, caller):
+        return decisions.decide(self.db, data, caller, now())
+
+    @command
+    def get_decision(self, decision_id, caller):
+        return decisions.get(self.db, decision_id, caller)
+
+    @command
+    def add_task(self, decision_id, data, caller):
+        return decisions.add_task(self.db, decision_id, data, caller)
+
+    @command
+    def task_progress(self, task_id, data, caller):
+        return decisions.progress(self.db, task_id, data, caller)
+
+    @command
+    def publish_result(self, decision_id, data, caller):
+        return decisions.publish(self.db, decision_id, data, caller, now())
+
+    # -- figures and the public view --------------------------------------------------------------
+
+    @command
+    def figures(self, query, caller):
+        return figures.figures(self.db, query, caller, now())
+
+    @command
+    def public_results(self, query):
+        return figures.public_results(self.db, query)
