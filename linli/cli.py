@@ -244,12 +244,36 @@ def demo_load(ctx):
     points = _demo_points(cfg, vault)
     click.echo("demo: points " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in points.items())
                if points else "demo: points already loaded")
+    consultation = _demo_consultation(cfg, vault)
+    click.echo("demo: consultation " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in consultation.items())
+               if consultation else "demo: consultation already loaded")
+
+
+def _registry_people(rtx, vault):
+    """The registry's answer on a resident, as the services get it by RPC."""
+    from services.registry import holders as registry_holders
+    return lambda kind, ref, caller: registry_holders.account_holder(rtx, vault, kind, ref,
+                                                                     {**caller, "actor": "service:demo"})
+
+
+def _demo_consultation(cfg, vault):
+    from linli.demo.consultation import load_consultation
+    from shared.db import transaction
+    from shared.facts import Signer
+    with registry_tx(cfg) as rtx, transaction(cfg["DATABASE_URL"], "consultation",
+                                              envelope.source_from_config("consultation", cfg),
+                                              Signer.from_config(cfg)) as ctx:
+        by_community = {}
+        for r in rtx.all("SELECT id, community_code FROM residents WHERE status = 'active' ORDER BY id"):
+            by_community.setdefault(r["community_code"], []).append(r["id"])
+        holder = _registry_people(rtx, vault)
+        return load_consultation(ctx, lambda rid, caller: holder("person", rid, caller),
+                                 {c: ids[:10] for c, ids in by_community.items()}, cfg["NODE_CODE"])
 
 
 def _demo_points(cfg, vault):
     """The points demo, asking the registry who holds each account as the points service would (by RPC)."""
     from linli.demo.points import load_points
-    from services.registry import holders as registry_holders
     from shared.db import transaction
     from shared.facts import Signer
     with registry_tx(cfg) as rtx, transaction(cfg["DATABASE_URL"], "points",
@@ -259,8 +283,7 @@ def _demo_points(cfg, vault):
             "SELECT resident_id AS id FROM party_members WHERE report_status = 'reported' UNION "
             "SELECT m.resident_id FROM organization_members m JOIN organizations o ON o.id = m.organization_id "
             "WHERE o.category = 'volunteer_team' AND m.left_on IS NULL ORDER BY id")]
-        return load_points(ptx, lambda kind, ref, caller: registry_holders.account_holder(
-            rtx, vault, kind, ref, {**caller, "actor": "service:demo"}), people, cfg["NODE_CODE"])
+        return load_points(ptx, _registry_people(rtx, vault), people, cfg["NODE_CODE"])
 
 
 @main.group()

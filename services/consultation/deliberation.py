@@ -8,7 +8,8 @@ quorum and the majority it needs.
 """
 from services.consultation import matters as matters_mod
 from services.consultation import rules, store
-from services.consultation.schemas import (AgendaItemCreateSchema, AttendanceSchema, CloseMeetingSchema,
+from services.consultation.schemas import (AgendaItemCreateSchema, AttendanceSchema, CancelMeetingSchema,
+                                           CloseMeetingSchema,
                                            MeetingCreateSchema, MeetingMoveSchema, MeetingSchema, OptionCreateSchema,
                                            TallySchema, VoteSchema)
 from shared import facts
@@ -221,13 +222,14 @@ def close(tx, meeting_id, data, caller, now):
 
 
 def cancel(tx, meeting_id, data, caller):
+    d = load(CancelMeetingSchema, data)
     row = meeting_in_scope(tx, meeting_id, caller, for_update=True)
     why = rules.meeting_move(row["status"], "cancelled")
     if why:
         raise Conflict(why, {"id": [why]})
     tx.execute(store.SET_MEETING_STATUS, ("cancelled", None, meeting_id))
     view = _meeting_view(tx, tx.one(store.MEETING, (meeting_id,)))
-    tx.emit("meeting_cancelled", _meeting_event(view, reason=(data or {}).get("reason")))
+    tx.emit("meeting_cancelled", _meeting_event(view, reason=d["reason"]))
     return view
 
 

@@ -54,7 +54,8 @@ class ScreenSchema(Schema):
     outcome = fields.String(required=True, validate=_one_of(SCREENING))
     note = Text(validate=NOTE, metadata={"description": "the answer, the reason for rejecting, or why it goes up"})
     referred_to = Text(validate=validate.Length(1, 100), metadata={"example": "区绿化市容局"})
-    duplicate_of = fields.Integer(validate=ID, metadata={"description": "with outcome merge: the open matter it repeats"})
+    duplicate_of = fields.Integer(validate=ID,
+                                  metadata={"description": "with outcome merge: the open matter it repeats"})
 
     @validates_schema
     def _needs(self, data, **_):
@@ -176,6 +177,10 @@ class VoteSchema(Schema):
             raise ValidationError("give a score for the item, or an option_id with a choice", "score")
         if ("option_id" in data) != ("choice" in data):
             raise ValidationError("an option vote needs both option_id and choice", "choice")
+
+
+class CancelMeetingSchema(Schema):
+    reason = Text(required=True, validate=NOTE, metadata={"example": "台风预警，会议取消"})
 
 
 class CloseMeetingSchema(Schema):

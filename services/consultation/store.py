@@ -27,11 +27,13 @@ SIMILAR = ("SELECT * FROM (SELECT id, title, status, backers, "
            "AND status NOT IN ('settled', 'rejected', 'merged')) m "
            "WHERE similarity >= %(threshold)s ORDER BY similarity DESC, id LIMIT 5")
 SET_STATUS = ("UPDATE matters SET status = %(status)s, version = version + 1 WHERE id = %(id)s RETURNING version")
-SCREEN = ("UPDATE matters SET status = %(status)s, screened_at = coalesce(screened_at, now()), screened_by = %(actor)s, "
+SCREEN = ("UPDATE matters SET status = %(status)s, screened_at = coalesce(screened_at, now()), "
+          "screened_by = %(actor)s, "
           "screen_note = %(note)s, referred_to = %(referred_to)s, duplicate_of = %(duplicate_of)s, "
           "level_code = %(level_code)s, escalated_at = CASE WHEN %(status)s = 'escalated' THEN now() "
           "ELSE escalated_at END, version = version + 1 WHERE id = %(id)s RETURNING version")
-SETTLE = "UPDATE matters SET status = 'settled', settled_at = now(), version = version + 1 WHERE id = %s RETURNING version"
+SETTLE = ("UPDATE matters SET status = 'settled', settled_at = now(), version = version + 1 WHERE id = %s "
+          "RETURNING version")
 ADD_HISTORY = ("INSERT INTO matter_history (matter_id, version, status, note, actor) VALUES (%s, %s, %s, %s, %s)")
 HISTORY = "SELECT version, status, note, actor, at FROM matter_history WHERE matter_id = %s ORDER BY version"
 ADD_BACKER = "INSERT INTO backers (matter_id, resident_id) VALUES (%s, %s) ON CONFLICT DO NOTHING"
@@ -102,9 +104,11 @@ ADD_DECISION = ("INSERT INTO decisions (agenda_item_id, meeting_id, option_id, a
                 "%(deadline)s, %(actor)s, %(summary)s) ON CONFLICT (agenda_item_id) DO NOTHING RETURNING id")
 ITEM_DECIDED = "UPDATE agenda_items SET status = 'decided' WHERE id = %s"
 PUBLISH = "UPDATE decisions SET published_at = now(), summary = %s WHERE id = %s"
-TASKS = "SELECT id, decision_id, title, responsible, due_on, progress, created_at FROM tasks WHERE decision_id = %s ORDER BY id"
+TASKS = ("SELECT id, decision_id, title, responsible, due_on, progress, created_at FROM tasks "
+         "WHERE decision_id = %s ORDER BY id")
 TASK_FOR_UPDATE = ("SELECT t.id, t.decision_id, t.title, t.responsible, t.due_on, t.progress, a.community_code "
-                   "FROM tasks t JOIN decisions d ON d.id = t.decision_id JOIN agenda_items a ON a.id = d.agenda_item_id "
+                   "FROM tasks t JOIN decisions d ON d.id = t.decision_id "
+                   "JOIN agenda_items a ON a.id = d.agenda_item_id "
                    "WHERE t.id = %s FOR UPDATE OF t")
 ADD_TASK = ("INSERT INTO tasks (decision_id, title, responsible, due_on) VALUES (%s, %s, %s, %s) RETURNING id")
 SET_PROGRESS = "UPDATE tasks SET progress = %s WHERE id = %s"
@@ -129,7 +133,8 @@ FIGURE_RATINGS = ("SELECT m.community_code, m.category, r.score FROM ratings r J
 
 # -- the public view: published results, nothing personal ---------------------------------------
 
-PUBLIC_RESULTS = ("SELECT d.id, d.meeting_id, a.community_code, a.title AS item_title, o.title AS option_title, d.summary, d.budget, "
+PUBLIC_RESULTS = ("SELECT d.id, d.meeting_id, a.community_code, a.title AS item_title, o.title AS option_title, "
+                  "d.summary, d.budget, "
                   "d.deadline, d.decided_at, d.published_at, d.approve, d.oppose, d.abstain, d.attended, "
                   "(SELECT array_agg(DISTINCT m.category) FROM matters m WHERE m.agenda_item_id = a.id) AS categories, "
                   "(SELECT coalesce(round(avg(t.progress)), 0) FROM tasks t WHERE t.decision_id = d.id) AS progress, "

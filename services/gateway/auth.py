@@ -36,6 +36,14 @@ PERMISSIONS = {
     "points:correct": {"community_worker", "street_admin"},
     # Categories, rule versions, rewards and the year-end snapshot are the street's decisions.
     "points:admin": {"street_admin"},
+    # Consultation (三上三下): matters name their raisers and backers, meetings their participants, so
+    # only the register's keepers handle them; the service checks each record's community.
+    "consultation:read": {"community_worker", "street_admin"},
+    "consultation:write": {"community_worker", "street_admin"},
+    # Screening and settlement deadlines bind every community of the street.
+    "consultation:admin": {"street_admin"},
+    # Figures are aggregates with no one named, so analysts may have them as well.
+    "consultation:figures": {"community_worker", "street_admin", "district_analyst"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")

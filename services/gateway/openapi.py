@@ -84,6 +84,7 @@ def build(version):
     add_party(spec)
     add_civic(spec)
     add_points(spec)
+    add_consultation(spec)
     return spec.to_dict()
 
 
@@ -478,3 +479,192 @@ def add_points(spec):
         "post": _op("Take the year-end snapshot of the whole instance; it is immutable (street admins)",
                     "Evaluation", body="EvaluationSnapshot", status="201"),
     })
+
+
+# -- consultation (三上三下): matters, deliberation, decisions, figures and the public view ---------------
+
+from services.consultation.schemas import (AgendaItemCreateSchema, AttendanceSchema, BackSchema,  # noqa: E402
+                                           CancelMeetingSchema, CloseMeetingSchema, DeadlineSchema,
+                                           DecisionCreateSchema,
+                                           DecisionSchema, FiguresQuerySchema, FiguresSchema,
+                                           MatterCreateSchema, MatterListQuerySchema, MatterSchema,
+                                           MeetingCreateSchema, MeetingMoveSchema, MeetingSchema,
+                                           OptionCreateSchema, ParticipantSchema, ProgressSchema,
+                                           PublicPageSchema, PublicQuerySchema, PublicResultSchema, PublishSchema,
+                                           RateSchema, ScreenSchema, SettleSchema, SimilarQuerySchema,
+                                           TallySchema, TaskCreateSchema, VoteSchema)
+
+
+class MatterResultSchema(MatterSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
+                                                      "is then 200 with the first matter"})
+
+
+class MatterHistorySchema(Schema):
+    version = fields.Integer()
+    status = fields.String()
+    note = fields.String(allow_none=True)
+    actor = fields.String()
+    at = fields.DateTime()
+
+
+class MatterDetailSchema(MatterSchema):
+    history = fields.List(fields.Nested(MatterHistorySchema))
+
+
+class MatterPageSchema(Schema):
+    items = fields.List(fields.Nested(MatterSchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class SimilarMatterSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    status = fields.String()
+    backers = fields.Integer()
+    similarity = fields.Float(metadata={"description": "0 to 1: how alike the texts are"})
+
+
+class SimilarMatterListSchema(Schema):
+    items = fields.List(fields.Nested(SimilarMatterSchema))
+
+
+class DeadlineListSchema(Schema):
+    items = fields.List(fields.Nested(DeadlineSchema), metadata={"description": "every deadline now in force"})
+
+
+class OptionSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String(allow_none=True)
+    budget = fields.Decimal(as_string=True, allow_none=True)
+
+
+class AgendaItemSchema(Schema):
+    id = fields.Integer()
+    community_code = fields.String()
+    title = fields.String()
+    status = fields.String()
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    matters = fields.List(fields.Nested(MatterSchema))
+    options = fields.List(fields.Nested(OptionSchema))
+
+
+MATTER, ITEM, MEETING, DECISION, TASK = (_id_param(n) for n in ("matter_id", "item_id", "meeting_id",
+                                                                 "decision_id", "task_id"))
+AGENDA_ITEM_QUERY = {"in": "query", "name": "agenda_item_id", "required": True,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 2 ** 63 - 1},
+                     "description": "the agenda item to tally; 422 when missing or not a positive integer"}
+
+
+def add_consultation(spec):
+    # Leaves first: apispec names a nested schema itself when it meets it unregistered.
+    for name, schema in [("Matter", MatterSchema), ("MatterResult", MatterResultSchema),
+                         ("MatterHistory", MatterHistorySchema), ("MatterDetail", MatterDetailSchema),
+                         ("MatterPage", MatterPageSchema), ("MatterCreate", MatterCreateSchema),
+                         ("SimilarMatter", SimilarMatterSchema), ("SimilarMatterList", SimilarMatterListSchema),
+                         ("MatterBack", BackSchema), ("MatterScreen", ScreenSchema), ("MatterRate", RateSchema),
+                         ("MatterSettle", SettleSchema), ("ConsultationDeadline", DeadlineSchema),
+                         ("ConsultationDeadlineList", DeadlineListSchema), ("AgendaOption", OptionSchema),
+                         ("AgendaItem", AgendaItemSchema), ("AgendaItemCreate", AgendaItemCreateSchema),
+                         ("AgendaOptionCreate", OptionCreateSchema), ("MeetingParticipant", ParticipantSchema),
+                         ("Meeting", MeetingSchema), ("MeetingCreate", MeetingCreateSchema),
+                         ("MeetingMove", MeetingMoveSchema), ("MeetingAttendance", AttendanceSchema),
+                         ("MeetingVote", VoteSchema), ("MeetingTally", TallySchema),
+                         ("MeetingClose", CloseMeetingSchema), ("MeetingCancel", CancelMeetingSchema),
+                         ("Decision", DecisionSchema), ("DecisionCreate", DecisionCreateSchema),
+                         ("DecisionTaskCreate", TaskCreateSchema), ("TaskProgress", ProgressSchema),
+                         ("ResultPublish", PublishSchema), ("ConsultationFigures", FiguresSchema),
+                         ("PublicResult", PublicResultSchema), ("PublicResultPage", PublicPageSchema)]:
+        spec.components.schema(name, schema=schema)
+    m = "/api/v1/matters"
+    spec.path(m, operations={
+        "get": _op("Matters in scope, newest first (overdue, escalated, by status or category)", "MatterPage",
+                   params=[{"in": "query", "schema": MatterListQuerySchema}]),
+        "post": _replayable("Raise a matter (一上); 409 names similar open matters unless confirm_new is sent",
+                            "MatterResult", "MatterCreate"),
+    })
+    spec.path(f"{m}/similar", operations={
+        "get": _op("Open matters of a community and category that read alike: back one instead of raising anew",
+                   "SimilarMatterList", params=[{"in": "query", "schema": SimilarQuerySchema}]),
+    })
+    spec.path(f"{m}/{{matter_id}}", operations={
+        "get": _op("A matter and its history", "MatterDetail", params=[MATTER]),
+    })
+    for action, body, summary in [
+            ("back", "MatterBack", "A resident backs an open matter; each resident counts once"),
+            ("screen", "MatterScreen", "Screen a matter (一下): answer, refer, reject, merge, deliberate or "
+                                       "escalate to the street"),
+            ("rate", "MatterRate", "The raiser rates how the matter was settled (1-5)"),
+            ("settle", "MatterSettle", "Record that a matter is settled")]:
+        spec.path(f"{m}/{{matter_id}}/{action}", operations={
+            "post": _op(summary, "Matter", body=body, params=[MATTER])})
+    spec.path("/api/v1/consultation/deadlines", operations={
+        "put": _op("Set the screening and settlement deadlines of a category and urgency (street admins)",
+                   "ConsultationDeadlineList", body="ConsultationDeadline"),
+    })
+    spec.path("/api/v1/agenda-items", operations={
+        "post": _op("Gather matters screened for deliberation into an agenda item (二上)", "AgendaItem",
+                    body="AgendaItemCreate", status="201"),
+    })
+    spec.path("/api/v1/agenda-items/{item_id}", operations={
+        "get": _op("An agenda item with its matters and drafted options", "AgendaItem", params=[ITEM]),
+    })
+    spec.path("/api/v1/agenda-items/{item_id}/options", operations={
+        "post": _op("Draft an option for an open item; the answer is the item", "AgendaItem",
+                    body="AgendaOptionCreate", status="201", params=[ITEM]),
+    })
+    spec.path("/api/v1/meetings", operations={
+        "post": _op("Schedule a consultation meeting with its agenda and a roster by stakeholder role",
+                    "Meeting", body="MeetingCreate", status="201"),
+    })
+    spec.path("/api/v1/meetings/{meeting_id}", operations={
+        "get": _op("A meeting with its agenda, roster and attendance by role", "Meeting", params=[MEETING]),
+    })
+    for action, body, summary in [
+            ("move", "MeetingMove", "Move a scheduled meeting to another time or place"),
+            ("open", "MeetingAttendance", "Open the meeting with the attendance taken (it may be taken again "
+                                          "while open)"),
+            ("close", "MeetingClose", "Close the meeting with its minutes"),
+            ("cancel", "MeetingCancel", "Call the meeting off")]:
+        spec.path(f"/api/v1/meetings/{{meeting_id}}/{action}", operations={
+            "post": _op(summary, "Meeting", body=body, params=[MEETING])})
+    spec.path("/api/v1/meetings/{meeting_id}/votes", operations={
+        "post": _op("An attending participant scores an item or votes on an option; the answer is the item's "
+                    "tally", "MeetingTally", body="MeetingVote", status="201", params=[MEETING]),
+    })
+    spec.path("/api/v1/meetings/{meeting_id}/tally", operations={
+        "get": _op("An item's tally: quorum, priority score, votes per option and the option adopted, if any",
+                   "MeetingTally", params=[MEETING, AGENDA_ITEM_QUERY]),
+    })
+    spec.path("/api/v1/decisions", operations={
+        "post": _op("Record the decision (三上) on an item's adopted option: who carries it out, budget, deadline",
+                    "Decision", body="DecisionCreate", status="201"),
+    })
+    spec.path("/api/v1/decisions/{decision_id}", operations={
+        "get": _op("A decision with its implementation tasks", "Decision", params=[DECISION]),
+    })
+    spec.path("/api/v1/decisions/{decision_id}/tasks", operations={
+        "post": _op("Add an implementation task; the answer is the decision", "Decision",
+                    body="DecisionTaskCreate", status="201", params=[DECISION]),
+    })
+    spec.path("/api/v1/decisions/{decision_id}/publish", operations={
+        "post": _op("Publish the result (公示, 三下) once every task is done; raisers are then asked to rate it",
+                    "Decision", body="ResultPublish", params=[DECISION]),
+    })
+    spec.path("/api/v1/tasks/{task_id}/progress", operations={
+        "post": _op("Report a task's progress (it never goes back); the answer is the decision", "Decision",
+                    body="TaskProgress", params=[TASK]),
+    })
+    spec.path("/api/v1/consultation/figures", operations={
+        "get": _op("Settlement, on-time and satisfaction rates per community and category (no one named)",
+                   "ConsultationFigures", params=[{"in": "query", "schema": FiguresQuerySchema}]),
+    })
+    public = _op("Published results (公示) of a street or community: vote, attendance by role, progress and "
+                 "satisfaction, nothing personal. Public: no token.", "PublicResultPage",
+                 params=[{"in": "query", "schema": PublicQuerySchema}])
+    public["security"] = []  # explicitly none, so no client or gateway in front asks for a token
+    for code in ("401", "403", "404", "409"):
+        del public["responses"][code]
+    spec.path("/api/v1/public/results", operations={"get": public})

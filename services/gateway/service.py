@@ -1,6 +1,6 @@
 """Gateway: the HTTP API in front of the services. Authenticates, scopes, forwards by RPC.
 
-The routes live in one mixin per area (hierarchy, people, points, ...); this class
+The routes live in one mixin per area (hierarchy, people, points, consultation, ...); this class
 holds the plumbing they share and the operational endpoints.
 """
 import eventlet
@@ -15,6 +15,7 @@ from services.gateway.party import PartyRoutes
 from services.gateway.organizations import OrganizationRoutes
 from services.gateway.workers import WorkerRoutes
 from services.gateway.points import PointsRoutes
+from services.gateway.consultation import ConsultationRoutes
 from services.gateway.http import ServiceUnavailable, api, as_json, problem
 from shared import health, metrics
 from shared.db import Database
@@ -25,7 +26,8 @@ RPC_TIMEOUT = 10
 VERSION = "0.1.0"
 
 
-class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes, PointsRoutes):
+class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes, PointsRoutes,
+                     ConsultationRoutes):
     name = "gateway"
 
     db = Database()
@@ -33,6 +35,7 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     telemetry = Telemetry()
     registry = RpcProxy("registry")
     points = RpcProxy("points")
+    consultation = RpcProxy("consultation")
 
     # -- plumbing -------------------------------------------------------------
 
