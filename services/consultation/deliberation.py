@@ -156,7 +156,8 @@ def open_meeting(tx, meeting_id, data, caller):
     """Open the meeting with the attendance taken (it may be taken again while it is open)."""
     d = load(AttendanceSchema, data)
     row = meeting_in_scope(tx, meeting_id, caller, for_update=True)
-    if row["status"] != "open":
+    opening = row["status"] != "open"
+    if opening:
         why = rules.meeting_move(row["status"], "open")
         if why:
             raise Conflict(why, {"id": [why]})
@@ -167,7 +168,8 @@ def open_meeting(tx, meeting_id, data, caller):
         raise ValidationFailed("not on this meeting's roster", {"participant_ids": [f"{strangers}"]})
     tx.execute(store.MARK_ATTENDED, (d["participant_ids"], meeting_id))
     view = _meeting_view(tx, tx.one(store.MEETING, (meeting_id,)))
-    tx.emit("meeting_opened", _meeting_event(view, attendance_by_role=view["attendance_by_role"]))
+    tx.emit("meeting_opened" if opening else "meeting_attendance_corrected",
+            _meeting_event(view, attendance_by_role=view["attendance_by_role"]))
     return view
 
 

@@ -82,12 +82,15 @@ SET_MEETING_STATUS = ("UPDATE meetings SET status = %s, minutes = coalesce(%s, m
                       "WHERE id = %s")
 ADD_VOTE = ("INSERT INTO votes (meeting_id, participant_id, agenda_item_id, option_id, score, choice) "
             "VALUES (%(meeting_id)s, %(participant_id)s, %(agenda_item_id)s, %(option_id)s, %(score)s, %(choice)s)")
-SCORES = "SELECT score FROM votes WHERE meeting_id = %s AND agenda_item_id = %s AND option_id IS NULL"
+# Only the votes of participants marked present count, should the attendance be corrected after a vote.
+SCORES = ("SELECT v.score FROM votes v JOIN participants p ON p.id = v.participant_id AND p.attended "
+          "WHERE v.meeting_id = %s AND v.agenda_item_id = %s AND v.option_id IS NULL")
 CHOICES = ("SELECT o.id AS option_id, "
            "count(v.*) FILTER (WHERE v.choice = 'approve') AS approve, "
            "count(v.*) FILTER (WHERE v.choice = 'oppose') AS oppose, "
            "count(v.*) FILTER (WHERE v.choice = 'abstain') AS abstain "
-           "FROM options o LEFT JOIN votes v ON v.option_id = o.id AND v.meeting_id = %s "
+           "FROM options o LEFT JOIN (votes v JOIN participants p ON p.id = v.participant_id AND p.attended) "
+           "ON v.option_id = o.id AND v.meeting_id = %s "
            "WHERE o.agenda_item_id = %s GROUP BY o.id ORDER BY o.id")
 
 # -- decision, implementation, publication -----------------------------------------------------

@@ -242,3 +242,23 @@ def test_from_raising_to_settlement_with_figures_and_a_public_view_without_perso
     assert fact_types.count("matter_settled") == 2 and fact_types.count("decision_made") == 2
     bodies = str(q("SELECT body FROM outbox WHERE exchange = 'facts'"))
     assert "陈志强" not in bodies and "停车难" not in bodies
+
+
+def test_a_vote_counts_only_while_its_voter_is_marked_present(tx, q):
+    item = tx(deliberation.create_item, {"community_code": C1, "title": "停车位重新规划",
+                                         "matter_ids": _to_deliberation(tx)}, WORKER, now())
+    option = tx(deliberation.add_option, item["id"], {"title": "错时共享周边单位车位"}, WORKER, now())["options"][0]["id"]
+    meeting = _meeting(tx, item["id"], quorum=2)
+    ps = {p["name"]: p["id"] for p in meeting["roster"]}
+    tx(deliberation.open_meeting, meeting["id"], {"participant_ids": [ps["陈志强"], ps["李桂英"], ps["赵国庆"]]},
+       WORKER)
+    for name in ("陈志强", "李桂英"):
+        tx(deliberation.vote, meeting["id"], {"participant_id": ps[name], "agenda_item_id": item["id"],
+                                              "option_id": option, "choice": "approve"}, WORKER)
+    assert tx(deliberation.tally, meeting["id"], item["id"], WORKER)["adopted_option_id"] == option
+    # 陈志强 was marked present by mistake: corrected, his vote no longer counts (1 of 2 is not a majority)
+    tx(deliberation.open_meeting, meeting["id"], {"participant_ids": [ps["李桂英"], ps["赵国庆"]]}, WORKER)
+    t = tx(deliberation.tally, meeting["id"], item["id"], WORKER)
+    assert (t["attended"], t["adopted_option_id"], t["options"][0]["approve"]) == (2, None, 1)
+    kinds = [r[0] for r in q("SELECT routing_key FROM outbox WHERE exchange = 'consultation.events'")]
+    assert kinds.count("meeting_opened") == 1 and kinds.count("meeting_attendance_corrected") == 1
