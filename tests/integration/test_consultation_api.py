@@ -159,8 +159,7 @@ def test_bad_input_and_scope_are_refused_by_field(api, sql, make_token):
     assert_problem(api.post(f"/api/v1/matters/{mid}/screen", json={"outcome": "reject"}), 422, "note")
     assert_problem(worker.get(f"/api/v1/matters/{mid}"), 403, "id")
     assert_problem(api.get("/api/v1/meetings/1/tally"), 422, "agenda_item_id")
-    assert_problem(api.post("/api/v1/meetings", json={"community_code": C1, "title": "议事会", "starts_at":
-                                                      "2020-01-01T09:00:00+08:00", "place": "会议室", "quorum": 1,
-                                                      "agenda_item_ids": [1],
-                                                      "roster": [{"role": "mayor", "name": "x"}]}), 422, "roster.0.role")
+    meeting = {"community_code": C1, "title": "议事会", "starts_at": "2020-01-01T09:00:00+08:00", "place": "会议室",
+               "quorum": 1, "agenda_item_ids": [1], "roster": [{"role": "mayor", "name": "x"}]}
+    assert_problem(api.post("/api/v1/meetings", json=meeting), 422, "roster.0.role")
     assert sql("SELECT status, version FROM consultation.matters")[0] == {"status": "raised", "version": 1}
