@@ -34,6 +34,40 @@ def sql(config):
 
 
 @pytest.fixture
+def cfg(base_config, clean_db):
+    """The config of a use-case test: the test database, no broker (nothing is relayed)."""
+    return {**base_config, "DATABASE_URL": clean_db}
+
+
+@pytest.fixture
+def in_tx(cfg):
+    """in_tx(service) runs that service's use cases each in its own committed transaction, as a worker would."""
+    def factory(service):
+        from shared import envelope, facts
+        from shared.db import transaction
+        source, signer = envelope.source_from_config(service, cfg), facts.Signer.from_config(cfg)
+
+        def run(fn, *args, **kwargs):
+            with transaction(cfg["DATABASE_URL"], service, source, signer) as t:
+                return fn(t, *args, **kwargs)
+        return run
+    return factory
+
+
+@pytest.fixture
+def schema_sql(cfg):
+    """schema_sql(schema) runs SQL against that schema and returns tuples (or the row count)."""
+    def factory(schema):
+        def run(query, params=None):
+            with psycopg.connect(cfg["DATABASE_URL"], autocommit=True) as conn:
+                conn.execute(f'SET search_path TO "{schema}"')
+                cur = conn.execute(query, params)
+                return cur.fetchall() if cur.description else cur.rowcount
+        return run
+    return factory
+
+
+@pytest.fixture
 def demo_tree(config):
     from linli.demo import load_hierarchy
     from shared import envelope

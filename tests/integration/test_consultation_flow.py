@@ -6,14 +6,11 @@ tests cover the real one and the broker.
 """
 from datetime import date, datetime, timedelta
 
-import psycopg
 import pytest
 
 from services.consultation import decisions, deliberation, figures, matters
 from services.consultation.rules import CLOSED
 from services.consultation.service import CHINA
-from shared import envelope, facts
-from shared.db import transaction
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 STREET, C1, C2 = "310110012", "310110012001", "310110012002"
@@ -35,29 +32,13 @@ def people(resident_id, caller):
 
 
 @pytest.fixture
-def cfg(base_config, clean_db):
-    return {**base_config, "DATABASE_URL": clean_db}
+def tx(in_tx):
+    return in_tx("consultation")
 
 
 @pytest.fixture
-def tx(cfg):
-    source = envelope.source_from_config("consultation", cfg)
-    signer = facts.Signer.from_config(cfg)
-
-    def run(fn, *args, **kwargs):
-        with transaction(cfg["DATABASE_URL"], "consultation", source, signer) as t:
-            return fn(t, *args, **kwargs)
-    return run
-
-
-@pytest.fixture
-def q(cfg):
-    def run(query, params=None):
-        with psycopg.connect(cfg["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute("SET search_path TO consultation")
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else cur.rowcount
-    return run
+def q(schema_sql):
+    return schema_sql("consultation")
 
 
 def now():

@@ -52,30 +52,13 @@ def holders(kind, ref_id, caller):
 
 
 @pytest.fixture
-def cfg(base_config, clean_db):
-    return {**base_config, "DATABASE_URL": clean_db}
+def tx(in_tx):
+    return in_tx("points")
 
 
 @pytest.fixture
-def tx(cfg):
-    """Run a use case in its own committed transaction, as one nameko worker would."""
-    source = envelope.source_from_config("points", cfg)
-    signer = facts.Signer.from_config(cfg)
-
-    def run(fn, *args, **kwargs):
-        with transaction(cfg["DATABASE_URL"], "points", source, signer) as t:
-            return fn(t, *args, **kwargs)
-    return run
-
-
-@pytest.fixture
-def q(cfg):
-    def run(query, params=None):
-        with psycopg.connect(cfg["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute("SET search_path TO points")
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else cur.rowcount
-    return run
+def q(schema_sql):
+    return schema_sql("points")
 
 
 @pytest.fixture(autouse=True)
