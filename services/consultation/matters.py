@@ -157,7 +157,7 @@ def screen(tx, matter_id, data, caller, now):
                 tx.execute(store.COUNT_BACKER, (1, target["id"]))
     version = tx.one(store.SCREEN, {"status": to, "actor": caller["actor"], "note": d.get("note"),
                                     "referred_to": d.get("referred_to"), "duplicate_of": duplicate_of,
-                                    "level_code": level, "id": matter_id})["version"]
+                                    "level_code": level, "id": matter_id, "now": now})["version"]
     after = tx.one(store.MATTER, (matter_id,))
     history(tx, after, version, to, d.get("note"), caller["actor"])
     on_time = after["screened_at"] <= after["screening_due_at"]
@@ -181,7 +181,7 @@ def settle(tx, matter_id, data, caller, now, by=None):
 
 
 def _settle(tx, row, note, actor, now):
-    version = tx.one(store.SETTLE, (row["id"],))["version"]
+    version = tx.one(store.SETTLE, (now, row["id"]))["version"]
     after = tx.one(store.MATTER, (row["id"],))
     history(tx, after, version, "settled", note, actor)
     days = round((after["settled_at"] - after["raised_at"]).total_seconds() / 86400, 2)

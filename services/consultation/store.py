@@ -27,12 +27,13 @@ SIMILAR = ("SELECT * FROM (SELECT id, title, status, backers, "
            "AND status NOT IN ('settled', 'rejected', 'merged')) m "
            "WHERE similarity >= %(threshold)s ORDER BY similarity DESC, id LIMIT 5")
 SET_STATUS = ("UPDATE matters SET status = %(status)s, version = version + 1 WHERE id = %(id)s RETURNING version")
-SCREEN = ("UPDATE matters SET status = %(status)s, screened_at = coalesce(screened_at, now()), "
+# Times come from the service's clock, like raised_at, so durations never come out negative.
+SCREEN = ("UPDATE matters SET status = %(status)s, screened_at = coalesce(screened_at, %(now)s), "
           "screened_by = %(actor)s, "
           "screen_note = %(note)s, referred_to = %(referred_to)s, duplicate_of = %(duplicate_of)s, "
-          "level_code = %(level_code)s, escalated_at = CASE WHEN %(status)s = 'escalated' THEN now() "
+          "level_code = %(level_code)s, escalated_at = CASE WHEN %(status)s = 'escalated' THEN %(now)s "
           "ELSE escalated_at END, version = version + 1 WHERE id = %(id)s RETURNING version")
-SETTLE = ("UPDATE matters SET status = 'settled', settled_at = now(), version = version + 1 WHERE id = %s "
+SETTLE = ("UPDATE matters SET status = 'settled', settled_at = %s, version = version + 1 WHERE id = %s "
           "RETURNING version")
 ADD_HISTORY = ("INSERT INTO matter_history (matter_id, version, status, note, actor) VALUES (%s, %s, %s, %s, %s)")
 HISTORY = "SELECT version, status, note, actor, at FROM matter_history WHERE matter_id = %s ORDER BY version"
