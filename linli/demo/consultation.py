@@ -65,8 +65,9 @@ def _deliberate(tx, people, matter, ids, caller, now):
               {"role": "building_captain", "resident_id": ids[2], "name": "楼组长"},
               {"role": "community_police", "name": "马警官", "affiliation": "长海路派出所"},
               {"role": "property_company", "name": "周经理", "affiliation": "上海长城物业"}]
-    for p, rid in zip(roster, ids):
-        p["name"] = people(rid, caller)["name"]
+    for p in roster:
+        if "resident_id" in p:
+            p["name"] = people(p["resident_id"], caller)["name"]
     meeting = deliberation.schedule(tx, people, {"community_code": code, "title": "停车问题协商议事会",
                                                  "starts_at": (now + timedelta(minutes=5)).isoformat(),
                                                  "place": "居委会二楼会议室", "quorum": 3,

@@ -84,9 +84,15 @@ def decide(tx, data, caller, now):
 def add_task(tx, decision_id, data, caller):
     d = load(TaskCreateSchema, data)
     row = _in_scope(tx, decision_id, caller, for_update=True)
+    if d.get("request_id"):
+        first = tx.one(store.TASK_BY_REQUEST, (d["request_id"],))
+        if first is not None:
+            if first["decision_id"] != decision_id:
+                raise Conflict("request id used for another decision's task", {"request_id": ["already used"]})
+            return {**view(tx, row), "replayed": True}
     if row["published_at"] is not None:
         raise Conflict("the result is published", {"id": ["a published decision takes no new tasks"]})
-    tx.one(store.ADD_TASK, (decision_id, d["title"], d["responsible"], d["due_on"]))
+    tx.one(store.ADD_TASK, (d.get("request_id"), decision_id, d["title"], d["responsible"], d["due_on"]))
     moved = _move_matters(tx, row["agenda_item_id"], "implementing", caller["actor"])
     if moved:
         tx.emit("implementation_started", {"decision_id": decision_id, "community_code": row["community_code"],
@@ -101,6 +107,9 @@ def progress(tx, task_id, data, caller):
         raise NotFound(f"no task {task_id}", {"id": [f"no task {task_id}"]})
     if not in_scope(task["community_code"], caller):
         forbid(f"task {task_id}", caller, "id")
+    last = tx.one(store.LAST_TASK_UPDATE, (task_id,))
+    if last is not None and (last["progress"], last["note"]) == (d["progress"], d["note"]):
+        return {**view(tx, tx.one(store.DECISION, (task["decision_id"],))), "replayed": True}  # a retry
     if d["progress"] < task["progress"]:
         raise ValidationFailed("progress does not go back", {"progress": [f"is {task['progress']} already"]})
     tx.execute(store.SET_PROGRESS, (d["progress"], task_id))

@@ -6,6 +6,8 @@ then closed with its minutes; only an open meeting takes votes, and only from
 participants who attended. The tally (rules.option_tally) is explicit about the
 quorum and the majority it needs.
 """
+from datetime import timedelta
+
 from services.consultation import matters as matters_mod
 from services.consultation import rules, store
 from services.consultation.schemas import (AgendaItemCreateSchema, AttendanceSchema, CancelMeetingSchema,
@@ -42,10 +44,13 @@ def create_item(tx, data, caller, now):
     ids = sorted(set(d["matter_ids"]))
     rows = tx.all(store.MATTERS_FOR_UPDATE, (ids,))
     problems = {}
+    rows = [r for r in rows if in_scope(r["community_code"], caller)]  # others read as missing: no leak
     for missing in set(ids) - {r["id"] for r in rows}:
         problems[str(missing)] = ["no such matter"]
     for r in rows:
-        if r["community_code"] != d["community_code"]:
+        if not in_scope(r["level_code"], caller):
+            problems[str(r["id"])] = [f"is handled by {r['level_code']}, above this token's scope"]
+        elif r["community_code"] != d["community_code"]:
             problems[str(r["id"])] = [f"belongs to community {r['community_code']}"]
         elif r["status"] != "deliberating":
             problems[str(r["id"])] = [f"is {r['status']}: only matters screened for deliberation go on the agenda"]
@@ -104,12 +109,25 @@ def _meeting_event(view, **extra):
             "participant_resident_ids": [p["resident_id"] for p in view["roster"] if p["resident_id"]], **extra}
 
 
+LATEST = timedelta(days=730)  # a meeting is planned within two years (and a typo'd year 9999 is refused)
+
+
+def _ahead(starts_at, now):
+    if starts_at < now:
+        raise ValidationFailed("a meeting is scheduled ahead", {"starts_at": ["must not be in the past"]})
+    if starts_at > now + LATEST:
+        raise ValidationFailed("too far ahead", {"starts_at": ["must be within two years"]})
+
+
 def schedule(tx, people, data, caller, now):
     d = load(MeetingCreateSchema, data)
     if not in_scope(d["community_code"], caller):
         forbid(d["community_code"], caller, "community_code")
-    if d["starts_at"] < now:
-        raise ValidationFailed("a meeting is scheduled ahead", {"starts_at": ["must not be in the past"]})
+    if d.get("request_id"):
+        first = tx.one(store.MEETING_BY_REQUEST, (d["request_id"],))
+        if first is not None:
+            return {**get(tx, first["id"], caller), "replayed": True}
+    _ahead(d["starts_at"], now)
     if d["quorum"] > len(d["roster"]):
         raise ValidationFailed("the quorum is larger than the roster",
                                {"quorum": [f"{d['quorum']} > {len(d['roster'])} on the roster"]})
@@ -121,7 +139,10 @@ def schedule(tx, people, data, caller, now):
     for n, p in enumerate(d["roster"]):
         if p.get("resident_id") is not None:
             matters_mod.resident(people, p["resident_id"], caller, f"roster.{n}.resident_id")
-    meeting_id = tx.one(store.ADD_MEETING, {**d, "actor": caller["actor"]})["id"]
+    inserted = tx.one(store.ADD_MEETING, {**d, "request_id": d.get("request_id"), "actor": caller["actor"]})
+    if inserted is None:  # the same request, committed meanwhile by a concurrent retry
+        return {**get(tx, tx.one(store.MEETING_BY_REQUEST, (d["request_id"],))["id"], caller), "replayed": True}
+    meeting_id = inserted["id"]
     for i in items:
         tx.execute(store.ADD_MEETING_ITEM, (meeting_id, i["id"]))
     with unique_races(RACES):
@@ -142,8 +163,7 @@ def move(tx, meeting_id, data, caller, now):
     why = rules.meeting_move(row["status"], "scheduled")
     if why:
         raise Conflict(why, {"id": [why]})
-    if d["starts_at"] < now:
-        raise ValidationFailed("a meeting is moved ahead", {"starts_at": ["must not be in the past"]})
+    _ahead(d["starts_at"], now)
     tx.execute(store.MOVE_MEETING, {"starts_at": d["starts_at"], "place": d.get("place") or row["place"],
                                     "id": meeting_id})
     view = _meeting_view(tx, tx.one(store.MEETING, (meeting_id,)))
@@ -183,8 +203,12 @@ def vote(tx, meeting_id, data, caller):
     if participant is None or not participant["attended"]:
         raise ValidationFailed("only participants who attended vote",
                                {"participant_id": [f"{d['participant_id']} did not attend meeting {meeting_id}"]})
-    if d["agenda_item_id"] not in {i["id"] for i in tx.all(store.ITEMS_OF_MEETING, (meeting_id,))}:
+    items = {i["id"]: i for i in tx.all(store.ITEMS_OF_MEETING, (meeting_id,))}
+    if d["agenda_item_id"] not in items:
         raise ValidationFailed("not on this meeting's agenda", {"agenda_item_id": [f"{d['agenda_item_id']}"]})
+    if items[d["agenda_item_id"]]["status"] != "open":
+        raise Conflict("the item is decided", {"agenda_item_id": [f"agenda item {d['agenda_item_id']} was decided; "
+                                                                  "it takes no more votes"]})
     if d.get("option_id") is not None:
         option = tx.one(store.OPTION, (d["option_id"],))
         if option is None or option["agenda_item_id"] != d["agenda_item_id"]:
@@ -198,6 +222,9 @@ def vote(tx, meeting_id, data, caller):
 
 def tally(tx, meeting_id, item_id, caller):
     row = meeting_in_scope(tx, meeting_id, caller)
+    if item_id not in {i["id"] for i in tx.all(store.ITEMS_OF_MEETING, (meeting_id,))}:
+        raise NotFound("not on this meeting's agenda", {"agenda_item_id": [f"{item_id} is not on meeting "
+                                                                           f"{meeting_id}'s agenda"]})
     attended = sum(1 for p in tx.all(store.PARTICIPANTS, (meeting_id,)) if p["attended"])
     counts = {c["option_id"]: c for c in tx.all(store.CHOICES, (meeting_id, item_id))}
     adopted, why = rules.option_tally(attended, row["quorum"], counts)

@@ -12,14 +12,15 @@ from services.consultation.schemas import (BackSchema, MatterCreateSchema, Matte
                                            RateSchema, ScreenSchema, SettleSchema, SimilarQuerySchema)
 from shared import facts
 from shared.db import unique_races
-from shared.errors import Conflict, NotFound, ValidationFailed, load
+from shared.errors import Conflict, DomainError, NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope, under
 
 _matter = MatterSchema()
 
 
 def view(row, now):
-    return _matter.dump({**row, "overdue": row["status"] not in rules.CLOSED and row["settle_due_at"] < now})
+    return _matter.dump({**row, "overdue": row["status"] not in rules.CLOSED and row["settle_due_at"] < now,
+                         "screening_overdue": row["status"] in rules.UNSCREENED and row["screening_due_at"] < now})
 
 
 def event(row, **extra):
@@ -39,7 +40,10 @@ def history(tx, row, version, status, note, actor):
 
 
 def resident(people, resident_id, caller, field):
-    holder = people(resident_id, caller)  # NotFound / Forbidden from the registry
+    try:
+        holder = people(resident_id, caller)
+    except DomainError as exc:  # the registry names its own field; name the caller's
+        raise type(exc)(exc.message, {field: [m for ms in exc.fields.values() for m in ms] or [exc.message]})
     if holder["status"] != "active":
         raise ValidationFailed("not on the active register", {field: [f"resident {resident_id} is "
                                                                       f"{holder['status']}"]})
@@ -83,8 +87,8 @@ def raise_matter(tx, people, data, caller, now):
         holder = resident(people, d["raiser_resident_id"], caller, "raiser_resident_id")
         if holder["community_code"][:9] != d["community_code"][:9]:
             raise ValidationFailed("the raiser lives in another street", {"raiser_resident_id": ["not of this street"]})
+    alike = _similar(tx, d["community_code"], d["category"], f"{d['title']} {d['description']}")
     if not d["confirm_new"]:
-        alike = _similar(tx, d["community_code"], d["category"], f"{d['title']} {d['description']}")
         if alike:
             best = alike[0]
             raise Conflict("a similar matter is open in this community",
@@ -96,7 +100,7 @@ def raise_matter(tx, people, data, caller, now):
     values = {**{k: d.get(k) for k in ("request_id", "community_code", "building", "category", "urgency", "channel",
                                         "title", "description", "raiser_resident_id", "attachments")},
               "level_code": d["community_code"], "raised_at": now, "screening_due_at": screening_due,
-              "settle_due_at": settle_due}
+              "settle_due_at": settle_due, "similar_to": alike[0]["id"] if alike else None}
     inserted = tx.one(store.ADD_MATTER, values)
     if inserted is None:  # the same request id, committed meanwhile by a concurrent retry
         return _replay(tx.one(store.MATTER_BY_REQUEST, (d["request_id"],)), d, now)
@@ -119,11 +123,12 @@ def _replay(first, d, now):
 def back(tx, people, matter_id, data, caller, now):
     """A resident backs an open matter instead of raising it again; each resident counts once."""
     d = load(BackSchema, data)
+    matter_in_scope(tx, matter_id, caller)
+    resident(people, d["resident_id"], caller, "resident_id")  # asked before the lock: the registry may be slow
     row = matter_in_scope(tx, matter_id, caller, for_update=True)
     if row["status"] in rules.CLOSED:
         raise Conflict(f"matter {matter_id} is {row['status']}", {"id": [f"a {row['status']} matter takes no "
                                                                         "backers"]})
-    resident(people, d["resident_id"], caller, "resident_id")
     if d["resident_id"] == row["raiser_resident_id"]:
         raise Conflict("the raiser already stands behind the matter", {"resident_id": ["is the raiser"]})
     if tx.execute(store.ADD_BACKER, (matter_id, d["resident_id"])).rowcount:
@@ -134,38 +139,48 @@ def back(tx, people, matter_id, data, caller, now):
 
 
 def screen(tx, matter_id, data, caller, now):
-    """The committee's (or, once escalated, the street's) first answer to a matter."""
+    """The committee's (or, once escalated, the street's) answer to a matter; also how deliberation that
+    adopted nothing ends (reject or refer a deliberating matter, which leaves its agenda item)."""
     d = load(ScreenSchema, data)
-    row = matter_in_scope(tx, matter_id, caller, for_update=True, handling=True)
     to = rules.SCREENING[d["outcome"]]
+    if to == "merged":
+        # Both rows locked in id order, as agenda items lock them, so two merges never deadlock.
+        locked = {r["id"]: r for r in tx.all(store.MATTERS_FOR_UPDATE, (sorted({matter_id, d["duplicate_of"]}),))}
+    row = matter_in_scope(tx, matter_id, caller, for_update=True, handling=True)
     why = rules.matter_move(row["status"], to)
     if why:
         raise Conflict(why, {"outcome": [why]})
-    level = row["level_code"]
+    values = {"status": to, "actor": caller["actor"], "note": d.get("note"), "referred_to": d.get("referred_to"),
+              "duplicate_of": None, "level_code": row["level_code"], "id": matter_id, "now": now,
+              "screening_due_at": row["screening_due_at"], "rescreen": False}
     if to == "escalated":
-        level = row["community_code"][:9]
-    duplicate_of = None
+        # The street screens it afresh, within the same deadline counted from now.
+        deadline = rules.deadline_for(tx.all(store.DEADLINES), row["category"], row["urgency"])
+        values.update(level_code=row["community_code"][:9], rescreen=True,
+                      screening_due_at=rules.due_dates(now, deadline["screening_hours"], 1)[0])
     if to == "merged":
-        target = tx.one(store.MATTER_FOR_UPDATE, (d["duplicate_of"],))
+        target = locked.get(d["duplicate_of"])
         if (target is None or target["id"] == matter_id or target["community_code"] != row["community_code"]
-                or target["status"] in rules.CLOSED):
+                or target["status"] in rules.CLOSED or not in_scope(target["level_code"], caller)):
             raise ValidationFailed("not an open matter of the same community",
                                    {"duplicate_of": [f"matter {d['duplicate_of']} cannot take this one in"]})
-        duplicate_of = target["id"]
-        if row["raiser_resident_id"] is not None and row["raiser_resident_id"] != target["raiser_resident_id"]:
-            if tx.execute(store.ADD_BACKER, (target["id"], row["raiser_resident_id"])).rowcount:
-                tx.execute(store.COUNT_BACKER, (1, target["id"]))
-    version = tx.one(store.SCREEN, {"status": to, "actor": caller["actor"], "note": d.get("note"),
-                                    "referred_to": d.get("referred_to"), "duplicate_of": duplicate_of,
-                                    "level_code": level, "id": matter_id, "now": now})["version"]
+        values["duplicate_of"] = target["id"]
+        # The raiser and every backer now stand behind the matter it repeats, each counted once.
+        moved = tx.execute(store.MOVE_BACKERS, {"to": target["id"], "from": matter_id,
+                                                "raiser": row["raiser_resident_id"]}).rowcount
+        if moved:
+            tx.execute(store.COUNT_BACKER, (moved, target["id"]))
+    if row["status"] == "deliberating":
+        tx.execute(store.DETACH, (matter_id,))
+    version = tx.one(store.SCREEN, values)["version"]
     after = tx.one(store.MATTER, (matter_id,))
     history(tx, after, version, to, d.get("note"), caller["actor"])
-    on_time = after["screened_at"] <= after["screening_due_at"]
+    on_time = (row["screened_at"] or now) <= row["screening_due_at"]
     tx.emit("matter_screened", event(after, outcome=d["outcome"], note=d.get("note"), on_time=on_time))
     facts_out = [fact("matter_screened", after, now.date(), outcome=d["outcome"], on_time=on_time)]
     if to == "escalated":
-        tx.emit("matter_escalated", event(after, to_level=level, reason=d.get("note")))
-        facts_out.append(fact("matter_escalated", after, now.date(), to_level=len(level)))
+        tx.emit("matter_escalated", event(after, to_level=after["level_code"], reason=d.get("note")))
+        facts_out.append(fact("matter_escalated", after, now.date(), to_level=len(after["level_code"])))
     tx.publish_facts("matter_screened", facts_out)
     return view(after, now)
 
@@ -195,23 +210,30 @@ def _settle(tx, row, note, actor, now):
 def rate(tx, people, matter_id, data, caller, now):
     """The raiser, a backer or a participant rates the result once; the raiser's rating settles it."""
     d = load(RateSchema, data)
+    rid = d["resident_id"]
+    matter_in_scope(tx, matter_id, caller)
+    resident(people, rid, caller, "resident_id")  # asked before the lock: the registry may be slow
     row = matter_in_scope(tx, matter_id, caller, for_update=True)
     if row["status"] not in ("answered", "referred", "published", "settled"):
         raise Conflict(f"a {row['status']} matter has no result to rate yet", {"id": ["nothing to rate yet"]})
-    rid = d["resident_id"]
-    involved = (rid == row["raiser_resident_id"] or tx.one(store.IS_BACKER, (matter_id, rid)) is not None
-                or (row["agenda_item_id"] is not None
-                    and tx.one(store.IN_ROSTER, (row["agenda_item_id"], rid)) is not None))
-    if not involved:
+    raiser_or_backer = rid == row["raiser_resident_id"] or tx.one(store.IS_BACKER, (matter_id, rid)) is not None
+    attended = row["agenda_item_id"] is not None and tx.one(store.IN_ROSTER, (row["agenda_item_id"], rid))
+    if not (raiser_or_backer or attended):
         raise ValidationFailed("only the raiser, a backer or a participant rates a matter",
                                {"resident_id": [f"resident {rid} raised, backed or deliberated nothing here"]})
-    resident(people, rid, caller, "resident_id")
+    if not raiser_or_backer and tx.one(store.RATED_ITEM, (row["agenda_item_id"], rid)):
+        # A participant rates the deliberation once, not once per matter it gathered.
+        raise Conflict("already rated", {"resident_id": [f"resident {rid} rated agenda item "
+                                                         f"{row['agenda_item_id']} already"]})
     if tx.execute(store.ADD_RATING, (matter_id, rid, d["score"], d.get("comment"))).rowcount == 0:
         raise Conflict("already rated", {"resident_id": [f"resident {rid} rated matter {matter_id} already"]})
     satisfied = d["score"] >= rules.SATISFIED
     tx.emit("matter_rated", event(row, resident_id=rid, score=d["score"]))
     tx.publish_facts("matter_rated", [fact("matter_rated", row, now.date(), score=d["score"], satisfied=satisfied)])
-    if rid == row["raiser_resident_id"] and rules.matter_move(row["status"], "settled") is None:
+    # The raiser's rating settles the matter, if the caller may act where it is handled (an escalated
+    # matter is settled by the street).
+    if (rid == row["raiser_resident_id"] and rules.matter_move(row["status"], "settled") is None
+            and in_scope(row["level_code"], caller)):
         return _settle(tx, row, f"rated {d['score']} by the raiser", caller["actor"], now)
     return view(tx.one(store.MATTER, (matter_id,)), now)
 
@@ -226,6 +248,7 @@ def search(tx, query, caller, now):
     q = load(MatterListQuerySchema, query)
     rows = tx.all(store.LIST_MATTERS, {"under": under(q, caller), "status": q.get("status"),
                                        "category": q.get("category"), "overdue": q["overdue"],
+                                       "screening_overdue": q["screening_overdue"],
                                        "escalated": q["escalated"], "after": q["after"], "limit": q["limit"]})
     return {"items": [view(r, now) for r in rows], "next": rows[-1]["id"] if len(rows) == q["limit"] else None}
 

@@ -4,7 +4,8 @@ A matter moves through the three rounds:
   一上一下 raised (or escalated to the street) → screened: answered directly, taken into
            deliberation, referred elsewhere, rejected with a reason, escalated, or merged into
            the open matter it repeats;
-  二上二下 deliberating → decided in a consultation meeting;
+  二上二下 deliberating → decided in a consultation meeting (or, when deliberation adopts nothing,
+           rejected or referred with the reason);
   三上三下 decided → implementing → published (公示) → settled (办结) once rated or closed.
 A simple matter answered directly, or one referred elsewhere, is settled from there.
 
@@ -27,12 +28,14 @@ ROLES = {"resident_rep": "居民代表", "party_member": "党员", "building_cap
 
 SCREENING = {"answer": "answered", "deliberate": "deliberating", "refer": "referred", "reject": "rejected",
              "escalate": "escalated", "merge": "merged"}
+UNSCREENED = ("raised", "escalated")  # waiting for the community's, or the street's, answer
 OPEN = ("raised", "escalated", "answered", "deliberating", "referred", "decided", "implementing", "published")
 CLOSED = ("settled", "rejected", "merged")
 MATTER_MOVES = {
     "raised": {"answered", "deliberating", "referred", "rejected", "escalated", "merged"},
     "escalated": {"answered", "deliberating", "referred", "rejected"},   # screened again by the street
-    "deliberating": {"decided"},
+    # Deliberation that ends without a decision (no option adopted, the item dropped) closes the matter.
+    "deliberating": {"decided", "rejected", "referred"},
     "decided": {"implementing"},
     "implementing": {"published"},
     "published": {"settled"},
@@ -106,12 +109,14 @@ def figures(matters, ratings, now):
     """Settlement, on-time and satisfaction rates, median days to settle and repeats, for a set of matters.
 
     matters: dicts with status, raised_at, settle_due_at, settled_at, screened_at, screening_due_at.
-    ratings: the scores given. Merged matters are repeats: counted as such, not as matters of their own.
+    ratings: the scores given. Merged matters are repeats, counted as such and not as matters of their
+    own; so are matters raised anyway although a similar one was open (`similar_to`).
     """
     own = [m for m in matters if m["status"] != "merged"]
     settled = [m for m in own if m["status"] == "settled"]
     screened = [m for m in own if m["screened_at"] is not None]
     overdue_open = [m for m in own if m["status"] not in CLOSED and m["settle_due_at"] < now]
+    unscreened_late = [m for m in own if m["status"] in UNSCREENED and m["screening_due_at"] < now]
     days = sorted((m["settled_at"] - m["raised_at"]).total_seconds() / 86400 for m in settled)
 
     def rate(part, whole):
@@ -126,6 +131,7 @@ def figures(matters, ratings, now):
                                       len(screened)),
         "satisfaction_rate": rate(sum(1 for s in ratings if s >= SATISFIED), len(ratings)),
         "median_days_to_settle": round(statistics.median(days), 2) if days else None,
-        "repeat_matters": sum(1 for m in matters if m["status"] == "merged"),
+        "repeat_matters": sum(1 for m in matters if m["status"] == "merged" or m.get("similar_to") is not None),
         "overdue": len(overdue_open),
+        "screening_overdue": len(unscreened_late),
     }

@@ -102,7 +102,10 @@ class MatterSchema(Schema):
     referred_to = fields.String(allow_none=True)
     agenda_item_id = fields.Integer(allow_none=True)
     settled_at = fields.DateTime(allow_none=True)
-    overdue = fields.Boolean()
+    overdue = fields.Boolean(metadata={"description": "not settled by its deadline"})
+    screening_overdue = fields.Boolean(metadata={"description": "not screened by its deadline"})
+    similar_to = fields.Integer(allow_none=True, metadata={"description": "raised anyway although like this open "
+                                                                          "matter (a repeat)"})
     version = fields.Integer()
 
 
@@ -111,6 +114,7 @@ class MatterListQuerySchema(Schema):
     status = fields.String(validate=_one_of(MATTER_MOVES))
     category = fields.String(validate=_one_of(CATEGORIES))
     overdue = fields.Boolean(load_default=False)
+    screening_overdue = fields.Boolean(load_default=False)
     escalated = fields.Boolean(load_default=False, metadata={"description": "only matters handled above "
                                                                             "their community"})
     limit, after = PAGE["limit"], PAGE["after"]
@@ -145,6 +149,8 @@ class ParticipantSchema(Schema):
 
 
 class MeetingCreateSchema(Schema):
+    request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; a retry returns the "
+                                                                            "first meeting"})
     community_code = fields.String(required=True, validate=COMMUNITY)
     title = Text(required=True, validate=TITLE, metadata={"example": "长海一村停车问题协商议事会"})
     starts_at = fields.AwareDateTime(required=True)
@@ -226,6 +232,7 @@ class DecisionCreateSchema(Schema):
 
 
 class TaskCreateSchema(Schema):
+    request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; a retry adds nothing"})
     title = Text(required=True, validate=TITLE, metadata={"example": "绿化带改建停车位施工"})
     responsible = Text(required=True, validate=validate.Length(1, 100))
     due_on = fields.Date(required=True)
@@ -238,7 +245,8 @@ class ProgressSchema(Schema):
 
 class PublishSchema(Schema):
     summary = Text(required=True, validate=validate.Length(1, 2000),
-                   metadata={"example": "新增停车位30个，夜间停车秩序明显好转。"})
+                   metadata={"description": "the public notice (公示) as residents will read it: no names, "
+                                            "no room numbers", "example": "新增停车位30个，夜间停车秩序明显好转。"})
 
 
 class DecisionSchema(Schema):
@@ -258,7 +266,8 @@ class DecisionSchema(Schema):
     deadline = fields.Date()
     decided_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
-    summary = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True, metadata={"description": "internal"})
+    public_summary = fields.String(allow_none=True, metadata={"description": "what the public notice says"})
     tasks = fields.List(fields.Dict())
 
 

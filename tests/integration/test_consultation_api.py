@@ -150,10 +150,11 @@ def test_bad_input_and_scope_are_refused_by_field(api, sql, make_token):
                    "community_code")
     assert_problem(api.post("/api/v1/matters", json={**PARKING, "title": " "}), 422, "title")
     assert_problem(api.post("/api/v1/matters", json={**PARKING, "raiser_resident_id": 99999999}), 404,
-                   "resident_id")
+                   "raiser_resident_id")
     worker = api.as_(make_token("community_worker", C1))
     assert_problem(worker.post("/api/v1/matters", json={**PARKING, "community_code": C2}), 403, "community_code")
-    assert_problem(worker.post("/api/v1/matters", json={**PARKING, "raiser_resident_id": rid}), 403, "resident_id")
+    assert_problem(worker.post("/api/v1/matters", json={**PARKING, "raiser_resident_id": rid}), 403,
+                   "raiser_resident_id")
     assert sql("SELECT count(*) AS n FROM consultation.matters")[0]["n"] == 0
     mid = api.post("/api/v1/matters", json={**PARKING, "community_code": C2, "raiser_resident_id": rid}).json()["id"]
     assert_problem(api.post(f"/api/v1/matters/{mid}/screen", json={"outcome": "reject"}), 422, "note")

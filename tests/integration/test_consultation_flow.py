@@ -193,6 +193,8 @@ def test_from_raising_to_settlement_with_figures_and_a_public_view_without_perso
     # the raiser's rating settles their matter; a participant's rating only counts
     assert tx(matters.rate, people, ids[0], {"resident_id": 101, "score": 5}, WORKER, now())["status"] == "settled"
     assert tx(matters.rate, people, ids[1], {"resident_id": 104, "score": 3}, WORKER, now())["status"] == "published"
+    with pytest.raises(Conflict, match="already rated"):   # a participant rates the deliberation once
+        tx(matters.rate, people, ids[0], {"resident_id": 104, "score": 3}, WORKER, now())
     with pytest.raises(ValidationFailed, match="only the raiser"):
         tx(matters.rate, people, ids[1], {"resident_id": 105, "score": 1}, WORKER, now())
     with pytest.raises(Conflict, match="already rated"):
@@ -243,3 +245,54 @@ def test_a_vote_counts_only_while_its_voter_is_marked_present(tx, q):
     assert (t["attended"], t["adopted_option_id"], t["options"][0]["approve"]) == (2, None, 1)
     kinds = [r[0] for r in q("SELECT routing_key FROM outbox WHERE exchange = 'consultation.events'")]
     assert kinds.count("meeting_opened") == 1 and kinds.count("meeting_attendance_corrected") == 1
+
+
+def test_merging_moves_every_backer_and_deliberation_without_a_decision_can_end(tx, q):
+    a = raise_(tx)
+    b = raise_(tx, raiser_resident_id=102, confirm_new=True)
+    assert b["similar_to"] == a["id"]                       # raised anyway: counted as a repeat
+    for rid in (103, 104):
+        tx(matters.back, people, b["id"], {"resident_id": rid}, WORKER, now())
+    tx(matters.back, people, a["id"], {"resident_id": 103}, WORKER, now())
+    merged = tx(matters.screen, b["id"], {"outcome": "merge", "duplicate_of": a["id"]}, WORKER, now())
+    assert merged["status"] == "merged"
+    # 103 backed both (counted once), 104 and b's raiser 102 join: 1 + 2
+    assert tx(matters.get, a["id"], WORKER, now())["backers"] == 3
+    assert tx(figures.figures, {}, WORKER, now())["total"]["repeat_matters"] == 1
+    # deliberation that adopts nothing ends with a reason, and the matter leaves its agenda item
+    tx(matters.screen, a["id"], {"outcome": "deliberate"}, WORKER, now())
+    item = tx(deliberation.create_item, {"community_code": C1, "title": "停车", "matter_ids": [a["id"]]}, WORKER, now())
+    ended = tx(matters.screen, a["id"], {"outcome": "refer", "referred_to": "区交警支队"}, WORKER, now())
+    assert ended["status"] == "referred" and ended["agenda_item_id"] is None
+    assert tx(deliberation.item, item["id"], WORKER, now())["matters"] == []
+
+
+def test_retries_record_nothing_twice(tx, q):
+    item = tx(deliberation.create_item, {"community_code": C1, "title": "停车位重新规划",
+                                         "matter_ids": _to_deliberation(tx, 1)}, WORKER, now())
+    body = {"request_id": "mtg-2026-11-01", "community_code": C1, "title": "停车问题协商议事会",
+            "starts_at": (now() + timedelta(days=2)).isoformat(), "place": "居委会二楼会议室", "quorum": 2,
+            "agenda_item_ids": [item["id"]], "roster": _roster()}
+    first = tx(deliberation.schedule, people, body, WORKER, now())
+    again = tx(deliberation.schedule, people, body, WORKER, now())
+    assert again["id"] == first["id"] and again["replayed"] is True
+    assert q("SELECT count(*) FROM meetings")[0][0] == 1 and q("SELECT count(*) FROM participants")[0][0] == 5
+    with pytest.raises(ValidationFailed, match="too far ahead"):
+        tx(deliberation.schedule, people, {**body, "request_id": "x", "starts_at": "9999-12-31T23:00:00-12:00"},
+           WORKER, now())
+
+
+def test_an_escalated_matter_is_the_streets_to_deliberate_not_the_communitys(tx):
+    m = raise_(tx)
+    tx(matters.screen, m["id"], {"outcome": "escalate", "note": "需街道协调"}, WORKER, now())
+    assert tx(matters.get, m["id"], WORKER, now())["screening_overdue"] is False
+    tx(matters.screen, m["id"], {"outcome": "deliberate"}, STREET_ADMIN, now())
+    with pytest.raises(ValidationFailed) as err:
+        tx(deliberation.create_item, {"community_code": C1, "title": "停车", "matter_ids": [m["id"]]}, WORKER, now())
+    assert "handled by 310110012" in str(err.value.fields)
+    assert tx(deliberation.create_item, {"community_code": C1, "title": "停车", "matter_ids": [m["id"]]},
+              STREET_ADMIN, now())["matters"][0]["id"] == m["id"]
+    with pytest.raises(ValidationFailed) as err:   # another community's matter reads as missing
+        tx(deliberation.create_item, {"community_code": C2, "title": "x", "matter_ids": [m["id"]]}, OTHER_WORKER,
+           now())
+    assert err.value.fields["matter_ids"] == {str(m["id"]): ["no such matter"]}

@@ -31,7 +31,7 @@ LEGAL_MATTER_MOVES = {
     ("raised", "escalated"), ("raised", "merged"),
     ("escalated", "answered"), ("escalated", "deliberating"), ("escalated", "referred"), ("escalated", "rejected"),
     # 二上二下
-    ("deliberating", "decided"),
+    ("deliberating", "decided"), ("deliberating", "rejected"), ("deliberating", "referred"),
     # 三上三下
     ("decided", "implementing"), ("implementing", "published"), ("published", "settled"),
     # simple matters settle from where they are
@@ -325,6 +325,7 @@ def test_figures_on_a_known_set():
         "median_days_to_settle": 10.5,      # median of 4.0, 10.5, 20.5
         "repeat_matters": 2,                # 4, 5
         "overdue": 1,                       # 7 (6 is closed, 8 is not yet due)
+        "screening_overdue": 1,             # 8: unscreened, due 06-30 10:00 < NOW
     }
 
 
@@ -351,7 +352,7 @@ def test_figures_on_nothing():
     assert rules.figures([], [], NOW) == {
         "matters": 0, "settled": 0, "settlement_rate": None, "on_time_rate": None,
         "screened_on_time_rate": None, "satisfaction_rate": None, "median_days_to_settle": None,
-        "repeat_matters": 0, "overdue": 0,
+        "repeat_matters": 0, "overdue": 0, "screening_overdue": 0,
     }
 
 
@@ -368,3 +369,8 @@ def test_figures_with_open_matters_only():
     assert got["on_time_rate"] is None and got["median_days_to_settle"] is None
     assert got["satisfaction_rate"] == 0.0          # a 3 is not satisfied
     assert got["overdue"] == 1
+
+
+def test_a_matter_raised_anyway_beside_a_similar_open_one_is_a_repeat():
+    again = {**matter("东门电动车乱停又被提出", "raised", at(6, 29, 11), None), "similar_to": 2}
+    assert rules.figures([*MATTERS, again], RATINGS, NOW)["repeat_matters"] == 3

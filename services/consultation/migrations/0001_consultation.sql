@@ -32,6 +32,7 @@ CREATE TABLE matters (
     attachments       text[] NOT NULL DEFAULT '{}',
     status            text NOT NULL DEFAULT 'raised',
     duplicate_of      bigint REFERENCES matters (id),
+    similar_to        bigint REFERENCES matters (id),   -- raised anyway although like this open one: a repeat
     backers           integer NOT NULL DEFAULT 0 CHECK (backers >= 0),
     level_code        text NOT NULL,          -- who handles it now: the community, or the street above it
     raised_at         timestamptz NOT NULL DEFAULT now(),
@@ -90,6 +91,7 @@ CREATE TABLE options (
 
 CREATE TABLE meetings (
     id             bigserial PRIMARY KEY,
+    request_id     text UNIQUE CHECK (length(request_id) BETWEEN 1 AND 100),
     community_code text NOT NULL,
     title          text NOT NULL CHECK (length(title) BETWEEN 1 AND 100),
     starts_at      timestamptz NOT NULL,
@@ -153,11 +155,14 @@ CREATE TABLE decisions (
     decided_by     text NOT NULL,
     decided_at     timestamptz NOT NULL DEFAULT now(),
     published_at   timestamptz,
-    summary        text CHECK (length(summary) <= 2000)
+    summary        text CHECK (length(summary) <= 2000),
+    -- What goes on the public notice (公示), written for it: the internal summary stays internal.
+    public_summary text CHECK (length(public_summary) <= 2000)
 );
 
 CREATE TABLE tasks (
     id          bigserial PRIMARY KEY,
+    request_id  text UNIQUE CHECK (length(request_id) BETWEEN 1 AND 100),
     decision_id bigint NOT NULL REFERENCES decisions (id),
     title       text NOT NULL CHECK (length(title) BETWEEN 1 AND 100),
     responsible text NOT NULL CHECK (length(responsible) BETWEEN 1 AND 100),
