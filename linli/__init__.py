@@ -5,6 +5,7 @@ SERVICES = {
     "registry": "services.registry.service:RegistryService",
     "points": "services.points.service:PointsService",
     "consultation": "services.consultation.service:ConsultationService",
+    "notification": "services.notification.service:NotificationService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

@@ -60,6 +60,8 @@ APP_TABLES = {
     "consultation": ["ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
                      "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
                      "processed_events"],
+    "notification": ["template_versions", "templates", "preferences", "subscriber_channels", "subscribers",
+                     "outbox", "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }
 
