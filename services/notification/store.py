@@ -10,7 +10,8 @@ UPSERT_SUBSCRIBER = (f"INSERT INTO subscribers ({SUBSCRIBER_COLUMNS}) "
                      "household_id = excluded.household_id, tags = excluded.tags, status = excluded.status, "
                      "version = excluded.version, updated_at = now() "
                      "WHERE subscribers.version < excluded.version")
-SET_ROLE = ("UPDATE subscribers SET roles = CASE WHEN %(on)s THEN array(SELECT DISTINCT unnest(roles || %(role)s::text)) "
+SET_ROLE = ("UPDATE subscribers SET roles = CASE WHEN %(on)s "
+            "THEN array(SELECT DISTINCT unnest(roles || %(role)s::text)) "
             "ELSE array_remove(roles, %(role)s::text) END, updated_at = now() WHERE resident_id = %(id)s")
 SUBSCRIBER = f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE resident_id = %s"
 COUNT_TARGET = ("SELECT community_code, count(*) AS n FROM subscribers WHERE status = 'active' "

@@ -57,7 +57,8 @@ def test_templates_are_checked_when_saved_and_versioned(tx, q):
     good = {"category": "meetings", "zh": {"subject": "{{ meeting.title }}通知",
                                            "body": "{{ name }}您好，{{ meeting.starts_at }}在{{ meeting.place }}召开"
                                                    "{{ meeting.title }}，请准时参加。"},
-            "en": {"subject": "Meeting: {{ meeting.title }}", "body": "Dear {{ name }}, see you at {{ meeting.place }}."}}
+            "en": {"subject": "Meeting: {{ meeting.title }}",
+                   "body": "Dear {{ name }}, see you at {{ meeting.place }}."}}
     saved = tx(templates.save, "meeting_scheduled", good, "token:a:王建国")
     assert saved["version"] == 1 and {v["locale"] for v in saved["versions"]} == {"zh", "en"}
     with pytest.raises(ValidationFailed) as err:      # a misspelt variable fails now, not at send time
