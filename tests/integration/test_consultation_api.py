@@ -164,3 +164,18 @@ def test_bad_input_and_scope_are_refused_by_field(api, sql, make_token):
                "quorum": 1, "agenda_item_ids": [1], "roster": [{"role": "mayor", "name": "x"}]}
     assert_problem(api.post("/api/v1/meetings", json=meeting), 422, "roster.0.role")
     assert sql("SELECT status, version FROM consultation.matters")[0] == {"status": "raised", "version": 1}
+
+
+def test_deadlines_are_set_per_category_by_the_street(api, make_token):
+    worker = api.as_(make_token("community_worker", C1))
+    body = {"category": "noise", "urgency": "urgent", "screening_hours": 12, "settle_days": 10}
+    assert_problem(worker.put("/api/v1/consultation/deadlines", json=body), 403, "role")
+    assert_problem(api.put("/api/v1/consultation/deadlines", json={**body, "screening_hours": 0}), 422,
+                   "screening_hours")
+    assert api.put("/api/v1/consultation/deadlines", json=body).status_code == 200
+    noise = api.post("/api/v1/matters", json={**PARKING, "category": "noise", "urgency": "urgent",
+                                              "title": "广场舞音响扰民", "description": "每晚广场舞音响声音过大。"})
+    assert noise.status_code == 201, noise.text
+    m = noise.json()
+    hours = (datetime.fromisoformat(m["screening_due_at"]) - datetime.fromisoformat(m["raised_at"])).total_seconds()
+    assert hours == 12 * 3600
