@@ -16,6 +16,8 @@ with most approvals (then fewest oppositions) wins. Priority is the mean of the 
 import statistics
 from datetime import timedelta
 
+from shared.states import article, refusal
+
 CATEGORIES = {"parking": "停车管理", "greening": "绿化养护", "garbage_sorting": "垃圾分类", "noise": "噪音扰民",
               "corridor_clutter": "楼道堆物", "facilities_renewal": "设施更新", "elevator": "加装电梯",
               "property_management": "物业服务", "public_security": "治安防范", "other": "其他"}
@@ -48,28 +50,16 @@ MEETING_MOVES = {"scheduled": {"open", "cancelled", "scheduled"}, "open": {"clos
 SATISFIED = 4  # a score of 4 or 5 counts as satisfied
 
 
-def _a(word):
-    return ("an " if word[:1] in "aeiou" else "a ") + word
-
-
-def _move(moves, noun, status, to):
-    if to in moves.get(status, ()):
-        return None
-    if status == to:
-        return f"the {noun} is already {status}"
-    return f"{_a(status)} {noun} cannot become {to}"
-
-
 def matter_move(status, to):
     """None if a matter may move from `status` to `to`, else why not."""
-    why = _move(MATTER_MOVES, "matter", status, to)
+    why = refusal(MATTER_MOVES, "matter", status, to)
     if why and to == "settled" and status in ("deliberating", "decided", "implementing"):
-        why = f"{_a(status)} matter cannot be settled before its decision is carried out and published"
+        why = f"{article(status)} matter cannot be settled before its decision is carried out and published"
     return why
 
 
 def meeting_move(status, to):
-    return _move(MEETING_MOVES, "meeting", status, to)
+    return refusal(MEETING_MOVES, "meeting", status, to)
 
 
 def due_dates(raised_at, screening_hours, settle_days):

@@ -2,21 +2,12 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.consultation.rules import CATEGORIES, CHANNELS, MATTER_MOVES, ROLES, SCREENING, URGENCIES
-from shared.fields import CODE, Text
+from shared.fields import CLIENT_ID, CODE, ID, Text, page
+from shared.fields import one_of as _one_of
 
-ID = validate.Range(1, 2 ** 63 - 1, error="must be an id from 1 to 2^63-1")
 TITLE = validate.Length(min=1, max=100, error="must be 1 to 100 characters")
 NOTE = validate.Length(min=1, max=1000, error="must be 1 to 1000 characters")
-CLIENT_ID = [validate.Length(min=1, max=100), validate.Regexp(r"^[A-Za-z0-9._:-]+\Z",
-                                                              error="letters, digits and . _ : - only")]
 COMMUNITY = [*CODE, validate.Length(equal=12, error="must be a 12-digit community code")]
-PAGE = {"limit": fields.Integer(load_default=50, validate=validate.Range(1, 500)),
-        "after": fields.Integer(load_default=0, validate=validate.Range(0, 2 ** 63 - 1),
-                                metadata={"description": "cursor: `next` of the previous page"})}
-
-
-def _one_of(values):
-    return validate.OneOf(list(values), error="must be one of: {choices}")
 
 
 # -- matters (一上一下) ----------------------------------------------------------------------------
@@ -117,7 +108,7 @@ class MatterListQuerySchema(Schema):
     screening_overdue = fields.Boolean(load_default=False)
     escalated = fields.Boolean(load_default=False, metadata={"description": "only matters handled above "
                                                                             "their community"})
-    limit, after = PAGE["limit"], PAGE["after"]
+    limit, after = page()
 
 
 class DeadlineSchema(Schema):
@@ -288,7 +279,7 @@ class FiguresSchema(Schema):
 class PublicQuerySchema(Schema):
     under = fields.String(required=True, validate=[*CODE, validate.Length(min=9, max=12)],
                           metadata={"description": "a street or community code"})
-    limit, after = PAGE["limit"], PAGE["after"]
+    limit, after = page()
 
 
 class PublicResultSchema(Schema):

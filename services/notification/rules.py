@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
+from shared.states import refusal
+
 CHANNELS = ("sms", "wechat", "email", "inbox", "webhook")
 PRIORITIES = ("digest", "normal", "urgent", "critical")
 DELIVERY_MOVES = {"queued": {"sent", "failed", "held"}, "held": {"queued"}, "sent": {"delivered", "failed", "read"},
@@ -24,20 +26,12 @@ BROADCAST_MOVES = {"draft": {"pending_approval", "cancelled"}, "pending_approval
                    "sent": set(), "cancelled": set()}
 
 
-def _move(moves, noun, status, to):
-    if to in moves.get(status, ()):
-        return None
-    if status == to:
-        return f"the {noun} is already {status}"
-    return f"{'an' if status[:1] in 'aeiou' else 'a'} {status} {noun} cannot become {to}"
-
-
 def delivery_move(status, to):
-    return _move(DELIVERY_MOVES, "delivery", status, to)
+    return refusal(DELIVERY_MOVES, "delivery", status, to)
 
 
 def broadcast_move(status, to):
-    return _move(BROADCAST_MOVES, "broadcast", status, to)
+    return refusal(BROADCAST_MOVES, "broadcast", status, to)
 
 
 # -- preferences and quiet hours --------------------------------------------------------------

@@ -13,6 +13,7 @@ from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
 from shared.errors import Conflict
+from shared.states import refusal
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -123,21 +124,13 @@ def next_star(hours):
     return None
 
 
-def _move(moves, noun, status, to):
-    if to in moves[status]:
-        return None
-    if status == to:
-        return f"the {noun} is already {status}"
-    return f"a {status} {noun} cannot become {to}"
-
-
 def record_move(status, to):
     """None if a service record may move from `status` to `to`, else why not."""
-    return _move(RECORD_MOVES, "record", status, to)
+    return refusal(RECORD_MOVES, "record", status, to)
 
 
 def redemption_move(status, to):
-    return _move(REDEMPTION_MOVES, "redemption", status, to)
+    return refusal(REDEMPTION_MOVES, "redemption", status, to)
 
 
 def may_verify(rule, caller_role, caller_organization, record_organization):

@@ -2,23 +2,14 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.points.rules import CHINA, RECORD_MOVES, REDEMPTION_MOVES, VERIFIER_ROLES
-from shared.fields import CODE, Text
+from shared.fields import CLIENT_ID, CODE, ID, Text, page
+from shared.fields import one_of as _one_of
 
 NAME = validate.Length(min=1, max=64, error="must be 1 to 64 characters")
 REASON = validate.Length(min=1, max=500, error="must be 1 to 500 characters")
-CLIENT_ID = [validate.Length(min=1, max=100, error="must be 1 to 100 characters"),
-             validate.Regexp(r"^[A-Za-z0-9._:-]+\Z", error="letters, digits and . _ : - only")]
 CATEGORY_CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,39}\Z", error="2 to 40 lowercase letters, digits or _")
 MEMBER_CATEGORIES = ("party_member", "volunteer", "resident", "organization")
-ID = validate.Range(1, 2 ** 63 - 1, error="must be an id from 1 to 2^63-1")
 CAP = validate.Range(1, 2 ** 31 - 1, error="must be from 1 to 2147483647")
-PAGE = {"limit": fields.Integer(load_default=50, validate=validate.Range(1, 500)),
-        "after": fields.Integer(load_default=0, validate=validate.Range(min=0),
-                                metadata={"description": "cursor: `next` of the previous page"})}
-
-
-def _one_of(values):
-    return validate.OneOf(list(values), error="must be one of: {choices}")
 
 
 # -- catalogue -----------------------------------------------------------------------------------
@@ -139,7 +130,7 @@ class AccountListQuerySchema(Schema):
     under = fields.String(validate=CODE,
                           metadata={"description": "community code prefix; defaults to the token's scope"})
     member_category = fields.String(validate=_one_of(MEMBER_CATEGORIES))
-    limit, after = PAGE["limit"], PAGE["after"]
+    limit, after = page()
 
 
 class AccountPageSchema(Schema):
@@ -148,7 +139,7 @@ class AccountPageSchema(Schema):
 
 
 class StatementQuerySchema(Schema):
-    limit, after = PAGE["limit"], PAGE["after"]
+    limit, after = page()
 
 
 class StatementLineSchema(Schema):
@@ -263,7 +254,7 @@ class RecordListQuerySchema(Schema):
     account_id = fields.Integer(validate=ID)
     category_code = fields.String(validate=CATEGORY_CODE)
     organization_id = fields.Integer(validate=ID)
-    limit, after = PAGE["limit"], PAGE["after"]
+    limit, after = page()
 
 
 class RecordPageSchema(Schema):
@@ -324,7 +315,7 @@ class RedemptionListQuerySchema(Schema):
     under = fields.String(validate=CODE)
     status = fields.String(validate=_one_of(REDEMPTION_MOVES))
     account_id = fields.Integer(validate=ID)
-    limit, after = PAGE["limit"], PAGE["after"]
+    limit, after = page()
 
 
 class RedemptionPageSchema(Schema):
