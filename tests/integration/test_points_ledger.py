@@ -286,6 +286,10 @@ def test_a_redemption_holds_then_fulfils_or_cancels(tx, q, catalogue_, reward):
     assert q("SELECT stock FROM rewards WHERE id = %s", (reward["id"],))[0][0] == 4   # b's returned
     kinds = [line["kind"] for line in tx(accounts.statement, account["id"], {}, WORKER)["lines"]]
     assert kinds == ["posting", "hold", "hold", "release"]
+    first = tx(accounts.statement, account["id"], {"limit": 2}, WORKER)      # paged by cursor
+    rest = tx(accounts.statement, account["id"], {"limit": 2, "after": first["next"]}, WORKER)
+    assert [x["kind"] for x in first["lines"] + rest["lines"]] == kinds and rest["next"] is None
+    assert [x["balance_after"] for x in first["lines"] + rest["lines"]] == [40, 20, 0, 20]
 
 
 def test_the_per_person_limit_and_stock_are_enforced(tx, catalogue_, reward):
