@@ -91,8 +91,10 @@ def account_in_scope(tx, account_id, caller, for_update=False):
 
 
 def view(tx, row):
-    hours = Decimal(tx.one(store.VERIFIED_HOURS, (row["id"],))["hours"]) + row["carried_hours"]
-    held = tx.one(store.HELD, (row["id"],))["held"]
+    """An account as the API shows it; a listing's rows bring their hours and holds along."""
+    posted = row["posted_hours"] if "posted_hours" in row else tx.one(store.VERIFIED_HOURS, (row["id"],))["hours"]
+    hours = Decimal(posted) + row["carried_hours"]
+    held = row["held"] if "held" in row else tx.one(store.HELD, (row["id"],))["held"]
     return _account.dump({**row, "held": held, "verified_hours": hours, "stars": rules.stars(hours),
                           "hours_to_next_star": rules.next_star(hours)})
 

@@ -67,7 +67,13 @@ HELD = "SELECT coalesce(sum(points), 0) AS held FROM redemptions WHERE account_i
 LOCK_ACCOUNTS = "SELECT id, kind, balance, status FROM accounts WHERE id = ANY(%b) ORDER BY id FOR UPDATE"
 SET_BALANCES = ("UPDATE accounts a SET balance = v.balance, updated_at = now() "
                 "FROM unnest(%b::bigint[], %b::bigint[]) AS v(id, balance) WHERE a.id = v.id")
-LIST_ACCOUNTS = (f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind IN ('person', 'organization') "
+# A page of accounts with their verified hours and held points, in one query rather than two per account.
+LIST_ACCOUNTS = (f"SELECT {ACCOUNT_COLUMNS}, "
+                 "(SELECT coalesce(sum(s.hours), 0) FROM service_records s "
+                 " WHERE s.account_id = accounts.id AND s.status = 'posted') AS posted_hours, "
+                 "(SELECT coalesce(sum(d.points), 0) FROM redemptions d "
+                 " WHERE d.account_id = accounts.id AND d.status = 'pending') AS held "
+                 "FROM accounts WHERE kind IN ('person', 'organization') "
                  "AND starts_with(community_code, %(under)s) "
                  "AND (%(member_category)s::text IS NULL OR member_category = %(member_category)s) "
                  "AND id > %(after)s ORDER BY id LIMIT %(limit)s")

@@ -118,6 +118,8 @@ def test_a_report_opens_an_account_and_a_verified_record_posts_once(api, config,
     assert [(x["kind"], x["change"], x["balance_after"], x["service_record_id"]) for x in statement["lines"]] == [
         ("posting", 25, 25, record_id)]
     assert statement["account"]["verified_hours"] == "2.50"
+    listed = api.get(f"{P}/accounts?under={COMMUNITY}").json()["items"]
+    assert [(a["id"], a["balance"], a["verified_hours"], a["held"]) for a in listed] == [(account["id"], 25, "2.50", 0)]
 
     events = wait_for(lambda: [e for e in broker.get_all("test.points-events") if e["type"] == "points_posted"],
                       message="points_posted")
