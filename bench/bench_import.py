@@ -63,7 +63,7 @@ def main():
 
     from linli.demo import load_hierarchy
     from services.registry import importer
-    from services.registry.protect import Vault
+    from shared.protect import Vault
     from shared.migrations import migrate
 
     cfg = config()

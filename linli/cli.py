@@ -171,7 +171,7 @@ def _run_import(ctx, run, file, mode, actor, report_path):
 
     Exits non-zero when the file is unreadable or nothing was registered.
     """
-    from services.registry.protect import Vault
+    from shared.protect import Vault
     from shared.errors import ValidationFailed
     cfg = load_config(ctx)
     data = file.read()
@@ -228,7 +228,7 @@ def demo_load(ctx):
     """Load the demo hierarchy, residents, party, organisations and workers (idempotent; through the outbox)."""
     from linli.demo import demo_communities, load_hierarchy, load_residents
     from linli.demo.civic import load_civic
-    from services.registry.protect import Vault
+    from shared.protect import Vault
     cfg = load_config(ctx)
     with registry_tx(cfg) as tx:
         added, skipped = load_hierarchy(tx, cfg["NODE_CODE"])

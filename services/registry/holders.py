@@ -8,7 +8,7 @@ read of a personal record; the service's own look-ups (from events) are not.
 """
 from services.registry import store
 from services.registry.residency import is_in_scope
-from services.registry.residents import ID
+from services.registry.residents import ID, PHONE
 from shared.errors import Forbidden, NotFound, ValidationFailed
 
 def member_category(row):
@@ -56,3 +56,20 @@ def residents_by_handover_keys(tx, keys):
     except (TypeError, ValueError):
         raise ValidationFailed("bad handover key", {"keys": ["must be hex strings"]})
     return {bytes(r["handover_hash"]).hex(): r["id"] for r in store.residents_by_handover(tx, raw)}
+
+
+MAX_CONTACTS = 1000
+
+
+def contacts(tx, vault, resident_ids):
+    """Phones of active residents for the notification service's SMS, audited as reads by "notification".
+
+    The phone stays in the street instance: the notification service seals it again before keeping it.
+    """
+    ids = sorted({int(i) for i in resident_ids})
+    if len(ids) > MAX_CONTACTS:
+        raise ValidationFailed("too many residents at once", {"resident_ids": [f"at most {MAX_CONTACTS}"]})
+    rows = store.phones(tx, ids)
+    store.audit(tx, "service:notification", "contact", "resident", [(r["id"], r["community_code"]) for r in rows],
+                tx.correlation_id)
+    return {str(r["id"]): vault.open(r["phone_cipher"], PHONE) for r in rows}

@@ -14,7 +14,7 @@ dimensions and +1 with the new.
 from datetime import date
 
 from services.registry import identity, organizations, party, residency, store, workers
-from services.registry.protect import mask_id, mask_phone
+from shared.protect import mask_id, mask_phone
 from services.registry.schemas import (AuditEntrySchema, AuditQuerySchema, ResidentChangeSchema,
                                        ResidentCreateSchema, ResidentDeathSchema, ResidentLeaveSchema,
                                        ResidentListQuerySchema, ResidentMoveSchema, ResidentSchema,

@@ -6,7 +6,7 @@ from nameko.rpc import rpc
 from services.registry import importer, nodes, residents
 from services.registry import party, party_import
 from services.registry import holders, organizations, workers
-from services.registry.protect import PersonalData
+from shared.protect import PersonalData
 from shared.db import Database
 from shared.errors import DomainError
 from shared.inbox import idempotent
@@ -204,6 +204,10 @@ class RegistryService:
     @command
     def account_holder(self, kind, ref_id, caller):
         return holders.account_holder(self.db, self.vault, kind, ref_id, caller)
+
+    @command
+    def contacts(self, resident_ids):
+        return holders.contacts(self.db, self.vault, resident_ids)
 
     @command
     def residents_by_handover_keys(self, keys):

@@ -16,7 +16,7 @@ from datetime import date
 
 from services.registry import civic_rules as rules
 from services.registry import residents, store
-from services.registry.protect import mask_id, mask_phone
+from shared.protect import mask_id, mask_phone
 from services.registry.schemas import (AssessmentCreateSchema, AssessmentSchema, WorkerChangeSchema,
                                        WorkerCreateSchema, WorkerLeaveSchema, WorkerListQuerySchema, WorkerSchema)
 from shared import facts

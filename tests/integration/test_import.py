@@ -12,7 +12,7 @@ import pytest
 
 from linli.demo import people
 from services.registry import importer
-from services.registry.protect import Vault
+from shared.protect import Vault
 from shared import envelope
 from shared.db import transaction
 from shared.facts import Signer, verify

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from linli.cli import main
 from services.registry import party, party_import, residents
 from services.registry.identity import check_character
-from services.registry.protect import Vault
+from shared.protect import Vault
 from shared import envelope
 from shared.db import transaction
 from shared.facts import Signer

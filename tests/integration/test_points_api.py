@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from services.points.rules import CHINA
 from services.points.store import TRIAL_BALANCE
 from services.registry.identity import check_character
-from services.registry.protect import Vault
+from shared.protect import Vault
 from shared import facts
 from shared.messaging import FACTS, HANDOVERS, events_exchange
 from tests.integration.conftest import assert_problem, wait_for

@@ -8,7 +8,7 @@ from services.gateway.openapi import build
 from services.gateway.service import GatewayService
 from services.registry import residency
 from services.registry.identity import check_character
-from services.registry.protect import Vault, mask_id, mask_phone
+from shared.protect import Vault, mask_id, mask_phone
 from shared import facts
 
 TODAY = date(2026, 11, 23)

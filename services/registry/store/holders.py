@@ -1,6 +1,6 @@
 """SQL behind the points service's questions: who holds an account, who arrived with a handover."""
 
-__all__ = ["account_holder", "residents_by_handover"]
+__all__ = ["account_holder", "residents_by_handover", "phones"]
 
 HOLDER = """
 SELECT r.id AS resident_id, r.name, r.community_code, r.grid_code, r.status, r.pseudonym, r.id_cipher,
@@ -13,6 +13,8 @@ SELECT r.id AS resident_id, r.name, r.community_code, r.grid_code, r.status, r.p
 FROM residents r LEFT JOIN party_members m ON m.resident_id = r.id LEFT JOIN party_orgs o ON o.id = m.party_org_id
 WHERE r.id = %s
 """
+PHONES = ("SELECT id, community_code, phone_cipher FROM residents WHERE id = ANY(%s) AND status = 'active' "
+          "AND phone_cipher IS NOT NULL")
 BY_HANDOVER = "SELECT id, handover_hash FROM residents WHERE handover_hash = ANY(%s) AND status = 'active'"
 
 
@@ -22,3 +24,7 @@ def account_holder(tx, resident_id):
 
 def residents_by_handover(tx, hashes):
     return tx.all(BY_HANDOVER, (hashes,))
+
+
+def phones(tx, ids):
+    return tx.all(PHONES, (ids,))
