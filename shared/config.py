@@ -20,7 +20,11 @@ ENV_KEYS = (
     "WEB_SERVER_ADDRESS", "METRICS_PORT", "LOG_LEVEL", "PSEUDONYM_SECRET",
     "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "DB_POOL_MAX", "OUTBOX_POLL_SECONDS",
     "OUTBOX_BATCH", "MAX_DELIVERIES", "HANDOVER_SECRET", "PEER_KEYS", "POINTS_PENDING_DAYS",
+    "NOTIFICATION_PROVIDERS", "SMTP_URL", "SMTP_FROM", "WEBHOOK_SECRET", "NOTIFY_MAX_ATTEMPTS",
+    "CHANNEL_RATES", "DIGEST_HOUR", "NOTIFY_RETRY_BASE", "NOTIFY_FAILOVER_AFTER", "NOTIFY_POLL_SECONDS",
+    "PARENT_KEY",
 )
+PROVIDER_CHANNELS = ("sms", "wechat")
 
 
 class ConfigError(Exception):
@@ -73,6 +77,31 @@ class ConfigSchema(Schema):
     PEER_KEYS = JsonMapping(keys=fields.String(validate=validate.Regexp(r"^\d{9}$", error="must be a 9-digit street code")),
                             values=fields.String(), load_default=dict)
     POINTS_PENDING_DAYS = fields.Integer(load_default=30, validate=validate.Range(1, 365))
+    # Notification: HTTP providers per channel, tried in order (the next takes over while one rests):
+    # {"sms": [{"name": "aliyun", "url": "https://…/send", "token": "…", "receipt_secret": "…"}], "wechat": […]}.
+    NOTIFICATION_PROVIDERS = JsonMapping(keys=fields.String(validate=validate.OneOf(PROVIDER_CHANNELS)),
+                                         values=fields.List(fields.Dict()), load_default=dict)
+    # smtp://user:password@host:port, smtp+starttls://… or smtps://…; no SMTP_URL, no email.
+    SMTP_URL = fields.String(load_default=None, allow_none=True,
+                             validate=validate.Regexp(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+$",
+                                                      error="must look like smtp://[user:password@]host[:port]"))
+    SMTP_FROM = fields.String(load_default="linli@localhost", validate=validate.Email())
+    # Signs webhook deliveries (X-Linli-Signature: sha256=HMAC of the body).
+    WEBHOOK_SECRET = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.Length(min=32, error="must be at least {min} characters"))
+    NOTIFY_MAX_ATTEMPTS = fields.Integer(load_default=6, validate=validate.Range(1, 20))
+    # Sends per second per channel (a token bucket each); a channel not named is not limited.
+    CHANNEL_RATES = JsonMapping(keys=fields.String(validate=validate.OneOf(["sms", "wechat", "email", "webhook"])),
+                                values=fields.Float(validate=validate.Range(0.1, 1e6)),
+                                load_default=lambda: {"sms": 500.0, "wechat": 500.0, "email": 20.0, "webhook": 50.0})
+    # Seconds before the first retry (doubling, with jitter); failures in a row before a provider rests.
+    NOTIFY_RETRY_BASE = fields.Float(load_default=2.0, validate=validate.Range(0.01, 3600))
+    NOTIFY_FAILOVER_AFTER = fields.Integer(load_default=3, validate=validate.Range(1, 100))
+    NOTIFY_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.05, 60))
+    # The Ed25519 public key of the level above (district or city); directives it signs are obeyed.
+    PARENT_KEY = fields.String(load_default=None, allow_none=True)
+    # The hour (Asia/Shanghai) at which each day's digest of non-urgent notices goes out.
+    DIGEST_HOUR = fields.Integer(load_default=19, validate=validate.Range(0, 23))
     DB_POOL_MAX = fields.Integer(load_default=10, validate=validate.Range(1, 200))
     OUTBOX_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
     OUTBOX_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))
@@ -81,6 +110,20 @@ class ConfigSchema(Schema):
     @validates("DATA_ENCRYPTION_KEY")
     def _check_data_key(self, value, **_):
         _key32(value, "DATA_ENCRYPTION_KEY")
+
+    @validates("NOTIFICATION_PROVIDERS")
+    def _check_providers(self, value, **_):
+        for channel, providers in value.items():
+            names = set()
+            for n, p in enumerate(providers):
+                missing = [k for k in ("name", "url", "token") if not isinstance(p.get(k), str) or not p[k]]
+                if missing:
+                    raise ValidationError(f"{channel}[{n}] needs {', '.join(missing)}")
+                if not p["url"].startswith(("http://", "https://")):
+                    raise ValidationError(f"{channel}[{n}].url must be an http(s) URL")
+                if p["name"] in names:
+                    raise ValidationError(f"{channel}: provider name {p['name']} is used twice")
+                names.add(p["name"])
 
     @validates("SIGNING_KEY")
     def _check_signing_key(self, value, **_):

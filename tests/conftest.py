@@ -60,10 +60,16 @@ APP_TABLES = {
     "consultation": ["ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
                      "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
                      "processed_events"],
-    "notification": ["template_versions", "templates", "preferences", "subscriber_channels", "subscribers",
-                     "outbox", "processed_events"],
+    "notification": ["broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "notices",
+                     "preferences", "subscriber_channels", "subscriber_links", "subscribers", "outbox",
+                     "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }
+# Rows a migration ships (the notification service's own templates) survive; what a test added goes.
+RESET = ["DELETE FROM notification.template_versions WHERE actor <> 'system'",
+         "DELETE FROM notification.templates t WHERE NOT EXISTS "
+         "(SELECT 1 FROM notification.template_versions v WHERE v.code = t.code)",
+         "UPDATE notification.templates SET version = 1 WHERE version <> 1"]
 
 
 @pytest.fixture
@@ -72,6 +78,8 @@ def clean_db(database):
     with psycopg.connect(database, autocommit=True) as conn:
         for schema, tables in APP_TABLES.items():
             conn.execute("TRUNCATE " + ", ".join(f'"{schema}"."{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        for statement in RESET:
+            conn.execute(statement)
     return database
 
 

@@ -25,7 +25,7 @@ def view(row, now):
 
 def event(row, **extra):
     return {"id": row["id"], "community_code": row["community_code"], "category": row["category"],
-            "status": row["status"], "raiser_resident_id": row["raiser_resident_id"],
+            "title": row["title"], "status": row["status"], "raiser_resident_id": row["raiser_resident_id"],
             "level_code": row["level_code"], "version": row["version"], **extra}
 
 

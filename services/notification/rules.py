@@ -1,4 +1,4 @@
-"""Rules of reaching residents: pure, no I/O (issue 6, first step: the service around them is not built yet).
+"""Rules of reaching residents: pure, no I/O.
 
 Who gets what, when and how often:
 - a resident may opt out of any category except critical notices, per channel;
@@ -18,8 +18,13 @@ from shared.states import refusal
 
 CHANNELS = ("sms", "wechat", "email", "inbox", "webhook")
 PRIORITIES = ("digest", "normal", "urgent", "critical")
-DELIVERY_MOVES = {"queued": {"sent", "failed", "held"}, "held": {"queued"}, "sent": {"delivered", "failed", "read"},
-                  "delivered": {"read"}, "failed": {"queued"}, "read": set()}
+RANK = {"critical": 0, "urgent": 1, "normal": 2, "digest": 3}   # the sender takes the lowest rank first
+# held: a digest item waiting for the digest hour; bundled: it went out inside a digest.
+# failed -> queued is an operator's resend; sent -> delivered/failed/read come from provider receipts.
+DELIVERY_MOVES = {"held": {"queued", "bundled", "cancelled"}, "queued": {"sent", "delivered", "failed", "cancelled"},
+                  "sent": {"delivered", "failed", "read"}, "delivered": {"read"}, "failed": {"queued"},
+                  "read": set(), "cancelled": set(), "bundled": set()}
+REACHED = ("sent", "delivered", "read")
 BROADCAST_MOVES = {"draft": {"pending_approval", "cancelled"}, "pending_approval": {"approved", "rejected", "draft",
                                                                                    "cancelled"},
                    "approved": {"sending", "cancelled"}, "sending": {"sent", "cancelled"}, "rejected": {"draft"},
@@ -98,6 +103,14 @@ class TokenBucket:
             return 0.0
         return (n - self.tokens) / self.rate
 
+    def grant(self, now, n):
+        """How many of `n` sends may go now (whole tokens); the rest wait for the bucket to refill."""
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        granted = min(n, int(self.tokens))
+        self.tokens -= granted
+        return granted
+
 
 @dataclass
 class ProviderHealth:
@@ -159,13 +172,19 @@ def digest_groups(notices):
 
 
 def rollup(deliveries):
-    """Per community: how many were targeted, reached (sent or later) and read."""
-    out = {}
+    """Per community: how many people were targeted, reached (on any channel) and read it (on any channel).
+
+    A person reached by SMS and WeChat counts once. The service computes this in SQL; this is its spec.
+    """
+    people = {}
     for d in deliveries:
-        row = out.setdefault(d["community_code"], {"targeted": 0, "reached": 0, "read": 0})
+        key = (d["community_code"], d["resident_id"])
+        reached, read = people.get(key, (False, False))
+        people[key] = (reached or d["status"] in REACHED, read or d["status"] == "read")
+    out = {}
+    for (community, _), (reached, read) in people.items():
+        row = out.setdefault(community, {"targeted": 0, "reached": 0, "read": 0})
         row["targeted"] += 1
-        if d["status"] in ("sent", "delivered", "read"):
-            row["reached"] += 1
-        if d["status"] == "read":
-            row["read"] += 1
+        row["reached"] += reached
+        row["read"] += read
     return out

@@ -1,19 +1,38 @@
-"""Notification service, first part: subscribers in step with the registry, and message templates.
+"""Notification service: subscribers, templates, triggers, targeted notices, the inbox and emergency broadcasts.
 
-Deliveries through channel adapters, triggers from other services' events, targeted notices and
-emergency broadcasts build on these (issue 6); `rules.py` already holds their pure rules.
+Thin entrypoints over the modules beside it. `caller` is {"actor", "scope", "role", ...} from the
+gateway's token; a resident's token also names its `resident_id`, a leader's its `organization_id`.
+Deliveries go out from the sender's own green thread (sender.DeliveryWorker), woken when a notice
+commits; timers bundle the daily digests and close broadcasts that have been sent.
 """
-from nameko.rpc import rpc
+import logging
+from datetime import datetime, timezone
 
-from services.notification import store, subscribers, templates
+from nameko.dependency_providers import Config
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
+from prometheus_client import Counter
+
+from services.notification import broadcasts, digests, notices, store, subscribers, templates, triggers
+from services.notification.sender import DeliveryWorker
+from shared import facts
 from shared.db import Database
-from shared.errors import DomainError, NotFound
+from shared.errors import DomainError, NotFound, ValidationFailed
 from shared.inbox import idempotent
-from shared.messaging import handle_event
+from shared.messaging import DIRECTIVES, consume, handle_event
 from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
+from shared.protect import PersonalData
 
+log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
+DIRECTIVES_REJECTED = Counter("linli_notification_directives_rejected_total",
+                              "Directives from above refused (no parent key, bad signature, malformed)")
+DIRECTIVE_ROUTING_KEY = "broadcast.emergency"
+
+
+def _now():
+    return datetime.now(timezone.utc)
 
 
 class NotificationService:
@@ -22,51 +41,169 @@ class NotificationService:
     db = Database()
     relay = OutboxRelay()
     telemetry = Telemetry()
+    config = Config()
+    vault = PersonalData()
+    sender = DeliveryWorker()
+    registry = RpcProxy("registry")
+
+    @property
+    def digest_hour(self):
+        return int(self.config.get("DIGEST_HOUR", 19))
+
+    def nodes(self, code):
+        return self.registry.get_node(code)
+
+    def organizations(self, organization_id, caller):
+        return self.registry.get_organization(organization_id, caller)
+
+    def contacts(self, ids):
+        return self.registry.contacts(ids)
 
     # -- subscribers follow the registry --------------------------------------------------------
+
+    def _resident(self, env):
+        subscribers.apply_resident(self.db, env["payload"])
+        if subscribers.phone_changed(env) and env["payload"]["status"] == "active":
+            subscribers.sync_phones(self.db, self.vault, self.contacts, [env["payload"]["id"]])
 
     @handle_event("registry", "resident_registered")
     @idempotent
     def on_resident_registered(self, env):
-        subscribers.apply_resident(self.db, env["payload"])
+        self._resident(env)
 
     @handle_event("registry", "resident_updated")
     @idempotent
     def on_resident_updated(self, env):
-        subscribers.apply_resident(self.db, env["payload"])
+        self._resident(env)
 
     @handle_event("registry", "resident_moved")
     @idempotent
     def on_resident_moved(self, env):
-        subscribers.apply_resident(self.db, env["payload"])
+        self._resident(env)
 
     @handle_event("registry", "resident_left")
     @idempotent
     def on_resident_left(self, env):
-        subscribers.apply_resident(self.db, env["payload"])
+        self._resident(env)
 
     @handle_event("registry", "resident_died")
     @idempotent
     def on_resident_died(self, env):
-        subscribers.apply_resident(self.db, env["payload"])
+        self._resident(env)
 
     @handle_event("registry", "residents_imported")
     @idempotent
     def on_residents_imported(self, env):
         subscribers.apply_import(self.db, env["payload"])
+        subscribers.sync_phones(self.db, self.vault, self.contacts,
+                                [r["id"] for r in env["payload"]["residents"] if r["status"] == "active"])
+
+    @handle_event("registry", "party_member_registered")
+    @idempotent
+    def on_party_member_registered(self, env):
+        subscribers.apply_role(self.db, env)
 
     @handle_event("registry", "party_member_reported")
     @idempotent
     def on_party_member_reported(self, env):
-        subscribers.apply_role(self.db, "party_member_reported", env["payload"])
+        subscribers.apply_role(self.db, env)
 
     @handle_event("registry", "party_member_withdrawn")
     @idempotent
     def on_party_member_withdrawn(self, env):
-        subscribers.apply_role(self.db, "party_member_withdrawn", env["payload"])
+        subscribers.apply_role(self.db, env)
+
+    @handle_event("registry", "organization_member_joined")
+    @idempotent
+    def on_organization_member_joined(self, env):
+        subscribers.apply_membership(self.db, env)
+
+    @handle_event("registry", "organization_member_left")
+    @idempotent
+    def on_organization_member_left(self, env):
+        subscribers.apply_membership(self.db, env)
+
+    # -- triggers from the other services' events -------------------------------------------------
+
+    @handle_event("consultation", "meeting_scheduled")
+    @idempotent
+    def on_meeting_scheduled(self, env):
+        triggers.meeting(self.db, env, _now(), self.digest_hour)
+
+    @handle_event("consultation", "meeting_moved")
+    @idempotent
+    def on_meeting_moved(self, env):
+        triggers.meeting(self.db, env, _now(), self.digest_hour)
+
+    @handle_event("consultation", "meeting_cancelled")
+    @idempotent
+    def on_meeting_cancelled(self, env):
+        triggers.meeting(self.db, env, _now(), self.digest_hour)
+
+    @handle_event("consultation", "matter_screened")
+    @idempotent
+    def on_matter_screened(self, env):
+        triggers.matter(self.db, env, _now(), self.digest_hour)
+
+    @handle_event("consultation", "result_published")
+    @idempotent
+    def on_result_published(self, env):
+        triggers.matter(self.db, env, _now(), self.digest_hour)
+
+    @handle_event("consultation", "matter_settled")
+    @idempotent
+    def on_matter_settled(self, env):
+        triggers.matter(self.db, env, _now(), self.digest_hour)
+
+    @handle_event("points", "points_posted")
+    @idempotent
+    def on_points_posted(self, env):
+        triggers.points(self.db, [env], _now(), self.digest_hour)
+
+    @handle_event("points", "points_redeemed")
+    @idempotent
+    def on_points_redeemed(self, env):
+        triggers.points(self.db, [env], _now(), self.digest_hour)
+
+    # -- directives from above ------------------------------------------------------------------
+
+    @consume(DIRECTIVES, DIRECTIVE_ROUTING_KEY)
+    def on_directive(self, body):
+        key = self.config.get("PARENT_KEY")
+        why = None
+        if not key:
+            why = "no PARENT_KEY is configured: this instance takes no directives"
+        elif not isinstance(body, dict) or not facts.verify(body, key):
+            why = "the directive's signature does not verify with PARENT_KEY"
+        if why:
+            DIRECTIVES_REJECTED.inc()
+            log.warning("directive rejected", extra={"why": why})
+            raise ValidationFailed(why, {"signature": [why]})  # dead-lettered after MAX_DELIVERIES
+        try:
+            broadcasts.start_from_directive(self.db, self.nodes, body.get("directive") or {},
+                                            self.db.source["node_code"], _now(), self.digest_hour)
+        except ValidationFailed:
+            DIRECTIVES_REJECTED.inc()
+            raise
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    @timer(interval=60)
+    def bundle_digests(self):
+        made, released = digests.bundle(self.db)
+        if made or released:
+            log.info("digests bundled", extra={"digests": made, "released": released})
+
+    @timer(interval=5)
+    def close_broadcasts(self):
+        broadcasts.close_finished(self.db)
+
+    # -- subscribers ----------------------------------------------------------------------------
 
     @command
-    def get_subscriber(self, resident_id):
+    def get_subscriber(self, resident_id, caller=None):
+        if caller is not None:
+            return subscribers.subscriber(self.db, resident_id, caller)
         row = self.db.one(store.SUBSCRIBER, (resident_id,))
         if row is None:
             raise NotFound(f"no subscriber {resident_id}", {"resident_id": [f"no subscriber {resident_id}"]})
@@ -75,6 +212,91 @@ class NotificationService:
     @command
     def reach(self, target):
         return subscribers.reach(self.db, target)
+
+    @command
+    def get_channels(self, resident_id, caller):
+        return subscribers.channels(self.db, self.vault, resident_id, caller)
+
+    @command
+    def set_channel(self, resident_id, data, caller):
+        return subscribers.set_channel(self.db, self.vault, resident_id, data, caller)
+
+    @command
+    def remove_channel(self, resident_id, channel, caller):
+        return subscribers.remove_channel(self.db, self.vault, resident_id, channel, caller)
+
+    @command
+    def get_preferences(self, resident_id, caller):
+        return subscribers.preferences(self.db, resident_id, caller)
+
+    @command
+    def set_preferences(self, resident_id, data, caller):
+        return subscribers.set_preferences(self.db, resident_id, data, caller)
+
+    @command
+    def inbox(self, resident_id, query, caller):
+        return notices.inbox(self.db, resident_id, query, caller)
+
+    @command
+    def mark_read(self, resident_id, delivery_id, caller):
+        return notices.mark_read(self.db, resident_id, delivery_id, caller)
+
+    # -- notices and receipts -------------------------------------------------------------------
+
+    @command
+    def send_notice(self, data, caller):
+        return notices.targeted(self.db, self.nodes, data, caller, _now(), self.digest_hour)
+
+    @command
+    def send_organization_notice(self, organization_id, data, caller):
+        return notices.organization_notice(self.db, self.organizations, organization_id, data, caller, _now(),
+                                           self.digest_hour)
+
+    @command
+    def get_notice(self, notice_id, caller):
+        return notices.get(self.db, notice_id, caller)
+
+    @command
+    def receipts(self, provider, body, signature):
+        return notices.receipts(self.db, self.config.get("NOTIFICATION_PROVIDERS") or {}, provider, body, signature)
+
+    # -- emergency broadcasts -------------------------------------------------------------------
+
+    @command
+    def create_broadcast(self, data, caller):
+        return broadcasts.create(self.db, self.nodes, data, caller)
+
+    @command
+    def edit_broadcast(self, broadcast_id, data, caller):
+        return broadcasts.edit(self.db, self.nodes, broadcast_id, data, caller)
+
+    @command
+    def submit_broadcast(self, broadcast_id, caller):
+        return broadcasts.submit(self.db, broadcast_id, caller)
+
+    @command
+    def approve_broadcast(self, broadcast_id, caller):
+        return broadcasts.approve(self.db, self.nodes, broadcast_id, caller, _now(), self.digest_hour)
+
+    @command
+    def reject_broadcast(self, broadcast_id, data, caller):
+        return broadcasts.reject(self.db, broadcast_id, data, caller)
+
+    @command
+    def cancel_broadcast(self, broadcast_id, data, caller):
+        return broadcasts.cancel(self.db, broadcast_id, data, caller)
+
+    @command
+    def get_broadcast(self, broadcast_id, caller):
+        return broadcasts.get(self.db, broadcast_id, caller)
+
+    @command
+    def list_broadcasts(self, query, caller):
+        return broadcasts.list_broadcasts(self.db, query, caller)
+
+    @command
+    def broadcast_deliveries(self, broadcast_id, query, caller):
+        return broadcasts.deliveries(self.db, broadcast_id, query, caller)
 
     # -- templates ------------------------------------------------------------------------------
 

@@ -1,24 +1,36 @@
 """SQL of the notification service, in one place."""
 
-SUBSCRIBER_COLUMNS = "resident_id, name, community_code, grid_code, household_id, tags, roles, status, version"
+SUBSCRIBER_COLUMNS = "resident_id, name, community_code, grid_code, household_id, tags, status, version"
 # Applied only if newer than what is held: events may arrive out of order or twice.
 UPSERT_SUBSCRIBER = (f"INSERT INTO subscribers ({SUBSCRIBER_COLUMNS}) "
                      "VALUES (%(id)s, %(name)s, %(community_code)s, %(grid_code)s, %(household_id)s, %(tags)s, "
-                     "%(roles)s, %(status)s, %(version)s) "
+                     "%(status)s, %(version)s) "
                      "ON CONFLICT (resident_id) DO UPDATE SET name = excluded.name, "
                      "community_code = excluded.community_code, grid_code = excluded.grid_code, "
                      "household_id = excluded.household_id, tags = excluded.tags, status = excluded.status, "
                      "version = excluded.version, updated_at = now() "
                      "WHERE subscribers.version < excluded.version")
-SET_ROLE = ("UPDATE subscribers SET roles = CASE WHEN %(on)s "
-            "THEN array(SELECT DISTINCT unnest(roles || %(role)s::text)) "
-            "ELSE array_remove(roles, %(role)s::text) END, updated_at = now() WHERE resident_id = %(id)s")
-SUBSCRIBER = f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE resident_id = %s"
-COUNT_TARGET = ("SELECT community_code, count(*) AS n FROM subscribers WHERE status = 'active' "
-                "AND starts_with(community_code, %(prefix)s) "
-                "AND (cardinality(%(tags)s::text[]) = 0 OR tags && %(tags)s::text[]) "
-                "AND (cardinality(%(roles)s::text[]) = 0 OR roles && %(roles)s::text[]) "
-                "GROUP BY community_code ORDER BY community_code")
+# A role or membership event applies only if newer than the one that last set the link.
+SET_LINK = ("INSERT INTO subscriber_links (resident_id, kind, value, active, at) "
+            "VALUES (%(id)s, %(kind)s, %(value)s, %(active)s, %(at)s) ON CONFLICT (resident_id, kind, value) "
+            "DO UPDATE SET active = excluded.active, at = excluded.at WHERE subscriber_links.at < excluded.at")
+LINKED = ("EXISTS (SELECT 1 FROM subscriber_links l WHERE l.resident_id = s.resident_id AND l.active "
+          "AND l.kind = '{kind}' AND l.value = ANY({values}))")
+SUBSCRIBER = (f"SELECT {SUBSCRIBER_COLUMNS}, "
+              "ARRAY(SELECT value FROM subscriber_links l WHERE l.resident_id = s.resident_id AND l.active "
+              "AND l.kind = 'role' ORDER BY value) AS roles, "
+              "ARRAY(SELECT value::bigint FROM subscriber_links l WHERE l.resident_id = s.resident_id AND l.active "
+              "AND l.kind = 'organization' ORDER BY 1) AS organization_ids "
+              "FROM subscribers s WHERE resident_id = %s")
+TARGET = ("s.status = 'active' "
+          "AND (starts_with(s.community_code, %(prefix)s) OR starts_with(coalesce(s.grid_code, ''), %(prefix)s)) "
+          "AND (cardinality(%(tags)s::text[]) = 0 OR s.tags && %(tags)s::text[]) "
+          "AND (cardinality(%(roles)s::text[]) = 0 OR " + LINKED.format(kind="role", values="%(roles)s::text[]") + ") "
+          "AND (%(ids)s::bigint[] IS NULL OR s.resident_id = ANY(%(ids)s::bigint[])) "
+          "AND (%(organization_id)s::text IS NULL OR "
+          + LINKED.format(kind="organization", values="ARRAY[%(organization_id)s::text]") + ")")
+COUNT_TARGET = ("SELECT s.community_code, count(*) AS n FROM subscribers s WHERE " + TARGET +
+                " GROUP BY s.community_code ORDER BY s.community_code")
 
 TEMPLATE = "SELECT code, category, version, created_at FROM templates WHERE code = %s"
 TEMPLATE_FOR_UPDATE = TEMPLATE + " FOR UPDATE"
@@ -30,3 +42,157 @@ VERSIONS = ("SELECT version, locale, subject, body, actor, created_at FROM templ
             "ORDER BY version, locale")
 VERSION = ("SELECT version, locale, subject, body FROM template_versions WHERE code = %s AND version = %s "
            "AND locale = %s")
+
+# -- addresses and preferences ----------------------------------------------------------------
+SET_CHANNEL = ("INSERT INTO subscriber_channels (resident_id, channel, address_cipher, source) "
+               "VALUES (%s, %s, %s, %s) ON CONFLICT (resident_id, channel) DO UPDATE SET "
+               "address_cipher = excluded.address_cipher, source = excluded.source, updated_at = now()")
+# The registry's phone never overwrites a number the resident gave us themselves.
+SET_REGISTRY_PHONE = (SET_CHANNEL + " WHERE subscriber_channels.source = 'registry'")
+DROP_CHANNEL = "DELETE FROM subscriber_channels WHERE resident_id = %s AND channel = %s"
+CHANNELS_OF = "SELECT channel, address_cipher, source, updated_at FROM subscriber_channels WHERE resident_id = %s"
+PREFERENCES = ("SELECT opted_out, quiet_start, quiet_end, locale, updated_at FROM preferences "
+               "WHERE resident_id = %s")
+SET_PREFERENCES = ("INSERT INTO preferences (resident_id, opted_out, quiet_start, quiet_end, locale) "
+                   "VALUES (%(resident_id)s, %(opted_out)s, %(quiet_start)s, %(quiet_end)s, %(locale)s) "
+                   "ON CONFLICT (resident_id) DO UPDATE SET opted_out = excluded.opted_out, "
+                   "quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end, locale = excluded.locale, "
+                   "updated_at = now()")
+SUBSCRIBER_FOR_UPDATE = f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE resident_id = %s FOR UPDATE"
+
+# -- notices and fan-out ----------------------------------------------------------------------
+ADD_NOTICE = ("INSERT INTO notices (trigger_key, kind, category, priority, template_code, template_version, "
+              "context, target, scope_code, created_by) VALUES (%(trigger_key)s, %(kind)s, %(category)s, "
+              "%(priority)s, %(template_code)s, %(template_version)s, %(context)s, %(target)s, %(scope_code)s, "
+              "%(created_by)s) ON CONFLICT (trigger_key) DO NOTHING RETURNING id")
+NOTICE_BY_KEY = "SELECT id FROM notices WHERE trigger_key = %s"
+NOTICE = ("SELECT id, trigger_key, kind, category, priority, template_code, template_version, context, target, "
+          "scope_code, created_by, created_at FROM notices WHERE id = %s")
+NOTICES = ("SELECT id, category, priority, template_code, template_version, context FROM notices "
+           "WHERE id = ANY(%s)")
+# Everyone a notice may reach, with what fan-out needs to apply their preferences.
+AUDIENCE = """
+SELECT s.resident_id, s.community_code, p.opted_out, p.quiet_start, p.quiet_end,
+       ARRAY(SELECT c.channel FROM subscriber_channels c WHERE c.resident_id = s.resident_id) AS channels
+FROM subscribers s LEFT JOIN preferences p USING (resident_id)
+WHERE """ + TARGET
+COPY_DELIVERIES = ("COPY deliveries (notice_id, resident_id, community_code, channel, rank, status, due_at) "
+                   "FROM STDIN")
+WAKE = "SELECT pg_notify('notification_deliveries', '')"
+
+# -- the sender -------------------------------------------------------------------------------
+# Due deliveries, most urgent first; SKIP LOCKED lets several senders share the queue, and a
+# cancellation waits for a batch in flight rather than racing it.
+CLAIM = """
+SELECT d.id, d.notice_id, d.resident_id, d.channel, d.attempts, s.name, c.address_cipher,
+       coalesce(p.locale, 'zh') AS locale
+FROM deliveries d JOIN subscribers s USING (resident_id)
+     LEFT JOIN subscriber_channels c ON c.resident_id = d.resident_id AND c.channel = d.channel
+     LEFT JOIN preferences p ON p.resident_id = d.resident_id
+WHERE d.status = 'queued' AND d.due_at <= now()
+ORDER BY d.rank, d.due_at
+LIMIT %s
+FOR UPDATE OF d SKIP LOCKED
+"""
+TEMPLATE_TEXTS = ("SELECT code, version, locale, subject, body FROM template_versions "
+                  "WHERE (code, version) IN (SELECT * FROM unnest(%s::text[], %s::int[]))")
+SETTLE = """
+UPDATE deliveries d SET status = u.status, attempts = d.attempts + u.tried, provider = u.provider,
+       provider_ref = u.provider_ref, error = u.error, due_at = u.due_at,
+       sent_at = CASE WHEN u.status IN ('sent', 'delivered') THEN now() ELSE d.sent_at END,
+       delivered_at = CASE WHEN u.status = 'delivered' THEN now() ELSE d.delivered_at END,
+       updated_at = now()
+FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+     AS u(id, status, tried, provider, provider_ref, error, due_at)
+WHERE d.id = u.id
+"""
+QUEUE_DEPTH = ("SELECT channel, count(*) AS n, coalesce(extract(epoch FROM now() - min(due_at)), 0) AS oldest "
+               "FROM deliveries WHERE status = 'queued' AND due_at <= now() GROUP BY channel")
+
+# -- receipts and the inbox -------------------------------------------------------------------
+BY_RECEIPT = ("SELECT id, status, provider_ref FROM deliveries WHERE provider = %s AND provider_ref = ANY(%s) "
+              "ORDER BY id FOR UPDATE")
+RECEIPT = ("UPDATE deliveries SET status = %(status)s, error = coalesce(%(error)s, error), "
+           "delivered_at = CASE WHEN %(status)s IN ('delivered', 'read') THEN coalesce(delivered_at, now()) "
+           "ELSE delivered_at END, read_at = CASE WHEN %(status)s = 'read' THEN now() ELSE read_at END, "
+           "updated_at = now() WHERE id = %(id)s")
+INBOX = """
+SELECT d.id, d.status, d.created_at, d.read_at, n.category, n.priority, n.template_code, n.template_version,
+       n.context, coalesce(p.locale, 'zh') AS locale, s.name
+FROM (SELECT id, notice_id, resident_id, status, sent_at AS created_at, read_at FROM deliveries
+      WHERE resident_id = %(resident_id)s AND channel = 'inbox' AND status IN ('delivered', 'read')
+        AND (%(unread)s IS NOT TRUE OR status = 'delivered') AND (%(after)s::bigint IS NULL OR id < %(after)s)
+      ORDER BY id DESC LIMIT %(limit)s) d
+JOIN notices n ON n.id = d.notice_id JOIN subscribers s ON s.resident_id = d.resident_id
+LEFT JOIN preferences p ON p.resident_id = d.resident_id
+ORDER BY d.id DESC
+"""
+UNREAD = ("SELECT count(*) AS n FROM deliveries WHERE resident_id = %s AND channel = 'inbox' "
+          "AND status = 'delivered'")
+INBOX_ITEM = ("SELECT id, status, notice_id FROM deliveries WHERE id = %s AND resident_id = %s "
+              "AND channel = 'inbox' FOR UPDATE")
+MARK_READ = ("UPDATE deliveries SET status = 'read', read_at = now(), updated_at = now() "
+             "WHERE id = %s AND status = 'delivered'")
+DELIVERIES_OF = ("SELECT id, resident_id, community_code, channel, status, attempts, provider, error, due_at, "
+                 "sent_at, delivered_at, read_at FROM deliveries WHERE notice_id = %(notice_id)s "
+                 "AND (%(status)s::text IS NULL OR status = %(status)s) AND (%(after)s::bigint IS NULL OR id > %(after)s) "
+                 "ORDER BY id LIMIT %(limit)s")
+DELIVERY_COUNTS = ("SELECT channel, status, count(*) AS n FROM deliveries WHERE notice_id = %s "
+                   "GROUP BY channel, status ORDER BY channel, status")
+# A person reached on two channels counts once (rules.rollup is the spec of this query).
+ROLLUP = """
+SELECT community_code, count(*) AS targeted, count(*) FILTER (WHERE reached) AS reached,
+       count(*) FILTER (WHERE read) AS read
+FROM (SELECT community_code, resident_id, bool_or(status IN ('sent', 'delivered', 'read')) AS reached,
+             bool_or(status = 'read') AS read
+      FROM deliveries WHERE notice_id = %s GROUP BY community_code, resident_id) people
+GROUP BY community_code ORDER BY community_code
+"""
+CANCEL_DELIVERIES = ("UPDATE deliveries SET status = 'cancelled', updated_at = now() "
+                     "WHERE notice_id = %s AND status IN ('queued', 'held')")
+UNSETTLED = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE notice_id = %s AND status IN ('queued', 'held')) AS open"
+
+# -- digests ----------------------------------------------------------------------------------
+DUE_DIGESTS = """
+SELECT d.resident_id, d.channel, min(d.community_code) AS community_code,
+       array_agg(d.id ORDER BY d.id) AS ids, array_agg(d.notice_id ORDER BY d.id) AS notice_ids
+FROM deliveries d WHERE d.status = 'held' AND d.due_at <= now()
+GROUP BY d.resident_id, d.channel LIMIT %s
+"""
+LOCK_HELD = "SELECT id, notice_id FROM deliveries WHERE id = ANY(%s) AND status = 'held' ORDER BY id FOR UPDATE SKIP LOCKED"
+BUNDLE = ("UPDATE deliveries SET status = 'bundled', bundled_into = %s, updated_at = now() WHERE id = ANY(%s)")
+ADD_DELIVERY = ("INSERT INTO deliveries (notice_id, resident_id, community_code, channel, rank, status, due_at) "
+                "VALUES (%s, %s, %s, %s, %s, 'queued', now()) ON CONFLICT DO NOTHING RETURNING id")
+
+# -- broadcasts -------------------------------------------------------------------------------
+BROADCAST_COLUMNS = ("id, request_id, directive_id, prefix, title, message, channels, status, version, created_by, "
+                     "edited_by, approved_by, reason, notice_id, created_at, updated_at")
+BROADCAST = f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = %s"
+BROADCAST_FOR_UPDATE = BROADCAST + " FOR UPDATE"
+BROADCAST_BY_REQUEST = f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE request_id = %s"
+BROADCAST_BY_DIRECTIVE = f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE directive_id = %s"
+ADD_BROADCAST = ("INSERT INTO broadcasts (request_id, directive_id, prefix, title, message, channels, status, "
+                 "created_by, edited_by, approved_by) VALUES (%(request_id)s, %(directive_id)s, %(prefix)s, "
+                 "%(title)s, %(message)s, %(channels)s, %(status)s, %(actor)s, %(actor)s, %(approved_by)s) "
+                 "ON CONFLICT DO NOTHING RETURNING id")
+EDIT_BROADCAST = ("UPDATE broadcasts SET prefix = %(prefix)s, title = %(title)s, message = %(message)s, "
+                  "channels = %(channels)s, version = version + 1, edited_by = %(actor)s, status = 'draft', "
+                  "reason = NULL, updated_at = now() WHERE id = %(id)s RETURNING version")
+MOVE_BROADCAST = ("UPDATE broadcasts SET status = %(status)s, approved_by = coalesce(%(approved_by)s, approved_by), "
+                  "reason = coalesce(%(reason)s, reason), notice_id = coalesce(%(notice_id)s, notice_id), "
+                  "updated_at = now() WHERE id = %(id)s")
+ADD_BROADCAST_VERSION = ("INSERT INTO broadcast_versions (broadcast_id, version, prefix, title, message, channels, "
+                         "actor) SELECT id, version, prefix, title, message, channels, edited_by FROM broadcasts "
+                         "WHERE id = %s")
+BROADCAST_VERSIONS = ("SELECT version, prefix, title, message, channels, actor, created_at FROM broadcast_versions "
+                      "WHERE broadcast_id = %s ORDER BY version")
+LOG_BROADCAST = ("INSERT INTO broadcast_log (broadcast_id, status, version, actor, reason) "
+                 "SELECT id, status, version, %s, %s FROM broadcasts WHERE id = %s")
+BROADCAST_LOG = "SELECT at, status, version, actor, reason FROM broadcast_log WHERE broadcast_id = %s ORDER BY at"
+BROADCASTS = (f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE starts_with(prefix, %(under)s) "
+              "AND (%(status)s::text IS NULL OR status = %(status)s) AND (%(after)s::bigint IS NULL OR id < %(after)s) "
+              "ORDER BY id DESC LIMIT %(limit)s")
+SENDING_BROADCASTS = "SELECT id, notice_id FROM broadcasts WHERE status = 'sending'"
+RELEASE_HELD = "UPDATE deliveries SET status = 'queued', due_at = now(), updated_at = now() WHERE id = ANY(%s)"
+READER = ("SELECT s.name, coalesce(p.locale, 'zh') AS locale FROM subscribers s "
+          "LEFT JOIN preferences p USING (resident_id) WHERE s.resident_id = %s")

@@ -3,11 +3,18 @@
 Every resident event carries the record's version, and a subscriber row only ever moves forward:
 an event delivered twice, or overtaken by a newer one, changes nothing. Bulk imports arrive as
 `residents_imported` events of up to 500 residents and are applied in one statement. Party
-membership adds or removes the `party_member` role used to target notices.
+membership and organisation membership are links set by their own events, which travel on other
+queues and may come before the resident's; a link only moves forward in event time.
+
+The SMS address is the phone the registry holds, fetched by RPC when a resident is registered
+or their phone changes, and sealed here again. A number the resident gives us themselves wins.
 """
 from services.notification import store
-from shared.errors import ValidationFailed
+from services.notification.schemas import ChannelAddressSchema, PreferencesSchema
+from shared.errors import Forbidden, NotFound, ValidationFailed, load
+from shared.scope import in_scope
 
+ADDRESS = "notification.address"  # associated data of sealed addresses (the sender opens them)
 ROLE_EVENTS = {"party_member_reported": ("party_member", True), "party_member_registered": ("party_member", True),
                "party_member_withdrawn": ("party_member", False)}
 
@@ -15,7 +22,7 @@ ROLE_EVENTS = {"party_member_reported": ("party_member", True), "party_member_re
 def _values(r):
     return {"id": r["id"], "name": r["name"], "community_code": r["community_code"],
             "grid_code": r.get("grid_code"), "household_id": r.get("household_id"), "tags": list(r.get("tags") or []),
-            "roles": [], "status": r["status"], "version": r["version"]}
+            "status": r["status"], "version": r["version"]}
 
 
 def apply_resident(tx, payload):
@@ -31,9 +38,35 @@ def apply_import(tx, payload):
     return len(rows)
 
 
-def apply_role(tx, event_type, payload):
-    role, on = ROLE_EVENTS[event_type]
-    return tx.execute(store.SET_ROLE, {"on": on, "role": role, "id": payload["resident_id"]}).rowcount == 1
+def _link(tx, resident_id, kind, value, active, at):
+    return tx.execute(store.SET_LINK, {"id": resident_id, "kind": kind, "value": str(value), "active": active,
+                                       "at": at}).rowcount == 1
+
+
+def apply_role(tx, env):
+    role, on = ROLE_EVENTS[env["type"]]
+    return _link(tx, env["payload"]["resident_id"], "role", role, on, env["occurred_at"])
+
+
+def apply_membership(tx, env):
+    p = env["payload"]
+    return _link(tx, p["resident_id"], "organization", p["organization_id"],
+                 env["type"] == "organization_member_joined", env["occurred_at"])
+
+
+def sync_phones(tx, vault, contacts, resident_ids):
+    """Take the registry's phones for these residents as their SMS address (unless they gave their own)."""
+    if not resident_ids:
+        return 0
+    phones = contacts(sorted(set(resident_ids)))
+    with tx.conn.cursor() as cur:
+        cur.executemany(store.SET_REGISTRY_PHONE, [(int(rid), "sms", vault.seal(phone, ADDRESS), "registry")
+                                                   for rid, phone in phones.items()])
+    return len(phones)
+
+
+def phone_changed(env):
+    return env["type"] == "resident_registered" or "phone" in (env["payload"].get("changed") or ())
 
 
 def reach(tx, target):
@@ -41,6 +74,71 @@ def reach(tx, target):
     if not target.get("prefix") or not str(target["prefix"]).isdigit():
         raise ValidationFailed("a target needs a node-code prefix", {"prefix": ["digits of a node code"]})
     rows = tx.all(store.COUNT_TARGET, {"prefix": target["prefix"], "tags": list(target.get("tags") or []),
-                                       "roles": list(target.get("roles") or [])})
+                                       "roles": list(target.get("roles") or []), "ids": None,
+                                       "organization_id": target.get("organization_id")})
     return {r["community_code"]: r["n"] for r in rows}
 
+
+# -- a subscriber's own settings, by the resident (their token) or a worker of their community ------
+
+def subscriber(tx, resident_id, caller, lock=False):
+    if caller.get("role") == "resident" and caller.get("resident_id") != resident_id:
+        raise Forbidden("a resident sees only their own notices and settings",
+                        {"resident_id": ["not the token's resident"]})
+    row = tx.one(store.SUBSCRIBER_FOR_UPDATE if lock else store.SUBSCRIBER, (resident_id,))
+    if row is None or not in_scope(row["community_code"], caller):
+        raise NotFound(f"no subscriber {resident_id}", {"resident_id": [f"no subscriber {resident_id}"]})
+    return row
+
+
+def mask(channel, address):
+    if channel == "sms":
+        return address[:3] + "****" + address[-4:]
+    if channel == "email":
+        user, _, domain = address.partition("@")
+        return user[:1] + "***@" + domain
+    if channel == "wechat":
+        return address[:4] + "…" + address[-4:]
+    return address.split("?")[0]
+
+
+def channels(tx, vault, resident_id, caller):
+    subscriber(tx, resident_id, caller)
+    return [{"channel": r["channel"], "address": mask(r["channel"], vault.open(r["address_cipher"], ADDRESS)),
+             "source": r["source"], "updated_at": r["updated_at"].isoformat()}
+            for r in tx.all(store.CHANNELS_OF, (resident_id,))]
+
+
+def set_channel(tx, vault, resident_id, data, caller):
+    d = load(ChannelAddressSchema, data)
+    subscriber(tx, resident_id, caller, lock=True)
+    tx.execute(store.SET_CHANNEL, (resident_id, d["channel"], vault.seal(d["address"], ADDRESS), "given"))
+    tx.emit("subscriber_channel_set", {"resident_id": resident_id, "channel": d["channel"], "actor": caller["actor"]})
+    return channels(tx, vault, resident_id, caller)
+
+
+def remove_channel(tx, vault, resident_id, channel, caller):
+    subscriber(tx, resident_id, caller, lock=True)
+    if tx.execute(store.DROP_CHANNEL, (resident_id, channel)).rowcount == 0:
+        raise NotFound(f"no {channel} address", {"channel": [f"no {channel} address for {resident_id}"]})
+    tx.emit("subscriber_channel_removed", {"resident_id": resident_id, "channel": channel, "actor": caller["actor"]})
+    return channels(tx, vault, resident_id, caller)
+
+
+def _prefs_view(row):
+    return {"opted_out": list(row["opted_out"]) if row else [],
+            "quiet_start": row["quiet_start"].strftime("%H:%M") if row and row["quiet_start"] else None,
+            "quiet_end": row["quiet_end"].strftime("%H:%M") if row and row["quiet_end"] else None,
+            "locale": row["locale"] if row else "zh"}
+
+
+def preferences(tx, resident_id, caller):
+    subscriber(tx, resident_id, caller)
+    return _prefs_view(tx.one(store.PREFERENCES, (resident_id,)))
+
+
+def set_preferences(tx, resident_id, data, caller):
+    d = load(PreferencesSchema, data)
+    subscriber(tx, resident_id, caller, lock=True)
+    tx.execute(store.SET_PREFERENCES, {**d, "resident_id": resident_id, "opted_out": sorted(set(d["opted_out"]))})
+    return preferences(tx, resident_id, caller)

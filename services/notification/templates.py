@@ -16,11 +16,13 @@ ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blo
 SAMPLES = {
     "meetings": {"name": "陈志强", "meeting": {"title": "停车问题协商议事会", "starts_at": "2026-11-25 19:00",
                                               "place": "居委会二楼会议室"}},
-    "matters": {"name": "陈志强", "matter": {"id": 12, "title": "小区夜间停车难", "status": "published"}},
-    "points": {"name": "刘秀兰", "points": 30, "balance": 120, "category": "平安巡逻"},
+    "matters": {"name": "陈志强", "matter": {"id": 12, "title": "小区夜间停车难", "status": "published",
+                                            "status_name": "结果已公示"}},
+    "points": {"name": "刘秀兰", "points": 30, "hours": "2.0", "served_on": "2026-11-20", "category": "平安巡逻"},
     "organizations": {"name": "刘秀兰", "organization": "长海一村平安志愿服务队", "notice": "周六上午8点集合"},
     "emergency": {"area": "长海一村", "message": "台风“梅花”预计今晚登陆，请关好门窗，非必要不外出。"},
-    "general": {"name": "陈志强"},
+    "general": {"name": "陈志强", "title": "社区通知", "message": "本周六上午社区开展义诊活动。"},
+    "digest": {"name": "陈志强", "items": [{"subject": "议事会通知：停车问题协商议事会"}, {"subject": "服务积分到账 30 分"}]},
 }
 LOCALES = ("zh", "en")
 

@@ -37,18 +37,38 @@ def test_the_projection_only_moves_forward(tx, q):
     assert q("SELECT status FROM subscribers")[0][0] == "left"
 
 
+def role_event(event_type, rid, minute):
+    return {"type": event_type, "occurred_at": f"2026-11-23T10:{minute:02d}:00+08:00", "payload": {"resident_id": rid}}
+
+
 def test_imports_roles_and_reach(tx, q):
     tx(subscribers.apply_import, {"residents": [resident(rid=i, community_code=C1 if i % 2 else C2,
                                                          tags=["elderly_alone"] if i % 3 == 0 else [])
                                                 for i in range(1, 11)]})
-    tx(subscribers.apply_role, "party_member_reported", {"resident_id": 3})
-    tx(subscribers.apply_role, "party_member_reported", {"resident_id": 3})
-    assert q("SELECT roles FROM subscribers WHERE resident_id = 3")[0][0] == ["party_member"]
+    tx(subscribers.apply_role, role_event("party_member_reported", 3, 1))
+    tx(subscribers.apply_role, role_event("party_member_reported", 3, 1))
+    assert tx(subscribers.subscriber, 3, {"scope": "310110012", "actor": "t"})["roles"] == ["party_member"]
     assert tx(subscribers.reach, {"prefix": "310110012"}) == {C1: 5, C2: 5}
     assert tx(subscribers.reach, {"prefix": "310110012", "tags": ["elderly_alone"]}) == {C1: 2, C2: 1}
     assert tx(subscribers.reach, {"prefix": C1, "roles": ["party_member"]}) == {C1: 1}
-    tx(subscribers.apply_role, "party_member_withdrawn", {"resident_id": 3})
+    tx(subscribers.apply_role, role_event("party_member_withdrawn", 3, 5))
     assert tx(subscribers.reach, {"prefix": C1, "roles": ["party_member"]}) == {}
+    tx(subscribers.apply_role, role_event("party_member_reported", 3, 2))   # older than the withdrawal: ignored
+    assert tx(subscribers.reach, {"prefix": C1, "roles": ["party_member"]}) == {}
+
+
+def test_links_may_come_before_the_resident(tx):
+    """Membership events travel on their own queues: one that arrives first is kept, not lost."""
+    joined = {"type": "organization_member_joined", "occurred_at": "2026-11-23T10:00:00+08:00",
+              "payload": {"organization_id": 4, "resident_id": 21}}
+    tx(subscribers.apply_membership, joined)
+    assert tx(subscribers.reach, {"prefix": "310110012", "organization_id": 4}) == {}
+    tx(subscribers.apply_resident, resident(rid=21))
+    assert tx(subscribers.reach, {"prefix": "310110012", "organization_id": 4}) == {C1: 1}
+    left = {**joined, "type": "organization_member_left", "occurred_at": "2026-11-23T11:00:00+08:00"}
+    tx(subscribers.apply_membership, left)
+    tx(subscribers.apply_membership, joined)                                   # redelivered late: ignored
+    assert tx(subscribers.reach, {"prefix": "310110012", "organization_id": 4}) == {}
     with pytest.raises(ValidationFailed):
         tx(subscribers.reach, {"prefix": "; DROP"})
 
@@ -59,8 +79,8 @@ def test_templates_are_checked_when_saved_and_versioned(tx, q):
                                                    "{{ meeting.title }}，请准时参加。"},
             "en": {"subject": "Meeting: {{ meeting.title }}",
                    "body": "Dear {{ name }}, see you at {{ meeting.place }}."}}
-    saved = tx(templates.save, "meeting_scheduled", good, "token:a:王建国")
-    assert saved["version"] == 1 and {v["locale"] for v in saved["versions"]} == {"zh", "en"}
+    saved = tx(templates.save, "meeting_scheduled", good, "token:a:王建国")   # the shipped one is version 1
+    assert saved["version"] == 2 and {v["locale"] for v in saved["versions"] if v["version"] == 2} == {"zh", "en"}
     with pytest.raises(ValidationFailed) as err:      # a misspelt variable fails now, not at send time
         tx(templates.save, "meeting_scheduled", {"zh": {"subject": "通知", "body": "{{ meetng.title }}"}}, "x")
     assert "zh.body" in err.value.fields
@@ -72,8 +92,8 @@ def test_templates_are_checked_when_saved_and_versioned(tx, q):
                                       "zh": {"subject": "x", "body": "{{ name.__class__.__mro__ }}"}}, "x")
     assert "zh.body" in err.value.fields
     again = tx(templates.save, "meeting_scheduled", {"zh": {"subject": "会议通知", "body": "{{ name }}您好"}}, "y")
-    assert again["version"] == 2
-    assert q("SELECT count(*) FROM template_versions WHERE code = 'meeting_scheduled'")[0][0] == 3
+    assert again["version"] == 3
+    assert q("SELECT count(*) FROM template_versions WHERE code = 'meeting_scheduled'")[0][0] == 5
 
 
 def test_the_service_follows_the_registry(api, sql):

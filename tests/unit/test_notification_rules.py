@@ -94,7 +94,9 @@ def test_broadcast_state_machine(status, to, ok):
 
 @pytest.mark.parametrize("status, to, ok", [("queued", "sent", True), ("sent", "delivered", True),
                                             ("delivered", "read", True), ("read", "queued", False),
-                                            ("failed", "queued", True), ("held", "sent", False)])
+                                            ("failed", "queued", True), ("held", "sent", False),
+                                            ("held", "bundled", True), ("queued", "cancelled", True),
+                                            ("sent", "cancelled", False), ("bundled", "queued", False)])
 def test_delivery_state_machine(status, to, ok):
     assert (rules.delivery_move(status, to) is None) == ok
 
@@ -106,5 +108,19 @@ def test_idempotency_keys_digests_and_rollups():
                {"resident_id": 7, "channel": "inbox", "priority": "urgent", "created_at": at(8)}]
     groups = rules.digest_groups(notices)
     assert list(groups) == [(7, "inbox")] and [n["created_at"] for n in groups[(7, "inbox")]] == [at(8), at(9)]
-    got = rules.rollup([{"community_code": "c1", "status": s} for s in ("queued", "sent", "read", "failed")])
+    got = rules.rollup([{"community_code": "c1", "resident_id": n, "status": s}
+                        for n, s in enumerate(("queued", "sent", "read", "failed"))])
     assert got == {"c1": {"targeted": 4, "reached": 2, "read": 1}}
+    # One person on two channels counts once: reached by SMS, read in the inbox.
+    two = rules.rollup([{"community_code": "c1", "resident_id": 9, "status": "sent"},
+                        {"community_code": "c1", "resident_id": 9, "status": "read"},
+                        {"community_code": "c2", "resident_id": 8, "status": "failed"}])
+    assert two == {"c1": {"targeted": 1, "reached": 1, "read": 1}, "c2": {"targeted": 1, "reached": 0, "read": 0}}
+
+
+def test_a_bucket_grants_what_its_rate_allows_and_refills():
+    bucket = rules.TokenBucket(rate=10, burst=10, last=0.0)
+    assert bucket.grant(0.0, 25) == 10          # a burst, then nothing
+    assert bucket.grant(0.0, 5) == 0
+    assert bucket.grant(0.5, 25) == 5           # half a second refills five
+    assert bucket.grant(100.0, 3) == 3 and bucket.tokens == 7   # never more than the burst

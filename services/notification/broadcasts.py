@@ -1,0 +1,217 @@
+"""Emergency broadcasts (应急通知): written, approved by a second person, sent to a whole area, counted.
+
+- A broadcast is drafted for an area (a node-code prefix inside the author's scope and known to
+  the registry), edited as often as needed (every edit is a new version, and sends it back to
+  draft), submitted, then approved or rejected (with a reason) by someone other than the author
+  of the current version (rules.may_approve, the two-person rule).
+- Approval fans it out at once as a critical notice: it bypasses opt-outs and quiet hours. The
+  sender marks it sent when nothing of it is left queued.
+- It can be cancelled until it is sent: queued deliveries are cancelled with it, and a batch
+  already in the sender's hands finishes first (its rows are locked), so nothing is half-cancelled.
+- A directive from a superior level (district, city) starts an already-approved broadcast, once
+  per directive id, however often the directive arrives.
+- The roll-up counts, per community, the people targeted, reached on any channel, and who read it.
+"""
+from services.notification import fanout, rules, store
+from services.notification.schemas import (BroadcastDraftSchema, BroadcastEditSchema, BroadcastListQuerySchema,
+                                           DeliveryQuerySchema, DirectiveSchema, ReasonSchema)
+from shared.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, load
+from shared.scope import forbid, in_scope, under
+
+
+def _view(tx, row, full=True):
+    view = {**row, "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat()}
+    if not full:
+        return view
+    view["versions"] = [{**v, "created_at": v["created_at"].isoformat()}
+                        for v in tx.all(store.BROADCAST_VERSIONS, (row["id"],))]
+    view["log"] = [{**e, "at": e["at"].isoformat()} for e in tx.all(store.BROADCAST_LOG, (row["id"],))]
+    view["rollup"] = rollup(tx, row["notice_id"]) if row["notice_id"] else None
+    return view
+
+
+def rollup(tx, notice_id):
+    communities = tx.all(store.ROLLUP, (notice_id,))
+    total = {k: sum(c[k] for c in communities) for k in ("targeted", "reached", "read")}
+    by_channel = {}
+    for r in tx.all(store.DELIVERY_COUNTS, (notice_id,)):
+        by_channel.setdefault(r["channel"], {})[r["status"]] = r["n"]
+    return {"communities": communities, "total": total, "channels": by_channel}
+
+
+def _area(nodes, prefix, caller, field="prefix"):
+    """The area's name, if the registry knows a node with this code and the token reaches it."""
+    if not in_scope(prefix, caller):
+        forbid(prefix, caller, field)
+    try:
+        return nodes(prefix)["name"]
+    except NotFound:
+        raise ValidationFailed("unknown area", {field: [f"no node {prefix} in the registry"]})
+
+
+def _in_scope(tx, broadcast_id, caller, lock=True):
+    row = tx.one(store.BROADCAST_FOR_UPDATE if lock else store.BROADCAST, (broadcast_id,))
+    if row is None or not in_scope(row["prefix"], caller):
+        # Outside the token's reach reads as absent: a neighbour's broadcasts are not its business.
+        raise NotFound(f"no broadcast {broadcast_id}", {"broadcast_id": [f"no broadcast {broadcast_id}"]})
+    return row
+
+
+def _move(tx, row, to, actor, reason=None, **extra):
+    why = rules.broadcast_move(row["status"], to)
+    if why:
+        raise Conflict(why, {"status": [why]})
+    tx.execute(store.MOVE_BROADCAST, {"id": row["id"], "status": to, "reason": reason,
+                                      "approved_by": extra.get("approved_by"), "notice_id": extra.get("notice_id")})
+    tx.execute(store.LOG_BROADCAST, (actor, reason, row["id"]))
+    tx.emit(f"broadcast_{to}", {"id": row["id"], "prefix": row["prefix"], "version": row["version"],
+                                "actor": actor, "reason": reason, "directive_id": row["directive_id"]})
+
+
+def create(tx, nodes, data, caller):
+    d = load(BroadcastDraftSchema, data)
+    if d.get("request_id"):
+        first = tx.one(store.BROADCAST_BY_REQUEST, (d["request_id"],))
+        if first is not None:
+            return {**_view(tx, _in_scope(tx, first["id"], caller, lock=False)), "replayed": True}
+    _area(nodes, d["prefix"], caller)
+    row = tx.one(store.ADD_BROADCAST, {**d, "request_id": d.get("request_id"), "directive_id": None,
+                                       "status": "draft", "actor": caller["actor"], "approved_by": None})
+    if row is None:  # the same request committed meanwhile
+        return {**_view(tx, tx.one(store.BROADCAST_BY_REQUEST, (d["request_id"],))), "replayed": True}
+    tx.execute(store.ADD_BROADCAST_VERSION, (row["id"],))
+    tx.execute(store.LOG_BROADCAST, (caller["actor"], None, row["id"]))
+    view = _view(tx, tx.one(store.BROADCAST, (row["id"],)))
+    tx.emit("broadcast_draft", {"id": view["id"], "prefix": view["prefix"], "version": 1, "actor": caller["actor"]})
+    return view
+
+
+def edit(tx, nodes, broadcast_id, data, caller):
+    d = load(BroadcastEditSchema, data)
+    row = _in_scope(tx, broadcast_id, caller)
+    if row["status"] not in ("draft", "pending_approval", "rejected"):
+        raise Conflict(f"a broadcast that is {row['status']} cannot be edited",
+                       {"status": ["only a draft, a submitted or a rejected broadcast is edited"]})
+    if "prefix" in d:
+        _area(nodes, d["prefix"], caller)
+    merged = {**row, **d, "actor": caller["actor"], "id": broadcast_id}
+    tx.one(store.EDIT_BROADCAST, merged)
+    tx.execute(store.ADD_BROADCAST_VERSION, (broadcast_id,))
+    tx.execute(store.LOG_BROADCAST, (caller["actor"], "edited", broadcast_id))
+    view = _view(tx, tx.one(store.BROADCAST, (broadcast_id,)))
+    tx.emit("broadcast_edited", {"id": broadcast_id, "prefix": view["prefix"], "version": view["version"],
+                                 "actor": caller["actor"]})
+    return view
+
+
+def submit(tx, broadcast_id, caller):
+    row = _in_scope(tx, broadcast_id, caller)
+    _move(tx, row, "pending_approval", caller["actor"])
+    return _view(tx, tx.one(store.BROADCAST, (broadcast_id,)))
+
+
+def _second_person(row, caller):
+    why = rules.may_approve(row, caller["actor"])
+    if why:
+        raise Forbidden(why, {"actor": [why]})
+
+
+def approve(tx, nodes, broadcast_id, caller, now, digest_hour):
+    row = _in_scope(tx, broadcast_id, caller)
+    _second_person(row, caller)
+    _move(tx, row, "approved", caller["actor"], approved_by=caller["actor"])
+    return _send(tx, nodes, {**row, "status": "approved"}, caller["actor"], now, digest_hour)
+
+
+def _send(tx, nodes, row, actor, now, digest_hour):
+    try:
+        area = nodes(row["prefix"])["name"]
+    except DomainError:
+        area = row["title"]
+    notice = {"trigger_key": f"broadcast:{row['id']}", "kind": "broadcast", "category": "emergency",
+              "priority": "critical", "template_code": "emergency", "scope_code": row["prefix"],
+              "context": {"area": area, "title": row["title"], "message": row["message"]},
+              "target": {"prefix": row["prefix"]}, "created_by": actor}
+    notice_id, added, _ = fanout.record(tx, notice, {"prefix": row["prefix"]}, row["channels"], now, digest_hour)
+    _move(tx, row, "sending", actor, notice_id=notice_id)
+    view = _view(tx, tx.one(store.BROADCAST, (row["id"],)))
+    view["deliveries_queued"] = added
+    return view
+
+
+def reject(tx, broadcast_id, data, caller):
+    d = load(ReasonSchema, data)
+    row = _in_scope(tx, broadcast_id, caller)
+    _second_person(row, caller)
+    _move(tx, row, "rejected", caller["actor"], reason=d["reason"])
+    return _view(tx, tx.one(store.BROADCAST, (broadcast_id,)))
+
+
+def cancel(tx, broadcast_id, data, caller):
+    d = load(ReasonSchema, data)
+    row = _in_scope(tx, broadcast_id, caller)
+    _move(tx, row, "cancelled", caller["actor"], reason=d["reason"])
+    stopped = tx.execute(store.CANCEL_DELIVERIES, (row["notice_id"],)).rowcount if row["notice_id"] else 0
+    view = _view(tx, tx.one(store.BROADCAST, (broadcast_id,)))
+    view["deliveries_cancelled"] = stopped
+    return view
+
+
+def get(tx, broadcast_id, caller):
+    return _view(tx, _in_scope(tx, broadcast_id, caller, lock=False))
+
+
+def list_broadcasts(tx, query, caller):
+    q = load(BroadcastListQuerySchema, query)
+    rows = tx.all(store.BROADCASTS, {"under": under(q, caller), "status": q.get("status"),
+                                     "after": q["after"] or None, "limit": q["limit"]})
+    items = [_view(tx, r, full=False) for r in rows]
+    return {"items": items, "next": items[-1]["id"] if len(items) == q["limit"] else None}
+
+
+def deliveries(tx, broadcast_id, query, caller):
+    q = load(DeliveryQuerySchema, query)
+    row = _in_scope(tx, broadcast_id, caller, lock=False)
+    if row["notice_id"] is None:
+        return {"items": [], "next": None}
+    rows = tx.all(store.DELIVERIES_OF, {"notice_id": row["notice_id"], "status": q.get("status"),
+                                        "after": q["after"] or None, "limit": q["limit"]})
+    items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in rows]
+    return {"items": items, "next": items[-1]["id"] if len(items) == q["limit"] else None}
+
+
+def start_from_directive(tx, nodes, directive, instance_code, now, digest_hour):
+    """A superior level's broadcast, approved there: sent here once per directive id."""
+    d = load(DirectiveSchema, directive)
+    first = tx.one(store.BROADCAST_BY_DIRECTIVE, (d["id"],))
+    if first is not None:
+        return {**_view(tx, first), "replayed": True}
+    # A district's directive names its own area; here it reaches this street's part of it.
+    if instance_code.startswith(d["prefix"]):
+        prefix = instance_code
+    elif d["prefix"].startswith(instance_code):
+        prefix = d["prefix"]
+    else:
+        raise ValidationFailed("the directive's area is not this instance's",
+                               {"prefix": [f"{d['prefix']} does not cover or lie inside {instance_code}"]})
+    actor = f"directive:{d['issued_by']}"
+    row = tx.one(store.ADD_BROADCAST, {"request_id": None, "directive_id": d["id"], "prefix": prefix,
+                                       "title": d["title"], "message": d["message"], "channels": d["channels"],
+                                       "status": "approved", "actor": actor, "approved_by": d["approved_by"]})
+    if row is None:
+        return {**_view(tx, tx.one(store.BROADCAST_BY_DIRECTIVE, (d["id"],))), "replayed": True}
+    tx.execute(store.ADD_BROADCAST_VERSION, (row["id"],))
+    tx.execute(store.LOG_BROADCAST, (actor, f"directive {d['id']} approved by {d['approved_by']}", row["id"]))
+    return _send(tx, nodes, tx.one(store.BROADCAST, (row["id"],)), actor, now, digest_hour)
+
+
+def close_finished(tx):
+    """Mark sent every sending broadcast with nothing left queued; returns their ids."""
+    done = []
+    for b in tx.all(store.SENDING_BROADCASTS):
+        if not tx.one(store.UNSETTLED, (b["notice_id"],))["open"]:
+            row = tx.one(store.BROADCAST_FOR_UPDATE, (b["id"],))
+            if row["status"] == "sending":
+                _move(tx, row, "sent", "system")
+                done.append(b["id"])
+    return done
