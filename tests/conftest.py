@@ -61,7 +61,7 @@ APP_TABLES = {
                      "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
                      "processed_events"],
     "notification": ["broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "notices",
-                     "preferences", "subscriber_channels", "subscriber_links", "subscribers", "outbox",
+                     "preferences", "subscriber_channels", "subscriber_links", "subscribers", "phone_requests", "outbox",
                      "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }

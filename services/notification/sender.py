@@ -108,6 +108,9 @@ class Sender:
         now = datetime.now(timezone.utc)
         results, cache, by_channel = [], {}, {}
         for r in rows:
+            if r["subscriber_status"] != "active":  # left or died since the notice was recorded
+                results.append(self._final(r, "cancelled", f"the resident is {r['subscriber_status']}"))
+                continue
             try:
                 subject, text = self.renderer.render(notices[r["notice_id"]], r["locale"], r["name"], texts, cache)
             except Exception as exc:  # templates are checked at save; this is the last line of defence
@@ -194,15 +197,14 @@ class Sender:
 
 
 class Dispatcher:
-    """Runs a Sender until stopped: drain, bundle digests, close finished broadcasts, then wait.
+    """Runs a Sender until stopped: drain the queue, then wait.
 
     Wakes on NOTIFY notification_deliveries (sent when a notice commits) or every `poll` seconds,
     which is also when retries and quiet-hour deliveries come due.
     """
 
-    def __init__(self, dsn, schema, sender, poll=1.0, housekeeping=None):
+    def __init__(self, dsn, schema, sender, poll=1.0):
         self.dsn, self.schema, self.sender, self.poll = dsn, schema, sender, poll
-        self.housekeeping = housekeeping or (lambda conn: None)
         self.pool = make_pool(dsn, schema, max_size=2, name=f"sender-{schema}")
         self.running = False
         self.listener = None
@@ -219,9 +221,6 @@ class Dispatcher:
                 return total
 
     def tick(self):
-        with self.pool.connection() as conn:
-            with conn.transaction():
-                self.housekeeping(conn)
         n = self.drain()
         now = time.monotonic()
         if now - self.last_status > 5:
@@ -267,15 +266,12 @@ class Dispatcher:
 
 
 class DeliveryWorker(DependencyProvider):
-    """Runs the service's Dispatcher in a managed greenthread; `housekeeping(conn)` runs each tick."""
-
-    def __init__(self, housekeeping=None):
-        self.housekeeping_fn = housekeeping
+    """Runs the service's Dispatcher in a managed greenthread while the service runs."""
 
     def setup(self):
         cfg = self.container.config
         self.dispatcher = Dispatcher(cfg["DATABASE_URL"], self.container.service_name, Sender.from_config(cfg),
-                                     poll=cfg.get("NOTIFY_POLL_SECONDS", 1.0), housekeeping=self.housekeeping_fn)
+                                     poll=cfg.get("NOTIFY_POLL_SECONDS", 1.0))
 
     def start(self):
         self.gt = self.container.spawn_managed_thread(self.dispatcher.run)

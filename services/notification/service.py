@@ -64,7 +64,7 @@ class NotificationService:
     def _resident(self, env):
         subscribers.apply_resident(self.db, env["payload"])
         if subscribers.phone_changed(env) and env["payload"]["status"] == "active":
-            subscribers.sync_phones(self.db, self.vault, self.contacts, [env["payload"]["id"]])
+            subscribers.request_phones(self.db, [env["payload"]["id"]])
 
     @handle_event("registry", "resident_registered")
     @idempotent
@@ -95,8 +95,7 @@ class NotificationService:
     @idempotent
     def on_residents_imported(self, env):
         subscribers.apply_import(self.db, env["payload"])
-        subscribers.sync_phones(self.db, self.vault, self.contacts,
-                                [r["id"] for r in env["payload"]["residents"] if r["status"] == "active"])
+        subscribers.request_phones(self.db, [r["id"] for r in env["payload"]["residents"] if r["status"] == "active"])
 
     @handle_event("registry", "party_member_registered")
     @idempotent
@@ -193,6 +192,11 @@ class NotificationService:
         made, released = digests.bundle(self.db)
         if made or released:
             log.info("digests bundled", extra={"digests": made, "released": released})
+
+    @timer(interval=2)
+    def sync_phones(self):
+        while subscribers.sync_phones(self.db, self.vault, self.contacts) == 1000:
+            pass
 
     @timer(interval=5)
     def close_broadcasts(self):

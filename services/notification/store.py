@@ -48,6 +48,11 @@ SET_CHANNEL = ("INSERT INTO subscriber_channels (resident_id, channel, address_c
                "VALUES (%s, %s, %s, %s) ON CONFLICT (resident_id, channel) DO UPDATE SET "
                "address_cipher = excluded.address_cipher, source = excluded.source, updated_at = now()")
 # The registry's phone never overwrites a number the resident gave us themselves.
+REQUEST_PHONES = ("INSERT INTO phone_requests (resident_id) SELECT unnest(%s::bigint[]) "
+                  "ON CONFLICT (resident_id) DO UPDATE SET requested_at = now()")
+PHONE_REQUESTS = ("SELECT resident_id FROM phone_requests ORDER BY requested_at LIMIT %s "
+                  "FOR UPDATE SKIP LOCKED")
+PHONES_DONE = "DELETE FROM phone_requests WHERE resident_id = ANY(%s)"
 SET_REGISTRY_PHONE = (SET_CHANNEL + " WHERE subscriber_channels.source = 'registry'")
 DROP_CHANNEL = "DELETE FROM subscriber_channels WHERE resident_id = %s AND channel = %s"
 CHANNELS_OF = "SELECT channel, address_cipher, source, updated_at FROM subscriber_channels WHERE resident_id = %s"
@@ -84,7 +89,7 @@ WAKE = "SELECT pg_notify('notification_deliveries', '')"
 # Due deliveries, most urgent first; SKIP LOCKED lets several senders share the queue, and a
 # cancellation waits for a batch in flight rather than racing it.
 CLAIM = """
-SELECT d.id, d.notice_id, d.resident_id, d.channel, d.attempts, s.name, c.address_cipher,
+SELECT d.id, d.notice_id, d.resident_id, d.channel, d.attempts, s.name, s.status AS subscriber_status, c.address_cipher,
        coalesce(p.locale, 'zh') AS locale
 FROM deliveries d JOIN subscribers s USING (resident_id)
      LEFT JOIN subscriber_channels c ON c.resident_id = d.resident_id AND c.channel = d.channel

@@ -54,15 +54,26 @@ def apply_membership(tx, env):
                  env["type"] == "organization_member_joined", env["occurred_at"])
 
 
-def sync_phones(tx, vault, contacts, resident_ids):
-    """Take the registry's phones for these residents as their SMS address (unless they gave their own)."""
-    if not resident_ids:
+def request_phones(tx, resident_ids):
+    """Ask for these residents' phones later (sync_phones), in the event's own transaction."""
+    if resident_ids:
+        tx.execute(store.REQUEST_PHONES, (sorted(set(resident_ids)),))
+
+
+def sync_phones(tx, vault, contacts, limit=1000):
+    """Fetch the phones asked for from the registry and keep them sealed, unless a resident gave their own.
+
+    If the registry cannot answer, the requests stay for the next pass. Returns how many were asked.
+    """
+    ids = [r["resident_id"] for r in tx.all(store.PHONE_REQUESTS, (limit,))]
+    if not ids:
         return 0
-    phones = contacts(sorted(set(resident_ids)))
+    phones = contacts(ids)
     with tx.conn.cursor() as cur:
         cur.executemany(store.SET_REGISTRY_PHONE, [(int(rid), "sms", vault.seal(phone, ADDRESS), "registry")
                                                    for rid, phone in phones.items()])
-    return len(phones)
+    tx.execute(store.PHONES_DONE, (ids,))
+    return len(ids)
 
 
 def phone_changed(env):

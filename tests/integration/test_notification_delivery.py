@@ -373,3 +373,14 @@ def test_a_directive_from_above_starts_a_broadcast_once(tx, q, vault):
     with pytest.raises(ValidationFailed):
         tx(broadcasts.start_from_directive, nodes, {**directive, "id": "d-2", "prefix": "310115"}, STREET, now(), 19)
 
+
+
+def test_a_resident_who_died_since_the_notice_is_not_sent_to(tx, q, vault, conn, sms):
+    people(tx, vault, n=2)
+    tx(triggers.meeting, meeting_event(ids=[1, 2]), now(), 19)
+    tx(subscribers.apply_resident, {"id": 2, "name": "刘桂兰", "community_code": C2, "grid_code": None,
+                                    "household_id": 2, "tags": [], "status": "deceased", "version": 2})
+    drain(make_sender(vault, sms), conn)
+    assert [m["to"] for m in sms[0].received] == ["13912340001"]
+    assert q("SELECT DISTINCT status, error FROM deliveries WHERE resident_id = 2") == [
+        ("cancelled", "the resident is deceased")]

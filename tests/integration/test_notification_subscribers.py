@@ -109,3 +109,26 @@ def test_the_service_follows_the_registry(api, sql):
     api.post(f"/api/v1/residents/{rid}/death", json={"date_of_death": "2026-11-01"})
     wait_for(lambda: sql("SELECT 1 FROM notification.subscribers WHERE resident_id = %s AND status = 'deceased'",
                          (rid,)), message="the death to reach the subscriber")
+
+
+def test_phones_come_from_the_registry_later_and_a_given_number_wins(tx, q, cfg):
+    from shared.protect import Vault
+    vault = Vault.from_config(cfg)
+    admin = {"actor": "t", "scope": "310110012", "role": "street_admin"}
+    for rid in (31, 32):
+        tx(subscribers.apply_resident, resident(rid=rid))
+    tx(subscribers.request_phones, [31, 32])
+
+    def registry_away(ids):
+        raise TimeoutError("registry did not answer")
+    with pytest.raises(TimeoutError):
+        tx(subscribers.sync_phones, vault, registry_away)
+    assert q("SELECT count(*) FROM phone_requests")[0][0] == 2           # still asked for, not lost
+    tx(subscribers.set_channel, vault, 32, {"channel": "sms", "address": "13800000032"}, admin)
+    asked = []
+    assert tx(subscribers.sync_phones, vault, lambda ids: asked.extend(ids) or
+              {"31": "13912340031", "32": "13912340099"}) == 2
+    assert asked == [31, 32] and q("SELECT count(*) FROM phone_requests")[0][0] == 0
+    shown = {rid: tx(subscribers.channels, vault, rid, admin)[0] for rid in (31, 32)}
+    assert (shown[31]["address"], shown[31]["source"]) == ("139****0031", "registry")
+    assert (shown[32]["address"], shown[32]["source"]) == ("138****0032", "given")   # the resident's own number

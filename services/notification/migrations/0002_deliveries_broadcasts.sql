@@ -25,6 +25,13 @@ INSERT INTO subscriber_links (resident_id, kind, value, active, at)
     SELECT resident_id, 'role', unnest(roles), true, updated_at FROM subscribers;
 ALTER TABLE subscribers DROP COLUMN roles;
 
+-- Residents whose phone is to be fetched from the registry (registered, or their phone changed). A
+-- timer asks in batches, so an event is never held up, or lost, while the registry is away.
+CREATE TABLE phone_requests (
+    resident_id  bigint PRIMARY KEY,
+    requested_at timestamptz NOT NULL DEFAULT now()
+);
+
 ALTER TABLE preferences ADD COLUMN locale text NOT NULL DEFAULT 'zh' CHECK (locale IN ('zh', 'en'));
 
 CREATE TABLE notices (
