@@ -31,6 +31,7 @@ up: services venv
 	@PATH=$(CURDIR)/$(BIN):$$PATH nohup $(BIN)/honcho -f Procfile start > $(LOG)/linli.log 2>&1 & echo $$! > $(RUN)/honcho.pid
 	@for i in $$(seq 1 60); do curl -fsS $(API)/readyz >/dev/null 2>&1 && break; sleep 0.5; done
 	@curl -fsS $(API)/readyz >/dev/null || { echo "gateway did not become ready; see $(LOG)/linli.log"; tail -n 30 $(LOG)/linli.log; exit 1; }
+	@$(BIN)/linli demo notices
 	@token=$$($(BIN)/linli token create --name "长海路街道 演示管理员" --role street_admin); \
 	 echo "$$token" > $(RUN)/demo-token; \
 	 echo; echo "Linli street instance 310110012 (长海路街道) is up."; \

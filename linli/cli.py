@@ -92,8 +92,10 @@ def token():
 @click.option("--expires-days", type=click.IntRange(1, 3650), help="Expire after this many days.")
 @click.option("--organization", "organization_id", type=int,
               help="For an organization_leader (required then): the id of the organisation they lead.")
+@click.option("--resident", "resident_id", type=int,
+              help="For a resident (required then): their resident id; --prefix must be their community.")
 @click.pass_context
-def token_create(ctx, name, role, node_prefix, expires_days, organization_id):
+def token_create(ctx, name, role, node_prefix, expires_days, organization_id, resident_id):
     """Create a token and print it once (only its hash is stored)."""
     from services.gateway import auth, store
     from shared.db import connect
@@ -101,14 +103,14 @@ def token_create(ctx, name, role, node_prefix, expires_days, organization_id):
     cfg = load_config(ctx)
     node_prefix = node_prefix or cfg["NODE_CODE"]
     try:
-        auth.validate_grant(name, role, node_prefix, cfg["NODE_CODE"], organization_id)
+        auth.validate_grant(name, role, node_prefix, cfg["NODE_CODE"], organization_id, resident_id)
     except ValidationFailed as exc:
         raise click.ClickException(f"{exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}")
     token_id, secret = auth.new_token()
     expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
     with connect(cfg["DATABASE_URL"]) as conn:
         conn.execute("SET search_path TO gateway")
-        store.add(conn, token_id, secret, name, role, node_prefix, expires, organization_id)
+        store.add(conn, token_id, secret, name, role, node_prefix, expires, organization_id, resident_id)
     click.echo(secret)
 
 
@@ -247,6 +249,36 @@ def demo_load(ctx):
     consultation = _demo_consultation(cfg, vault)
     click.echo("demo: consultation " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in consultation.items())
                if consultation else "demo: consultation already loaded")
+
+
+@demo.command("notices")
+@click.option("--wait", default=60, show_default=True, help="Seconds to wait for the subscribers to arrive.")
+@click.pass_context
+def demo_notices(ctx, wait):
+    """Send the demo notices (needs the services running: subscribers follow the registry's events)."""
+    import time as clock
+    from datetime import datetime, timezone
+    from linli.demo import demo_communities
+    from linli.demo.notification import load_notices
+    from services.registry import nodes as registry_nodes
+    from shared.db import transaction
+    cfg = ctx.obj["config"]
+    deadline = clock.monotonic() + wait
+    with registry_tx(cfg) as rtx:
+        communities = demo_communities(rtx, cfg["NODE_CODE"])
+        expected = rtx.one("SELECT count(*) AS n FROM residents WHERE status = 'active'")["n"]
+    while True:
+        with transaction(cfg["DATABASE_URL"], "notification") as ntx:
+            have = ntx.one("SELECT count(*) AS n FROM subscribers WHERE status = 'active'")["n"]
+        if have >= expected or clock.monotonic() > deadline:
+            break
+        clock.sleep(1)
+    with registry_tx(cfg) as rtx, transaction(cfg["DATABASE_URL"], "notification",
+                                              envelope.source_from_config("notification", cfg)) as ntx:
+        sent = load_notices(ntx, lambda code: registry_nodes.get(rtx, code), cfg["NODE_CODE"], communities,
+                            datetime.now(timezone.utc), cfg.get("DIGEST_HOUR", 19))
+    click.echo("demo: notification " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sent.items())
+               if sent else "demo: notices already sent")
 
 
 def _registry_people(rtx, vault):

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
 
 ROLES = ("community_worker", "street_admin", "district_analyst", "department_feed", "operator",
-         "organization_leader")
+         "organization_leader", "resident")
 
 PERMISSIONS = {
-    "nodes:read": set(ROLES),
+    # A resident's token is for their own notices and settings (the /me routes) and nothing else.
+    "nodes:read": set(ROLES) - {"resident"},
     "nodes:write": {"street_admin", "operator"},
     # Personal records: only the people who keep the register. Analysts and feeds see aggregates only.
     "people:read": {"community_worker", "street_admin"},
@@ -44,6 +45,22 @@ PERMISSIONS = {
     "consultation:admin": {"street_admin"},
     # Figures are aggregates with no one named, so analysts may have them as well.
     "consultation:figures": {"community_worker", "street_admin", "district_analyst"},
+    # Notification: subscribers, notices, broadcasts and their deliveries name residents, so only the
+    # register's keepers read them; the service checks each one's community against the token's scope.
+    "notification:read": {"community_worker", "street_admin"},
+    # A worker acting for a resident of their community: channels, preferences, marking read.
+    "notification:write": {"community_worker", "street_admin"},
+    "notification:send": {"community_worker", "street_admin"},
+    # An organisation's leader notifies their own organisation's members (the service checks which).
+    "notification:organization": {"organization_leader", "community_worker", "street_admin"},
+    # Emergency broadcasts: drafted, edited, submitted and cancelled by workers; a second person, a
+    # street admin, approves or rejects (the service refuses the author approving their own).
+    "notification:broadcast": {"community_worker", "street_admin"},
+    "notification:approve": {"street_admin"},
+    # Message templates bind every community of the street.
+    "notification:admin": {"street_admin"},
+    # A resident's own inbox, preferences and channels, by the resident_id their token names.
+    "notification:self": {"resident"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")
@@ -56,6 +73,7 @@ class Principal:
     role: str
     node_prefix: str
     organization_id: int | None = None  # set exactly for an organization_leader: the one they lead
+    resident_id: int | None = None  # set exactly for a resident: themselves
 
     @property
     def actor(self):
@@ -83,7 +101,12 @@ def bearer(header):
     return token
 
 
-def validate_grant(name, role, node_prefix, instance_code, organization_id=None):
+def _positive_id(value):
+    """An id as the database keeps them: a bigint from 1 on."""
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= 2 ** 63 - 1
+
+
+def validate_grant(name, role, node_prefix, instance_code, organization_id=None, resident_id=None):
     errors = {}
     if not name or len(name) > 100:
         errors["name"] = ["must be 1 to 100 characters"]
@@ -96,10 +119,19 @@ def validate_grant(name, role, node_prefix, instance_code, organization_id=None)
     if role == "organization_leader":
         if organization_id is None:
             errors["organization_id"] = ["required for an organization_leader: the organisation they lead"]
-        elif isinstance(organization_id, bool) or not isinstance(organization_id, int) or organization_id < 1:
+        elif not _positive_id(organization_id):
             errors["organization_id"] = ["must be a positive integer"]
     elif organization_id is not None:
         errors["organization_id"] = ["only an organization_leader's token names an organisation"]
+    if role == "resident":
+        if resident_id is None:
+            errors["resident_id"] = ["required for a resident: the resident the token is for"]
+        elif not _positive_id(resident_id):
+            errors["resident_id"] = ["must be a positive integer"]
+        if "node_prefix" not in errors and len(node_prefix) != 12:
+            errors["node_prefix"] = ["a resident's token reaches their community: a 12-digit code"]
+    elif resident_id is not None:
+        errors["resident_id"] = ["only a resident's token names a resident"]
     if errors:
         raise ValidationFailed("the token cannot be created", errors)
 

@@ -22,6 +22,12 @@ class ServiceUnavailable(Exception):
     pass
 
 
+class PayloadTooLarge(DomainError):
+    """413: raised here only (never crosses RPC), for routes that answer an oversized body so."""
+    status = 413
+    title = "Payload too large"
+
+
 def problem(status, title, detail, errors=None):
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
@@ -37,12 +43,12 @@ def as_json(payload, status=200, headers=None):
                     mimetype="application/json", headers=headers)
 
 
-def raw_body(request, limit=MAX_BODY):
+def raw_body(request, limit=MAX_BODY, too_large=ValidationFailed):
     if request.content_length and request.content_length > limit:
-        raise ValidationFailed("the request body is too large", {"_body": [f"at most {limit} bytes"]})
+        raise too_large("the request body is too large", {"_body": [f"at most {limit} bytes"]})
     raw = request.get_data(cache=False)
     if len(raw) > limit:
-        raise ValidationFailed("the request body is too large", {"_body": [f"at most {limit} bytes"]})
+        raise too_large("the request body is too large", {"_body": [f"at most {limit} bytes"]})
     return raw
 
 

@@ -85,6 +85,7 @@ def build(version):
     add_civic(spec)
     add_points(spec)
     add_consultation(spec)
+    add_notification(spec)
     return spec.to_dict()
 
 
@@ -668,3 +669,392 @@ def add_consultation(spec):
     for code in ("401", "403", "404", "409"):
         del public["responses"][code]
     spec.path("/api/v1/public/results", operations={"get": public})
+
+
+# -- notification: broadcasts, notices, subscribers, a resident's own inbox, templates, receipts -----------
+
+from services.notification.schemas import (BroadcastDraftSchema, BroadcastEditSchema,  # noqa: E402
+                                           BroadcastListQuerySchema, ChannelAddressSchema, DeliveryQuerySchema,
+                                           InboxQuerySchema, NoticeSchema, OrganizationNoticeSchema,
+                                           PreferencesSchema, ReasonSchema, ReceiptSchema, ReceiptsSchema)
+from services.notification.schemas import ROLES as NOTICE_ROLES  # noqa: E402
+
+
+class BroadcastVersionSchema(Schema):
+    version = fields.Integer()
+    prefix = fields.String()
+    title = fields.String()
+    message = fields.String()
+    channels = fields.List(fields.String())
+    actor = fields.String()
+    created_at = fields.DateTime()
+
+
+class BroadcastLogEntrySchema(Schema):
+    at = fields.DateTime()
+    status = fields.String()
+    version = fields.Integer()
+    actor = fields.String()
+    reason = fields.String(allow_none=True)
+
+
+class RollupCommunitySchema(Schema):
+    community_code = fields.String()
+    targeted = fields.Integer(metadata={"description": "people the notice was for"})
+    reached = fields.Integer(metadata={"description": "people sent to on at least one channel"})
+    read = fields.Integer()
+
+
+class RollupTotalSchema(Schema):
+    targeted = fields.Integer()
+    reached = fields.Integer()
+    read = fields.Integer()
+
+
+class RollupSchema(Schema):
+    communities = fields.List(fields.Nested(RollupCommunitySchema))
+    total = fields.Nested(RollupTotalSchema)
+    channels = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+                           metadata={"description": "channel -> delivery status -> count"})
+
+
+class BroadcastSchema(Schema):
+    id = fields.Integer()
+    request_id = fields.String(allow_none=True)
+    directive_id = fields.String(allow_none=True, metadata={"description": "set when ordered from above"})
+    prefix = fields.String()
+    title = fields.String()
+    message = fields.String()
+    channels = fields.List(fields.String())
+    status = fields.String(metadata={"description": "draft, pending_approval, approved, rejected, sending, sent "
+                                                    "or cancelled"})
+    version = fields.Integer()
+    created_by = fields.String()
+    edited_by = fields.String()
+    approved_by = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    notice_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class BroadcastDetailSchema(BroadcastSchema):
+    versions = fields.List(fields.Nested(BroadcastVersionSchema))
+    log = fields.List(fields.Nested(BroadcastLogEntrySchema))
+    rollup = fields.Nested(RollupSchema, allow_none=True)
+    replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
+                                                      "is then 200 with the first broadcast"})
+    deliveries_cancelled = fields.Integer(metadata={"description": "on cancel: deliveries stopped"})
+
+
+class BroadcastPageSchema(Schema):
+    items = fields.List(fields.Nested(BroadcastSchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class DeliverySchema(Schema):
+    id = fields.Integer()
+    resident_id = fields.Integer()
+    community_code = fields.String()
+    channel = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    provider = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    read_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryPageSchema(Schema):
+    items = fields.List(fields.Nested(DeliverySchema))
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class NoticeViewSchema(Schema):
+    id = fields.Integer()
+    trigger_key = fields.String()
+    kind = fields.String()
+    category = fields.String()
+    priority = fields.String()
+    template_code = fields.String()
+    template_version = fields.Integer()
+    context = fields.Dict()
+    target = fields.Dict(allow_none=True)
+    scope_code = fields.String()
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    rollup = fields.Nested(RollupSchema)
+
+
+class NoticeResultSchema(NoticeViewSchema):
+    deliveries_added = fields.Integer()
+    replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
+                                                      "is then 200 with the first notice"})
+
+
+class SubscriberSchema(Schema):
+    resident_id = fields.Integer()
+    name = fields.String()
+    community_code = fields.String()
+    grid_code = fields.String(allow_none=True)
+    household_id = fields.Integer(allow_none=True)
+    tags = fields.List(fields.String())
+    status = fields.String()
+    version = fields.Integer()
+    roles = fields.List(fields.String())
+    organization_ids = fields.List(fields.Integer())
+
+
+class SubscriberChannelSchema(Schema):
+    channel = fields.String()
+    address = fields.String(metadata={"description": "masked"})
+    source = fields.String(metadata={"description": "registry (the phone on the register) or given"})
+    updated_at = fields.DateTime()
+
+
+class InboxItemSchema(Schema):
+    id = fields.Integer(metadata={"description": "the delivery id, to mark it read"})
+    status = fields.String()
+    category = fields.String()
+    priority = fields.String()
+    subject = fields.String()
+    body = fields.String()
+    at = fields.DateTime(allow_none=True)
+    read_at = fields.DateTime(allow_none=True)
+
+
+class InboxSchema(Schema):
+    items = fields.List(fields.Nested(InboxItemSchema))
+    unread = fields.Integer()
+    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+
+
+class ReadResultSchema(Schema):
+    id = fields.Integer()
+    status = fields.String()
+    replayed = fields.Boolean(metadata={"description": "true when it was read already (it counts once)"})
+
+
+class TemplateTextSchema(Schema):
+    subject = fields.String(required=True, metadata={"description": "Jinja2, at most 200 characters"})
+    body = fields.String(required=True, metadata={"description": "Jinja2, at most 5000 characters"})
+
+
+class TemplateSaveSchema(Schema):
+    category = fields.String(metadata={"description": "for a new template: what its messages may refer to "
+                                                      "(meetings, matters, points, organizations, emergency, "
+                                                      "general, digest); kept for an existing one"})
+    zh = fields.Nested(TemplateTextSchema, required=True)
+    en = fields.Nested(TemplateTextSchema)
+
+
+class TemplateVersionSchema(Schema):
+    version = fields.Integer()
+    locale = fields.String()
+    subject = fields.String()
+    body = fields.String()
+    actor = fields.String()
+    created_at = fields.DateTime()
+
+
+class TemplateSchema(Schema):
+    code = fields.String()
+    category = fields.String()
+    version = fields.Integer(metadata={"description": "the latest version"})
+    created_at = fields.DateTime()
+    versions = fields.List(fields.Nested(TemplateVersionSchema))
+
+
+class ReceiptsResultSchema(Schema):
+    applied = fields.Integer()
+    ignored = fields.Integer(metadata={"description": "receipts that would move a delivery backwards"})
+    unknown = fields.Integer(metadata={"description": "provider ids with no delivery"})
+
+
+BROADCAST, NOTICE, DELIVERY = (_id_param(n) for n in ("broadcast_id", "notice_id", "delivery_id"))
+CHANNEL_PARAM = {"in": "path", "name": "channel", "required": True,
+                 "schema": {"type": "string", "enum": ["sms", "wechat", "email", "webhook"]}}
+TEMPLATE_PARAM = {"in": "path", "name": "code", "required": True,
+                  "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,59}$"}}
+REACH_PARAMS = [
+    {"in": "query", "name": "prefix", "schema": {"type": "string", "pattern": r"^\d{2,15}$"},
+     "description": "the area: a node code (prefix) inside the token's scope (default: the token's scope); "
+                    "403 outside it"},
+    {"in": "query", "name": "tags", "schema": {"type": "array", "maxItems": 10,
+                                               "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,39}$"}},
+     "style": "form", "explode": False, "description": "any of these care tags (comma-separated or repeated)"},
+    {"in": "query", "name": "roles", "schema": {"type": "array", "items": {"type": "string",
+                                                                          "enum": list(NOTICE_ROLES)}},
+     "style": "form", "explode": False, "description": "any of these roles (comma-separated or repeated)"},
+]
+
+
+def _tagged(tag, op):
+    op["tags"] = [tag]
+    return op
+
+
+def _self(summary, ok_schema, body=None, params=None):
+    """A resident's own route: their token, their resident_id; other roles get 403."""
+    op = _tagged("notification", _op(summary + " (a resident's token; acts for the resident it names)",
+                                     ok_schema, body=body, params=params))
+    op["responses"]["403"] = {**op["responses"]["403"], "description": "not a resident's token"}
+    return op
+
+
+def add_notification(spec):
+    spec.tag({"name": "broadcasts", "description": "Emergency broadcasts: drafted, approved by a second person, "
+                                                   "sent down to every subscriber of an area"})
+    spec.tag({"name": "notification", "description": "Notices, subscribers' channels and preferences, inboxes, "
+                                                     "templates and provider receipts"})
+    # Leaves first: apispec names a nested schema itself when it meets it unregistered.
+    for name, schema in [("BroadcastVersion", BroadcastVersionSchema), ("BroadcastLogEntry", BroadcastLogEntrySchema),
+                         ("RollupCommunity", RollupCommunitySchema), ("RollupTotal", RollupTotalSchema),
+                         ("NoticeRollup", RollupSchema), ("Broadcast", BroadcastSchema),
+                         ("BroadcastDetail", BroadcastDetailSchema), ("BroadcastPage", BroadcastPageSchema),
+                         ("BroadcastDraft", BroadcastDraftSchema), ("BroadcastEdit", BroadcastEditSchema),
+                         ("BroadcastReason", ReasonSchema), ("Delivery", DeliverySchema),
+                         ("DeliveryPage", DeliveryPageSchema), ("Notice", NoticeViewSchema),
+                         ("NoticeResult", NoticeResultSchema), ("NoticeCreate", NoticeSchema),
+                         ("OrganizationNoticeCreate", OrganizationNoticeSchema), ("Subscriber", SubscriberSchema),
+                         ("SubscriberChannel", SubscriberChannelSchema),
+                         ("SubscriberChannelSet", ChannelAddressSchema),
+                         ("NotificationPreferences", PreferencesSchema), ("InboxItem", InboxItemSchema),
+                         ("Inbox", InboxSchema), ("InboxRead", ReadResultSchema),
+                         ("TemplateText", TemplateTextSchema), ("NotificationTemplateSave", TemplateSaveSchema),
+                         ("TemplateVersion", TemplateVersionSchema), ("NotificationTemplate", TemplateSchema),
+                         ("Receipt", ReceiptSchema), ("Receipts", ReceiptsSchema),
+                         ("ReceiptsResult", ReceiptsResultSchema)]:
+        spec.components.schema(name, schema=schema)
+    spec.components.schema("SubscriberChannelList", {"type": "array", "items": "SubscriberChannel"})
+    spec.components.schema("NoticeReach", {"type": "object", "additionalProperties": {"type": "integer"},
+                                           "description": "community code -> active subscribers the target reaches",
+                                           "example": {"310110012003": 412, "310110012004": 388}})
+
+    b = "/api/v1/broadcasts"
+    spec.path(b, operations={
+        "get": _tagged("broadcasts", _op("Emergency broadcasts in scope, newest first", "BroadcastPage",
+                                         params=[{"in": "query", "schema": BroadcastListQuerySchema}])),
+        "post": _tagged("broadcasts", _replayable("Draft an emergency broadcast for an area in scope (community "
+                                                  "workers, street admins)", "BroadcastDetail", "BroadcastDraft")),
+    })
+    spec.path(f"{b}/{{broadcast_id}}", operations={
+        "get": _tagged("broadcasts", _op("A broadcast with its versions, log and delivery roll-up", "BroadcastDetail",
+                                         params=[BROADCAST])),
+        "patch": _tagged("broadcasts", _op("Edit a draft or a rejected broadcast: a new version", "BroadcastDetail",
+                                           body="BroadcastEdit", params=[BROADCAST])),
+    })
+    for action, body, summary in [
+            ("submit", None, "Submit a draft for approval (community workers, street admins)"),
+            ("approve", None, "Approve and send it: a street admin other than its author (two-person rule)"),
+            ("reject", "BroadcastReason", "Reject it with a reason; it may be edited and submitted again "
+                                          "(street admins)"),
+            ("cancel", "BroadcastReason", "Call it off with a reason; deliveries not yet sent are cancelled")]:
+        spec.path(f"{b}/{{broadcast_id}}/{action}", operations={
+            "post": _tagged("broadcasts", _op(summary, "BroadcastDetail", body=body, params=[BROADCAST]))})
+    spec.path(f"{b}/{{broadcast_id}}/deliveries", operations={
+        "get": _tagged("broadcasts", _op("A broadcast's deliveries, one per person and channel", "DeliveryPage",
+                                         params=[BROADCAST, {"in": "query", "schema": DeliveryQuerySchema}])),
+    })
+
+    n = "/api/v1/notices"
+    spec.path(n, operations={
+        "post": _tagged("notification", _replayable(
+            "Send a notice to the subscribers of an area in scope, by care tags and roles (the request id is its "
+            "idempotency key)", "NoticeResult", "NoticeCreate")),
+    })
+    spec.path(f"{n}/reach", operations={
+        "get": _tagged("notification", _op("How many active subscribers a target reaches, per community, before "
+                                           "anything is sent", "NoticeReach", params=REACH_PARAMS)),
+    })
+    spec.path(f"{n}/{{notice_id}}", operations={
+        "get": _tagged("notification", _op("A notice and its delivery roll-up", "Notice", params=[NOTICE])),
+    })
+    organization_notice = _tagged("notification", _replayable(
+        "Notify an organisation's current members (its leader, for their own organisation only; community "
+        "workers, street admins)", "NoticeResult", "OrganizationNoticeCreate"))
+    organization_notice["parameters"] = [ORG]
+    spec.path("/api/v1/organizations/{organization_id}/notices", operations={"post": organization_notice})
+
+    s = "/api/v1/subscribers/{resident_id}"
+    spec.path(s, operations={
+        "get": _tagged("notification", _op("A subscriber: community, tags, roles, organisations", "Subscriber",
+                                           params=[RESIDENT])),
+    })
+    spec.path(f"{s}/channels", operations={
+        "get": _tagged("notification", _op("A subscriber's addresses per channel (masked)", "SubscriberChannelList",
+                                           params=[RESIDENT])),
+        "put": _tagged("notification", _op("Set the subscriber's address for a channel; the answer is every "
+                                           "channel", "SubscriberChannelList", body="SubscriberChannelSet",
+                                           params=[RESIDENT])),
+    })
+    spec.path(f"{s}/channels/{{channel}}", operations={
+        "delete": _tagged("notification", _op("Remove the subscriber's address for a channel", "SubscriberChannelList",
+                                              params=[RESIDENT, CHANNEL_PARAM])),
+    })
+    spec.path(f"{s}/preferences", operations={
+        "get": _tagged("notification", _op("A subscriber's opt-outs, quiet hours and language",
+                                           "NotificationPreferences", params=[RESIDENT])),
+        "put": _tagged("notification", _op("Set a subscriber's opt-outs, quiet hours and language (emergencies "
+                                           "always arrive)", "NotificationPreferences",
+                                           body="NotificationPreferences", params=[RESIDENT])),
+    })
+    spec.path(f"{s}/inbox", operations={
+        "get": _tagged("notification", _op("A subscriber's inbox, newest first", "Inbox",
+                                           params=[RESIDENT, {"in": "query", "schema": InboxQuerySchema}])),
+    })
+    spec.path(f"{s}/inbox/{{delivery_id}}/read", operations={
+        "post": _tagged("notification", _op("Mark an inbox message read (again is no error)", "InboxRead",
+                                            params=[RESIDENT, DELIVERY])),
+    })
+
+    me = "/api/v1/me"
+    spec.path(f"{me}/inbox", operations={
+        "get": _self("My inbox, newest first", "Inbox", params=[{"in": "query", "schema": InboxQuerySchema}]),
+    })
+    spec.path(f"{me}/inbox/{{delivery_id}}/read", operations={
+        "post": _self("Mark one of my messages read", "InboxRead", params=[DELIVERY]),
+    })
+    spec.path(f"{me}/preferences", operations={
+        "get": _self("My opt-outs, quiet hours and language", "NotificationPreferences"),
+        "put": _self("Set my opt-outs, quiet hours and language", "NotificationPreferences",
+                     body="NotificationPreferences"),
+    })
+    spec.path(f"{me}/channels", operations={
+        "get": _self("My addresses per channel (masked)", "SubscriberChannelList"),
+        "put": _self("Set my address for a channel", "SubscriberChannelList", body="SubscriberChannelSet"),
+    })
+    spec.path(f"{me}/channels/{{channel}}", operations={
+        "delete": _self("Remove my address for a channel", "SubscriberChannelList", params=[CHANNEL_PARAM]),
+    })
+
+    spec.path("/api/v1/notification/templates/{code}", operations={
+        "get": _tagged("notification", _op("A message template and its versions", "NotificationTemplate",
+                                           params=[TEMPLATE_PARAM])),
+        "put": _tagged("notification", _op(
+            "Create a template or add a version: Chinese required, English optional; checked against its "
+            "category's sample context before saving (street admins)", "NotificationTemplate",
+            body="NotificationTemplateSave", params=[TEMPLATE_PARAM])),
+    })
+
+    receipts = _tagged("notification", _op(
+        "Delivery receipts from a provider, signed with its secret over the raw body. No token.",
+        "ReceiptsResult", body="Receipts", params=[
+            {"in": "path", "name": "provider", "required": True, "schema": {"type": "string"},
+             "description": "the provider's name in NOTIFICATION_PROVIDERS"},
+            {"in": "header", "name": "X-Linli-Signature", "required": True,
+             "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+             "description": "sha256=<hex HMAC-SHA256 of the raw request body with the provider's receipt "
+                            "secret>"}]))
+    receipts["security"] = []  # explicitly none: the signature is the provider's credential
+    receipts["responses"]["401"] = {"description": "the signature is missing or wrong",
+                                    "content": {"application/problem+json": {"schema": "Problem"}}}
+    receipts["responses"]["404"] = {"description": "no provider of that name",
+                                    "content": {"application/problem+json": {"schema": "Problem"}}}
+    receipts["responses"]["413"] = {"description": "the body is larger than 1 MB",
+                                    "content": {"application/problem+json": {"schema": "Problem"}}}
+    for code in ("403", "409"):
+        del receipts["responses"][code]
+    spec.path("/api/v1/notification/receipts/{provider}", operations={"post": receipts})

@@ -16,6 +16,7 @@ from services.gateway.organizations import OrganizationRoutes
 from services.gateway.workers import WorkerRoutes
 from services.gateway.points import PointsRoutes
 from services.gateway.consultation import ConsultationRoutes
+from services.gateway.notification import NotificationRoutes
 from services.gateway.http import ServiceUnavailable, api, as_json, problem
 from shared import health, metrics
 from shared.db import Database
@@ -27,7 +28,7 @@ VERSION = "0.1.0"
 
 
 class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes, PointsRoutes,
-                     ConsultationRoutes):
+                     ConsultationRoutes, NotificationRoutes):
     name = "gateway"
 
     db = Database()
@@ -36,6 +37,7 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     registry = RpcProxy("registry")
     points = RpcProxy("points")
     consultation = RpcProxy("consultation")
+    notification = RpcProxy("notification")
 
     # -- plumbing -------------------------------------------------------------
 
@@ -55,9 +57,13 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
 
     @staticmethod
     def _caller(principal):
-        """What a service needs to scope and audit a request; the points service also checks role and organisation."""
-        return {"actor": principal.actor, "scope": principal.node_prefix, "role": principal.role,
-                "organization_id": principal.organization_id}
+        """What a service needs to scope and audit a request; the points service also checks role and organisation,
+        the notification service a resident's token's `resident_id` (sent for residents' tokens only)."""
+        caller = {"actor": principal.actor, "scope": principal.node_prefix, "role": principal.role,
+                  "organization_id": principal.organization_id}
+        if principal.resident_id is not None:
+            caller["resident_id"] = principal.resident_id
+        return caller
 
     def _call(self, method, *args, service="registry", timeout=RPC_TIMEOUT):
         """An RPC with a deadline, so a stopped service answers 503 instead of hanging the client."""

@@ -20,7 +20,7 @@ TRIGGER_CHANNELS = fanout.DEFAULT_CHANNELS
 
 
 def _notice(env, template, category, priority, context, scope_code):
-    return {"trigger_key": f"{env['type']}:{env['id']}", "kind": "trigger", "category": category,
+    return {"trigger_key": f"{env['type']}:{env['event_id']}", "kind": "trigger", "category": category,
             "priority": priority, "template_code": template, "context": context, "target": None,
             "scope_code": scope_code, "created_by": f"event:{env['source']['service']}"}
 

@@ -79,12 +79,12 @@ def demo_tree(config):
 @pytest.fixture
 def make_token(config):
     """Insert a token directly (as `linli token create` does) and return it."""
-    def make(role="street_admin", prefix=None, name="测试用户", organization_id=None):
+    def make(role="street_admin", prefix=None, name="测试用户", organization_id=None, resident_id=None):
         token_id, token = auth.new_token()
         with psycopg.connect(config["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("SET search_path TO gateway")
             token_store.add(conn, token_id, token, name, role, prefix or config["NODE_CODE"],
-                            organization_id=organization_id)
+                            organization_id=organization_id, resident_id=resident_id)
         return token
     return make
 

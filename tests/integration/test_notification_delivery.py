@@ -103,7 +103,7 @@ def people(tx, vault, n=3, community=C1, phone=True, **extra):
 
 
 def meeting_event(event_id="evt-1", ids=(1, 2)):
-    return {"id": event_id, "type": "meeting_scheduled", "occurred_at": now().isoformat(),
+    return {"event_id": event_id, "type": "meeting_scheduled", "occurred_at": now().isoformat(),
             "source": {"service": "consultation"},
             "payload": {"id": 5, "community_code": C1, "title": "停车问题协商议事会",
                         "starts_at": "2026-11-28T19:00:00+08:00", "place": "居委会二楼会议室", "status": "scheduled",
@@ -330,7 +330,7 @@ def test_a_channel_rate_limit_spreads_a_burst(tx, q, vault, conn, sms):
 
 def test_points_notices_wait_for_the_daily_digest(tx, q, vault, conn, sms):
     people(tx, vault, n=1)
-    posted = [{"id": f"p-{i}", "type": "points_posted", "occurred_at": now().isoformat(),
+    posted = [{"event_id": f"p-{i}", "type": "points_posted", "occurred_at": now().isoformat(),
                "source": {"service": "points"},
                "payload": {"resident_id": 1, "community_code": C1, "points": 10 * i, "hours": "2.0",
                            "served_on": "2026-11-2%d" % i, "category_code": "security_patrol"}} for i in (1, 2)]

@@ -16,6 +16,7 @@ from shared.errors import Forbidden, Unauthorized, ValidationFailed
 
 ALL_CONSULTATION = ("consultation:read", "consultation:write", "consultation:admin", "consultation:figures")
 ALLOWED = {
+    "resident": set(),
     "street_admin": set(ALL_CONSULTATION),
     "community_worker": {"consultation:read", "consultation:write", "consultation:figures"},
     "district_analyst": {"consultation:figures"},

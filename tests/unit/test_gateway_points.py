@@ -13,6 +13,7 @@ from shared.errors import Forbidden, ValidationFailed
 
 ALL_POINTS = ("points:read", "points:write", "points:verify", "points:correct", "points:admin")
 ALLOWED = {
+    "resident": set(),
     "street_admin": set(ALL_POINTS),
     "community_worker": {"points:read", "points:write", "points:verify", "points:correct"},
     "organization_leader": {"points:read", "points:write", "points:verify"},
@@ -37,7 +38,7 @@ def test_an_organisation_leader_reads_nodes_and_nothing_personal():
     leader = auth.Principal("t1", "志愿者队长", "organization_leader", "310110012003", 7)
     auth.authorize(leader, "nodes:read", "310110012003")
     allowed = {p for p, roles in auth.PERMISSIONS.items() if "organization_leader" in roles}
-    assert allowed == {"nodes:read", "points:read", "points:write", "points:verify"}
+    assert allowed == {"nodes:read", "points:read", "points:write", "points:verify", "notification:organization"}
     with pytest.raises(Forbidden, match="outside"):
         auth.authorize(leader, "points:read", "310110012004")
 
