@@ -262,7 +262,7 @@ def demo_notices(ctx, wait):
     from linli.demo.notification import load_notices
     from services.registry import nodes as registry_nodes
     from shared.db import transaction
-    cfg = ctx.obj["config"]
+    cfg = load_config(ctx)
     deadline = clock.monotonic() + wait
     with registry_tx(cfg) as rtx:
         communities = demo_communities(rtx, cfg["NODE_CODE"])

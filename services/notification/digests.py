@@ -35,7 +35,7 @@ def bundle(tx, limit=500):
             "trigger_key": f"digest:{g['resident_id']}:{g['channel']}:{ids[0]}", "kind": "digest",
             "category": "digest", "priority": "normal", "template_code": "digest",
             "template_version": template["version"], "context": json.dumps({"items": items}, ensure_ascii=False),
-            "target": None, "scope_code": g["community_code"], "created_by": "system"})
+            "target": None, "channels": [g["channel"]], "scope_code": g["community_code"], "created_by": "system"})
         if row is None:  # bundled before (the key names the first item)
             continue
         delivery = tx.one(store.ADD_DELIVERY, (row["id"], g["resident_id"], g["community_code"], g["channel"],

@@ -13,7 +13,7 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 from prometheus_client import Counter
 
-from services.notification import broadcasts, digests, notices, store, subscribers, templates, triggers
+from services.notification import broadcasts, digests, fanout, notices, store, subscribers, templates, triggers
 from services.notification.sender import DeliveryWorker
 from shared import facts
 from shared.db import Database
@@ -192,6 +192,12 @@ class NotificationService:
         made, released = digests.bundle(self.db)
         if made or released:
             log.info("digests bundled", extra={"digests": made, "released": released})
+
+    @timer(interval=10)
+    def deliver_late(self):
+        added, expired = fanout.late(self.db, _now(), self.digest_hour)
+        if added or expired:
+            log.info("notices for late arrivals", extra={"deliveries": added, "given_up": expired})
 
     @timer(interval=2)
     def sync_phones(self):

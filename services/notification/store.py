@@ -67,12 +67,12 @@ SUBSCRIBER_FOR_UPDATE = f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE res
 
 # -- notices and fan-out ----------------------------------------------------------------------
 ADD_NOTICE = ("INSERT INTO notices (trigger_key, kind, category, priority, template_code, template_version, "
-              "context, target, scope_code, created_by) VALUES (%(trigger_key)s, %(kind)s, %(category)s, "
-              "%(priority)s, %(template_code)s, %(template_version)s, %(context)s, %(target)s, %(scope_code)s, "
-              "%(created_by)s) ON CONFLICT (trigger_key) DO NOTHING RETURNING id")
+              "context, target, channels, scope_code, created_by) VALUES (%(trigger_key)s, %(kind)s, %(category)s, "
+              "%(priority)s, %(template_code)s, %(template_version)s, %(context)s, %(target)s, %(channels)s, "
+              "%(scope_code)s, %(created_by)s) ON CONFLICT (trigger_key) DO NOTHING RETURNING id")
 NOTICE_BY_KEY = "SELECT id FROM notices WHERE trigger_key = %s"
 NOTICE = ("SELECT id, trigger_key, kind, category, priority, template_code, template_version, context, target, "
-          "scope_code, created_by, created_at FROM notices WHERE id = %s")
+          "channels, scope_code, created_by, created_at FROM notices WHERE id = %s")
 NOTICES = ("SELECT id, category, priority, template_code, template_version, context FROM notices "
            "WHERE id = ANY(%s)")
 # Everyone a notice may reach, with what fan-out needs to apply their preferences.
@@ -84,6 +84,14 @@ WHERE """ + TARGET
 COPY_DELIVERIES = ("COPY deliveries (notice_id, resident_id, community_code, channel, rank, status, due_at) "
                    "FROM STDIN")
 WAKE = "SELECT pg_notify('notification_deliveries', '')"
+ADD_WAITS = ("INSERT INTO notice_waits (notice_id, resident_id) SELECT %s, i FROM unnest(%s::bigint[]) AS i "
+             "WHERE NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.resident_id = i) ON CONFLICT DO NOTHING")
+ARRIVED = ("SELECT w.notice_id, w.resident_id FROM notice_waits w JOIN subscribers s USING (resident_id) "
+           "ORDER BY w.notice_id LIMIT %s FOR UPDATE OF w SKIP LOCKED")
+DROP_WAITS = "DELETE FROM notice_waits WHERE notice_id = %s AND resident_id = ANY(%s)"
+EXPIRE_WAITS = "DELETE FROM notice_waits WHERE created_at < now() - interval '1 day'"
+ADD_DELIVERY_ONCE = ("INSERT INTO deliveries (notice_id, resident_id, community_code, channel, rank, status, due_at) "
+                     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
 
 # -- the sender -------------------------------------------------------------------------------
 # Due deliveries, most urgent first; SKIP LOCKED lets several senders share the queue, and a

@@ -384,3 +384,19 @@ def test_a_resident_who_died_since_the_notice_is_not_sent_to(tx, q, vault, conn,
     assert [m["to"] for m in sms[0].received] == ["13912340001"]
     assert q("SELECT DISTINCT status, error FROM deliveries WHERE resident_id = 2") == [
         ("cancelled", "the resident is deceased")]
+
+
+def test_a_notice_waits_for_a_named_person_the_registry_has_not_announced_yet(tx, q, vault, conn, sms):
+    people(tx, vault, n=1)
+    first = tx(triggers.meeting, meeting_event(ids=[1, 7]), now(), 19)
+    assert first[1] == 2 and q("SELECT resident_id FROM notice_waits") == [(7,)]
+    assert tx(fanout.late, now(), 19) == (0, 0)                 # still unknown: keeps waiting
+    tx(subscribers.apply_resident, {"id": 7, "name": "黄海燕", "community_code": C1, "grid_code": None,
+                                    "household_id": 7, "tags": [], "status": "active", "version": 1})
+    assert tx(fanout.late, now(), 19) == (1, 0)                 # the inbox (no number yet)
+    assert tx(fanout.late, now(), 19) == (0, 0)
+    drain(make_sender(vault, sms), conn)
+    assert q("SELECT resident_id, channel, status FROM deliveries WHERE resident_id = 7") == [(7, "inbox", "delivered")]
+    q("INSERT INTO notice_waits (notice_id, resident_id, created_at) VALUES (%s, 8, now() - interval '2 days')",
+      (first[0],))
+    assert tx(fanout.late, now(), 19) == (0, 1)                 # given up after a day

@@ -46,10 +46,20 @@ CREATE TABLE notices (
     template_version integer NOT NULL,
     context          jsonb NOT NULL,
     target           jsonb,
+    channels         text[] NOT NULL,
     -- The node the notice was sent within: a token must reach it to read the notice.
     scope_code       text NOT NULL CHECK (scope_code ~ '^[0-9]{2,15}$'),
     created_by       text NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- People a notice names whom the registry's events have not brought here yet: the notice waits
+-- for them (a day at most) instead of missing them.
+CREATE TABLE notice_waits (
+    notice_id   bigint NOT NULL REFERENCES notices (id),
+    resident_id bigint NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (notice_id, resident_id)
 );
 
 CREATE TABLE deliveries (
