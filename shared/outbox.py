@@ -14,13 +14,12 @@ import logging
 import time
 
 import amqp
-import eventlet
-import psycopg
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
 from shared import metrics
 from shared.db import make_pool
+from shared.wakeup import WakeLoop
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +153,7 @@ class Relay:
         self.dsn, self.schema, self.batch, self.poll, self.prune_days = dsn, schema, batch, poll, prune_days
         self.pool = make_pool(dsn, schema, max_size=2, name=f"relay-{schema}")
         self.publisher = Publisher(amqp_uri)
-        self.running = False
+        self.loop = WakeLoop(dsn, channel_name(schema), poll)
         self.last_status = 0.0
         self.last_prune = 0.0
 
@@ -214,40 +213,22 @@ class Relay:
 
     def run(self):
         """Relay until stopped: drain, then sleep until NOTIFY or the poll interval."""
-        self.running = True
         self.pool.open(wait=True, timeout=30)
-        backoff = 0.5
-        self.listener = None
-        while self.running:
-            try:
-                if self.listener is None:
-                    self.listener = psycopg.connect(self.dsn, autocommit=True)
-                    self.listener.execute(f"LISTEN {channel_name(self.schema)}")
-                self.drain()
-                self.update_status()
-                backoff = 0.5
-                for _ in self.listener.notifies(timeout=self.poll, stop_after=1):
-                    pass
-            except Exception as exc:  # the relay must outlive any one failure; the rows stay unsent
-                if isinstance(exc, BrokerUnavailable):
-                    log.warning("outbox relay: broker unavailable (%s); retrying in %.1fs", exc, backoff)
-                else:
-                    log.exception("outbox relay: %s; retrying in %.1fs", exc, backoff)
-                    self._close_listener()
-                eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+        self.loop.run(self._work, self._failed)
 
-    def _close_listener(self):
-        listener, self.listener = getattr(self, "listener", None), None
-        if listener is not None:
-            try:
-                listener.close()
-            except psycopg.Error:
-                pass
+    def _work(self):
+        self.drain()
+        self.update_status()
+
+    def _failed(self, exc, backoff):
+        if isinstance(exc, BrokerUnavailable):
+            log.warning("outbox relay: broker unavailable (%s); retrying in %.1fs", exc, backoff)
+            return False
+        log.exception("outbox relay: %s; retrying in %.1fs", exc, backoff)
+        return True
 
     def stop(self):
-        self.running = False
-        self._close_listener()
+        self.loop.stop()
         self.publisher.close()
         self.pool.close()
 

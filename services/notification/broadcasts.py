@@ -39,7 +39,7 @@ def rollup(tx, notice_id):
     return {"communities": communities, "total": total, "channels": by_channel}
 
 
-def _area(nodes, prefix, caller, field="prefix"):
+def area(nodes, prefix, caller, field="prefix"):
     """The area's name, if the registry knows a node with this code and the token reaches it."""
     if not in_scope(prefix, caller):
         forbid(prefix, caller, field)
@@ -74,7 +74,7 @@ def create(tx, nodes, data, caller):
         first = tx.one(store.BROADCAST_BY_REQUEST, (d["request_id"],))
         if first is not None:
             return {**_view(tx, _in_scope(tx, first["id"], caller, lock=False)), "replayed": True}
-    _area(nodes, d["prefix"], caller)
+    area(nodes, d["prefix"], caller)
     row = tx.one(store.ADD_BROADCAST, {**d, "request_id": d.get("request_id"), "directive_id": None,
                                        "status": "draft", "actor": caller["actor"], "approved_by": None})
     if row is None:  # the same request committed meanwhile
@@ -93,7 +93,7 @@ def edit(tx, nodes, broadcast_id, data, caller):
         raise Conflict(f"a broadcast that is {row['status']} cannot be edited",
                        {"status": ["only a draft, a submitted or a rejected broadcast is edited"]})
     if "prefix" in d:
-        _area(nodes, d["prefix"], caller)
+        area(nodes, d["prefix"], caller)
     merged = {**row, **d, "actor": caller["actor"], "id": broadcast_id}
     tx.one(store.EDIT_BROADCAST, merged)
     tx.execute(store.ADD_BROADCAST_VERSION, (broadcast_id,))

@@ -12,24 +12,15 @@
 import json
 
 from services.notification import channels, fanout, rules, sender, store, subscribers
-from services.notification.broadcasts import rollup
+from services.notification.broadcasts import area, rollup
 from services.notification.schemas import InboxQuerySchema, NoticeSchema, OrganizationNoticeSchema, ReceiptsSchema
 from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, load
-from shared.scope import forbid, in_scope
-
-
-def _known_node(nodes, prefix, caller):
-    if not in_scope(prefix, caller):
-        forbid(prefix, caller, "prefix")
-    try:
-        return nodes(prefix)
-    except NotFound:
-        raise ValidationFailed("unknown area", {"prefix": [f"no node {prefix} in the registry"]})
+from shared.scope import in_scope
 
 
 def targeted(tx, nodes, data, caller, now, digest_hour):
     d = load(NoticeSchema, data)
-    _known_node(nodes, d["prefix"], caller)
+    area(nodes, d["prefix"], caller)
     notice = {"trigger_key": f"notice:{d['request_id']}", "kind": "targeted", "category": d["category"],
               "priority": d["priority"], "template_code": "notice", "scope_code": d["prefix"],
               "context": {"title": d["title"], "message": d["message"]},

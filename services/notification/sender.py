@@ -19,8 +19,6 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
-import eventlet
-import psycopg
 from jinja2 import meta
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Gauge
@@ -28,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from services.notification import channels as adapters_mod, rules, store, templates
 from shared.db import make_pool
 from shared.protect import Vault
+from shared.wakeup import WakeLoop
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +205,7 @@ class Dispatcher:
     def __init__(self, dsn, schema, sender, poll=1.0):
         self.dsn, self.schema, self.sender, self.poll = dsn, schema, sender, poll
         self.pool = make_pool(dsn, schema, max_size=2, name=f"sender-{schema}")
-        self.running = False
-        self.listener = None
+        self.loop = WakeLoop(dsn, "notification_deliveries", poll)
         self.last_status = 0.0
 
     def drain(self):
@@ -233,35 +231,15 @@ class Dispatcher:
         return n
 
     def run(self):
-        self.running = True
         self.pool.open(wait=True, timeout=30)
-        backoff = 0.5
-        while self.running:
-            try:
-                if self.listener is None:
-                    self.listener = psycopg.connect(self.dsn, autocommit=True)
-                    self.listener.execute("LISTEN notification_deliveries")
-                self.tick()
-                backoff = 0.5
-                for _ in self.listener.notifies(timeout=self.poll, stop_after=1):
-                    pass
-            except Exception as exc:  # the sender must outlive any one failure; rows stay queued
-                log.exception("notification sender: %s; retrying in %.1fs", exc, backoff)
-                self._close_listener()
-                eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+        self.loop.run(self.tick, self._failed)
 
-    def _close_listener(self):
-        listener, self.listener = self.listener, None
-        if listener is not None:
-            try:
-                listener.close()
-            except psycopg.Error:
-                pass
+    def _failed(self, exc, backoff):
+        log.exception("notification sender: %s; retrying in %.1fs", exc, backoff)
+        return True
 
     def stop(self):
-        self.running = False
-        self._close_listener()
+        self.loop.stop()
         self.pool.close()
 
 
