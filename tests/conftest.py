@@ -60,7 +60,7 @@ APP_TABLES = {
     "consultation": ["ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
                      "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
                      "processed_events"],
-    "notification": ["broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "notice_waits", "notices",
+    "notification": ["broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "early_receipts", "notice_waits", "notices",
                      "preferences", "subscriber_channels", "subscriber_links", "subscribers", "phone_requests", "outbox",
                      "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],

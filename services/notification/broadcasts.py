@@ -73,17 +73,25 @@ def create(tx, nodes, data, caller):
     if d.get("request_id"):
         first = tx.one(store.BROADCAST_BY_REQUEST, (d["request_id"],))
         if first is not None:
-            return {**_view(tx, _in_scope(tx, first["id"], caller, lock=False)), "replayed": True}
+            return _replay(tx, first, caller)
     area(nodes, d["prefix"], caller)
     row = tx.one(store.ADD_BROADCAST, {**d, "request_id": d.get("request_id"), "directive_id": None,
                                        "status": "draft", "actor": caller["actor"], "approved_by": None})
     if row is None:  # the same request committed meanwhile
-        return {**_view(tx, tx.one(store.BROADCAST_BY_REQUEST, (d["request_id"],))), "replayed": True}
+        return _replay(tx, tx.one(store.BROADCAST_BY_REQUEST, (d["request_id"],)), caller)
     tx.execute(store.ADD_BROADCAST_VERSION, (row["id"],))
     tx.execute(store.LOG_BROADCAST, (caller["actor"], None, row["id"]))
     view = _view(tx, tx.one(store.BROADCAST, (row["id"],)))
     tx.emit("broadcast_draft", {"id": view["id"], "prefix": view["prefix"], "version": 1, "actor": caller["actor"]})
     return view
+
+
+def _replay(tx, first, caller):
+    """The first broadcast made with this request id, to its author's retry; anyone else's is a conflict."""
+    if first["created_by"] != caller["actor"]:
+        raise Conflict("this request_id was used for another broadcast",
+                       {"request_id": ["already used by another author: choose a new one"]})
+    return {**_view(tx, _in_scope(tx, first["id"], caller, lock=False)), "replayed": True}
 
 
 def edit(tx, nodes, broadcast_id, data, caller):

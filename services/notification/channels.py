@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
+import eventlet
 import requests
 import urllib3
 
@@ -62,7 +63,9 @@ def _json_bytes(value):
 
 
 def _snippet(text, limit=200):
-    return " ".join((text or "").split())[:limit]
+    # Text from a receiver or provider ends up in the database: no NUL, nothing that is not UTF-8.
+    text = (text or "").replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+    return " ".join(text.split())[:limit]
 
 
 def _keep_auth(request):
@@ -118,9 +121,10 @@ class HttpProvider:
     - accepted: sent; `id` is later quoted in delivery receipts (provider_ref).
     - rejected: refused for good (bad number, blocked content): not retried.
     - a ref absent from `results`: not answered, retried later.
-    - 400/413/422 and other 4xx (except 401/403/429): the whole batch is refused
+    - 400/413/422 and other 4xx (except those below): the whole batch is refused
       for good (every message permanent, with the status and body start as error).
-    - 401/403/429, any 5xx, 3xx, a timeout, a refused connection, or a body that
+    - 401/403/404/405/407/408/409/429, any 5xx, 3xx, a timeout (each read, and
+      three times it for the whole call), a refused connection, or a body that
       is not JSON of the shape above: `ProviderDown` (the sender rests this
       provider and retries the batch later or elsewhere).
     """
@@ -145,9 +149,12 @@ class HttpProvider:
                    "Accept": "application/json",
                    "Idempotency-Key": hashlib.sha256(",".join(refs).encode("utf-8")).hexdigest()}
         try:
-            resp = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
-                                     allow_redirects=False)
-        except requests.Timeout:
+            # requests' timeout is per socket read; the deadline bounds the whole call (a trickling answer).
+            with eventlet.Timeout(self.timeout * 3):
+                resp = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False)
+                _ = resp.content  # the whole answer, inside the deadline
+        except (requests.Timeout, eventlet.Timeout):
             raise ProviderDown(f"{self.name}: no answer within {self.timeout:g}s") from None
         except requests.ConnectionError as e:
             raise ProviderDown(f"{self.name}: cannot connect ({_snippet(str(e), 160)})") from None
@@ -155,7 +162,8 @@ class HttpProvider:
             raise ProviderDown(f"{self.name}: request failed ({type(e).__name__}: {_snippet(str(e), 160)})") from None
 
         status = resp.status_code
-        if status >= 500 or status in (401, 403, 429) or 300 <= status < 400 or status < 200:
+        # A wrong URL, a proxy in the way or a conflict says nothing about the messages: try elsewhere.
+        if status >= 500 or status in (401, 403, 404, 405, 407, 408, 409, 429) or 300 <= status < 400 or status < 200:
             raise ProviderDown(f"{self.name}: HTTP {status} {_snippet(resp.text, 120)}".rstrip())
         if status >= 400:
             error = f"{self.name} refused the batch: HTTP {status} {_snippet(resp.text)}".rstrip()
@@ -354,19 +362,22 @@ class WebhookChannel:
         if self._secret:
             headers["X-Linli-Signature"] = sign(self._secret, body)
         try:
-            resp = self.session.post(m.to, data=body, headers=headers, timeout=self.timeout, allow_redirects=False,
-                                     stream=True)
-            with resp:   # read at most the start of the answer: a receiver's body is only for the error text
-                status, start = resp.status_code, resp.raw.read(1024, decode_content=True) or b""
-        except requests.Timeout:
+            # requests' timeout is per socket read; the deadline bounds the whole post (a trickling receiver).
+            with eventlet.Timeout(self.timeout * 2):
+                resp = self.session.post(m.to, data=body, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False, stream=True)
+                with resp:   # read at most the start of the answer: a receiver's body is only for the error text
+                    status, start = resp.status_code, resp.raw.read(1024, decode_content=True) or b""
+        except (requests.Timeout, eventlet.Timeout):
             return Outcome(m.ref, False, error=f"no answer within {self.timeout:g}s")
-        except requests.ConnectionError as e:
-            return Outcome(m.ref, False, error=f"cannot connect ({_snippet(str(e), 160)})")
+        # The errors name the host only: a webhook's path and query may hold the receiver's secret.
+        except requests.ConnectionError:
+            return Outcome(m.ref, False, error=f"cannot connect to {parts.hostname}")
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             if isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                               requests.exceptions.InvalidSchema)):   # the address itself is wrong
-                return Outcome(m.ref, False, error=f"{type(e).__name__}: {_snippet(str(e), 160)}", permanent=True)
-            return Outcome(m.ref, False, error=f"{type(e).__name__}: {_snippet(str(e), 160)}")
+                return Outcome(m.ref, False, error=f"{type(e).__name__}: not a usable URL", permanent=True)
+            return Outcome(m.ref, False, error=f"{type(e).__name__} talking to {parts.hostname}")
         if 200 <= status < 300:
             return Outcome(m.ref, True, provider_ref=m.ref)
         error = f"HTTP {status} {_snippet(start.decode('utf-8', 'replace'))}".rstrip()

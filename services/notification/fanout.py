@@ -94,18 +94,21 @@ def _params(audience):
 def _fan_out(tx, notice_id, notice, audience, channels, now, digest_at):
     params = _params(audience)
     wanted = tuple(c for c in DEFAULT_CHANNELS if c in set(channels))
-    added = 0
+    added, found = 0, set()
     with tx.conn.cursor(name=f"audience_{notice_id}", row_factory=tuple_row) as people:
         people.execute(store.AUDIENCE, params)
         while batch := people.fetchmany(FETCH):
+            if params["ids"] is not None:
+                found.update(p[0] for p in batch)
             with tx.conn.cursor() as cur, cur.copy(store.COPY_DELIVERIES) as copy:
                 for row in _rows(batch, notice_id, notice, wanted, now, digest_at):
                     copy.write_row(row)
                     added += 1
-    if params["ids"]:
-        # Named people the registry's events have not brought here yet (their events travel on
-        # other queues): the notice waits for them instead of missing them.
-        tx.execute(store.ADD_WAITS, (notice_id, params["ids"]))
+    missing = sorted(set(params["ids"] or ()) - found)
+    if missing:
+        # Named people the audience did not hold: not here yet (their events travel on other
+        # queues) or no longer active. The notice waits for them; late() sorts out which.
+        tx.execute(store.ADD_WAITS, (notice_id, missing))
     return added
 
 

@@ -9,6 +9,7 @@
 - A provider reports what became of a message (delivered, failed, read) by posting receipts
   signed with its receipt secret; a receipt moves a delivery only forward (rules.DELIVERY_MOVES).
 """
+import hashlib
 import json
 
 from services.notification import channels, fanout, rules, sender, store, subscribers
@@ -18,10 +19,16 @@ from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, l
 from shared.scope import in_scope
 
 
+def _key(caller, request_id):
+    """A notice's idempotency key: the request id within its author's own (one client's retries)."""
+    author = hashlib.sha256(caller["actor"].encode()).hexdigest()[:16]
+    return f"notice:{author}:{request_id}"
+
+
 def targeted(tx, nodes, data, caller, now, digest_hour):
     d = load(NoticeSchema, data)
     area(nodes, d["prefix"], caller)
-    notice = {"trigger_key": f"notice:{d['request_id']}", "kind": "targeted", "category": d["category"],
+    notice = {"trigger_key": _key(caller, d["request_id"]), "kind": "targeted", "category": d["category"],
               "priority": d["priority"], "template_code": "notice", "scope_code": d["prefix"],
               "context": {"title": d["title"], "message": d["message"]},
               "target": {"prefix": d["prefix"], "tags": d["tags"], "roles": d["roles"]}, "created_by": caller["actor"]}
@@ -36,7 +43,7 @@ def organization_notice(tx, organizations, organization_id, data, caller, now, d
         raise Forbidden("a leader notifies their own organisation's members",
                         {"organization_id": ["not the organisation this token leads"]})
     org = organizations(organization_id, caller)  # the registry answers NotFound/Forbidden by scope
-    notice = {"trigger_key": f"notice:{d['request_id']}", "kind": "targeted", "category": "organizations",
+    notice = {"trigger_key": _key(caller, d["request_id"]), "kind": "targeted", "category": "organizations",
               "priority": "normal", "template_code": "organization_notice", "scope_code": org["community_code"],
               "context": {"organization": org["name"], "notice": d["notice"]},
               "target": {"organization_id": organization_id}, "created_by": caller["actor"]}
@@ -115,8 +122,18 @@ def receipts(tx, providers, name, body, signature):
     for row in found:
         r = wanted[row["provider_ref"]]
         if rules.delivery_move(row["status"], r["status"]) is None:
-            tx.execute(store.RECEIPT, {"id": row["id"], "status": r["status"], "error": r.get("error")})
+            tx.execute(store.RECEIPT, {"id": row["id"], "status": r["status"], "error": _clean(r.get("error"))})
             applied += 1
         else:
             ignored += 1
-    return {"applied": applied, "ignored": ignored, "unknown": len(wanted) - len(found)}
+    # Not ours yet, as far as we know: the sender may not have committed the batch. Kept for a day.
+    early = [r for ref, r in wanted.items() if ref not in {row["provider_ref"] for row in found}]
+    if early:
+        tx.execute(store.ADD_EARLY_RECEIPTS, (name, [r["id"] for r in early], [r["status"] for r in early],
+                                              [_clean(r.get("error")) for r in early]))
+    tx.execute(store.EXPIRE_EARLY_RECEIPTS)
+    return {"applied": applied, "ignored": ignored, "waiting": len(early)}
+
+
+def _clean(text):
+    return None if text is None else text.replace("\x00", " ")[:500]

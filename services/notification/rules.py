@@ -8,7 +8,7 @@ Who gets what, when and how often:
   for the next one until it has rested;
 - an emergency broadcast needs a second person's approval before it goes out (two-person rule),
   can be cancelled, and keeps every edit as a version;
-- non-urgent notices may be gathered into one daily digest per person and channel.
+- non-urgent notices wait for the daily digest (the service bundles them per person and channel).
 """
 import random
 from dataclasses import dataclass, field
@@ -137,38 +137,13 @@ class ProviderHealth:
             self.failures[provider] = 0
 
 
-# -- targeting and the broadcast's two-person rule --------------------------------------------
-
-def matches(target, subscriber):
-    """Does a targeted notice reach this subscriber? target: prefix, and optionally tags / roles."""
-    if not subscriber["community_code"].startswith(target["prefix"]):
-        return False
-    if target.get("tags") and not set(target["tags"]) & set(subscriber.get("tags", ())):
-        return False
-    if target.get("roles") and not set(target["roles"]) & set(subscriber.get("roles", ())):
-        return False
-    return True
-
+# -- the broadcast's two-person rule --------------------------------------------
 
 def may_approve(broadcast, approver):
     """None if `approver` may approve, else why not: a second person, never the author of the version."""
     if approver == broadcast["created_by"] or approver == broadcast.get("edited_by"):
         return "a broadcast is approved by someone other than who wrote it (two-person rule)"
     return None
-
-
-def idempotency_key(trigger_id, resident_id, channel):
-    """One delivery per trigger, person and channel, however often the trigger arrives."""
-    return f"{trigger_id}:{resident_id}:{channel}"
-
-
-def digest_groups(notices):
-    """Non-urgent notices gathered per resident and channel for the daily digest, oldest first."""
-    groups = {}
-    for n in sorted(notices, key=lambda n: n["created_at"]):
-        if n["priority"] == "digest":
-            groups.setdefault((n["resident_id"], n["channel"]), []).append(n)
-    return groups
 
 
 def rollup(deliveries):

@@ -24,6 +24,7 @@ from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Gauge
 
 from services.notification import channels as adapters_mod, rules, store, templates
+from services.notification.fanout import CHINA
 from shared.db import make_pool
 from shared.protect import Vault
 from shared.wakeup import WakeLoop
@@ -40,6 +41,18 @@ QUEUE_AGE = Gauge("linli_notification_queue_oldest_seconds", "How long the oldes
 
 ADDRESS = "notification.address"  # the associated data of sealed addresses
 CHUNK = 1000                      # messages per provider call
+
+
+def _clean(text, limit=500):
+    """Text from a provider, fit for the database: no NUL, valid UTF-8, bounded."""
+    if text is None:
+        return None
+    return str(text).replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")[:limit]
+
+
+def _redact(error, address):
+    """A provider's or mail server's error may quote the address: keep it out of what staff read."""
+    return error.replace(address, "<address>") if error and address else error
 
 
 class Renderer:
@@ -107,9 +120,21 @@ class Sender:
         now = datetime.now(timezone.utc)
         results, cache, by_channel = [], {}, {}
         for r in rows:
+            notice = notices[r["notice_id"]]
             if r["subscriber_status"] != "active":  # left or died since the notice was recorded
                 results.append(self._final(r, "cancelled", f"the resident is {r['subscriber_status']}"))
                 continue
+            if notice["priority"] != "critical":
+                # Preferences may have changed, and a backlog or a retry may reach into quiet hours.
+                prefs = rules.Preferences(frozenset(tuple(x.split(":", 1)) for x in r["opted_out"] or ()
+                                                    if ":" in x), r["quiet_start"], r["quiet_end"])
+                if not rules.wanted(prefs, notice["category"], r["channel"], notice["priority"]):
+                    results.append(self._final(r, "cancelled", "opted out since the notice was recorded"))
+                    continue
+                due = rules.send_at(prefs, notice["priority"], now.astimezone(CHINA))
+                if due > now:
+                    results.append(self._later(r, due))
+                    continue
             try:
                 subject, text = self.renderer.render(notices[r["notice_id"]], r["locale"], r["name"], texts, cache)
             except Exception as exc:  # templates are checked at save; this is the last line of defence
@@ -162,15 +187,16 @@ class Sender:
             if o is not None and o.ok:
                 out.append(self._final(r, "sent", None, provider=provider.name, provider_ref=o.provider_ref))
             elif o is not None and o.permanent:
-                out.append(self._final(r, "failed", o.error, provider=provider.name))
+                out.append(self._final(r, "failed", _redact(o.error, m.to), provider=provider.name))
             else:
-                out.append(self._retry(r, provider.name, o.error if o else "no answer for this message", now))
+                out.append(self._retry(r, provider.name, _redact(o.error, m.to) if o else "no answer for this message",
+                                       now))
         return out
 
     # -- outcomes --------------------------------------------------------------------------------
 
     def _final(self, r, status, error, provider=None, provider_ref=None):
-        return (r["id"], status, 1, provider, provider_ref, error and error[:500], None, r["channel"])
+        return (r["id"], status, 1, provider, _clean(provider_ref, 200), _clean(error), None, r["channel"])
 
     def _later(self, r, due):
         return (r["id"], "queued", 0, None, None, None, due, r["channel"])
@@ -181,13 +207,17 @@ class Sender:
             return self._final(r, "failed", f"gave up after {attempt} attempts: {error}", provider=provider)
         kw = {"rng": self.rng} if self.rng else {}
         wait = max(rules.backoff(attempt, base=self.retry_base, **kw), 0.01)
-        return (r["id"], "queued", 1, provider, None, (error or "")[:500], now + timedelta(seconds=wait), r["channel"])
+        return (r["id"], "queued", 1, provider, None, _clean(error or ""), now + timedelta(seconds=wait), r["channel"])
 
     def _settle(self, conn, results):
         cols = list(zip(*results))
         due = [d or datetime.now(timezone.utc) for d in cols[6]]
         conn.execute(store.SETTLE, (list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]),
                                     list(cols[5]), due))
+        # Receipts that came in before this batch was settled (a fast provider) apply now.
+        sent = [r[0] for r in results if r[4] is not None]
+        if sent:
+            conn.execute(store.APPLY_EARLY_RECEIPTS, (sent,))
         counts = {}
         for r in results:
             counts[(r[7], r[1])] = counts.get((r[7], r[1]), 0) + 1

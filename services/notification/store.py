@@ -53,6 +53,9 @@ REQUEST_PHONES = ("INSERT INTO phone_requests (resident_id) SELECT unnest(%s::bi
 PHONE_REQUESTS = ("SELECT resident_id FROM phone_requests ORDER BY requested_at LIMIT %s "
                   "FOR UPDATE SKIP LOCKED")
 PHONES_DONE = "DELETE FROM phone_requests WHERE resident_id = ANY(%s)"
+# The registry no longer has a phone for them: the old number (perhaps someone else's now) goes.
+DROP_REGISTRY_PHONES = ("DELETE FROM subscriber_channels WHERE resident_id = ANY(%s) AND channel = 'sms' "
+                        "AND source = 'registry'")
 SET_REGISTRY_PHONE = (SET_CHANNEL + " WHERE subscriber_channels.source = 'registry'")
 DROP_CHANNEL = "DELETE FROM subscriber_channels WHERE resident_id = %s AND channel = %s"
 CHANNELS_OF = "SELECT channel, address_cipher, source, updated_at FROM subscriber_channels WHERE resident_id = %s"
@@ -84,9 +87,11 @@ WHERE """ + TARGET
 COPY_DELIVERIES = ("COPY deliveries (notice_id, resident_id, community_code, channel, rank, status, due_at) "
                    "FROM STDIN")
 WAKE = "SELECT pg_notify('notification_deliveries', '')"
-ADD_WAITS = ("INSERT INTO notice_waits (notice_id, resident_id) SELECT %s, i FROM unnest(%s::bigint[]) AS i "
-             "WHERE NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.resident_id = i) ON CONFLICT DO NOTHING")
+ADD_WAITS = ("INSERT INTO notice_waits (notice_id, resident_id) SELECT %s, unnest(%s::bigint[]) "
+             "ON CONFLICT DO NOTHING")
+# Arrived, and with the phone the registry has for them (if any) already fetched.
 ARRIVED = ("SELECT w.notice_id, w.resident_id FROM notice_waits w JOIN subscribers s USING (resident_id) "
+           "WHERE NOT EXISTS (SELECT 1 FROM phone_requests r WHERE r.resident_id = w.resident_id) "
            "ORDER BY w.notice_id LIMIT %s FOR UPDATE OF w SKIP LOCKED")
 DROP_WAITS = "DELETE FROM notice_waits WHERE notice_id = %s AND resident_id = ANY(%s)"
 EXPIRE_WAITS = "DELETE FROM notice_waits WHERE created_at < now() - interval '1 day'"
@@ -98,7 +103,7 @@ ADD_DELIVERY_ONCE = ("INSERT INTO deliveries (notice_id, resident_id, community_
 # cancellation waits for a batch in flight rather than racing it.
 CLAIM = """
 SELECT d.id, d.notice_id, d.resident_id, d.channel, d.attempts, s.name, s.status AS subscriber_status, c.address_cipher,
-       coalesce(p.locale, 'zh') AS locale
+       coalesce(p.locale, 'zh') AS locale, p.opted_out, p.quiet_start, p.quiet_end
 FROM deliveries d JOIN subscribers s USING (resident_id)
      LEFT JOIN subscriber_channels c ON c.resident_id = d.resident_id AND c.channel = d.channel
      LEFT JOIN preferences p ON p.resident_id = d.resident_id
@@ -125,6 +130,25 @@ QUEUE_DEPTH = ("SELECT channel, count(*) AS n, coalesce(extract(epoch FROM now()
 # -- receipts and the inbox -------------------------------------------------------------------
 BY_RECEIPT = ("SELECT id, status, provider_ref FROM deliveries WHERE provider = %s AND provider_ref = ANY(%s) "
               "ORDER BY id FOR UPDATE")
+# A receipt for a message the sender has not settled yet (the provider answered faster than we
+# committed) waits here, and applies when the batch settles; only forward moves, the furthest first.
+ADD_EARLY_RECEIPTS = ("INSERT INTO early_receipts (provider, provider_ref, status, error) "
+                      "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING")
+APPLY_EARLY_RECEIPTS = """
+WITH early AS (
+    DELETE FROM early_receipts e USING deliveries d
+    WHERE d.id = ANY(%s) AND e.provider = d.provider AND e.provider_ref = d.provider_ref
+    RETURNING e.provider, e.provider_ref, e.status, e.error
+), best AS (
+    SELECT DISTINCT ON (provider, provider_ref) * FROM early
+    ORDER BY provider, provider_ref, CASE status WHEN 'read' THEN 0 WHEN 'failed' THEN 1 ELSE 2 END
+)
+UPDATE deliveries d SET status = b.status, error = coalesce(b.error, d.error),
+       delivered_at = CASE WHEN b.status IN ('delivered', 'read') THEN now() ELSE d.delivered_at END,
+       read_at = CASE WHEN b.status = 'read' THEN now() ELSE d.read_at END, updated_at = now()
+FROM best b WHERE d.provider = b.provider AND d.provider_ref = b.provider_ref AND d.status = 'sent'
+"""
+EXPIRE_EARLY_RECEIPTS = "DELETE FROM early_receipts WHERE received_at < now() - interval '1 day'"
 RECEIPT = ("UPDATE deliveries SET status = %(status)s, error = coalesce(%(error)s, error), "
            "delivered_at = CASE WHEN %(status)s IN ('delivered', 'read') THEN coalesce(delivered_at, now()) "
            "ELSE delivered_at END, read_at = CASE WHEN %(status)s = 'read' THEN now() ELSE read_at END, "
@@ -156,9 +180,11 @@ DELIVERY_COUNTS = ("SELECT channel, status, count(*) AS n FROM deliveries WHERE 
 ROLLUP = """
 SELECT community_code, count(*) AS targeted, count(*) FILTER (WHERE reached) AS reached,
        count(*) FILTER (WHERE read) AS read
-FROM (SELECT community_code, resident_id, bool_or(status IN ('sent', 'delivered', 'read')) AS reached,
-             bool_or(status = 'read') AS read
-      FROM deliveries WHERE notice_id = %s GROUP BY community_code, resident_id) people
+FROM (SELECT d.community_code, d.resident_id,
+             bool_or(coalesce(b.status, d.status) IN ('sent', 'delivered', 'read')) AS reached,
+             bool_or(coalesce(b.status, d.status) = 'read') AS read
+      FROM deliveries d LEFT JOIN deliveries b ON b.id = d.bundled_into  -- a digest item counts as its digest
+      WHERE d.notice_id = %s GROUP BY d.community_code, d.resident_id) people
 GROUP BY community_code ORDER BY community_code
 """
 CANCEL_DELIVERIES = ("UPDATE deliveries SET status = 'cancelled', updated_at = now() "

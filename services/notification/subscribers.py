@@ -72,6 +72,7 @@ def sync_phones(tx, vault, contacts, limit=1000):
     with tx.conn.cursor() as cur:
         cur.executemany(store.SET_REGISTRY_PHONE, [(int(rid), "sms", vault.seal(phone, ADDRESS), "registry")
                                                    for rid, phone in phones.items()])
+    tx.execute(store.DROP_REGISTRY_PHONES, ([i for i in ids if str(i) not in phones],))
     tx.execute(store.PHONES_DONE, (ids,))
     return len(ids)
 
@@ -122,6 +123,9 @@ def channels(tx, vault, resident_id, caller):
 
 def set_channel(tx, vault, resident_id, data, caller):
     d = load(ChannelAddressSchema, data)
+    if d["channel"] == "webhook" and caller.get("role") == "resident":
+        # The service posts to it from inside the street's network: staff set webhooks, residents do not.
+        raise Forbidden("a webhook is set by a community worker", {"channel": ["residents cannot set webhooks"]})
     subscriber(tx, resident_id, caller, lock=True)
     tx.execute(store.SET_CHANNEL, (resident_id, d["channel"], vault.seal(d["address"], ADDRESS), "given"))
     tx.emit("subscriber_channel_set", {"resident_id": resident_id, "channel": d["channel"], "actor": caller["actor"]})

@@ -9,7 +9,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from services.notification import store
 from shared.db import unique_races
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 
 ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
 # What each category's messages may refer to, with sample values for the save-time check.
@@ -24,12 +24,14 @@ SAMPLES = {
     "general": {"name": "陈志强", "title": "社区通知", "message": "本周六上午社区开展义诊活动。"},
     "digest": {"name": "陈志强", "items": [{"subject": "议事会通知：停车问题协商议事会"}, {"subject": "服务积分到账 30 分"}]},
 }
+# Templates whose trigger gives less than their category's sample: checked against what they get.
+TEMPLATE_SAMPLES = {"points_redeemed": {"name": "刘秀兰", "points": 200, "category": "家用急救包"}}
 LOCALES = ("zh", "en")
 
 
-def check(category, subject, body):
+def check(category, subject, body, code=None):
     """{field: [message]} for a template that would fail to render; empty if it is fine."""
-    context = SAMPLES.get(category)
+    context = TEMPLATE_SAMPLES.get(code) or (SAMPLES.get(category) if isinstance(category, str) else None)
     if context is None:
         return {"category": [f"must be one of {', '.join(SAMPLES)}"]}
     errors = {}
@@ -38,6 +40,8 @@ def check(category, subject, body):
             ENV.from_string(text).render(**context)
         except TemplateError as exc:
             errors[name] = [f"does not render: {exc.message or exc}"]
+        except Exception as exc:  # {{ 1/0 }}, {{ name + 1 }}: the template's own arithmetic fails
+            errors[name] = [f"does not render: {type(exc).__name__}: {exc}"]
     return errors
 
 
@@ -47,6 +51,8 @@ def render(subject, body, context):
 
 def save(tx, code, data, actor):
     """Create the template or add a version of it; every locale given is checked before anything is written."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("the template must be an object", {"_schema": ["an object with category, zh, en"]})
     category = data.get("category")
     variants = {loc: data[loc] for loc in LOCALES if isinstance(data.get(loc), dict)}
     errors = {}
@@ -60,14 +66,17 @@ def save(tx, code, data, actor):
                 errors[f"{loc}.{key}"] = ["too long"]
     existing = tx.one(store.TEMPLATE_FOR_UPDATE, (code,))
     category = existing["category"] if existing else category
+    if not isinstance(category, str) or category not in SAMPLES:
+        errors["category"] = [f"must be one of {', '.join(SAMPLES)}"]
     if not errors:
         for loc, v in variants.items():
-            errors.update({f"{loc}.{k}": m for k, m in check(category, v["subject"], v["body"]).items()})
+            errors.update({f"{loc}.{k}": m for k, m in check(category, v["subject"], v["body"], code).items()})
     if errors:
         raise ValidationFailed("the template cannot be saved", errors)
     if existing is None:
         with unique_races({"templates_pkey": ("code", "the template was created meanwhile")}):
-            tx.one(store.ADD_TEMPLATE, (code, category))
+            if tx.one(store.ADD_TEMPLATE, (code, category)) is None:
+                raise Conflict("the template was created meanwhile", {"code": ["created meanwhile: save again"]})
         version = 1
     else:
         version = tx.one(store.BUMP_TEMPLATE, (code,))["version"]

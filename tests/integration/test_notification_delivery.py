@@ -311,10 +311,22 @@ def test_receipts_move_deliveries_forward_only_and_must_be_signed(tx, q, vault, 
     with pytest.raises(Unauthorized):
         tx(notices.receipts, providers, "alpha", body, channels.sign("alpha-token", body.encode()))
     got = tx(notices.receipts, providers, "alpha", body, channels.sign("r" * 32, body.encode()))
-    assert got == {"applied": 1, "ignored": 0, "unknown": 1}
+    assert got == {"applied": 1, "ignored": 0, "waiting": 1}       # "nope" may be a batch not settled yet
     back = json.dumps({"receipts": [{"id": ref, "status": "delivered"}]})
     assert tx(notices.receipts, providers, "alpha", back, channels.sign("r" * 32, back.encode()))["ignored"] == 1
     assert q("SELECT status FROM deliveries WHERE channel = 'sms'") == [("delivered",)]
+
+
+def test_a_receipt_faster_than_the_senders_commit_applies_when_the_batch_settles(tx, q, vault, conn, sms):
+    people(tx, vault, n=1)
+    tx(triggers.meeting, meeting_event(ids=[1]), now(), 19)
+    providers = {"sms": [{"name": "alpha", "url": sms[0].url, "token": "alpha-token"}]}
+    early = json.dumps({"receipts": [{"id": "alpha-1", "status": "delivered"}, {"id": "alpha-1", "status": "read"}]})
+    # The provider's ids count from 1: "alpha-1" is the id the sender is about to be given.
+    assert tx(notices.receipts, providers, "alpha", early, channels.sign("alpha-token", early.encode()))["waiting"] == 1
+    drain(make_sender(vault, sms), conn)
+    assert q("SELECT provider_ref, status FROM deliveries WHERE channel = 'sms'") == [("alpha-1", "read")]
+    assert q("SELECT count(*) FROM early_receipts") == [(0,)]
 
 
 def test_a_channel_rate_limit_spreads_a_burst(tx, q, vault, conn, sms):
@@ -344,6 +356,8 @@ def test_points_notices_wait_for_the_daily_digest(tx, q, vault, conn, sms):
     assert text == "陈志强您好，今日消息：\n1. 服务积分到账 10 分\n2. 服务积分到账 20 分"
     assert q("SELECT status, count(*) FROM deliveries GROUP BY status ORDER BY status") == [
         ("bundled", 4), ("delivered", 1), ("sent", 1)]
+    first_notice = q("SELECT min(notice_id) FROM deliveries WHERE status = 'bundled'")[0][0]
+    assert tx(broadcasts.rollup, first_notice)["total"] == {"targeted": 1, "reached": 1, "read": 0}
 
 
 def test_an_organisations_notice_reaches_its_members_only(tx, q, vault):
@@ -400,3 +414,48 @@ def test_a_notice_waits_for_a_named_person_the_registry_has_not_announced_yet(tx
     q("INSERT INTO notice_waits (notice_id, resident_id, created_at) VALUES (%s, 8, now() - interval '2 days')",
       (first[0],))
     assert tx(fanout.late, now(), 19) == (0, 1)                 # given up after a day
+
+
+def test_what_changed_since_fan_out_is_respected_at_send_time(tx, q, vault, conn, sms):
+    people(tx, vault, n=2)
+    tx(notices.targeted, nodes, {"prefix": STREET, "title": "通知", "message": "周六停电检修。", "channels": ["sms"],
+                                 "request_id": "n-9"}, ADMIN, now(), 19)
+    local = now().astimezone(fanout.CHINA)
+    tx(subscribers.set_preferences, 1, {"quiet_start": (local - timedelta(hours=1)).strftime("%H:%M"),
+                                        "quiet_end": (local + timedelta(hours=1)).strftime("%H:%M")}, ADMIN)
+    tx(subscribers.set_preferences, 2, {"opted_out": ["general:sms"]}, ADMIN)
+    drain(make_sender(vault, sms), conn)
+    assert sms[0].received == []
+    assert q("SELECT resident_id, status, due_at > now(), attempts FROM deliveries ORDER BY resident_id") == [
+        (1, "queued", True, 0), (2, "cancelled", False, 1)]
+
+
+def test_provider_text_is_made_safe_before_it_is_stored(tx, q, vault, conn, sms):
+    people(tx, vault, n=1)
+    sms[0].reject("13912340001", "bad\x00number 13912340001")
+    tx(triggers.meeting, meeting_event(ids=[1]), now(), 19)
+    drain(make_sender(vault, sms), conn)
+    assert q("SELECT status, error FROM deliveries WHERE channel = 'sms'") == [
+        ("failed", "alpha rejected: bad number <address>")]
+
+
+def test_request_ids_belong_to_their_author(tx, q, vault):
+    people(tx, vault, n=1)
+    body = {"prefix": C1, "title": "通知", "message": "周六义诊。", "channels": ["inbox"], "request_id": "same"}
+    mine = tx(notices.targeted, nodes, body, ADMIN, now(), 19)
+    theirs = tx(notices.targeted, nodes, {**body, "message": "周日献血。"}, CHECKER, now(), 19)
+    assert theirs["replayed"] is False and theirs["id"] != mine["id"]
+    assert tx(notices.targeted, nodes, body, ADMIN, now(), 19)["replayed"] is True
+    draft = {"prefix": C1, "title": "停水", "message": "明日停水。", "request_id": "b-same"}
+    tx(broadcasts.create, nodes, draft, ADMIN)
+    with pytest.raises(Conflict) as err:
+        tx(broadcasts.create, nodes, draft, CHECKER)
+    assert "request_id" in err.value.fields
+
+
+def test_a_resident_cannot_point_the_service_at_a_webhook(tx, vault):
+    people(tx, vault, n=1, phone=False)
+    me = {"actor": "token:r:陈志强", "scope": C1, "role": "resident", "resident_id": 1}
+    with pytest.raises(Forbidden):
+        tx(subscribers.set_channel, vault, 1, {"channel": "webhook", "address": "http://10.0.0.5/admin"}, me)
+    assert tx(subscribers.set_channel, vault, 1, {"channel": "email", "address": "chen@example.cn"}, me)

@@ -87,6 +87,13 @@ def test_templates_are_checked_when_saved_and_versioned(tx, q):
     with pytest.raises(ValidationFailed) as err:
         tx(templates.save, "bad_syntax", {"category": "general", "zh": {"subject": "{% if %}", "body": "x"}}, "x")
     assert "zh.subject" in err.value.fields
+    for broken in ("{{ 1/0 }}", "{{ name + 1 }}"):   # arithmetic that fails fails now, as a field error
+        with pytest.raises(ValidationFailed) as err:
+            tx(templates.save, "arith", {"category": "general", "zh": {"subject": "x", "body": broken}}, "x")
+        assert "zh.body" in err.value.fields
+    with pytest.raises(ValidationFailed) as err:
+        tx(templates.save, "listy", {"category": ["general"], "zh": {"subject": "x", "body": "y"}}, "x")
+    assert "category" in err.value.fields
     with pytest.raises(ValidationFailed) as err:      # the sandbox refuses reaching into Python internals
         tx(templates.save, "escape", {"category": "general",
                                       "zh": {"subject": "x", "body": "{{ name.__class__.__mro__ }}"}}, "x")
@@ -132,3 +139,7 @@ def test_phones_come_from_the_registry_later_and_a_given_number_wins(tx, q, cfg)
     shown = {rid: tx(subscribers.channels, vault, rid, admin)[0] for rid in (31, 32)}
     assert (shown[31]["address"], shown[31]["source"]) == ("139****0031", "registry")
     assert (shown[32]["address"], shown[32]["source"]) == ("138****0032", "given")   # the resident's own number
+    tx(subscribers.request_phones, [31, 32])                                 # the registry dropped both phones
+    tx(subscribers.sync_phones, vault, lambda ids: {})
+    assert [r["channel"] for r in tx(subscribers.channels, vault, 31, admin)] == []   # the old number goes
+    assert tx(subscribers.channels, vault, 32, admin)[0]["source"] == "given"

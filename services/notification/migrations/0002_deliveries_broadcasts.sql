@@ -90,6 +90,16 @@ CREATE INDEX deliveries_held ON deliveries (due_at) WHERE status = 'held';
 CREATE INDEX deliveries_receipt ON deliveries (provider, provider_ref) WHERE provider_ref IS NOT NULL;
 CREATE INDEX deliveries_inbox ON deliveries (resident_id, id) WHERE channel = 'inbox';
 
+-- Receipts for messages not settled yet (a provider may answer faster than the sender commits).
+CREATE TABLE early_receipts (
+    provider     text NOT NULL,
+    provider_ref text NOT NULL,
+    status       text NOT NULL CHECK (status IN ('delivered', 'failed', 'read')),
+    error        text,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (provider, provider_ref, status)
+);
+
 CREATE TABLE broadcasts (
     id           bigserial PRIMARY KEY,
     request_id   text UNIQUE CHECK (length(request_id) BETWEEN 1 AND 100),
