@@ -11,7 +11,7 @@ MESSAGE = validate.Length(min=1, max=1000, error="must be 1 to 1000 characters")
 REASON = validate.Length(min=1, max=500, error="must be 1 to 500 characters")
 PREFIX = CODE + [validate.Length(min=2, max=15, error="a node code prefix has 2 to 15 digits")]
 TAG = validate.Regexp(r"^[a-z][a-z0-9_]{1,39}\Z", error="2 to 40 lowercase letters, digits or _")
-ROLES = ("party_member",)
+ROLES = ("party_member", "community_worker")
 CATEGORIES = ("meetings", "matters", "points", "organizations", "emergency", "general")
 BROADCAST_CHANNELS = ("inbox", "wechat", "sms", "email", "webhook")
 MOBILE = re.compile(r"^1[3-9][0-9]{9}\Z")

@@ -112,6 +112,16 @@ class NotificationService:
     def on_party_member_withdrawn(self, env):
         subscribers.apply_role(self.db, env)
 
+    @handle_event("registry", "worker_appointed")
+    @idempotent
+    def on_worker_appointed(self, env):
+        subscribers.apply_role(self.db, env)
+
+    @handle_event("registry", "worker_left")
+    @idempotent
+    def on_worker_left(self, env):
+        subscribers.apply_role(self.db, env)
+
     @handle_event("registry", "organization_member_joined")
     @idempotent
     def on_organization_member_joined(self, env):

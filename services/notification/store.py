@@ -102,15 +102,16 @@ ADD_DELIVERY_ONCE = ("INSERT INTO deliveries (notice_id, resident_id, community_
 # Due deliveries, most urgent first; SKIP LOCKED lets several senders share the queue, and a
 # cancellation waits for a batch in flight rather than racing it.
 CLAIM = """
-SELECT d.id, d.notice_id, d.resident_id, d.channel, d.attempts, s.name, s.status AS subscriber_status, c.address_cipher,
-       coalesce(p.locale, 'zh') AS locale, p.opted_out, p.quiet_start, p.quiet_end
-FROM deliveries d JOIN subscribers s USING (resident_id)
+WITH claimed AS (  -- the queue alone, in index order: the joins are for what is claimed, not all that is due
+    SELECT id FROM deliveries WHERE status = 'queued' AND due_at <= now()
+    ORDER BY rank, due_at LIMIT %s FOR UPDATE SKIP LOCKED
+)
+SELECT d.id, d.notice_id, d.resident_id, d.channel, d.attempts, s.name, s.status AS subscriber_status,
+       c.address_cipher, coalesce(p.locale, 'zh') AS locale, p.opted_out, p.quiet_start, p.quiet_end
+FROM claimed JOIN deliveries d USING (id) JOIN subscribers s ON s.resident_id = d.resident_id
      LEFT JOIN subscriber_channels c ON c.resident_id = d.resident_id AND c.channel = d.channel
      LEFT JOIN preferences p ON p.resident_id = d.resident_id
-WHERE d.status = 'queued' AND d.due_at <= now()
 ORDER BY d.rank, d.due_at
-LIMIT %s
-FOR UPDATE OF d SKIP LOCKED
 """
 TEMPLATE_TEXTS = ("SELECT code, version, locale, subject, body FROM template_versions "
                   "WHERE (code, version) IN (SELECT * FROM unnest(%s::text[], %s::int[]))")
@@ -120,7 +121,7 @@ UPDATE deliveries d SET status = u.status, attempts = d.attempts + u.tried, prov
        sent_at = CASE WHEN u.status IN ('sent', 'delivered') THEN now() ELSE d.sent_at END,
        delivered_at = CASE WHEN u.status = 'delivered' THEN now() ELSE d.delivered_at END,
        updated_at = now()
-FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+FROM unnest(%b::bigint[], %b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
      AS u(id, status, tried, provider, provider_ref, error, due_at)
 WHERE d.id = u.id
 """

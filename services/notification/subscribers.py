@@ -16,7 +16,8 @@ from shared.scope import in_scope
 
 ADDRESS = "notification.address"  # associated data of sealed addresses (the sender opens them)
 ROLE_EVENTS = {"party_member_reported": ("party_member", True), "party_member_registered": ("party_member", True),
-               "party_member_withdrawn": ("party_member", False)}
+               "party_member_withdrawn": ("party_member", False),
+               "worker_appointed": ("community_worker", True), "worker_left": ("community_worker", False)}
 
 
 def _values(r):
@@ -44,7 +45,10 @@ def _link(tx, resident_id, kind, value, active, at):
 
 
 def apply_role(tx, env):
+    """A party member's or community worker's event; a worker not on the register (no resident) has no role here."""
     role, on = ROLE_EVENTS[env["type"]]
+    if env["payload"].get("resident_id") is None:
+        return False
     return _link(tx, env["payload"]["resident_id"], "role", role, on, env["occurred_at"])
 
 

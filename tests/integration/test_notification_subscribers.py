@@ -57,6 +57,17 @@ def test_imports_roles_and_reach(tx, q):
     assert tx(subscribers.reach, {"prefix": C1, "roles": ["party_member"]}) == {}
 
 
+def test_community_workers_on_the_register_get_their_role(tx):
+    tx(subscribers.apply_resident, resident(rid=41))
+    appointed = {"type": "worker_appointed", "occurred_at": "2026-11-23T09:00:00+08:00",
+                 "payload": {"id": 3, "resident_id": 41, "community_code": C1}}
+    assert tx(subscribers.apply_role, appointed) is True
+    assert tx(subscribers.apply_role, {**appointed, "payload": {"id": 4, "resident_id": None}}) is False
+    assert tx(subscribers.reach, {"prefix": C1, "roles": ["community_worker"]}) == {C1: 1}
+    tx(subscribers.apply_role, {**appointed, "type": "worker_left", "occurred_at": "2026-11-23T10:00:00+08:00"})
+    assert tx(subscribers.reach, {"prefix": C1, "roles": ["community_worker"]}) == {}
+
+
 def test_links_may_come_before_the_resident(tx):
     """Membership events travel on their own queues: one that arrives first is kept, not lost."""
     joined = {"type": "organization_member_joined", "occurred_at": "2026-11-23T10:00:00+08:00",
