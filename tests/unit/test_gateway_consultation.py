@@ -1,7 +1,6 @@
 """The gateway's consultation routes: who may do what, the public view without a token, and the routes with a
 fake consultation service."""
 import json
-from unittest import mock
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -13,6 +12,7 @@ from services.gateway import auth, openapi
 from services.gateway.http import ApiHandler
 from services.gateway.service import GatewayService
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
+from tests.unit.gateway_fakes import FakeTokens
 
 ALL_CONSULTATION = ("consultation:read", "consultation:write", "consultation:admin", "consultation:figures")
 ALLOWED = {
@@ -49,23 +49,6 @@ WORKER_CALLER = {"actor": "token:b1b2c3d4:社工", "scope": "310110012003", "rol
                  "organization_id": None}
 
 
-class FakeTokens:
-    """Stands for the gateway's Tx: answers the token lookup only, and counts the lookups."""
-
-    def __init__(self):
-        self.lookups = 0
-
-    def finish(self, commit):
-        pass
-
-    def execute(self, sql, params):
-        self.lookups += 1
-        by_hash = {auth.token_hash(TOKENS[r]): p for r, p in PRINCIPALS.items()}
-        p = by_hash.get(params[0])
-        return mock.Mock(fetchone=lambda: p and {"token_id": p.token_id, "name": p.name, "role": p.role,
-                                                 "node_prefix": p.node_prefix, "organization_id": p.organization_id})
-
-
 def request(method, path, body=None, role="street_admin", query=None):
     headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
     builder = EnvironBuilder(method=method, path=path, query_string=query, headers=headers,
@@ -75,7 +58,7 @@ def request(method, path, body=None, role="street_admin", query=None):
 
 @pytest.fixture
 def tokens():
-    return FakeTokens()
+    return FakeTokens(TOKENS, PRINCIPALS)
 
 
 @pytest.fixture

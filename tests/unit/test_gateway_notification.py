@@ -15,6 +15,7 @@ from services.gateway.http import ApiHandler, PayloadTooLarge
 from services.gateway.notification import NotificationRoutes
 from services.gateway.service import GatewayService
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from tests.unit.gateway_fakes import FakeTokens
 
 ALL_NOTIFICATION = ("notification:read", "notification:write", "notification:send", "notification:organization",
                     "notification:broadcast", "notification:approve", "notification:admin", "notification:self")
@@ -114,24 +115,6 @@ RESIDENT_CALLER = {"actor": "token:e1b2c3d4:王秀英", "scope": "310110012003",
                    "organization_id": None, "resident_id": 42}
 
 
-class FakeTokens:
-    """Stands for the gateway's Tx: answers the token lookup only, and counts the lookups."""
-
-    def __init__(self):
-        self.lookups = 0
-
-    def finish(self, commit):
-        pass
-
-    def execute(self, sql, params):
-        self.lookups += 1
-        by_hash = {auth.token_hash(TOKENS[r]): p for r, p in PRINCIPALS.items()}
-        p = by_hash.get(params[0])
-        return mock.Mock(fetchone=lambda: p and {"token_id": p.token_id, "name": p.name, "role": p.role,
-                                                 "node_prefix": p.node_prefix, "organization_id": p.organization_id,
-                                                 "resident_id": p.resident_id})
-
-
 def request(method, path, body=None, role="street_admin", query=None, headers=None, data=None):
     headers = {**({"Authorization": f"Bearer {TOKENS[role]}"} if role else {}), **(headers or {})}
     if data is None and body is not None:
@@ -143,7 +126,7 @@ def request(method, path, body=None, role="street_admin", query=None, headers=No
 
 @pytest.fixture
 def tokens():
-    return FakeTokens()
+    return FakeTokens(TOKENS, PRINCIPALS)
 
 
 @pytest.fixture

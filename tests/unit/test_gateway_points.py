@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request
 from services.gateway import auth, store
 from services.gateway.service import GatewayService
 from shared.errors import Forbidden, ValidationFailed
+from tests.unit.gateway_fakes import FakeTokens
 
 ALL_POINTS = ("points:read", "points:write", "points:verify", "points:correct", "points:admin")
 ALLOWED = {
@@ -82,19 +83,6 @@ PRINCIPALS = {
 }
 
 
-class FakeTokens:
-    """Stands for the gateway's Tx: answers the token lookup only."""
-
-    def finish(self, commit):
-        pass
-
-    def execute(self, sql, params):
-        by_hash = {auth.token_hash(TOKENS[r]): p for r, p in PRINCIPALS.items()}
-        p = by_hash.get(params[0])
-        return mock.Mock(fetchone=lambda: p and {"token_id": p.token_id, "name": p.name, "role": p.role,
-                                                 "node_prefix": p.node_prefix, "organization_id": p.organization_id})
-
-
 def request(method, path, body=None, role="street_admin", query=None):
     builder = EnvironBuilder(method=method, path=path, query_string=query,
                              headers={"Authorization": f"Bearer {TOKENS[role]}"},
@@ -104,7 +92,7 @@ def request(method, path, body=None, role="street_admin", query=None):
 
 @pytest.fixture
 def gateway():
-    return worker_factory(GatewayService, db=FakeTokens())
+    return worker_factory(GatewayService, db=FakeTokens(TOKENS, PRINCIPALS))
 
 
 def test_a_record_goes_to_the_points_service_with_the_leaders_organisation(gateway):
