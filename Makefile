@@ -37,7 +37,7 @@ up: services venv
 	 echo; echo "Linli street instance 310110012 (长海路街道) is up."; \
 	 echo "  API          $(API)/api/v1/nodes   (Authorization: Bearer $$token)"; \
 	 echo "  OpenAPI      $(API)/api/v1/openapi.json"; \
-	 echo "  metrics      $(API)/metrics (gateway), http://127.0.0.1:9101/metrics (registry), http://127.0.0.1:9102/metrics (points), :9103 (consultation), :9104 (notification)"; \
+	 echo "  metrics      $(API)/metrics (gateway), http://127.0.0.1:9101/metrics (registry), http://127.0.0.1:9102/metrics (points), :9103 (consultation), :9104 (notification), :9105 (aggregator)"; \
 	 echo "  health       $(API)/healthz  $(API)/readyz"; \
 	 echo "  RabbitMQ     http://127.0.0.1:15672 (guest/guest, vhost linli)"; \
 	 echo "  logs         $(LOG)/linli.log"; \

@@ -6,6 +6,7 @@ SERVICES = {
     "points": "services.points.service:PointsService",
     "consultation": "services.consultation.service:ConsultationService",
     "notification": "services.notification.service:NotificationService",
+    "aggregator": "services.aggregator.service:AggregatorService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

@@ -63,6 +63,7 @@ APP_TABLES = {
     "notification": ["broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "early_receipts", "notice_waits", "notices",
                      "preferences", "subscriber_channels", "subscriber_links", "subscribers", "phone_requests", "outbox",
                      "processed_events"],
+    "aggregator": ["rollups", "facts_log", "batches", "rejected_batches", "children", "outbox", "processed_events"],
     "gateway": ["api_tokens", "outbox", "processed_events"],
 }
 # Rows a migration ships (the notification service's own templates) survive; what a test added goes.

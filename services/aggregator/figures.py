@@ -1,0 +1,114 @@
+"""Reading the roll-ups and the facts log, for superior departments and Prometheus.
+
+- `rollups`: one metric under a node, per day, month or year, in total, per child node or per
+  dimension value. A stock (residents, party members, …) is shown as its level at the end of each
+  period; a flow (points, matters) as what happened in it.
+- `feed`: the facts log after a cursor, filtered by type and node prefix, a page at a time.
+- For department tokens, a count of people below the threshold (default 5) is shown as
+  suppressed, never as the number (small-cell protection); analysts see it too.
+"""
+from datetime import date
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.aggregator import rules, store
+from shared.errors import load
+from shared.fields import CODE, one_of
+from shared.scope import forbid, in_scope
+
+SUPPRESSING_ROLES = {"department_feed", "district_analyst"}
+
+
+class RollupQuerySchema(Schema):
+    metric = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"),
+                           metadata={"example": "residents"})
+    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
+    period = fields.String(load_default="month", validate=one_of(rules.PERIODS))
+    start = fields.Date(metadata={"description": "default: 1 January this year"})
+    end = fields.Date(metadata={"description": "default: today"})
+    group = fields.String(load_default="none", validate=validate.Regexp(r"^(none|child|dim:[a-z_]{1,40})\Z"),
+                          metadata={"description": "none, child (per child node) or dim:<name>, e.g. dim:age_band"})
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise ValidationError("must not be after end", "start")
+
+
+class FeedQuerySchema(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(0, 2 ** 63 - 1),
+                           metadata={"description": "cursor: `next` of the previous page"})
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
+    type = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"))
+    prefix = fields.String(validate=CODE)
+
+
+def _node(q, caller, field):
+    node = q.get(field) or caller["scope"]
+    if not in_scope(node, caller):
+        forbid(node, caller, field)
+    return node
+
+
+def _group(q, node):
+    """(SQL for the key, SQL for the rows' filter, the dimension) of a grouping."""
+    if q["group"] == "child":
+        child = next((n for n in rules.CODE_LENGTHS if n > len(node)), None)
+        if child is None:
+            return "node", "node = %(node)s", ""
+        return "node", f"length(node) = {child} AND starts_with(node, %(node)s)", ""
+    if q["group"].startswith("dim:"):
+        return "value", "node = %(node)s", q["group"][4:]
+    return "''", "node = %(node)s", ""
+
+
+def rollups(tx, query, caller, threshold=5, today=None):
+    q = load(RollupQuerySchema, query)
+    today = today or date.today()
+    node = _node(q, caller, "node")
+    start = q.get("start") or date(today.year, 1, 1)
+    end = q.get("end") or today
+    key_sql, where, dim = _group(q, node)
+    params = {"metric": q["metric"], "period": q["period"], "dim": dim, "node": node,
+              "start": _period_start(q["period"], start), "end": end}
+    rows = tx.all(store.ROLLUP.format(group=key_sql, where=where), params)
+    stock = q["metric"] in rules.STOCKS
+    level = {}
+    if stock:
+        level = {r["key"]: int(r["n"]) for r in tx.all(store.STOCK_BEFORE.format(group=key_sql, where=where), params)}
+    suppress = caller.get("role") in SUPPRESSING_ROLES
+    series = {}
+    for r in rows:
+        n = int(r["n"])
+        if stock:
+            level[r["key"]] = level.get(r["key"], 0) + n
+            n = level[r["key"]]
+        shown = rules.suppress(n, threshold) if suppress else n
+        series.setdefault(r["key"], []).append(
+            {"period_start": r["period_start"].isoformat(), "n": shown, "suppressed": shown is None,
+             "total": None if shown is None else float(r["total"])})
+    return {"metric": q["metric"], "node": node, "period": q["period"], "start": start.isoformat(),
+            "end": end.isoformat(), "group": q["group"], "stock": stock,
+            "series": [{"key": k, "points": v} for k, v in sorted(series.items())]}
+
+
+def _period_start(period, day):
+    return {"day": day, "month": day.replace(day=1), "year": day.replace(month=1, day=1)}[period]
+
+
+def feed(tx, query, caller):
+    q = load(FeedQuerySchema, query)
+    prefix = _node(q, caller, "prefix")
+    rows = tx.all(store.FEED, {"after": q["after"], "prefix": prefix, "type": q.get("type"), "limit": q["limit"]})
+    items = [{**r, "occurred_on": r["occurred_on"].isoformat(), "received_at": r["received_at"].isoformat()}
+             for r in rows]
+    return {"items": items, "next": items[-1]["seq"] if items else q["after"]}
+
+
+def csv_rows(result):
+    """The roll-up as CSV rows (a header with Chinese labels, then one row per key and period)."""
+    yield ["指标 metric", "节点 node", "分组 key", "周期 period_start", "数量 n", "合计 total"]
+    for s in result["series"]:
+        for p in s["points"]:
+            yield [result["metric"], result["node"], s["key"], p["period_start"],
+                   "suppressed" if p["suppressed"] else p["n"], "" if p["total"] is None else p["total"]]

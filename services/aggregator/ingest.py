@@ -1,0 +1,124 @@
+"""Taking a fact batch: check whom it comes from, log its facts once, roll them up, pass them up.
+
+In one transaction: the batch id is recorded (a redelivered batch finds it and changes nothing),
+facts not logged before are appended to the facts log (a fact arriving twice, in two batches or
+relayed back, counts once), their contributions are added to the roll-ups, and, at a district,
+a child's batch is re-signed with this instance's key for the city above (which trusts only its
+own children). A batch that fails the trust rules is kept with its reason, counted and
+dead-lettered, once; it never touches a figure.
+"""
+import hashlib
+import json
+import uuid
+from datetime import date
+
+from prometheus_client import Counter
+
+from services.aggregator import rules, store
+from shared import facts as facts_mod, outbox
+from shared.messaging import DLX
+
+BATCHES = Counter("linli_aggregator_batches_total", "Fact batches taken", ["source"])
+FACTS = Counter("linli_aggregator_facts_total", "Facts aggregated (each once)", ["source"])
+DUPLICATES = Counter("linli_aggregator_duplicate_batches_total", "Redelivered batches ignored")
+REJECTED = Counter("linli_aggregator_rejected_batches_total", "Fact batches refused, by reason", ["reason"])
+RELAY_NAMESPACE = uuid.UUID("9a4c0f52-5b1e-4d7e-9a57-6c1f8e3b2d10")
+
+
+def _reason_label(why):
+    if "signature" in why:
+        return "signature"
+    if "subtree" in why or "outside" in why:
+        return "outside_subtree"
+    if "registered children" in why:
+        return "unknown_sender"
+    return "malformed"
+
+
+def keys(tx, own_code, own_key):
+    found = {r["code"]: r["public_key"] for r in tx.all(store.CHILD_KEYS)}
+    found[own_code] = own_key
+    return found
+
+
+def accept(tx, body, own_code, own_key, level, dead_letter_key, signer=None):
+    """Take one batch. Returns {"batch_id", "facts", "fresh"} or {"duplicate": True} or {"rejected": why}."""
+    why = rules.refusal(body, own_code, keys(tx, own_code, own_key))
+    if why:
+        return _reject(tx, body, why, dead_letter_key)
+    source = body["source"]["node_code"]
+    if tx.one(store.ADD_BATCH, (body["batch_id"], source, body["source"].get("service"), len(body["facts"]))) is None:
+        DUPLICATES.inc()
+        return {"batch_id": body["batch_id"], "duplicate": True}
+    fresh = _log(tx, body)
+    cells = {}
+    for f in fresh:
+        rules.contributions(f, own_code, cells)
+    _add(tx, cells)
+    tx.execute(store.SET_FRESH, (len(fresh), body["batch_id"]))
+    if source != own_code:
+        tx.execute(store.TOUCH_CHILD, (source,))
+        if level != "city" and fresh and signer is not None:
+            _relay(tx, signer, body, fresh)
+    BATCHES.labels(source).inc()
+    FACTS.labels(source).inc(len(fresh))
+    return {"batch_id": body["batch_id"], "facts": len(body["facts"]), "fresh": len(fresh)}
+
+
+def _log(tx, body):
+    fs = body["facts"]
+    rows = tx.all(store.LOG_FACTS, (
+        [f["fact_id"] for f in fs], [body["batch_id"]] * len(fs), [body["source"]["node_code"]] * len(fs),
+        [f["type"] for f in fs], [int(f.get("v") or 1) for f in fs], [f["node"] for f in fs],
+        [date.fromisoformat(f["occurred_on"]) for f in fs], [f.get("subject") for f in fs],
+        [int(f.get("delta") or 0) for f in fs], [json.dumps(f.get("dims") or {}, ensure_ascii=False) for f in fs]))
+    logged = {r["fact_id"] for r in rows}
+    return [f for f in fs if f["fact_id"] in logged]
+
+
+def _add(tx, cells):
+    if not cells:
+        return
+    keys_, values = zip(*sorted(cells.items()))  # sorted: concurrent upserts lock rows in one order
+    cols = list(zip(*keys_))
+    tx.execute(store.ADD_ROLLUPS, (list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]),
+                                   list(cols[5]), [v[0] for v in values], [v[1] for v in values]))
+
+
+def _relay(tx, signer, body, fresh):
+    """The child's new facts, signed by this instance for the level above (same fact ids)."""
+    batch = facts_mod.batch(tx.source, fresh, batch_id=uuid.uuid5(RELAY_NAMESPACE, body["batch_id"]))
+    signed = signer.sign(batch)
+    outbox.add_message(tx, facts_mod.FACTS.name, f"relay.{body['source']['node_code']}", signed["batch_id"], signed,
+                       tx.correlation_id)
+
+
+def _reject(tx, body, why, dead_letter_key):
+    batch_id = body.get("batch_id") if isinstance(body, dict) else None
+    key = str(batch_id) if batch_id else hashlib.sha256(json.dumps(body, sort_keys=True, default=str)
+                                                        .encode()).hexdigest()
+    source = ((body.get("source") or {}).get("node_code") if isinstance(body, dict) else None)
+    first = tx.one(store.ADD_REJECTED, (key, source if isinstance(source, str) else None, why[:500],
+                                        json.dumps(body, ensure_ascii=False, default=str)))
+    if first is not None:
+        REJECTED.labels(_reason_label(why)).inc()
+        # Dead-lettered by us, through the outbox, so it happens once and with the batch's own body.
+        outbox.add_message(tx, DLX.name, dead_letter_key, str(uuid.uuid5(RELAY_NAMESPACE, f"rejected:{key}")), body,
+                           tx.correlation_id)
+    return {"rejected": why}
+
+
+def rebuild(tx, own_code, chunk=20_000):
+    """Roll-ups recomputed from the facts log; returns how many facts were replayed."""
+    tx.execute(store.CLEAR_ROLLUPS)
+    after, total = 0, 0
+    while True:
+        rows = tx.all(store.FACTS_FROM, (after, chunk))
+        if not rows:
+            return total
+        cells = {}
+        for r in rows:
+            rules.contributions({"type": r["type"], "node": r["node"], "occurred_on": r["occurred_on"].isoformat(),
+                                 "delta": r["delta"], "dims": r["dims"]}, own_code, cells)
+        _add(tx, cells)
+        after, total = rows[-1]["seq"], total + len(rows)

@@ -1,0 +1,144 @@
+"""Roll-up rules: pure, no I/O. Which batches to trust, and what each fact adds to which figure.
+
+Trust. A batch is accepted only if its Ed25519 signature verifies with the key of the instance
+named as its source, and that instance is this one or one of its registered children, and every
+fact's node lies inside that instance's subtree. A street cannot speak for another street.
+
+Figures. A fact adds its `delta` (+1/-1) to the count of each metric its type feeds, and, for a
+metric with a measure (points, hours, days to settle, score), the measure times the delta to its
+total. It does so at its node and at every ancestor down to this instance's root (community,
+street, district, city codes are prefixes of each other), for its day, month and year, once in
+total and once per dimension value it carries (a list such as care tags counts per element).
+Counts are sums, so the district's figure is exactly the sum of its streets' figures, and a
+roll-up rebuilt from the facts log is the same as the one kept live.
+
+Stocks (residents, party members, organisations, workers) are sums of +1/-1 over time: the level
+at the end of a period is the sum of every day up to it. Medians come from the distribution kept
+as a dimension (days to settle), never from averaging medians.
+"""
+from datetime import date
+from decimal import Decimal
+
+from shared import facts as facts_mod
+
+CODE_LENGTHS = (4, 6, 9, 12, 15)   # city, district, street, community, grid
+PERIODS = ("day", "month", "year")
+ZERO = Decimal(0)
+# fact type -> [(metric, measure key or None)]
+METRICS = {
+    "resident_registered": [("residents", None)], "resident_updated": [("residents", None)],
+    "resident_moved": [("residents", None)], "resident_left": [("residents", None)],
+    "resident_died": [("residents", None)],
+    "party_member_registered": [("party_members", None)], "party_member_relocated": [("party_members", None)],
+    "party_member_placed": [("party_members", None)],
+    "party_member_reported": [("party_members_reported", None)],
+    "party_member_withdrawn": [("party_members_reported", None)],
+    "organization_registered": [("organizations", None)],
+    "organization_status_changed": [("organizations", None)],
+    "organization_member_joined": [("organization_members", None)],
+    "organization_member_left": [("organization_members", None)],
+    "worker_appointed": [("workers", None)], "worker_left": [("workers", None)],
+    "points_posted": [("points_posted", "points"), ("service_hours", "hours")],
+    "points_reversed": [("points_posted", "points"), ("service_hours", "hours")],
+    "points_redeemed": [("points_redeemed", "points")],
+    "matter_raised": [("matters_raised", None)],
+    "matter_settled": [("matters_settled", "days_to_settle")],
+    "matter_rated": [("matters_rated", "score")],
+    "meeting_closed": [("meetings_held", None)],
+    "result_published": [("results_published", None)],
+}
+STOCKS = {"residents", "party_members", "party_members_reported", "organizations", "organization_members",
+          "workers"}
+# Dimensions worth grouping by; anything else a fact carries stays in the log, not in roll-ups.
+DIMENSIONS = {"age_band", "sex", "residence_type", "tags", "category", "member_category", "channel", "urgency",
+              "on_time", "days_to_settle", "score", "kind", "status", "role", "reward_kind", "outcome"}
+
+
+def ancestors(node, root):
+    """The node and its ancestors down to `root`, e.g. 310110012003 under 310110 -> 310110012003,
+    310110012, 310110."""
+    return [node[:n] for n in CODE_LENGTHS if len(root) <= n <= len(node)] + \
+        ([node] if len(node) not in CODE_LENGTHS and node.startswith(root) else [])
+
+
+def period_starts(day):
+    return (("day", day), ("month", day.replace(day=1)), ("year", day.replace(month=1, day=1)))
+
+
+def _values(value):
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if value is None:
+        return []
+    return [str(value)]
+
+
+def contributions(fact, root, into):
+    """Add what one fact contributes to `into`: {(node, period, start, metric, dim, value): [n, total]}."""
+    metrics = METRICS.get(fact["type"])
+    if not metrics:
+        return into
+    day = date.fromisoformat(fact["occurred_on"])
+    delta = int(fact.get("delta") or 0)
+    dims = fact.get("dims") or {}
+    pairs = [("", "")] + [(k, v) for k, raw in sorted(dims.items()) if k in DIMENSIONS for v in _values(raw)]
+    for metric, measure in metrics:
+        # Decimal from the text form: two-decimal hours summed in floats would drift, and the
+        # district's total must equal its streets' to the last digit.
+        amount = Decimal(str(dims.get(measure) or 0)) * delta if measure else ZERO
+        for node in ancestors(fact["node"], root):
+            for period, start in period_starts(day):
+                for dim, value in pairs:
+                    cell = into.setdefault((node, period, start, metric, dim, value), [0, ZERO])
+                    cell[0] += delta
+                    cell[1] += amount
+    return into
+
+
+# -- trust --------------------------------------------------------------------------------------
+
+def refusal(batch, own_code, keys):
+    """None if the batch may be aggregated here, else why not. `keys`: {instance code: public key},
+    this instance's own and its registered children's."""
+    if not isinstance(batch, dict) or not isinstance(batch.get("facts"), list) or not batch.get("batch_id"):
+        return "not a fact batch"
+    source = (batch.get("source") or {}).get("node_code")
+    if not isinstance(source, str) or source not in keys:
+        return f"{source} is not this instance or one of its registered children"
+    if source != own_code and not source.startswith(own_code):
+        return f"{source} lies outside {own_code}"
+    if not facts_mod.verify(batch, keys[source]):
+        return f"the signature does not verify with {source}'s key"
+    for f in batch["facts"]:
+        if not isinstance(f, dict) or not isinstance(f.get("node"), str) or not f["node"].startswith(source):
+            return f"a fact about {f.get('node') if isinstance(f, dict) else f!r} lies outside {source}'s subtree"
+        if not isinstance(f.get("fact_id"), str) or not isinstance(f.get("type"), str):
+            return "a fact has no fact_id or type"
+        try:
+            date.fromisoformat(f["occurred_on"])
+        except (KeyError, TypeError, ValueError):
+            return f"fact {f['fact_id']} has no valid occurred_on"
+    return None
+
+
+# -- reading figures ----------------------------------------------------------------------------
+
+def median_from(distribution):
+    """The median of {value: count} (values numeric); None if empty. Lower median for even counts."""
+    items = sorted((float(v), n) for v, n in distribution.items() if n > 0)
+    total = sum(n for _, n in items)
+    if not total:
+        return None
+    half, seen = (total + 1) // 2, 0
+    for value, n in items:
+        seen += n
+        if seen >= half:
+            return value
+    return None
+
+
+def suppress(count, threshold):
+    """Small-cell protection: a count of people below the threshold is reported as suppressed."""
+    return None if 0 < count < threshold else count

@@ -1,0 +1,55 @@
+"""SQL of the aggregator, in one place."""
+
+CHILD_KEYS = "SELECT code, public_key FROM children"
+CHILDREN = "SELECT code, public_key, amqp_uri, added_at, last_fact_at FROM children ORDER BY code"
+ADD_CHILD = ("INSERT INTO children (code, public_key, amqp_uri) VALUES (%s, %s, %s) ON CONFLICT (code) DO UPDATE "
+             "SET public_key = excluded.public_key, amqp_uri = excluded.amqp_uri")
+REMOVE_CHILD = "DELETE FROM children WHERE code = %s"
+TOUCH_CHILD = "UPDATE children SET last_fact_at = now() WHERE code = %s"
+
+ADD_BATCH = ("INSERT INTO batches (batch_id, source_code, service, facts, fresh) VALUES (%s, %s, %s, %s, 0) "
+             "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id")
+SET_FRESH = "UPDATE batches SET fresh = %s WHERE batch_id = %s"
+# Facts not logged before (a fact relayed back, or in two batches, is logged once), returned to be rolled up.
+LOG_FACTS = """
+INSERT INTO facts_log (fact_id, batch_id, source_code, type, v, node, occurred_on, subject, delta, dims)
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::date[],
+                     %b::text[], %b::int[], %b::jsonb[])
+ON CONFLICT (fact_id) DO NOTHING
+RETURNING fact_id
+"""
+ADD_ROLLUPS = """
+INSERT INTO rollups AS r (node, period, period_start, metric, dim, value, n, total)
+SELECT * FROM unnest(%b::text[], %b::text[], %b::date[], %b::text[], %b::text[], %b::text[], %b::bigint[],
+                     %b::numeric[])
+ON CONFLICT (node, metric, period, period_start, dim, value)
+DO UPDATE SET n = r.n + excluded.n, total = r.total + excluded.total
+"""
+FACTS_FROM = ("SELECT seq, fact_id, type, node, occurred_on, delta, dims FROM facts_log WHERE seq > %s "
+              "ORDER BY seq LIMIT %s")
+CLEAR_ROLLUPS = "TRUNCATE rollups"
+
+FEED = """
+SELECT seq, fact_id, batch_id, source_code, type, v, node, occurred_on, subject, delta, dims, received_at
+FROM facts_log
+WHERE seq > %(after)s AND starts_with(node, %(prefix)s) AND (%(type)s::text IS NULL OR type = %(type)s)
+ORDER BY seq LIMIT %(limit)s
+"""
+# One metric under a node: per period, optionally per child node or per dimension value.
+ROLLUP = """
+SELECT {group} AS key, period_start, sum(n) AS n, sum(total) AS total
+FROM rollups
+WHERE metric = %(metric)s AND period = %(period)s AND dim = %(dim)s
+  AND period_start BETWEEN %(start)s AND %(end)s AND {where}
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+# A stock's level before the range: every day up to it.
+STOCK_BEFORE = """
+SELECT {group} AS key, sum(n) AS n, sum(total) AS total FROM rollups
+WHERE metric = %(metric)s AND period = 'day' AND dim = %(dim)s AND period_start < %(start)s AND {where}
+GROUP BY 1
+"""
+METRIC_NAMES = "SELECT DISTINCT metric FROM rollups WHERE node = %s ORDER BY 1"
+ADD_REJECTED = ("INSERT INTO rejected_batches (key, source_code, reason, body) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (key) DO NOTHING RETURNING key")
+REJECTED = "SELECT key, source_code, reason, received_at FROM rejected_batches ORDER BY received_at DESC LIMIT %s"

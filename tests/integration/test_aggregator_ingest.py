@@ -1,0 +1,140 @@
+"""The aggregator taking fact batches on real PostgreSQL: trust, once-only, exact sums, rebuild, reading.
+
+Real: PostgreSQL (the migrated aggregator schema), Ed25519 signatures. Faked: nothing but the
+broker: batches are handed to the use case as the consumer would, and what it publishes (relays,
+dead letters) is read from its outbox.
+"""
+from datetime import date
+
+import pytest
+
+from services.aggregator import figures, ingest, store
+from shared import facts
+
+DISTRICT, STREET_A, STREET_B = "310110", "310110012", "310110013"
+A1, A2, B1 = "310110012001", "310110012002", "310110013001"
+KEYS = {code: facts.Signer(facts._b64(bytes([n]) * 32)) for n, code in enumerate((DISTRICT, STREET_A, STREET_B), 1)}
+DLQ = "msg-facts-#--aggregator.on_facts"
+ANALYST = {"actor": "token:d:区民政局", "scope": DISTRICT, "role": "district_analyst"}
+ADMIN = {"actor": "token:d:区管理员", "scope": DISTRICT, "role": "street_admin"}
+
+
+@pytest.fixture
+def tx(in_tx):
+    return in_tx("aggregator")
+
+
+@pytest.fixture
+def q(schema_sql):
+    return schema_sql("aggregator")
+
+
+def resident_fact(node, delta=1, day="2026-11-20", **dims):
+    return facts.fact("resident_registered", node, day, subject="p" * 32, delta=delta,
+                      **{"age_band": "60-69", "sex": "F", "residence_type": "registered", "tags": ["elderly_alone"],
+                         **dims})
+
+
+def points_fact(node, points, hours, day="2026-11-20"):
+    return facts.fact("points_posted", node, day, subject="q" * 32, category="security_patrol", points=points,
+                      hours=hours, member_category="party_member")
+
+
+def batch(source, fs, batch_id=None):
+    src = {"service": "registry", "level": "street", "node_code": source, "instance": f"street-{source}"}
+    return KEYS[source].sign(facts.batch(src, fs, batch_id=batch_id))
+
+
+def take(tx, body, own=DISTRICT, level="district"):
+    return tx(ingest.accept, body, own, KEYS[own].public_key, level, DLQ, KEYS[own])
+
+
+@pytest.fixture
+def district(tx):
+    for code in (STREET_A, STREET_B):
+        tx(lambda t, c=code: t.execute(store.ADD_CHILD, (c, KEYS[c].public_key, None)))
+
+
+def test_a_districts_figure_is_exactly_the_sum_of_its_streets(tx, q, district):
+    a = batch(STREET_A, [resident_fact(A1), resident_fact(A1), resident_fact(A2, sex="M"),
+                         points_fact(A1, 30, 2.25), points_fact(A2, 10, 0.75)])
+    b = batch(STREET_B, [resident_fact(B1), points_fact(B1, 20, 1.15)])
+    assert take(tx, a) == {"batch_id": a["batch_id"], "facts": 5, "fresh": 5}
+    assert take(tx, b)["fresh"] == 2
+
+    def n(node, metric, period="month", dim="", value=""):
+        rows = q("SELECT n, total FROM rollups WHERE node = %s AND metric = %s AND period = %s "
+                 "AND period_start = %s AND dim = %s AND value = %s",
+                 (node, metric, period, date(2026, 11, 1) if period == "month" else date(2026, 1, 1), dim, value))
+        return rows[0] if rows else (0, 0)
+    assert n(DISTRICT, "residents")[0] == n(STREET_A, "residents")[0] + n(STREET_B, "residents")[0] == 4
+    assert n(STREET_A, "residents")[0] == n(A1, "residents")[0] + n(A2, "residents")[0] == 3
+    assert n(DISTRICT, "residents", dim="sex", value="F")[0] == 3
+    assert n(DISTRICT, "residents", "year", "tags", "elderly_alone")[0] == 4
+    hours = [n(code, "service_hours", "year")[1] for code in (DISTRICT, STREET_A, STREET_B)]
+    assert hours[0] == hours[1] + hours[2] and str(hours[0]) == "4.15"     # exact: no float drift
+    assert n(DISTRICT, "points_posted", "year")[1] == 60
+
+
+def test_a_batch_delivered_twice_or_relayed_back_counts_once(tx, q, district):
+    a = batch(STREET_A, [resident_fact(A1), resident_fact(A2)])
+    take(tx, a)
+    assert take(tx, a) == {"batch_id": a["batch_id"], "duplicate": True}
+    # The same facts in another batch (as a relay brings them back) add nothing.
+    again = batch(STREET_A, a["facts"])
+    assert take(tx, again)["fresh"] == 0
+    assert q("SELECT n FROM rollups WHERE node = %s AND metric = 'residents' AND period = 'year' AND dim = ''",
+             (DISTRICT,)) == [(2,)]
+
+
+def test_bad_signatures_and_foreign_nodes_are_refused_counted_and_dead_lettered_once(tx, q, district):
+    forged = batch(STREET_A, [resident_fact(A1)])
+    forged["facts"][0]["delta"] = 100
+    trespass = batch(STREET_A, [resident_fact(B1)])                 # street A speaking for street B
+    stranger = KEYS[DISTRICT].sign(facts.batch({"service": "registry", "level": "street", "node_code": "310110099",
+                                                "instance": "x"}, [resident_fact("310110099001")]))
+    for body in (forged, forged, trespass, stranger, {"not": "a batch"}):
+        assert "rejected" in take(tx, body)
+    assert q("SELECT count(*) FROM rollups") == [(0,)] and q("SELECT count(*) FROM facts_log") == [(0,)]
+    reasons = dict(q("SELECT key, reason FROM rejected_batches"))
+    assert "signature" in reasons[forged["batch_id"]] and "subtree" in reasons[trespass["batch_id"]]
+    assert "registered children" in reasons[stranger["batch_id"]] and len(reasons) == 4
+    assert q("SELECT count(*) FROM outbox WHERE exchange = 'linli.dlx' AND routing_key = %s", (DLQ,)) == [(4,)]
+
+
+def test_a_district_passes_its_streets_facts_up_re_signed(tx, q, district):
+    a = batch(STREET_A, [resident_fact(A1), resident_fact(A2)])
+    take(tx, a)
+    (body,), = q("SELECT body FROM outbox WHERE exchange = 'facts'")
+    assert facts.verify(body, KEYS[DISTRICT].public_key) and not facts.verify(body, KEYS[STREET_A].public_key)
+    assert sorted(f["fact_id"] for f in body["facts"]) == sorted(f["fact_id"] for f in a["facts"])
+    take(tx, a)                                                     # redelivered: not relayed again
+    assert q("SELECT count(*) FROM outbox WHERE exchange = 'facts'") == [(1,)]
+
+
+def test_a_rebuild_from_the_log_gives_the_same_roll_ups(tx, q, district):
+    take(tx, batch(STREET_A, [resident_fact(A1), resident_fact(A2, delta=-1), points_fact(A1, 30, 2.5)]))
+    take(tx, batch(STREET_B, [resident_fact(B1, day="2025-03-02"), points_fact(B1, 5, 0.25)]))
+    before = q("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5, 6")
+    assert tx(ingest.rebuild, DISTRICT, 2) == 5
+    assert q("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5, 6") == before
+
+
+def test_reading_roll_ups_stocks_children_and_small_cells(tx, district):
+    take(tx, batch(STREET_A, [resident_fact(A1, day="2026-10-05") for _ in range(6)] +
+                   [resident_fact(A1, day="2026-11-03", delta=-1)]))
+    take(tx, batch(STREET_B, [resident_fact(B1, day="2026-11-04") for _ in range(3)]))
+    got = tx(figures.rollups, {"metric": "residents", "group": "child", "start": "2026-10-01", "end": "2026-11-30"},
+             ADMIN)
+    assert got["stock"] is True
+    levels = {s["key"]: [p["n"] for p in s["points"]] for s in got["series"]}
+    assert levels == {STREET_A: [6, 5], STREET_B: [3]}             # the level at each month's end
+    shown = tx(figures.rollups, {"metric": "residents", "group": "child", "start": "2026-10-01",
+                                 "end": "2026-11-30"}, ANALYST)
+    cells = {s["key"]: [(p["n"], p["suppressed"]) for p in s["points"]] for s in shown["series"]}
+    assert cells == {STREET_A: [(6, False), (5, False)], STREET_B: [(None, True)]}   # 3 < 5: suppressed
+    page = tx(figures.feed, {"limit": 4}, ANALYST)
+    assert len(page["items"]) == 4 and page["next"] == page["items"][-1]["seq"]
+    rest = tx(figures.feed, {"after": page["next"]}, ANALYST)
+    assert len(rest["items"]) == 6 and {i["type"] for i in rest["items"]} == {"resident_registered"}
+    assert tx(figures.feed, {"prefix": STREET_B}, ANALYST)["items"][0]["node"] == B1

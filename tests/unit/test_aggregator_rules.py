@@ -1,0 +1,56 @@
+"""Aggregator rules without I/O: ancestors, what a fact adds where, whom to trust, medians, small cells."""
+from datetime import date
+from decimal import Decimal
+
+from services.aggregator import rules
+from shared import facts
+
+KEY = facts.Signer(facts._b64(b"\x07" * 32))
+OTHER = facts.Signer(facts._b64(b"\x08" * 32))
+
+
+def test_ancestors_stop_at_the_instances_root():
+    assert rules.ancestors("310110012003", "310110") == ["310110", "310110012", "310110012003"]
+    assert rules.ancestors("310110012003", "310110012") == ["310110012", "310110012003"]
+    assert rules.ancestors("310110012003001", "3101") == ["3101", "310110", "310110012", "310110012003",
+                                                          "310110012003001"]
+
+
+def test_a_fact_adds_its_delta_and_measure_per_node_period_and_dimension():
+    f = facts.fact("points_posted", "310110012003", "2026-11-20", subject="x", points=30, hours=2.25,
+                   category="security_patrol", member_category="party_member")
+    cells = rules.contributions(f, "310110012", {})
+    total = cells[("310110012", "year", date(2026, 1, 1), "points_posted", "", "")]
+    assert total == [1, Decimal("30")]
+    assert cells[("310110012003", "day", date(2026, 11, 20), "service_hours", "category", "security_patrol")] == \
+        [1, Decimal("2.25")]
+    # 2 nodes x 3 periods x (total + category + member_category) x 2 metrics
+    assert len(cells) == 2 * 3 * 3 * 2
+
+
+def test_lists_count_per_element_and_unknown_types_add_nothing():
+    f = facts.fact("resident_registered", "310110012003", "2026-11-20", tags=["elderly_alone", "disabled"],
+                   sex="F", free_text_would_not_be_here="x")
+    cells = rules.contributions(f, "310110012003", {})
+    assert cells[("310110012003", "month", date(2026, 11, 1), "residents", "tags", "disabled")] == [1, 0]
+    assert not any(k[4] == "free_text_would_not_be_here" for k in cells)
+    assert rules.contributions(facts.fact("something_new", "310110012003", "2026-11-20"), "310110012", {}) == {}
+
+
+def test_trust_takes_the_senders_key_and_subtree():
+    src = {"service": "registry", "level": "street", "node_code": "310110012", "instance": "s"}
+    good = KEY.sign(facts.batch(src, [facts.fact("resident_registered", "310110012003", "2026-11-20")]))
+    keys = {"310110": OTHER.public_key, "310110012": KEY.public_key}
+    assert rules.refusal(good, "310110", keys) is None
+    assert "signature" in rules.refusal(good, "310110", {**keys, "310110012": OTHER.public_key})
+    assert "registered children" in rules.refusal(good, "310110", {"310110": OTHER.public_key})
+    outside = KEY.sign(facts.batch(src, [facts.fact("resident_registered", "310110013003", "2026-11-20")]))
+    assert "subtree" in rules.refusal(outside, "310110", keys)
+    assert rules.refusal({"facts": "no"}, "310110", keys) == "not a fact batch"
+
+
+def test_medians_come_from_distributions_and_small_cells_are_suppressed():
+    assert rules.median_from({"3": 2, "10": 1, "30": 1}) == 3.0
+    assert rules.median_from({"3": 1, "10": 1, "30": 1}) == 10.0
+    assert rules.median_from({}) is None
+    assert rules.suppress(3, 5) is None and rules.suppress(5, 5) == 5 and rules.suppress(0, 5) == 0
