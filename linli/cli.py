@@ -363,3 +363,125 @@ def handovers_resend(ctx, transfer_id, since):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+@main.group()
+def instance():
+    """This instance's identity."""
+
+
+@instance.command("key")
+@click.pass_context
+def instance_key(ctx):
+    """Print this instance's Ed25519 public key (what its parent registers with `linli child add`)."""
+    from shared.facts import Signer
+    click.echo(Signer.from_config(load_config(ctx)).public_key)
+
+
+@main.group()
+def child():
+    """Instances below this one (a district's streets, a city's districts) and their federation links."""
+
+
+def _child_code(cfg, code):
+    below = {"city": 6, "district": 9}.get(cfg["LEVEL"])
+    if below is None:
+        raise click.ClickException(f"a {cfg['LEVEL']} instance has no child instances")
+    if not code.isdigit() or len(code) != below or not code.startswith(cfg["NODE_CODE"]):
+        raise click.ClickException(f"--code: a child of {cfg['NODE_CODE']} has {below} digits and starts with it")
+    return code
+
+
+@child.command("add")
+@click.option("--code", required=True, help="The child's node code (a district's street: 9 digits).")
+@click.option("--public-key", required=True, help="The child's Ed25519 public key (`linli instance key` there).")
+@click.option("--amqp-uri", required=True, help="The child's broker and vhost, as this broker reaches it.")
+@click.option("--child-management-url", help="The child broker's management API, to federate `directives` down "
+                                             "(default: this instance's RABBIT_MANAGEMENT_URL, one broker).")
+@click.option("--parent-amqp-uri", help="This instance's broker and vhost as the child reaches it "
+                                        "(default: this instance's AMQP_URI).")
+@click.pass_context
+def child_add(ctx, code, public_key, amqp_uri, child_management_url, parent_amqp_uri):
+    """Register a child: trust its key for its subtree, federate its facts up and our directives down."""
+    from services.aggregator import store
+    from shared import federation
+    from shared.db import transaction
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from shared.facts import _unb64
+    cfg = load_config(ctx)
+    code = _child_code(cfg, code)
+    try:
+        Ed25519PublicKey.from_public_bytes(_unb64(public_key))
+    except (ValueError, TypeError):
+        raise click.ClickException("--public-key: not an Ed25519 public key (urlsafe base64 of 32 bytes)")
+    parent = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+    below = federation.Management(child_management_url or cfg["RABBIT_MANAGEMENT_URL"], amqp_uri)
+    try:
+        federation.add_child(parent, below, code, amqp_uri, parent_amqp_uri or cfg["AMQP_URI"])
+    except (federation.FederationError, OSError) as exc:
+        raise click.ClickException(f"federation: {exc}")
+    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
+        tx.execute(store.ADD_CHILD, (code, public_key, amqp_uri))
+    click.echo(f"child {code} added: its facts federate into {cfg['NODE_CODE']}'s facts, "
+               f"{cfg['NODE_CODE']}'s directives into its directives")
+
+
+@child.command("list")
+@click.pass_context
+def child_list(ctx):
+    """Each child, its federation link state and the last fact seen from it."""
+    from services.aggregator import store
+    from shared import federation
+    from shared.db import transaction
+    cfg = load_config(ctx)
+    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
+        rows = tx.all(store.CHILDREN)
+    try:
+        links = {link["upstream"]: link for link in
+                 federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]).links()}
+    except (federation.FederationError, OSError) as exc:
+        links, note = {}, f" (management API: {exc})"
+    else:
+        note = ""
+    click.echo(f"{'code':<10} {'link':<10} {'last fact':<26} added{note}")
+    for r in rows:
+        link = links.get(federation.child_upstream(r["code"]), {})
+        seen = r["last_fact_at"].isoformat(timespec="seconds") if r["last_fact_at"] else "never"
+        click.echo(f"{r['code']:<10} {link.get('status') or 'down':<10} {seen:<26} "
+                   f"{r['added_at'].isoformat(timespec='seconds')}")
+
+
+@child.command("remove")
+@click.option("--code", required=True)
+@click.pass_context
+def child_remove(ctx, code):
+    """Stop federating a child's facts and stop trusting its key (its figures so far stay)."""
+    from services.aggregator import store
+    from shared import federation
+    from shared.db import transaction
+    cfg = load_config(ctx)
+    try:
+        federation.remove_child(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]), code)
+    except (federation.FederationError, OSError) as exc:
+        raise click.ClickException(f"federation: {exc}")
+    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
+        if tx.execute(store.REMOVE_CHILD, (code,)).rowcount == 0:
+            raise click.ClickException(f"no child {code}")
+    click.echo(f"child {code} removed")
+
+
+@main.group()
+def rollups():
+    """The aggregator's roll-ups."""
+
+
+@rollups.command("rebuild")
+@click.pass_context
+def rollups_rebuild(ctx):
+    """Recompute every roll-up from the facts log (the same numbers, by construction)."""
+    from services.aggregator import ingest
+    from shared.db import transaction
+    cfg = load_config(ctx)
+    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
+        n = ingest.rebuild(tx, cfg["NODE_CODE"])
+    click.echo(f"roll-ups rebuilt from {n} facts")

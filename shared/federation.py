@@ -1,0 +1,93 @@
+"""RabbitMQ federation between a parent instance and its children, set up through the management API.
+
+RabbitMQ does the transport between levels (DESIGN §3), our code only configures it:
+- at the parent, an upstream per child (`linli-child-<code>`, `ack-mode: on-confirm`), gathered in
+  the upstream set `linli-children`, and a policy federating the `facts` exchange from that set: the
+  parent's `facts` receives what is published to each child's `facts`;
+- at the child, an upstream to its parent (`linli-parent`) and a policy federating `directives`
+  from it: what the parent publishes to `directives` reaches the child's (max-hops 3, so a city's
+  directive reaches the streets through their district).
+Facts go up one hop only (the default max-hops of 1): a district re-signs its streets' facts for
+the city, which trusts only its own children's keys.
+
+Two vhosts of one broker federate like two brokers, which is how the tests run a whole tree.
+"""
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+CHILD_SET = "linli-children"
+PARENT = "linli-parent"
+FACTS_POLICY = "linli-federate-facts"
+DIRECTIVES_POLICY = "linli-federate-directives"
+
+
+class FederationError(Exception):
+    pass
+
+
+class Management:
+    """The management API of one vhost, from a management URL and the vhost's AMQP URI."""
+
+    def __init__(self, management_url, amqp_uri):
+        parts = urlsplit(management_url)
+        self.base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}/api"
+        self.auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+        self.vhost = quote(unquote(urlsplit(amqp_uri).path[1:]) or "/", safe="")
+
+    def _call(self, method, path, body=None):
+        r = requests.request(method, f"{self.base}/{path}", json=body, auth=self.auth, timeout=10)
+        if r.status_code == 404 and method in ("GET", "DELETE"):
+            return None
+        if r.status_code >= 400:
+            raise FederationError(f"{method} {path}: HTTP {r.status_code} {r.text[:200]}")
+        return r.json() if r.content else None
+
+    def set_upstream(self, name, uri, **extra):
+        value = {"uri": uri, "ack-mode": "on-confirm", "trust-user-id": False, **extra}
+        self._call("PUT", f"parameters/federation-upstream/{self.vhost}/{quote(name, safe='')}",
+                   {"value": value})
+
+    def remove_upstream(self, name):
+        self._call("DELETE", f"parameters/federation-upstream/{self.vhost}/{quote(name, safe='')}")
+
+    def upstream_set(self, name):
+        found = self._call("GET", f"parameters/federation-upstream-set/{self.vhost}/{quote(name, safe='')}")
+        return [u["upstream"] for u in (found or {}).get("value", [])]
+
+    def set_upstream_set(self, name, upstreams):
+        path = f"parameters/federation-upstream-set/{self.vhost}/{quote(name, safe='')}"
+        if upstreams:
+            self._call("PUT", path, {"value": [{"upstream": u} for u in sorted(upstreams)]})
+        else:
+            self._call("DELETE", path)
+
+    def set_policy(self, name, pattern, definition):
+        self._call("PUT", f"policies/{self.vhost}/{quote(name, safe='')}",
+                   {"pattern": pattern, "apply-to": "exchanges", "definition": definition, "priority": 10})
+
+    def links(self):
+        """Federation links of this vhost: [{"upstream", "exchange", "status", "error"}]."""
+        found = self._call("GET", f"federation-links/{self.vhost}") or []
+        return [{"upstream": link.get("upstream"), "exchange": link.get("exchange"), "status": link.get("status"),
+                 "error": link.get("error")} for link in found]
+
+
+def child_upstream(code):
+    return f"linli-child-{code}"
+
+
+def add_child(parent, child, code, child_amqp_uri, parent_amqp_uri):
+    """Federate the child's facts into the parent and the parent's directives into the child."""
+    parent.set_upstream(child_upstream(code), child_amqp_uri)
+    parent.set_upstream_set(CHILD_SET, set(parent.upstream_set(CHILD_SET)) | {child_upstream(code)})
+    parent.set_policy(FACTS_POLICY, "^facts$", {"federation-upstream-set": CHILD_SET})
+    if child is not None:
+        child.set_upstream(PARENT, parent_amqp_uri, **{"max-hops": 3})
+        child.set_policy(DIRECTIVES_POLICY, "^directives$", {"federation-upstream": PARENT})
+
+
+def remove_child(parent, code):
+    """Stop federating that child's facts (its directives link is the child's to remove)."""
+    parent.set_upstream_set(CHILD_SET, set(parent.upstream_set(CHILD_SET)) - {child_upstream(code)})
+    parent.remove_upstream(child_upstream(code))

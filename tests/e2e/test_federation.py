@@ -1,0 +1,180 @@
+"""Two streets and their district, federated for real: exact sums, refusals, a cut link, redelivery.
+
+Real: one RabbitMQ with a vhost per instance and the federation plugin doing the transport, one
+PostgreSQL with a database per instance, each instance's aggregator service running with its own
+configuration and key, and `linli child add` setting the links up through the management API.
+The streets' facts are published the way every service publishes them: signed, through the
+instance's outbox, to its `facts` exchange. Nothing is faked.
+"""
+import uuid
+
+import psycopg
+import pytest
+import requests
+from click.testing import CliRunner
+from kombu import Connection, Producer
+
+from linli.cli import main as cli
+from services.aggregator.service import AggregatorService
+from shared import envelope, facts, federation
+from shared.db import transaction
+from shared.messaging import FACTS, apply_topology, ensure_vhost
+from shared.migrations import migrate
+from tests.conftest import ADMIN_DSN, _dsn
+from tests.integration.conftest import wait_for
+from tests.integration.proxy import CuttableProxy
+
+DISTRICT, STREET_A, STREET_B = "310110", "310110012", "310110013"
+A1, A2, B1 = "310110012001", "310110012002", "310110013001"
+SEEDS = {DISTRICT: b"\x31" * 32, STREET_A: b"\x32" * 32, STREET_B: b"\x33" * 32}
+
+
+@pytest.fixture
+def tree(base_config, container_factory):
+    """Three instances: a district and two streets, each its own vhost, database, key and aggregator."""
+    run = uuid.uuid4().hex[:8]
+    mgmt = base_config["RABBIT_MANAGEMENT_URL"]
+    instances = {}
+    for code, level in ((DISTRICT, "district"), (STREET_A, "street"), (STREET_B, "street")):
+        vhost, db = f"e2e-{run}-{code}", f"linli_e2e_{run}_{code}"
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+        cfg = {**base_config, "LEVEL": level, "NODE_CODE": code, "INSTANCE": f"{level}-{code}",
+               "DATABASE_URL": _dsn(db), "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+               "SIGNING_KEY": facts._b64(SEEDS[code]), "OUTBOX_POLL_SECONDS": 0.1}
+        ensure_vhost(mgmt, cfg["AMQP_URI"])
+        migrate(cfg["DATABASE_URL"], ["aggregator"])
+        apply_topology(cfg, [AggregatorService])
+        instances[code] = cfg
+    yield instances
+    for code, cfg in instances.items():
+        requests.delete(f"http://127.0.0.1:15672/api/vhosts/{cfg['AMQP_URI'].rsplit('/', 1)[1]}",
+                        auth=("guest", "guest"), timeout=10)
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{cfg["DATABASE_URL"].rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def env_of(cfg):
+    keys = ("LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL", "PSEUDONYM_SECRET",
+            "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET")
+    return {"LINLI_CONFIG": "", **{k: str(cfg[k]) for k in keys}}
+
+
+def add_child(district, street, amqp_uri=None):
+    result = CliRunner().invoke(cli, ["child", "add", "--code", street["NODE_CODE"],
+                                      "--public-key", facts.Signer.from_config(street).public_key,
+                                      "--amqp-uri", amqp_uri or street["AMQP_URI"]], env=env_of(district))
+    assert result.exit_code == 0, result.output
+
+
+def publish(cfg, fs):
+    """Facts the way a service publishes them: signed, through the outbox, in a transaction."""
+    source = envelope.source_from_config("registry", cfg)
+    with transaction(cfg["DATABASE_URL"], "aggregator", source, facts.Signer.from_config(cfg)) as tx:
+        return tx.publish_facts("resident_registered", fs)
+
+
+def resident(node, sex="F"):
+    return facts.fact("resident_registered", node, "2026-11-20", subject=uuid.uuid4().hex, age_band="30-39",
+                      sex=sex, residence_type="registered", tags=[])
+
+
+def rollups(cfg, under):
+    with psycopg.connect(cfg["DATABASE_URL"]) as conn:
+        return {r[:6]: (r[6], r[7]) for r in conn.execute(
+            "SELECT node, period, period_start, metric, dim, value, n, total FROM aggregator.rollups "
+            "WHERE starts_with(node, %s)", (under,))}
+
+
+def one(cfg, sql, params=()):
+    with psycopg.connect(cfg["DATABASE_URL"]) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def start(container_factory, tree):
+    for cfg in tree.values():
+        container_factory(AggregatorService, cfg).start()
+
+
+def agrees(tree):
+    """The district holds each street's figures exactly, and its own node is their sum."""
+    d = tree[DISTRICT]
+    for code in (STREET_A, STREET_B):
+        if rollups(d, code) != rollups(tree[code], code):
+            return False
+    own = rollups(d, DISTRICT)
+    totals = {}
+    for code in (STREET_A, STREET_B):
+        for k, (n, total) in rollups(tree[code], code).items():
+            if k[0] == code:
+                key = (DISTRICT,) + k[1:]
+                totals[key] = (totals.get(key, (0, 0))[0] + n, totals.get(key, (0, 0))[1] + total)
+    return {k: v for k, v in own.items() if k[0] == DISTRICT} == totals and bool(totals)
+
+
+def test_streets_roll_up_into_their_district_exactly_and_refusals_are_counted(tree, container_factory):
+    d, a, b = tree[DISTRICT], tree[STREET_A], tree[STREET_B]
+    add_child(d, a)
+    add_child(d, b)
+    start(container_factory, tree)
+    mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
+    wait_for(lambda: len([link for link in mgmt.links() if link["status"] == "running"]) == 2, timeout=30,
+             message="both federation links up")
+    publish(a, [resident(A1), resident(A1, "M"), resident(A2)])
+    publish(b, [resident(B1)])
+    wait_for(lambda: agrees(tree), timeout=30, message="the district to agree with its streets")
+    assert one(d, "SELECT n FROM aggregator.rollups WHERE node = %s AND metric = 'residents' AND period = 'year' "
+                  "AND dim = ''", (DISTRICT,)) == 4
+
+    # A forged batch, and street A speaking for street B's community, on A's own exchange.
+    forged = facts.Signer.from_config(a).sign(facts.batch(envelope.source_from_config("registry", a), [resident(A1)]))
+    forged["facts"][0]["delta"] = 50
+    trespass = facts.Signer.from_config(a).sign(facts.batch(envelope.source_from_config("registry", a),
+                                                            [resident(B1)]))
+    with Connection(a["AMQP_URI"]) as conn:
+        producer = Producer(conn.default_channel, exchange=FACTS)
+        for body in (forged, trespass, trespass):                   # the second copy: counted once
+            producer.publish(body, routing_key="registry.resident_registered", serializer="json")
+    wait_for(lambda: one(d, "SELECT count(*) FROM aggregator.rejected_batches") == 2, timeout=30,
+             message="the district to refuse both")
+    reasons = " ".join(r for r, in psycopg.connect(d["DATABASE_URL"]).execute(
+        "SELECT reason FROM aggregator.rejected_batches").fetchall())
+    assert "signature" in reasons and "subtree" in reasons
+    assert agrees(tree) and one(d, "SELECT count(*) FROM aggregator.facts_log") == 4
+
+    listing = CliRunner().invoke(cli, ["child", "list"], env=env_of(d))
+    assert listing.exit_code == 0 and STREET_A in listing.output and "running" in listing.output
+    rebuilt = CliRunner().invoke(cli, ["rollups", "rebuild"], env=env_of(d))
+    assert rebuilt.exit_code == 0 and "4 facts" in rebuilt.output and agrees(tree)
+
+
+def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, container_factory):
+    d, a, b = tree[DISTRICT], tree[STREET_A], tree[STREET_B]
+    proxy = CuttableProxy("127.0.0.1", 5672)      # the district reaches street B through it
+    vhost_b = b["AMQP_URI"].rsplit("/", 1)[1]
+    add_child(d, a)
+    add_child(d, b, amqp_uri=f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost_b}")
+    start(container_factory, tree)
+    mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
+    wait_for(lambda: len([link for link in mgmt.links() if link["status"] == "running"]) == 2, timeout=30,
+             message="both federation links up")
+    publish(b, [resident(B1)])
+    wait_for(lambda: agrees(tree), timeout=30, message="the first fact")
+    proxy.cut()
+    for _ in range(5):                                            # street B keeps working while cut off
+        publish(b, [resident(B1), resident(B1, "M")])
+    publish(a, [resident(A1)])
+    wait_for(lambda: one(b, "SELECT count(*) FROM aggregator.facts_log") == 11, message="street B's own figures")
+    assert one(d, "SELECT count(*) FROM aggregator.facts_log WHERE source_code = %s", (STREET_B,)) == 1
+    proxy.restore()
+    wait_for(lambda: agrees(tree), timeout=60, message="the district to catch up after the cut")
+    assert one(d, "SELECT count(*) FROM aggregator.facts_log WHERE source_code = %s", (STREET_B,)) == 11
+    # A batch redelivered after the link came back (as a broker may) is taken once.
+    again = publish(b, [resident(B1)])
+    with Connection(b["AMQP_URI"]) as conn:
+        Producer(conn.default_channel, exchange=FACTS).publish(again, routing_key="registry.resident_registered",
+                                                               serializer="json")
+    wait_for(lambda: one(d, "SELECT count(*) FROM aggregator.batches WHERE batch_id = %s",
+                         (again["batch_id"],)) == 1 and agrees(tree), timeout=30, message="the last batch")
+    assert one(d, "SELECT count(*) FROM aggregator.facts_log WHERE source_code = %s", (STREET_B,)) == 12
+    proxy.close()
