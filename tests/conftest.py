@@ -60,7 +60,7 @@ APP_TABLES = {
     "consultation": ["ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
                      "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
                      "processed_events"],
-    "notification": ["broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "early_receipts", "notice_waits", "notices",
+    "notification": ["acknowledgement_reports", "broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "early_receipts", "notice_waits", "notices",
                      "preferences", "subscriber_channels", "subscriber_links", "subscribers", "phone_requests", "outbox",
                      "processed_events"],
     "aggregator": ["rollups", "facts_log", "batches", "rejected_batches", "children", "outbox", "processed_events"],

@@ -46,12 +46,16 @@ METRICS = {
     "matter_rated": [("matters_rated", "score")],
     "meeting_closed": [("meetings_held", None)],
     "result_published": [("results_published", None)],
+    # A street's acknowledgement counts of a directive from above, as changes since its last report.
+    "broadcast_targeted": [("broadcast_targeted", None)], "broadcast_reached": [("broadcast_reached", None)],
+    "broadcast_read": [("broadcast_read", None)],
 }
 STOCKS = {"residents", "party_members", "party_members_reported", "organizations", "organization_members",
           "workers"}
 # Dimensions worth grouping by; anything else a fact carries stays in the log, not in roll-ups.
 DIMENSIONS = {"age_band", "sex", "residence_type", "tags", "category", "member_category", "channel", "urgency",
-              "on_time", "days_to_settle", "score", "kind", "status", "role", "reward_kind", "outcome"}
+              "on_time", "days_to_settle", "score", "kind", "status", "role", "reward_kind", "outcome",
+              "directive"}
 
 
 def ancestors(node, root):

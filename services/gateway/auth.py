@@ -61,6 +61,11 @@ PERMISSIONS = {
     "notification:admin": {"street_admin"},
     # A resident's own inbox, preferences and channels, by the resident_id their token names.
     "notification:self": {"resident"},
+    # Aggregator: roll-ups and the facts feed are de-identified figures of the subtree, for superior
+    # departments (small counts are suppressed for analysts' and feeds' tokens by the service).
+    "aggregates:read": {"district_analyst", "department_feed", "street_admin", "operator"},
+    # Child instances (their AMQP addresses) and rebuilding the roll-ups from the facts log.
+    "aggregates:admin": {"street_admin", "operator"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")

@@ -86,6 +86,7 @@ def build(version):
     add_points(spec)
     add_consultation(spec)
     add_notification(spec)
+    add_aggregates(spec)
     return spec.to_dict()
 
 
@@ -1058,3 +1059,109 @@ def add_notification(spec):
     for code in ("403", "409"):
         del receipts["responses"][code]
     spec.path("/api/v1/notification/receipts/{provider}", operations={"post": receipts})
+
+
+# -- aggregator: roll-ups, the facts feed, child instances ---------------------------------------------
+
+from services.aggregator.figures import FeedQuerySchema, RollupQuerySchema  # noqa: E402
+
+
+class RollupPointSchema(Schema):
+    period_start = fields.Date()
+    n = fields.Integer(allow_none=True, metadata={"description": "null when suppressed"})
+    suppressed = fields.Boolean(metadata={"description": "a count of people below the threshold, not shown to "
+                                                         "analysts' and feeds' tokens"})
+    total = fields.Float(allow_none=True, metadata={"description": "the measure's sum (points, hours, ...); null "
+                                                                   "when suppressed"})
+
+
+class RollupSeriesSchema(Schema):
+    key = fields.String(metadata={"description": "'' without grouping, else the child node code or the dimension "
+                                                 "value"})
+    points = fields.List(fields.Nested(RollupPointSchema))
+
+
+class RollupsSchema(Schema):
+    metric = fields.String()
+    node = fields.String()
+    period = fields.String()
+    start = fields.Date()
+    end = fields.Date()
+    group = fields.String()
+    stock = fields.Boolean(metadata={"description": "true: the level at the end of each period; false: what "
+                                                    "happened in it"})
+    series = fields.List(fields.Nested(RollupSeriesSchema))
+
+
+class FactSchema(Schema):
+    seq = fields.Integer(metadata={"description": "the cursor"})
+    fact_id = fields.String()
+    batch_id = fields.String()
+    source_code = fields.String(metadata={"description": "the instance that signed the batch"})
+    type = fields.String()
+    v = fields.Integer()
+    node = fields.String()
+    occurred_on = fields.Date()
+    subject = fields.String(allow_none=True, metadata={"description": "a keyed pseudonym, never a person's data"})
+    delta = fields.Integer()
+    dims = fields.Dict(keys=fields.String())
+    received_at = fields.DateTime()
+
+
+class FeedPageSchema(Schema):
+    items = fields.List(fields.Nested(FactSchema))
+    next = fields.Integer(metadata={"description": "pass as `after` for the next page (unchanged when none came)"})
+
+
+class ChildInstanceSchema(Schema):
+    code = fields.String()
+    public_key = fields.String()
+    amqp_uri = fields.String(allow_none=True, metadata={"description": "any password masked"})
+    added_at = fields.DateTime()
+    last_fact_at = fields.DateTime(allow_none=True)
+
+
+class RebuildResultSchema(Schema):
+    facts = fields.Integer(metadata={"description": "facts replayed from the log"})
+
+
+def _aggregates(op):
+    """Tagged, and without the 404 and 409 no aggregator route answers."""
+    for code in ("404", "409"):
+        del op["responses"][code]
+    return _tagged("aggregates", op)
+
+
+def add_aggregates(spec):
+    spec.tag({"name": "aggregates", "description": "De-identified roll-ups and the facts feed of this instance's "
+                                                   "subtree, for superior departments"})
+    for name, schema in [("RollupPoint", RollupPointSchema), ("RollupSeries", RollupSeriesSchema),
+                         ("Rollups", RollupsSchema), ("Fact", FactSchema), ("FeedPage", FeedPageSchema),
+                         ("ChildInstance", ChildInstanceSchema), ("RebuildResult", RebuildResultSchema)]:
+        spec.components.schema(name, schema=schema)
+    spec.components.schema("ChildInstanceList", {"type": "array", "items": "ChildInstance"})
+    readers = "(district analysts, department feeds, street admins, operators)"
+    rollup_params = [{"in": "query", "schema": RollupQuerySchema}]
+    spec.path("/api/v1/rollups", operations={
+        "get": _aggregates(_op(f"One metric under a node in the token's scope, per day, month or year, in total, "
+                               f"per child node or per dimension value {readers}", "Rollups", params=rollup_params)),
+    })
+    csv_op = _aggregates(_op(f"The same roll-up as a CSV download {readers}", "Rollups", params=rollup_params))
+    csv_op["responses"]["200"] = {
+        "description": "UTF-8 CSV with a BOM, Chinese column labels; "
+                       'Content-Disposition: attachment; filename="rollups-<metric>-<node>.csv"',
+        "content": {"text/csv": {"schema": {"type": "string"}}}}
+    spec.path("/api/v1/rollups.csv", operations={"get": csv_op})
+    spec.path("/api/v1/feed", operations={
+        "get": _aggregates(_op(f"The facts log after a cursor, by type and node prefix in the token's scope (its "
+                               f"default), a page at a time {readers}", "FeedPage",
+                               params=[{"in": "query", "schema": FeedQuerySchema}])),
+    })
+    spec.path("/api/v1/children", operations={
+        "get": _aggregates(_op("The child instances registered here and when each last sent facts (street admins, "
+                               "operators)", "ChildInstanceList")),
+    })
+    spec.path("/api/v1/rollups/rebuild", operations={
+        "post": _aggregates(_op("Rebuild every roll-up from the facts log (street admins, operators)",
+                                "RebuildResult")),
+    })

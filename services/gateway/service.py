@@ -17,6 +17,7 @@ from services.gateway.workers import WorkerRoutes
 from services.gateway.points import PointsRoutes
 from services.gateway.consultation import ConsultationRoutes
 from services.gateway.notification import NotificationRoutes
+from services.gateway.aggregates import AggregateRoutes
 from services.gateway.http import ServiceUnavailable, api, as_json, problem
 from shared import health, metrics
 from shared.db import Database
@@ -28,7 +29,7 @@ VERSION = "0.1.0"
 
 
 class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes, PointsRoutes,
-                     ConsultationRoutes, NotificationRoutes):
+                     ConsultationRoutes, NotificationRoutes, AggregateRoutes):
     name = "gateway"
 
     db = Database()
@@ -38,6 +39,7 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     points = RpcProxy("points")
     consultation = RpcProxy("consultation")
     notification = RpcProxy("notification")
+    aggregator = RpcProxy("aggregator")
 
     # -- plumbing -------------------------------------------------------------
 
@@ -58,7 +60,8 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     @staticmethod
     def _caller(principal):
         """What a service needs to scope and audit a request; the points service also checks role and organisation,
-        the notification service a resident's token's `resident_id` (sent for residents' tokens only)."""
+        the notification service a resident's token's `resident_id` (sent for residents' tokens only), the aggregator
+        the role (it suppresses small counts for analysts' and feeds' tokens)."""
         caller = {"actor": principal.actor, "scope": principal.node_prefix, "role": principal.role,
                   "organization_id": principal.organization_id}
         if principal.resident_id is not None:

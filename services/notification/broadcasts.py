@@ -11,12 +11,22 @@
 - A directive from a superior level (district, city) starts an already-approved broadcast, once
   per directive id, however often the directive arrives.
 - The roll-up counts, per community, the people targeted, reached on any channel, and who read it.
+- At a district or city, an approved broadcast also goes down as a directive, signed with this
+  instance's key, on the `directives` exchange (federated to every street below); each street
+  reports its acknowledgement counts back up as facts.
 """
+import uuid
+
 from services.notification import fanout, rules, store
 from services.notification.schemas import (BroadcastDraftSchema, BroadcastEditSchema, BroadcastListQuerySchema,
                                            DeliveryQuerySchema, DirectiveSchema, ReasonSchema)
-from shared.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, load
+from shared import facts, outbox
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared.messaging import DIRECTIVES
 from shared.scope import forbid, in_scope, under
+
+DIRECTIVE_ROUTING_KEY = "broadcast.emergency"
+DIRECTIVE_IDS = uuid.UUID("0d3c8c62-2a4e-4f43-9b6f-0a1f1a5e7c21")
 
 
 def _view(tx, row, full=True):
@@ -134,8 +144,10 @@ def approve(tx, nodes, broadcast_id, caller, now, digest_hour):
 def _send(tx, nodes, row, actor, now, digest_hour):
     try:
         area = nodes(row["prefix"])["name"]
-    except DomainError:
+    except Exception:  # the area's name only labels the message; the registry being away must not stop it
         area = row["title"]
+    if tx.source and tx.source.get("level") != "street":
+        _direct(tx, row, actor)
     notice = {"trigger_key": f"broadcast:{row['id']}", "kind": "broadcast", "category": "emergency",
               "priority": "critical", "template_code": "emergency", "scope_code": row["prefix"],
               "context": {"area": area, "title": row["title"], "message": row["message"]},
@@ -145,6 +157,42 @@ def _send(tx, nodes, row, actor, now, digest_hour):
     view = _view(tx, tx.one(store.BROADCAST, (row["id"],)))
     view["deliveries_queued"] = added
     return view
+
+
+def _direct(tx, row, approved_by):
+    """At a district or city: the approved broadcast goes down to every street below as a signed directive."""
+    code = tx.source["node_code"]
+    directive = {"v": 1, "issuer": code, "directive": {
+        "id": f"{code}:broadcast:{row['id']}", "prefix": row["prefix"], "title": row["title"],
+        "message": row["message"], "channels": list(row["channels"]), "issued_by": f"{code}:{row['created_by']}",
+        "approved_by": f"{code}:{approved_by}"}}
+    signed = tx.signer.sign(directive)
+    outbox.add_message(tx, DIRECTIVES.name, DIRECTIVE_ROUTING_KEY, str(uuid.uuid5(DIRECTIVE_IDS, directive["directive"]["id"])),
+                       signed, tx.correlation_id)
+    tx.emit("directive_issued", {"broadcast_id": row["id"], "directive_id": directive["directive"]["id"],
+                                 "prefix": row["prefix"]})
+
+
+def report_acknowledgements(tx, today):
+    """Facts for the level above: per community, the change in people targeted, reached and who read
+    each directive's broadcast since the last report (deltas, so the district can sum streets)."""
+    published = 0
+    for b in tx.all(store.DIRECTIVE_BROADCASTS):
+        reported = {r["community_code"]: r for r in tx.all(store.REPORTED, (b["id"],))}
+        out = []
+        for c in rollup(tx, b["notice_id"])["communities"]:
+            before = reported.get(c["community_code"]) or {"targeted": 0, "reached": 0, "read": 0}
+            for measure in ("targeted", "reached", "read"):
+                change = c[measure] - before[measure]
+                if change:
+                    out.append(facts.fact(f"broadcast_{measure}", c["community_code"], today, delta=change,
+                                          directive=b["directive_id"]))
+            if any(c[m] != before[m] for m in ("targeted", "reached", "read")):
+                tx.execute(store.SET_REPORTED, (b["id"], c["community_code"], c["targeted"], c["reached"], c["read"]))
+        if out:
+            tx.publish_facts("broadcast_acknowledged", out)
+            published += len(out)
+    return published
 
 
 def reject(tx, broadcast_id, data, caller):

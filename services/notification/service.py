@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
 DIRECTIVES_REJECTED = Counter("linli_notification_directives_rejected_total",
                               "Directives from above refused (no parent key, bad signature, malformed)")
-DIRECTIVE_ROUTING_KEY = "broadcast.emergency"
+DIRECTIVE_ROUTING_KEY = broadcasts.DIRECTIVE_ROUTING_KEY
 
 
 def _now():
@@ -217,6 +217,10 @@ class NotificationService:
     @timer(interval=5)
     def close_broadcasts(self):
         broadcasts.close_finished(self.db)
+
+    @timer(interval=10)
+    def report_acknowledgements(self):
+        broadcasts.report_acknowledgements(self.db, _now().astimezone(fanout.CHINA).date())
 
     # -- subscribers ----------------------------------------------------------------------------
 

@@ -236,3 +236,13 @@ SENDING_BROADCASTS = "SELECT id, notice_id FROM broadcasts WHERE status = 'sendi
 RELEASE_HELD = "UPDATE deliveries SET status = 'queued', due_at = now(), updated_at = now() WHERE id = ANY(%s)"
 READER = ("SELECT s.name, coalesce(p.locale, 'zh') AS locale FROM subscribers s "
           "LEFT JOIN preferences p USING (resident_id) WHERE s.resident_id = %s")
+
+# -- directives up and down -------------------------------------------------------------------
+DIRECTIVE_BROADCASTS = ("SELECT id, directive_id, notice_id FROM broadcasts WHERE directive_id IS NOT NULL "
+                        "AND notice_id IS NOT NULL AND created_at > now() - interval '7 days' "
+                        "AND status IN ('sending', 'sent') ORDER BY id")
+REPORTED = ("SELECT community_code, targeted, reached, read FROM acknowledgement_reports "
+            "WHERE broadcast_id = %s FOR UPDATE")
+SET_REPORTED = ("INSERT INTO acknowledgement_reports (broadcast_id, community_code, targeted, reached, read) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (broadcast_id, community_code) DO UPDATE SET "
+                "targeted = excluded.targeted, reached = excluded.reached, read = excluded.read, updated_at = now()")

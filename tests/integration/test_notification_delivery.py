@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 
 from services.notification import broadcasts, channels, digests, fanout, notices, rules, subscribers, triggers
 from services.notification.sender import Sender
+from shared import facts
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from shared.protect import Vault
 from tests.integration.providers import FakeProvider, LocalSmtp, WebhookReceiver
@@ -459,3 +460,41 @@ def test_a_resident_cannot_point_the_service_at_a_webhook(tx, vault):
     with pytest.raises(Forbidden):
         tx(subscribers.set_channel, vault, 1, {"channel": "webhook", "address": "http://10.0.0.5/admin"}, me)
     assert tx(subscribers.set_channel, vault, 1, {"channel": "email", "address": "chen@example.cn"}, me)
+
+
+def test_a_district_broadcast_goes_down_as_a_signed_directive_and_acknowledgements_go_up(tx, q, vault, conn, sms,
+                                                                                        cfg):
+    from shared.db import transaction
+    district = facts.Signer(facts._b64(b"\x44" * 32))
+    source = {"service": "notification", "level": "district", "node_code": "310110", "instance": "district-310110"}
+    nodes_above = {"310110": "杨浦区"}
+    officer = {"actor": "token:d:区应急局 赵刚", "scope": "310110", "role": "street_admin"}
+    leader = {"actor": "token:d:区应急局 钱伟", "scope": "310110", "role": "street_admin"}
+
+    def at_district(fn, *args):
+        with transaction(cfg["DATABASE_URL"], "notification", source, district) as t:
+            return fn(t, *args)
+    b = at_district(broadcasts.create, lambda c: {"name": nodes_above[c]},
+                    {"prefix": "310110", "title": "寒潮蓝色预警", "message": "今夜最低气温零下4度，请注意防寒。"}, officer)
+    at_district(broadcasts.submit, b["id"], officer)
+    at_district(broadcasts.approve, lambda c: {"name": nodes_above[c]}, b["id"], leader, now(), 19)
+    (body,), = q("SELECT body FROM outbox WHERE exchange = 'directives' AND routing_key = 'broadcast.emergency'")
+    assert facts.verify(body, district.public_key) and body["issuer"] == "310110"
+    assert body["directive"]["id"] == f"310110:broadcast:{b['id']}" and "钱伟" in body["directive"]["approved_by"]
+
+    # The street below takes it (its consumer checks the signature against PARENT_KEY first).
+    people(tx, vault, n=3)
+    q("DELETE FROM outbox")
+    started = tx(broadcasts.start_from_directive, nodes, body["directive"], STREET, now(), 19)
+    drain(make_sender(vault, sms), conn)
+    today = now().date()
+    assert tx(broadcasts.report_acknowledgements, today) == 4      # targeted and reached, two communities
+    first = {(f["type"], f["node"]): f["delta"] for (b_,) in q("SELECT body FROM outbox WHERE exchange = 'facts'")
+             for f in b_["facts"]}
+    assert first == {("broadcast_targeted", C1): 2, ("broadcast_reached", C1): 2,
+                     ("broadcast_targeted", C2): 1, ("broadcast_reached", C2): 1}
+    inbox = tx(notices.inbox, 1, {}, ADMIN)
+    tx(notices.mark_read, 1, inbox["items"][0]["id"], ADMIN)
+    assert tx(broadcasts.report_acknowledgements, today) == 1      # only what changed: one read
+    assert tx(broadcasts.report_acknowledgements, today) == 0
+    assert started["directive_id"] == body["directive"]["id"]
