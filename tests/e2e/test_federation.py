@@ -7,6 +7,7 @@ The streets' facts are published the way every service publishes them: signed, t
 instance's outbox, to its `facts` exchange. Nothing is faked.
 """
 import uuid
+from datetime import datetime, timezone
 
 import psycopg
 import pytest
@@ -16,6 +17,8 @@ from kombu import Connection, Producer
 
 from linli.cli import main as cli
 from services.aggregator.service import AggregatorService
+from services.notification import broadcasts, subscribers
+from services.notification.service import NotificationService
 from shared import envelope, facts, federation
 from shared.db import transaction
 from shared.messaging import FACTS, apply_topology, ensure_vhost
@@ -30,8 +33,18 @@ SEEDS = {DISTRICT: b"\x31" * 32, STREET_A: b"\x32" * 32, STREET_B: b"\x33" * 32}
 
 
 @pytest.fixture
-def tree(base_config, container_factory):
+def tree(base_config):
     """Three instances: a district and two streets, each its own vhost, database, key and aggregator."""
+    yield from _tree(base_config, ["aggregator"], [AggregatorService])
+
+
+@pytest.fixture
+def tree_with_notification(base_config):
+    """The same three instances, also running the notification service; the streets obey the district."""
+    yield from _tree(base_config, ["aggregator", "notification"], [AggregatorService, NotificationService])
+
+
+def _tree(base_config, schemas, classes):
     run = uuid.uuid4().hex[:8]
     mgmt = base_config["RABBIT_MANAGEMENT_URL"]
     instances = {}
@@ -41,10 +54,11 @@ def tree(base_config, container_factory):
             conn.execute(f'CREATE DATABASE "{db}"')
         cfg = {**base_config, "LEVEL": level, "NODE_CODE": code, "INSTANCE": f"{level}-{code}",
                "DATABASE_URL": _dsn(db), "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-               "SIGNING_KEY": facts._b64(SEEDS[code]), "OUTBOX_POLL_SECONDS": 0.1}
+               "SIGNING_KEY": facts._b64(SEEDS[code]), "OUTBOX_POLL_SECONDS": 0.1,
+               "PARENT_KEY": None if code == DISTRICT else facts.Signer(facts._b64(SEEDS[DISTRICT])).public_key}
         ensure_vhost(mgmt, cfg["AMQP_URI"])
-        migrate(cfg["DATABASE_URL"], ["aggregator"])
-        apply_topology(cfg, [AggregatorService])
+        migrate(cfg["DATABASE_URL"], schemas)
+        apply_topology(cfg, classes)
         instances[code] = cfg
     yield instances
     for code, cfg in instances.items():
@@ -91,9 +105,10 @@ def one(cfg, sql, params=()):
         return conn.execute(sql, params).fetchone()[0]
 
 
-def start(container_factory, tree):
+def start(container_factory, tree, classes=(AggregatorService,)):
     for cfg in tree.values():
-        container_factory(AggregatorService, cfg).start()
+        for cls in classes:
+            container_factory(cls, cfg).start()
 
 
 def agrees(tree):
@@ -178,3 +193,48 @@ def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, container_facto
                          (again["batch_id"],)) == 1 and agrees(tree), timeout=30, message="the last batch")
     assert one(d, "SELECT count(*) FROM aggregator.facts_log WHERE source_code = %s", (STREET_B,)) == 12
     proxy.close()
+
+
+def test_a_district_broadcast_reaches_both_streets_once_and_the_counts_come_back(tree_with_notification,
+                                                                                 container_factory):
+    tree = tree_with_notification
+    d, a, b = tree[DISTRICT], tree[STREET_A], tree[STREET_B]
+    add_child(d, a)
+    add_child(d, b)
+    for cfg, people in ((a, [(1, A1), (2, A1), (3, A2)]), (b, [(7, B1), (8, B1)])):
+        with transaction(cfg["DATABASE_URL"], "notification") as tx:
+            for rid, community in people:
+                subscribers.apply_resident(tx, {"id": rid, "name": "居民", "community_code": community,
+                                                "grid_code": None, "household_id": rid, "tags": [],
+                                                "status": "active", "version": 1})
+    start(container_factory, tree, (AggregatorService, NotificationService))
+    mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
+    wait_for(lambda: len([link for link in mgmt.links() if link["status"] == "running"]) == 2, timeout=30,
+             message="both facts links up")
+    for street in (a, b):   # each street's directives link to the district
+        below = federation.Management(street["RABBIT_MANAGEMENT_URL"], street["AMQP_URI"])
+        wait_for(lambda: any(link["status"] == "running" for link in below.links()), timeout=30,
+                 message="the directives link")
+    area = {DISTRICT: {"name": "杨浦区"}}
+    officer = {"actor": "token:d:区应急局 赵刚", "scope": DISTRICT, "role": "street_admin"}
+    leader = {"actor": "token:d:区应急局 钱伟", "scope": DISTRICT, "role": "street_admin"}
+    source = envelope.source_from_config("notification", d)
+    with transaction(d["DATABASE_URL"], "notification", source, facts.Signer.from_config(d)) as tx:
+        made = broadcasts.create(tx, area.get, {"prefix": DISTRICT, "title": "防汛Ⅳ级应急响应", "channels": ["inbox"],
+                                                "message": "今夜有暴雨，请低洼地区居民做好防范。"}, officer)
+        broadcasts.submit(tx, made["id"], officer)
+        broadcasts.approve(tx, area.get, made["id"], leader, datetime.now(timezone.utc), 19)
+    for street, n in ((a, 3), (b, 2)):
+        wait_for(lambda s=street, k=n: one(s, "SELECT count(*) FROM notification.deliveries "
+                                              "WHERE status = 'delivered'") == k, timeout=30,
+                 message=f"the directive delivered in {street['NODE_CODE']}")
+        assert one(street, "SELECT count(*) FROM notification.broadcasts") == 1
+    directive = f"{DISTRICT}:broadcast:{made['id']}"
+
+    def reached():
+        with psycopg.connect(d["DATABASE_URL"]) as conn:
+            return dict(conn.execute(
+                "SELECT node, n FROM aggregator.rollups WHERE metric = 'broadcast_reached' AND period = 'year' "
+                "AND dim = 'directive' AND value = %s", (directive,)).fetchall())
+    wait_for(lambda: reached().get(DISTRICT) == 5, timeout=60, message="the acknowledgements at the district")
+    assert reached() == {DISTRICT: 5, STREET_A: 3, STREET_B: 2, A1: 2, A2: 1, B1: 2}
