@@ -144,4 +144,8 @@ def apply_topology(config, service_classes):
                                           config.get("MAX_DELIVERIES", 5))
                 declare_queue(conn, queue)
                 declared.append(f"queue {queue.name} (+ .dlq)")
+            # Queues consumed outside nameko's entrypoints (e.g. the aggregator's batching consumer).
+            for queue in getattr(service_cls, "topology_queues", lambda cfg: [])(config):
+                declare_queue(conn, queue)
+                declared.append(f"queue {queue.name} (+ .dlq)")
     return declared

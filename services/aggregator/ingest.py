@@ -43,26 +43,37 @@ def keys(tx, own_code, own_key):
 
 def accept(tx, body, own_code, own_key, level, dead_letter_key, signer=None):
     """Take one batch. Returns {"batch_id", "facts", "fresh"} or {"duplicate": True} or {"rejected": why}."""
-    why = rules.refusal(body, own_code, keys(tx, own_code, own_key))
-    if why:
-        return _reject(tx, body, why, dead_letter_key)
-    source = body["source"]["node_code"]
-    if tx.one(store.ADD_BATCH, (body["batch_id"], source, body["source"].get("service"), len(body["facts"]))) is None:
-        DUPLICATES.inc()
-        return {"batch_id": body["batch_id"], "duplicate": True}
-    fresh = _log(tx, body)
-    cells = {}
-    for f in fresh:
-        rules.contributions(f, own_code, cells)
-    _add(tx, cells)
-    tx.execute(store.SET_FRESH, (len(fresh), body["batch_id"]))
-    if source != own_code:
-        tx.execute(store.TOUCH_CHILD, (source,))
-        if level != "city" and fresh and signer is not None:
-            _relay(tx, signer, body, fresh)
-    BATCHES.labels(source).inc()
-    FACTS.labels(source).inc(len(fresh))
-    return {"batch_id": body["batch_id"], "facts": len(body["facts"]), "fresh": len(fresh)}
+    return accept_many(tx, [body], own_code, own_key, level, dead_letter_key, signer)[0]
+
+
+def accept_many(tx, bodies, own_code, own_key, level, dead_letter_key, signer=None):
+    """Take a group of batches in one transaction: each is checked, logged and relayed on its own,
+    and the roll-ups are updated once for all their new facts."""
+    trusted = keys(tx, own_code, own_key)
+    results, fresh_all = [], []
+    for body in bodies:
+        why = rules.refusal(body, own_code, trusted)
+        if why:
+            results.append(_reject(tx, body, why, dead_letter_key))
+            continue
+        source = body["source"]["node_code"]
+        if tx.one(store.ADD_BATCH, (body["batch_id"], source, body["source"].get("service"),
+                                    len(body["facts"]))) is None:
+            DUPLICATES.inc()
+            results.append({"batch_id": body["batch_id"], "duplicate": True})
+            continue
+        fresh = _log(tx, body)
+        fresh_all.extend(fresh)
+        tx.execute(store.SET_FRESH, (len(fresh), body["batch_id"]))
+        if source != own_code:
+            tx.execute(store.TOUCH_CHILD, (source,))
+            if level != "city" and fresh and signer is not None:
+                _relay(tx, signer, body, fresh)
+        BATCHES.labels(source).inc()
+        FACTS.labels(source).inc(len(fresh))
+        results.append({"batch_id": body["batch_id"], "facts": len(body["facts"]), "fresh": len(fresh)})
+    _add(tx, rules.expand(rules.reduce(fresh_all), own_code))
+    return results
 
 
 def _log(tx, body):
@@ -89,7 +100,7 @@ def _relay(tx, signer, body, fresh):
     """The child's new facts, signed by this instance for the level above (same fact ids)."""
     batch = facts_mod.batch(tx.source, fresh, batch_id=uuid.uuid5(RELAY_NAMESPACE, body["batch_id"]))
     signed = signer.sign(batch)
-    outbox.add_message(tx, facts_mod.FACTS.name, f"relay.{body['source']['node_code']}", signed["batch_id"], signed,
+    outbox.add_message(tx, facts_mod.FACTS.name, f"relay.up.{body['source']['node_code']}", signed["batch_id"], signed,
                        tx.correlation_id)
 
 
@@ -116,9 +127,5 @@ def rebuild(tx, own_code, chunk=20_000):
         rows = tx.all(store.FACTS_FROM, (after, chunk))
         if not rows:
             return total
-        cells = {}
-        for r in rows:
-            rules.contributions({"type": r["type"], "node": r["node"], "occurred_on": r["occurred_on"].isoformat(),
-                                 "delta": r["delta"], "dims": r["dims"]}, own_code, cells)
-        _add(tx, cells)
+        _add(tx, rules.expand(rules.reduce(rows), own_code))
         after, total = rows[-1]["seq"], total + len(rows)

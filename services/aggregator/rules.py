@@ -81,23 +81,52 @@ def _values(value):
 
 def contributions(fact, root, into):
     """Add what one fact contributes to `into`: {(node, period, start, metric, dim, value): [n, total]}."""
-    metrics = METRICS.get(fact["type"])
-    if not metrics:
-        return into
-    day = date.fromisoformat(fact["occurred_on"])
-    delta = int(fact.get("delta") or 0)
-    dims = fact.get("dims") or {}
-    pairs = [("", "")] + [(k, v) for k, raw in sorted(dims.items()) if k in DIMENSIONS for v in _values(raw)]
-    for metric, measure in metrics:
-        # Decimal from the text form: two-decimal hours summed in floats would drift, and the
-        # district's total must equal its streets' to the last digit.
-        amount = Decimal(str(dims.get(measure) or 0)) * delta if measure else ZERO
-        for node in ancestors(fact["node"], root):
-            for period, start in period_starts(day):
-                for dim, value in pairs:
-                    cell = into.setdefault((node, period, start, metric, dim, value), [0, ZERO])
+    return expand(reduce([fact]), root, into)
+
+
+def reduce(facts):
+    """Facts summed at their own node and day: {(node, day, metric, dim, value): [n, total]}.
+
+    Many facts share a community, day and dimension, so summing first and spreading to ancestors and
+    periods after (expand) does the per-fact work once instead of once per node and period.
+    """
+    out = {}
+    for fact in facts:
+        metrics = METRICS.get(fact["type"])
+        if not metrics:
+            continue
+        day = fact["occurred_on"]
+        day = date.fromisoformat(day) if isinstance(day, str) else day
+        delta = int(fact.get("delta") or 0)
+        dims = fact.get("dims") or {}
+        pairs = [("", "")] + [(k, v) for k, raw in sorted(dims.items()) if k in DIMENSIONS for v in _values(raw)]
+        for metric, measure in metrics:
+            # Decimal from the text form: two-decimal hours summed in floats would drift, and the
+            # district's total must equal its streets' to the last digit.
+            amount = Decimal(str(dims.get(measure) or 0)) * delta if measure else ZERO
+            for dim, value in pairs:
+                cell = out.get((fact["node"], day, metric, dim, value))
+                if cell is None:
+                    out[(fact["node"], day, metric, dim, value)] = [delta, amount]
+                else:
                     cell[0] += delta
                     cell[1] += amount
+    return out
+
+
+def expand(base, root, into=None):
+    """Spread reduced cells to every ancestor down to `root` and to day, month and year."""
+    into = {} if into is None else into
+    for (node, day, metric, dim, value), (n, total) in base.items():
+        for anc in ancestors(node, root):
+            for period, start in period_starts(day):
+                key = (anc, period, start, metric, dim, value)
+                cell = into.get(key)
+                if cell is None:
+                    into[key] = [n, total]
+                else:
+                    cell[0] += n
+                    cell[1] += total
     return into
 
 

@@ -9,15 +9,25 @@ import logging
 from nameko.rpc import rpc
 
 from services.aggregator import figures, ingest, store
+from services.aggregator.consumer import BatchingConsumer, facts_queue
 from shared.db import Database
 from shared.errors import DomainError
-from shared.messaging import FACTS, consume
 from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
-ROUTING_KEY = "#"
+
+
+def take(tx, bodies, config):
+    """A group of fact batches from the queue, in the consumer's transaction. Children's facts are
+    passed up re-signed only where there is a level above (PARENT_KEY names its key)."""
+    queue = facts_queue(AggregatorService.name, 0).name
+    up = tx.signer if config.get("PARENT_KEY") else None
+    for result in ingest.accept_many(tx, bodies, tx.source["node_code"], tx.signer.public_key, tx.source["level"],
+                                     queue, up):
+        if "rejected" in result:
+            log.warning("fact batch rejected", extra={"why": result["rejected"]})
 
 
 class AggregatorService:
@@ -26,18 +36,15 @@ class AggregatorService:
     db = Database()
     relay = OutboxRelay()
     telemetry = Telemetry()
+    facts = BatchingConsumer(take)
+
+    @staticmethod
+    def topology_queues(config):
+        return [facts_queue(AggregatorService.name, config.get("MAX_DELIVERIES", 5), config["LEVEL"])]
 
     @property
     def own(self):
         return self.db.source["node_code"], self.db.signer.public_key, self.db.source["level"]
-
-    @consume(FACTS, ROUTING_KEY)
-    def on_facts(self, body):
-        code, key, level = self.own
-        result = ingest.accept(self.db, body, code, key, level, f"msg-{FACTS.name}-{ROUTING_KEY}--{self.name}.on_facts",
-                               self.db.signer)
-        if "rejected" in result:
-            log.warning("fact batch rejected", extra={"why": result["rejected"]})
 
     @command
     def rollups(self, query, caller):

@@ -163,9 +163,16 @@ def test_streets_roll_up_into_their_district_exactly_and_refusals_are_counted(tr
     assert rebuilt.exit_code == 0 and "4 facts" in rebuilt.output and agrees(tree)
 
 
-def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, container_factory):
+@pytest.fixture
+def proxy():
+    p = CuttableProxy("127.0.0.1", 5672)
+    yield p
+    p.close()
+
+
+def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, proxy, container_factory):
     d, a, b = tree[DISTRICT], tree[STREET_A], tree[STREET_B]
-    proxy = CuttableProxy("127.0.0.1", 5672)      # the district reaches street B through it
+    # The district reaches street B through the proxy, which the test cuts and restores.
     vhost_b = b["AMQP_URI"].rsplit("/", 1)[1]
     add_child(d, a)
     add_child(d, b, amqp_uri=f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost_b}")
@@ -192,7 +199,6 @@ def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, container_facto
     wait_for(lambda: one(d, "SELECT count(*) FROM aggregator.batches WHERE batch_id = %s",
                          (again["batch_id"],)) == 1 and agrees(tree), timeout=30, message="the last batch")
     assert one(d, "SELECT count(*) FROM aggregator.facts_log WHERE source_code = %s", (STREET_B,)) == 12
-    proxy.close()
 
 
 def test_a_district_broadcast_reaches_both_streets_once_and_the_counts_come_back(tree_with_notification,

@@ -36,7 +36,7 @@ class CuttableProxy:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
-        except OSError:
+        except (OSError, EOFError):  # EOFError: eventlet's IOClosed when the other side was closed under us
             pass
         finally:
             for s in (src, dst):

@@ -1,0 +1,130 @@
+"""The aggregator's consumer: fact batches taken in groups, one transaction per group.
+
+Roll-ups are upserts of a few hundred cells that most batches share (the same communities, day
+and dimensions), so taking messages one transaction each would spend the database on the same
+rows again and again. This consumer takes up to `max_facts` facts or waits `linger` seconds,
+whichever comes first, handles the group in one transaction, and acknowledges its messages after
+the commit. If a group fails, its messages are handled one by one, so one poison message is
+requeued alone (and dead-lettered by the broker's delivery limit) while the others go through.
+"""
+import logging
+import socket
+import time
+
+import eventlet
+from kombu import Connection, Consumer, binding
+from nameko.extensions import DependencyProvider
+
+from shared import envelope
+from shared.db import Tx, make_pool
+from shared.facts import Signer
+from shared.messaging import FACTS, declare_queue, durable_queue
+
+log = logging.getLogger(__name__)
+
+
+RELAYED = "relay.up.*"
+
+
+def facts_queue(service, max_deliveries, level="street"):
+    """The aggregator's queue on `facts`: this instance's services' batches and its children's
+    (`<service>.<fact_type>`), and at a city also its districts' relays (`relay.up.<code>`). A district
+    does not bind its own relays: it would only take back facts it has already counted. Federation
+    carries to a parent just the routing keys its queue binds."""
+    name = f"msg-{FACTS.name}-#--{service}.on_facts"
+    queue = durable_queue(name, FACTS, "*.*", max_deliveries)
+    if level == "city":
+        # Both: given bindings replace the queue's default one.
+        queue.bindings = {binding(FACTS, routing_key="*.*"), binding(FACTS, routing_key=RELAYED)}
+    return queue
+
+
+class BatchingConsumer(DependencyProvider):
+    """Runs `handle(tx, bodies, config)` (given at construction) over groups of messages from the facts queue."""
+
+    def __init__(self, handle, max_facts=20000, linger=0.05, prefetch=500):
+        self.handle, self.max_facts, self.linger, self.prefetch = handle, max_facts, linger, prefetch
+        self.running = False
+
+    def setup(self):
+        cfg = self.config = self.container.config
+        self.amqp_uri = cfg["AMQP_URI"]
+        self.queue = facts_queue(self.container.service_name, cfg.get("MAX_DELIVERIES", 5), cfg["LEVEL"])
+        self.source = envelope.source_from_config(self.container.service_name, cfg)
+        self.signer = Signer.from_config(cfg)
+        self.pool = make_pool(cfg["DATABASE_URL"], self.container.service_name, 2, name="aggregator-consumer")
+
+    def start(self):
+        self.pool.open(wait=True, timeout=30)
+        self.running = True
+        self.gt = self.container.spawn_managed_thread(self.run)
+
+    def stop(self):
+        self.running = False
+        self.gt.kill()
+        self.pool.close()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def run(self):
+        backoff = 0.5
+        while self.running:
+            try:
+                self._consume()
+                backoff = 0.5
+            except Exception as exc:  # the consumer outlives a broker or database outage; unacked messages return
+                log.warning("facts consumer: %s; reconnecting in %.1fs", exc, backoff)
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    def _consume(self):
+        buffer = []
+        with Connection(self.amqp_uri) as conn:
+            declare_queue(conn, self.queue)
+            channel = conn.channel()
+            channel.basic_qos(0, self.prefetch, False)
+            with Consumer(channel, queues=[self.queue], callbacks=[lambda body, m: buffer.append(m)],
+                          accept=["json"]):
+                first = None
+                while self.running:
+                    try:
+                        conn.drain_events(timeout=self.linger)
+                    except socket.timeout:
+                        pass
+                    if buffer and first is None:
+                        first = time.monotonic()
+                    full = sum(len(m.payload.get("facts") or ()) if isinstance(m.payload, dict) else 1
+                               for m in buffer) >= self.max_facts
+                    if buffer and (full or time.monotonic() - first >= self.linger or len(buffer) >= self.prefetch):
+                        self._flush(buffer)
+                        buffer.clear()
+                        first = None
+
+    def _transaction(self, bodies):
+        tx = Tx(self.pool, self.source, signer=self.signer)
+        try:
+            self.handle(tx, bodies, self.config)
+        except BaseException:
+            tx.finish(commit=False)
+            raise
+        tx.finish(commit=True)
+
+    def _flush(self, messages):
+        try:
+            self._transaction([m.payload for m in messages])
+        except Exception as exc:
+            log.warning("facts consumer: a group of %d failed (%s); taking them one by one", len(messages), exc)
+            for m in messages:
+                try:
+                    self._transaction([m.payload])
+                except Exception as one:
+                    log.error("facts consumer: a message failed and is requeued: %s", one)
+                    m.requeue()
+                else:
+                    m.ack()
+            return
+        for m in messages:
+            m.ack()
