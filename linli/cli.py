@@ -485,3 +485,28 @@ def rollups_rebuild(ctx):
     with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
         n = ingest.rebuild(tx, cfg["NODE_CODE"])
     click.echo(f"roll-ups rebuilt from {n} facts")
+
+
+@main.group("feed-user")
+def feed_user():
+    """Read-only AMQP users for superior departments' feeds."""
+
+
+@feed_user.command("add")
+@click.argument("name")
+@click.pass_context
+def feed_user_add(ctx, name):
+    """Create user feed-NAME, which may bind its own queues (feed-NAME.*) to `facts` and read them."""
+    import re
+    import secrets
+    from shared import federation
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", name):
+        raise click.ClickException("NAME: 2 to 31 lowercase letters, digits or -")
+    cfg = load_config(ctx)
+    password = secrets.token_urlsafe(24)
+    try:
+        user = federation.feed_user(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]), name, password)
+    except (federation.FederationError, OSError) as exc:
+        raise click.ClickException(f"management API: {exc}")
+    click.echo(f"user {user} password {password}")
+    click.echo(f"  it may declare queues named {user}.*, bind them to the `facts` exchange and consume them")

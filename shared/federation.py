@@ -91,3 +91,13 @@ def remove_child(parent, code):
     """Stop federating that child's facts (its directives link is the child's to remove)."""
     parent.set_upstream_set(CHILD_SET, set(parent.upstream_set(CHILD_SET)) - {child_upstream(code)})
     parent.remove_upstream(child_upstream(code))
+
+
+def feed_user(management, name, password):
+    """A read-only AMQP user for a superior department: it may declare queues named `feed-<name>.*`,
+    bind them to `facts` and consume them, and nothing else (no publishing, no other exchange)."""
+    own = f"^feed-{name}\\..*$"
+    management._call("PUT", f"users/{quote(f'feed-{name}', safe='')}", {"password": password, "tags": ""})
+    management._call("PUT", f"permissions/{management.vhost}/{quote(f'feed-{name}', safe='')}",
+                     {"configure": own, "write": own, "read": f"^(facts|feed-{name}\\..*)$"})
+    return f"feed-{name}"

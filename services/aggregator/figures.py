@@ -112,3 +112,18 @@ def csv_rows(result):
         for p in s["points"]:
             yield [result["metric"], result["node"], s["key"], p["period_start"],
                    "suppressed" if p["suppressed"] else p["n"], "" if p["total"] is None else p["total"]]
+
+
+HEADLINE_STOCKS = ["residents", "party_members", "party_members_reported", "organizations", "workers"]
+HEADLINE_FLOWS = ["points_posted", "service_hours", "points_redeemed", "matters_raised", "matters_settled",
+                  "matters_rated"]
+
+
+def headlines(tx, root, today):
+    """[(child node, metric, count, total)] for the Prometheus gauges: one level below this instance."""
+    length = next((n for n in rules.CODE_LENGTHS if n > len(root)), None)
+    if length is None:
+        return []
+    rows = tx.all(store.HEADLINES, {"length": length, "root": root, "stocks": HEADLINE_STOCKS,
+                                    "flows": HEADLINE_FLOWS, "year": date(today.year, 1, 1)})
+    return [(r["node"], r["metric"], int(r["n"]), float(r["total"])) for r in rows]

@@ -6,7 +6,11 @@ Thin entrypoints over ingest.py (taking batches) and figures.py (reading).
 """
 import logging
 
+from datetime import date
+
 from nameko.rpc import rpc
+from nameko.timer import timer
+from prometheus_client import Gauge
 
 from services.aggregator import figures, ingest, store
 from services.aggregator.consumer import BatchingConsumer, facts_queue
@@ -17,6 +21,8 @@ from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
+HEADLINE = Gauge("linli_rollup_headline", "Headline figures per child node: stocks now, flows this year "
+                 "(count, and the measure's total where there is one)", ["node", "metric", "measure"])
 
 
 def take(tx, bodies, config):
@@ -45,6 +51,13 @@ class AggregatorService:
     @property
     def own(self):
         return self.db.source["node_code"], self.db.signer.public_key, self.db.source["level"]
+
+    @timer(interval=30)
+    def export_headlines(self):
+        for node, metric, n, total in figures.headlines(self.db, self.own[0], date.today()):
+            HEADLINE.labels(node, metric, "count").set(n)
+            if total:
+                HEADLINE.labels(node, metric, "total").set(total)
 
     @command
     def rollups(self, query, caller):

@@ -53,3 +53,14 @@ METRIC_NAMES = "SELECT DISTINCT metric FROM rollups WHERE node = %s ORDER BY 1"
 ADD_REJECTED = ("INSERT INTO rejected_batches (key, source_code, reason, body) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (key) DO NOTHING RETURNING key")
 REJECTED = "SELECT key, source_code, reason, received_at FROM rejected_batches ORDER BY received_at DESC LIMIT %s"
+# Headline figures per child node: stocks as their level now, flows as this year's.
+HEADLINES = """
+SELECT node, metric, sum(n) AS n, sum(total) AS total FROM rollups
+WHERE period = 'day' AND dim = '' AND length(node) = %(length)s AND starts_with(node, %(root)s)
+  AND metric = ANY(%(stocks)s)
+GROUP BY 1, 2
+UNION ALL
+SELECT node, metric, n, total FROM rollups
+WHERE period = 'year' AND period_start = %(year)s AND dim = '' AND length(node) = %(length)s
+  AND starts_with(node, %(root)s) AND metric = ANY(%(flows)s)
+"""

@@ -138,3 +138,12 @@ def test_reading_roll_ups_stocks_children_and_small_cells(tx, district):
     rest = tx(figures.feed, {"after": page["next"]}, ANALYST)
     assert len(rest["items"]) == 6 and {i["type"] for i in rest["items"]} == {"resident_registered"}
     assert tx(figures.feed, {"prefix": STREET_B}, ANALYST)["items"][0]["node"] == B1
+
+
+def test_headline_figures_per_child_for_prometheus(tx, district):
+    take(tx, batch(STREET_A, [resident_fact(A1), resident_fact(A2), points_fact(A1, 30, 2.5, day="2026-03-01")]))
+    take(tx, batch(STREET_B, [resident_fact(B1), resident_fact(B1, delta=-1)]))
+    got = {(node, metric): (n, total) for node, metric, n, total in tx(figures.headlines, DISTRICT, date(2026, 11, 23))}
+    assert got[(STREET_A, "residents")] == (2, 0) and got[(STREET_B, "residents")] == (0, 0)
+    assert got[(STREET_A, "points_posted")] == (1, 30.0) and got[(STREET_A, "service_hours")] == (1, 2.5)
+    assert tx(figures.headlines, DISTRICT, date(2027, 1, 2)).count((STREET_A, "points_posted", 1, 30.0)) == 0
