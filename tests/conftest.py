@@ -57,7 +57,7 @@ APP_TABLES = {
                  "node_changes", "nodes", "outbox", "processed_events"],
     "points": ["handovers_in", "evaluation_rows", "evaluations", "redemptions", "rewards", "service_records",
                "entries", "transfers", "accounts", "rule_versions", "categories", "outbox", "processed_events"],
-    "consultation": ["ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
+    "consultation": ["cases", "ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
                      "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
                      "processed_events"],
     "notification": ["acknowledgement_reports", "broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "early_receipts", "notice_waits", "notices",

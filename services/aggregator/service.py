@@ -72,6 +72,12 @@ class AggregatorService:
         return {"facts": ingest.rebuild(self.db, self.own[0])}
 
     @command
+    def trusted_key(self, code):
+        """The public key of a registered child, for services that take messages from below (or None)."""
+        row = self.db.one(store.CHILD_KEY, (code,))
+        return row["public_key"] if row else None
+
+    @command
     def children(self):
         return [{**r, "added_at": r["added_at"].isoformat(),
                  "last_fact_at": r["last_fact_at"].isoformat() if r["last_fact_at"] else None}

@@ -1,6 +1,7 @@
 """SQL of the aggregator, in one place."""
 
 CHILD_KEYS = "SELECT code, public_key FROM children"
+CHILD_KEY = "SELECT public_key FROM children WHERE code = %s"
 CHILDREN = "SELECT code, public_key, amqp_uri, added_at, last_fact_at FROM children ORDER BY code"
 ADD_CHILD = ("INSERT INTO children (code, public_key, amqp_uri) VALUES (%s, %s, %s) ON CONFLICT (code) DO UPDATE "
              "SET public_key = excluded.public_key, amqp_uri = excluded.amqp_uri")

@@ -7,7 +7,7 @@ rater must be someone on the register within the caller's scope. A matter is
 handled by its community until it is escalated; then by the street above it
 (`level_code`), whose token must reach that level.
 """
-from services.consultation import rules, store
+from services.consultation import cases, rules, store
 from services.consultation.schemas import (BackSchema, MatterCreateSchema, MatterListQuerySchema, MatterSchema,
                                            RateSchema, ScreenSchema, SettleSchema, SimilarQuerySchema)
 from shared import facts
@@ -147,16 +147,20 @@ def screen(tx, matter_id, data, caller, now):
         # Both rows locked in id order, as agenda items lock them, so two merges never deadlock.
         locked = {r["id"]: r for r in tx.all(store.MATTERS_FOR_UPDATE, (sorted({matter_id, d["duplicate_of"]}),))}
     row = matter_in_scope(tx, matter_id, caller, for_update=True, handling=True)
-    why = rules.matter_move(row["status"], to)
+    # An escalated matter the street cannot settle goes on up to the district: escalated again.
+    further = to == "escalated" and row["status"] == "escalated" and len(row["level_code"]) == 9
+    why = None if further else rules.matter_move(row["status"], to)
     if why:
         raise Conflict(why, {"outcome": [why]})
+    if to == "escalated" and rules.escalate_to(row["level_code"]) is None:
+        raise Conflict("a district escalates no further from here", {"outcome": ["escalation ends at the district"]})
     values = {"status": to, "actor": caller["actor"], "note": d.get("note"), "referred_to": d.get("referred_to"),
               "duplicate_of": None, "level_code": row["level_code"], "id": matter_id, "now": now,
               "screening_due_at": row["screening_due_at"], "rescreen": False}
     if to == "escalated":
         # The street screens it afresh, within the same deadline counted from now.
         deadline = rules.deadline_for(tx.all(store.DEADLINES), row["category"], row["urgency"])
-        values.update(level_code=row["community_code"][:9], rescreen=True,
+        values.update(level_code=rules.escalate_to(row["level_code"]), rescreen=True,
                       screening_due_at=rules.due_dates(now, deadline["screening_hours"], 1)[0])
     if to == "merged":
         target = locked.get(d["duplicate_of"])
@@ -181,6 +185,8 @@ def screen(tx, matter_id, data, caller, now):
     if to == "escalated":
         tx.emit("matter_escalated", event(after, to_level=after["level_code"], reason=d.get("note")))
         facts_out.append(fact("matter_escalated", after, now.date(), to_level=len(after["level_code"])))
+        if len(after["level_code"]) == 6:
+            cases.escalate_up(tx, after, d.get("note"))
     tx.publish_facts("matter_screened", facts_out)
     return view(after, now)
 
@@ -260,3 +266,29 @@ def set_deadline(tx, data, caller):
         tx.execute(store.SET_DEADLINE, (d["category"], d["urgency"], d["screening_hours"], d["settle_days"]))
     tx.emit("consultation_deadline_set", {**d, "actor": caller["actor"]})
     return {"items": tx.all(store.DEADLINES)}
+
+
+def answered_from_above(tx, body, parent_key, now):
+    """At the street: the district's answer to a case it raised. True if it applied (False: applied
+    before, or not this street's); a forged one raises cases.Rejected."""
+    if not parent_key or not isinstance(body, dict) or not facts.verify(body, parent_key):
+        raise cases.Rejected("the answer is not signed by this instance's parent", {"signature": ["refused"]})
+    street, _, matter_id = str(body.get("case_id", "")).partition(":")
+    if street != tx.source["node_code"] or not matter_id.isdigit():
+        return False
+    row = tx.one(store.MATTERS_FOR_UPDATE, ([int(matter_id)],))
+    if row is None or row["status"] != "escalated" or len(row["level_code"]) != 6:
+        return False
+    to = body["outcome"] if body.get("outcome") in ("answered", "referred") else "answered"
+    values = {"status": to, "actor": f"{body.get('issuer')}:{body.get('answered_by')}", "note": body.get("answer"),
+              "referred_to": body.get("referred_to"), "duplicate_of": None, "level_code": street, "id": row["id"],
+              "now": now, "screening_due_at": row["screening_due_at"], "rescreen": False}
+    version = tx.one(store.SCREEN, values)["version"]
+    after = tx.one(store.MATTER, (row["id"],))
+    history(tx, after, version, to, body.get("answer"), values["actor"])
+    on_time = now <= row["screening_due_at"]
+    tx.emit("matter_screened", event(after, outcome="answer" if to == "answered" else "refer",
+                                     note=body.get("answer"), on_time=on_time, from_level=body.get("issuer")))
+    tx.publish_facts("matter_screened", [fact("matter_screened", after, now.date(),
+                                              outcome="answer" if to == "answered" else "refer", on_time=on_time)])
+    return True

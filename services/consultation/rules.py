@@ -30,6 +30,12 @@ ROLES = {"resident_rep": "居民代表", "party_member": "党员", "building_cap
 
 SCREENING = {"answer": "answered", "deliberate": "deliberating", "refer": "referred", "reject": "rejected",
              "escalate": "escalated", "merge": "merged"}
+def escalate_to(level_code):
+    """Who handles a matter escalated from this level: a community's goes to its street, a street's to
+    its district (another instance); None above that."""
+    return {12: level_code[:9], 9: level_code[:6]}.get(len(level_code))
+
+
 UNSCREENED = ("raised", "escalated")  # waiting for the community's, or the street's, answer
 OPEN = ("raised", "escalated", "answered", "deliberating", "referred", "decided", "implementing", "published")
 CLOSED = ("settled", "rejected", "merged")

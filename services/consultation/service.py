@@ -8,16 +8,21 @@ raiser, backer, participant or rater is on the register within that scope.
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy, rpc
+from prometheus_client import Counter
 
-from services.consultation import decisions, deliberation, figures, matters
+from services.consultation import cases, decisions, deliberation, figures, matters
 from shared.db import Database
 from shared.errors import DomainError
 from shared.metrics import Telemetry
+from shared.messaging import DIRECTIVES, FACTS, consume
 from shared.outbox import OutboxRelay
 
 command = rpc(expected_exceptions=DomainError)
 CHINA = ZoneInfo("Asia/Shanghai")
+CASES_REJECTED = Counter("linli_consultation_cases_rejected_total",
+                         "Cases from below or answers from above refused (signature, another street's matter)")
 
 
 def now():
@@ -31,9 +36,43 @@ class ConsultationService:
     relay = OutboxRelay()
     telemetry = Telemetry()
     registry = RpcProxy("registry")
+    aggregator = RpcProxy("aggregator")
+    config = Config()
 
     def people(self, resident_id, caller):
         return self.registry.account_holder("person", resident_id, caller)
+
+    # -- matters between levels ---------------------------------------------------------------
+
+    @consume(FACTS, cases.UP_KEY)
+    def on_case(self, body):
+        """At a district: a matter escalated by a street below (a street ignores its own cases here)."""
+        if self.db.source["level"] == "street":
+            return
+        try:
+            cases.receive(self.db, body, self.aggregator.trusted_key)
+        except cases.Rejected:
+            CASES_REJECTED.inc()
+            raise
+
+    @consume(DIRECTIVES, f"{cases.DOWN_PREFIX}.*")
+    def on_case_answer(self, body):
+        """At a street: the district's answer to a matter it escalated."""
+        if self.db.source["level"] != "street":
+            return
+        try:
+            matters.answered_from_above(self.db, body, self.config.get("PARENT_KEY"), now())
+        except cases.Rejected:
+            CASES_REJECTED.inc()
+            raise
+
+    @command
+    def list_cases(self, query, caller):
+        return cases.list_cases(self.db, query, caller)
+
+    @command
+    def answer_case(self, case_id, data, caller):
+        return cases.answer(self.db, case_id, data, caller)
 
     # -- matters ------------------------------------------------------------------------------
 

@@ -170,3 +170,16 @@ PUBLIC_RESULTS = ("SELECT d.id, d.meeting_id, a.community_code, a.title AS item_
                   "AND d.id > %(after)s ORDER BY d.id LIMIT %(limit)s")
 ROLES_ATTENDED = ("SELECT role, count(*) FILTER (WHERE attended) AS attended FROM participants WHERE meeting_id = %s "
                   "GROUP BY role ORDER BY role")
+
+# -- cases between levels ---------------------------------------------------------------------
+ADD_CASE = ("INSERT INTO cases (case_id, from_code, community_code, category, urgency, channel, reason, raised_on) "
+            "VALUES (%(case_id)s, %(from_code)s, %(community_code)s, %(category)s, %(urgency)s, %(channel)s, "
+            "%(reason)s, %(raised_on)s) ON CONFLICT (case_id) DO NOTHING RETURNING case_id")
+CASE_COLUMNS = ("case_id, from_code, community_code, category, urgency, channel, reason, raised_on, status, outcome, "
+                "answer, answered_by, answered_at, received_at")
+CASE = f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = %s"
+CASE_FOR_UPDATE = CASE + " FOR UPDATE"
+CASES = (f"SELECT {CASE_COLUMNS} FROM cases WHERE starts_with(from_code, %(under)s) "
+         "AND (%(status)s::text IS NULL OR status = %(status)s) ORDER BY received_at DESC LIMIT %(limit)s")
+ANSWER_CASE = ("UPDATE cases SET status = 'answered', outcome = %(outcome)s, answer = %(answer)s, "
+               "answered_by = %(actor)s, answered_at = now() WHERE case_id = %(case_id)s")

@@ -17,6 +17,8 @@ from kombu import Connection, Producer
 
 from linli.cli import main as cli
 from services.aggregator.service import AggregatorService
+from services.consultation import cases, matters
+from services.consultation.service import ConsultationService
 from services.notification import broadcasts, subscribers
 from services.notification.service import NotificationService
 from shared import envelope, facts, federation
@@ -36,6 +38,12 @@ SEEDS = {DISTRICT: b"\x31" * 32, STREET_A: b"\x32" * 32, STREET_B: b"\x33" * 32}
 def tree(base_config):
     """Three instances: a district and two streets, each its own vhost, database, key and aggregator."""
     yield from _tree(base_config, ["aggregator"], [AggregatorService])
+
+
+@pytest.fixture
+def tree_with_consultation(base_config):
+    """The same three instances running the aggregator and consultation services."""
+    yield from _tree(base_config, ["aggregator", "consultation"], [AggregatorService, ConsultationService])
 
 
 @pytest.fixture
@@ -244,3 +252,49 @@ def test_a_district_broadcast_reaches_both_streets_once_and_the_counts_come_back
                 "AND dim = 'directive' AND value = %s", (directive,)).fetchall())
     wait_for(lambda: reached().get(DISTRICT) == 5, timeout=60, message="the acknowledgements at the district")
     assert reached() == {DISTRICT: 5, STREET_A: 3, STREET_B: 2, A1: 2, A2: 1, B1: 2}
+
+
+def test_an_escalated_matter_goes_up_de_identified_and_its_answer_comes_back_down(tree_with_consultation,
+                                                                                 container_factory):
+    tree = tree_with_consultation
+    d, a = tree[DISTRICT], tree[STREET_A]
+    add_child(d, a)
+    add_child(d, tree[STREET_B])
+    start(container_factory, tree, (AggregatorService, ConsultationService))
+    for cfg in (a, d):
+        links = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+        wait_for(lambda lk=links: any(link["status"] == "running" for link in lk.links()), timeout=30,
+                 message="the federation links")
+    worker = {"actor": "token:a:长海一村 张丽", "scope": A1, "role": "community_worker"}
+    street = {"actor": "token:a:长海路街道 王建国", "scope": STREET_A, "role": "street_admin"}
+    now = datetime.now(timezone.utc)
+    with transaction(a["DATABASE_URL"], "consultation", envelope.source_from_config("consultation", a),
+                     facts.Signer.from_config(a)) as tx:
+        m = matters.raise_matter(tx, None, {"community_code": A1, "category": "parking", "channel": "hotline",
+                                            "title": "长海路夜间停车占道", "urgency": "urgent",
+                                            "description": "居民陈志强反映：长海路晚上车辆占道，消防通道被堵。"}, worker, now)
+        matters.screen(tx, m["id"], {"outcome": "escalate", "note": "涉及市政道路，社区无权处置"}, worker, now)
+        up = matters.screen(tx, m["id"], {"outcome": "escalate", "note": "需区建管委协调道路停车管理"}, street, now)
+    assert up["status"] == "escalated"
+    case_id = f"{STREET_A}:{m['id']}"
+    wait_for(lambda: one(d, "SELECT count(*) FROM consultation.cases WHERE case_id = %s", (case_id,)) == 1,
+             timeout=30, message="the case at the district")
+    with psycopg.connect(d["DATABASE_URL"]) as conn:
+        case = conn.execute("SELECT community_code, category, urgency, reason FROM consultation.cases").fetchone()
+    assert case == (A1, "parking", "urgent", "需区建管委协调道路停车管理")       # no raiser, no resident's words
+    district = {"actor": "token:d:杨浦区 区建管委 刘强", "scope": DISTRICT, "role": "street_admin"}
+    with transaction(d["DATABASE_URL"], "consultation", envelope.source_from_config("consultation", d),
+                     facts.Signer.from_config(d)) as tx:
+        cases.answer(tx, case_id, {"outcome": "answered",
+                                   "answer": "区建管委已同意下周起在长海路实施夜间临时停车管理。"}, district)
+    wait_for(lambda: one(a, "SELECT status FROM consultation.matters WHERE id = %s", (m["id"],)) == "answered",
+             timeout=30, message="the answer back at the street")
+    assert one(a, "SELECT level_code FROM consultation.matters WHERE id = %s", (m["id"],)) == STREET_A
+    with transaction(a["DATABASE_URL"], "consultation", envelope.source_from_config("consultation", a),
+                     facts.Signer.from_config(a)) as tx:
+        settled = matters.settle(tx, m["id"], {"note": "已按区答复落实"}, street, datetime.now(timezone.utc))
+    assert settled["status"] == "settled"
+    # The settlement counts where the matter was raised: the street's community, summed at the district.
+    wait_for(lambda: one(d, "SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = %s AND "
+                            "metric = 'matters_settled' AND period = 'year' AND dim = ''", (A1,)) == 1,
+             timeout=30, message="the settlement counted at the district")
