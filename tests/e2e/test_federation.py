@@ -29,9 +29,9 @@ from tests.conftest import ADMIN_DSN, _dsn
 from tests.integration.conftest import wait_for
 from tests.integration.proxy import CuttableProxy
 
-DISTRICT, STREET_A, STREET_B = "310110", "310110012", "310110013"
+CITY, DISTRICT, STREET_A, STREET_B = "3101", "310110", "310110012", "310110013"
 A1, A2, B1 = "310110012001", "310110012002", "310110013001"
-SEEDS = {DISTRICT: b"\x31" * 32, STREET_A: b"\x32" * 32, STREET_B: b"\x33" * 32}
+SEEDS = {CITY: b"\x30" * 32, DISTRICT: b"\x31" * 32, STREET_A: b"\x32" * 32, STREET_B: b"\x33" * 32}
 
 
 @pytest.fixture
@@ -52,18 +52,26 @@ def tree_with_notification(base_config):
     yield from _tree(base_config, ["aggregator", "notification"], [AggregatorService, NotificationService])
 
 
-def _tree(base_config, schemas, classes):
+@pytest.fixture
+def city_tree(base_config):
+    """A city above the district: four instances, the district obeying (and reporting to) the city."""
+    yield from _tree(base_config, ["aggregator"], [AggregatorService], with_city=True)
+
+
+def _tree(base_config, schemas, classes, with_city=False):
     run = uuid.uuid4().hex[:8]
     mgmt = base_config["RABBIT_MANAGEMENT_URL"]
     instances = {}
-    for code, level in ((DISTRICT, "district"), (STREET_A, "street"), (STREET_B, "street")):
+    levels = ((CITY, "city"),) if with_city else ()
+    for code, level in levels + ((DISTRICT, "district"), (STREET_A, "street"), (STREET_B, "street")):
+        parent = {CITY: None, DISTRICT: CITY if with_city else None, STREET_A: DISTRICT, STREET_B: DISTRICT}[code]
         vhost, db = f"e2e-{run}-{code}", f"linli_e2e_{run}_{code}"
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{db}"')
         cfg = {**base_config, "LEVEL": level, "NODE_CODE": code, "INSTANCE": f"{level}-{code}",
                "DATABASE_URL": _dsn(db), "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
                "SIGNING_KEY": facts._b64(SEEDS[code]), "OUTBOX_POLL_SECONDS": 0.1,
-               "PARENT_KEY": None if code == DISTRICT else facts.Signer(facts._b64(SEEDS[DISTRICT])).public_key}
+               "PARENT_KEY": facts.Signer(facts._b64(SEEDS[parent])).public_key if parent else None}
         ensure_vhost(mgmt, cfg["AMQP_URI"])
         migrate(cfg["DATABASE_URL"], schemas)
         apply_topology(cfg, classes)
@@ -298,3 +306,32 @@ def test_an_escalated_matter_goes_up_de_identified_and_its_answer_comes_back_dow
     wait_for(lambda: one(d, "SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = %s AND "
                             "metric = 'matters_settled' AND period = 'year' AND dim = ''", (A1,)) == 1,
              timeout=30, message="the settlement counted at the district")
+
+
+def test_a_city_sums_its_districts_which_sum_their_streets(city_tree, container_factory):
+    tree = city_tree
+    c, d, a, b = tree[CITY], tree[DISTRICT], tree[STREET_A], tree[STREET_B]
+    add_child(c, d)
+    add_child(d, a)
+    add_child(d, b)
+    start(container_factory, tree)
+    for cfg, n in ((c, 1), (d, 2)):
+        links = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+        wait_for(lambda lk=links, k=n: len([x for x in lk.links() if x["status"] == "running"
+                                            and x["exchange"] == "facts"]) == k, timeout=30,
+                 message="the facts links")
+    publish(a, [resident(A1), resident(A1, "M"), resident(A2)])
+    publish(b, [resident(B1), resident(B1)])
+    wait_for(lambda: agrees(tree), timeout=30, message="the district")
+
+    def city_holds_the_tree():
+        for code in (STREET_A, STREET_B):
+            if rollups(c, code) != rollups(tree[code], code):
+                return False
+        return rollups(c, DISTRICT) == rollups(d, DISTRICT)
+    wait_for(city_holds_the_tree, timeout=30, message="the city to hold the whole tree")
+    assert one(c, "SELECT n FROM aggregator.rollups WHERE node = %s AND metric = 'residents' AND period = 'year' "
+                  "AND dim = ''", (CITY,)) == 5
+    # The city took the district's re-signed relays, never the streets' own batches (one hop only).
+    assert one(c, "SELECT count(DISTINCT source_code) FROM aggregator.facts_log") == 1
+    assert one(c, "SELECT min(source_code) FROM aggregator.facts_log") == DISTRICT
