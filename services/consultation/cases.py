@@ -107,7 +107,7 @@ def answer(tx, cid, data, caller):
     if d["outcome"] == "referred" and not d.get("referred_to"):
         raise ValidationFailed("say where it is referred", {"referred_to": ["required when referred"]})
     tx.execute(store.ANSWER_CASE, {"case_id": cid, "outcome": d["outcome"], "answer": d["answer"],
-                                   "actor": caller["actor"]})
+                                   "referred_to": d.get("referred_to"), "actor": caller["actor"]})
     body = {"v": 1, "issuer": tx.source["node_code"], "case_id": cid, "outcome": d["outcome"],
             "answer": d["answer"], "referred_to": d.get("referred_to"), "answered_by": caller["actor"]}
     outbox.add_message(tx, DIRECTIVES.name, f"{DOWN_PREFIX}.{row['from_code']}",

@@ -176,10 +176,11 @@ ADD_CASE = ("INSERT INTO cases (case_id, from_code, community_code, category, ur
             "VALUES (%(case_id)s, %(from_code)s, %(community_code)s, %(category)s, %(urgency)s, %(channel)s, "
             "%(reason)s, %(raised_on)s) ON CONFLICT (case_id) DO NOTHING RETURNING case_id")
 CASE_COLUMNS = ("case_id, from_code, community_code, category, urgency, channel, reason, raised_on, status, outcome, "
-                "answer, answered_by, answered_at, received_at")
+                "answer, referred_to, answered_by, answered_at, received_at")
 CASE = f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = %s"
 CASE_FOR_UPDATE = CASE + " FOR UPDATE"
 CASES = (f"SELECT {CASE_COLUMNS} FROM cases WHERE starts_with(from_code, %(under)s) "
          "AND (%(status)s::text IS NULL OR status = %(status)s) ORDER BY received_at DESC LIMIT %(limit)s")
 ANSWER_CASE = ("UPDATE cases SET status = 'answered', outcome = %(outcome)s, answer = %(answer)s, "
+               "referred_to = %(referred_to)s, "
                "answered_by = %(actor)s, answered_at = now() WHERE case_id = %(case_id)s")

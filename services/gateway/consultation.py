@@ -1,4 +1,5 @@
-"""Gateway routes for consultation (三上三下): matters, agenda items, meetings, decisions, figures and the public view.
+"""Gateway routes for consultation (三上三下): matters, agenda items, meetings, decisions, figures, the public view and
+the cases escalated from the streets below (at a district).
 
 The gateway checks the role and any node code the request names; the
 consultation service checks each matter's, meeting's and decision's community
@@ -16,9 +17,12 @@ MATTERS = "/api/v1/matters"
 ITEMS = "/api/v1/agenda-items"
 MEETINGS = "/api/v1/meetings"
 DECISIONS = "/api/v1/decisions"
+CASES = "/api/v1/cases"
 MAX_ID = 2 ** 63 - 1  # ids are bigints: anything larger would fail in the database, not answer 422
 # Only ASCII digits: int() would also take signs, spaces, underscores and other scripts' digits.
 DIGITS = re.compile(r"[0-9]{1,19}")
+# A case is "<street>:<matter id>": the 9-digit code of the street that escalated it and its matter's id there.
+CASE_ID = re.compile(r"[0-9]{9}:[0-9]{1,19}")
 
 
 def _code(body, key="community_code"):
@@ -41,6 +45,14 @@ def _positive_id(args, name):
     if not DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_ID:
         raise ValidationFailed(f"{name} must be a positive integer", {name: ["must be an id from 1 to 2^63-1"]})
     return int(raw)
+
+
+def _case_id(raw):
+    """The case id from the path, or 422: a malformed one would only be looked up in vain."""
+    if not CASE_ID.fullmatch(raw):
+        raise ValidationFailed("the case id is malformed",
+                               {"case_id": ["must be a 9-digit street code, a colon and the matter id: 310110012:42"]})
+    return raw
 
 
 class ConsultationRoutes:
@@ -222,3 +234,19 @@ class ConsultationRoutes:
     def public_results(self, request):
         # 公示 is for every resident: no token is asked for, and the service shows nothing personal.
         return as_json(self._consultation("public_results", request.args.to_dict()))
+
+    # -- cases escalated from the streets below (at a district) -------------------------------------------
+
+    @api("GET", CASES)
+    def list_cases(self, request):
+        query = request.args.to_dict()
+        principal = self._principal(request, "consultation:read", query.get("under"), field="under")
+        return as_json(self._consultation("list_cases", query, self._caller(principal)))
+
+    @api("POST", f"{CASES}/<string:case_id>/answer")
+    def answer_case(self, request, case_id):
+        body = json_body(request)
+        principal = self._principal(request, "consultation:write")
+        # The service checks the case's street against the token's scope (404 outside it).
+        case_id = _case_id(case_id)
+        return as_json(self._consultation("answer_case", case_id, body, self._caller(principal)))

@@ -485,6 +485,8 @@ def add_points(spec):
 
 # -- consultation (三上三下): matters, deliberation, decisions, figures and the public view ---------------
 
+from services.consultation.cases import AnswerSchema as CaseAnswerSchema  # noqa: E402
+from services.consultation.cases import CaseListQuerySchema  # noqa: E402
 from services.consultation.schemas import (AgendaItemCreateSchema, AttendanceSchema, BackSchema,  # noqa: E402
                                            CancelMeetingSchema, CloseMeetingSchema, DeadlineSchema,
                                            DecisionCreateSchema,
@@ -553,8 +555,35 @@ class AgendaItemSchema(Schema):
     options = fields.List(fields.Nested(OptionSchema))
 
 
+class CaseSchema(Schema):
+    """A matter escalated from a street below, as the district keeps it: de-identified (no raiser, no
+    resident's words)."""
+    case_id = fields.String(metadata={"description": "<street code>:<matter id at that street>",
+                                      "example": "310110012:42"})
+    from_code = fields.String(metadata={"description": "the street that escalated it"})
+    community_code = fields.String()
+    category = fields.String()
+    urgency = fields.String()
+    channel = fields.String()
+    reason = fields.String(allow_none=True, metadata={"description": "the street's own reason for escalating"})
+    raised_on = fields.Date()
+    status = fields.String(metadata={"enum": ["open", "answered"]})
+    outcome = fields.String(allow_none=True, metadata={"enum": ["answered", "referred"]})
+    answer = fields.String(allow_none=True)
+    answered_by = fields.String(allow_none=True)
+    answered_at = fields.DateTime(allow_none=True)
+    received_at = fields.DateTime()
+
+
+class CaseListSchema(Schema):
+    items = fields.List(fields.Nested(CaseSchema))
+
+
 MATTER, ITEM, MEETING, DECISION, TASK = (_id_param(n) for n in ("matter_id", "item_id", "meeting_id",
                                                                  "decision_id", "task_id"))
+CASE = {"in": "path", "name": "case_id", "required": True,
+        "schema": {"type": "string", "pattern": r"^[0-9]{9}:[0-9]{1,19}$", "example": "310110012:42"},
+        "description": "the street's 9-digit code, a colon and the matter's id there; 422 when malformed"}
 AGENDA_ITEM_QUERY = {"in": "query", "name": "agenda_item_id", "required": True,
                      "schema": {"type": "integer", "minimum": 1, "maximum": 2 ** 63 - 1},
                      "description": "the agenda item to tally; 422 when missing or not a positive integer"}
@@ -578,8 +607,11 @@ def add_consultation(spec):
                          ("Decision", DecisionSchema), ("DecisionCreate", DecisionCreateSchema),
                          ("DecisionTaskCreate", TaskCreateSchema), ("TaskProgress", ProgressSchema),
                          ("ResultPublish", PublishSchema), ("ConsultationFigures", FiguresSchema),
-                         ("PublicResult", PublicResultSchema), ("PublicResultPage", PublicPageSchema)]:
+                         ("PublicResult", PublicResultSchema), ("PublicResultPage", PublicPageSchema),
+                         ("Case", CaseSchema), ("CaseList", CaseListSchema), ("CaseAnswer", CaseAnswerSchema)]:
         spec.components.schema(name, schema=schema)
+    spec.tag({"name": "consultation", "description": "Consultation (三上三下); at a district, the matters "
+                                                     "escalated from the streets below as de-identified cases"})
     m = "/api/v1/matters"
     spec.path(m, operations={
         "get": _op("Matters in scope, newest first (overdue, escalated, by status or category)", "MatterPage",
@@ -670,6 +702,18 @@ def add_consultation(spec):
     for code in ("401", "403", "404", "409"):
         del public["responses"][code]
     spec.path("/api/v1/public/results", operations={"get": public})
+    spec.path("/api/v1/cases", operations={
+        "get": _tagged("consultation", _op(
+            "Cases escalated from the streets under a code (default: the token's scope), newest first; 403 when "
+            "`under` lies outside the token's scope", "CaseList",
+            params=[{"in": "query", "schema": CaseListQuerySchema}])),
+    })
+    spec.path("/api/v1/cases/{case_id}/answer", operations={
+        "post": _tagged("consultation", _op(
+            "Answer a case (answered, or referred with where to); the answer goes down, signed, to the street that "
+            "escalated it. 404 for a case outside the token's scope, 409 when answered already", "Case",
+            body="CaseAnswer", params=[CASE])),
+    })
 
 
 # -- notification: broadcasts, notices, subscribers, a resident's own inbox, templates, receipts -----------

@@ -13,6 +13,7 @@ CREATE TABLE cases (
     status         text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'answered')),
     outcome        text CHECK (outcome IN ('answered', 'referred')),
     answer         text CHECK (length(answer) BETWEEN 1 AND 2000),
+    referred_to    text,
     answered_by    text,
     answered_at    timestamptz,
     received_at    timestamptz NOT NULL DEFAULT now()
