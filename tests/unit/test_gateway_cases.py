@@ -5,14 +5,12 @@ import json
 import pytest
 from nameko.testing.services import worker_factory
 from werkzeug.routing import Map, Rule
-from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request
 
 from services.gateway import auth, openapi
 from services.gateway.http import ApiHandler
 from services.gateway.service import GatewayService
 from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
-from tests.unit.gateway_fakes import FakeTokens
+from tests.unit.gateway_fakes import FakeTokens, http_request
 
 ROLES = ("street_admin", "community_worker", "district_analyst", "resident", "organization_leader",
          "department_feed", "operator")
@@ -39,13 +37,8 @@ CASE = {"case_id": "310110012:42", "from_code": "310110012", "community_code": "
         "received_at": "2024-05-03T10:00:00+08:00"}
 
 
-def request(method, path, body=None, role="street_admin", query=None):
-    headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
-    builder = EnvironBuilder(method=method, path=path, query_string=query, headers=headers,
-                             data=json.dumps(body) if body is not None else None, content_type="application/json")
-    return Request(builder.get_environ())
-
-
+def request(*args, **kwargs):
+    return http_request(TOKENS, *args, **kwargs)
 @pytest.fixture
 def tokens():
     return FakeTokens(TOKENS, PRINCIPALS)

@@ -5,14 +5,12 @@ import json
 import pytest
 from nameko.testing.services import worker_factory
 from werkzeug.routing import Map, Rule
-from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request
 
 from services.gateway import auth, openapi
 from services.gateway.http import ApiHandler
 from services.gateway.service import GatewayService
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
-from tests.unit.gateway_fakes import FakeTokens
+from tests.unit.gateway_fakes import FakeTokens, http_request
 
 ALL_CONSULTATION = ("consultation:read", "consultation:write", "consultation:admin", "consultation:figures")
 ALLOWED = {
@@ -49,13 +47,8 @@ WORKER_CALLER = {"actor": "token:b1b2c3d4:社工", "scope": "310110012003", "rol
                  "organization_id": None}
 
 
-def request(method, path, body=None, role="street_admin", query=None):
-    headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
-    builder = EnvironBuilder(method=method, path=path, query_string=query, headers=headers,
-                             data=json.dumps(body) if body is not None else None, content_type="application/json")
-    return Request(builder.get_environ())
-
-
+def request(*args, **kwargs):
+    return http_request(TOKENS, *args, **kwargs)
 @pytest.fixture
 def tokens():
     return FakeTokens(TOKENS, PRINCIPALS)

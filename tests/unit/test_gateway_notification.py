@@ -7,15 +7,13 @@ from unittest import mock
 import pytest
 from nameko.testing.services import worker_factory
 from werkzeug.routing import Map, Rule
-from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request
 
 from services.gateway import auth, openapi, store
 from services.gateway.http import ApiHandler, PayloadTooLarge
 from services.gateway.notification import NotificationRoutes
 from services.gateway.service import GatewayService
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from tests.unit.gateway_fakes import FakeTokens
+from tests.unit.gateway_fakes import FakeTokens, http_request
 
 ALL_NOTIFICATION = ("notification:read", "notification:write", "notification:send", "notification:organization",
                     "notification:broadcast", "notification:approve", "notification:admin", "notification:self")
@@ -115,15 +113,8 @@ RESIDENT_CALLER = {"actor": "token:e1b2c3d4:王秀英", "scope": "310110012003",
                    "organization_id": None, "resident_id": 42}
 
 
-def request(method, path, body=None, role="street_admin", query=None, headers=None, data=None):
-    headers = {**({"Authorization": f"Bearer {TOKENS[role]}"} if role else {}), **(headers or {})}
-    if data is None and body is not None:
-        data = json.dumps(body)
-    builder = EnvironBuilder(method=method, path=path, query_string=query, headers=headers, data=data,
-                             content_type="application/json")
-    return Request(builder.get_environ())
-
-
+def request(*args, **kwargs):
+    return http_request(TOKENS, *args, **kwargs)
 @pytest.fixture
 def tokens():
     return FakeTokens(TOKENS, PRINCIPALS)

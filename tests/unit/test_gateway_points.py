@@ -4,13 +4,11 @@ from unittest import mock
 
 import pytest
 from nameko.testing.services import worker_factory
-from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request
 
 from services.gateway import auth, store
 from services.gateway.service import GatewayService
 from shared.errors import Forbidden, ValidationFailed
-from tests.unit.gateway_fakes import FakeTokens
+from tests.unit.gateway_fakes import FakeTokens, http_request
 
 ALL_POINTS = ("points:read", "points:write", "points:verify", "points:correct", "points:admin")
 ALLOWED = {
@@ -83,13 +81,8 @@ PRINCIPALS = {
 }
 
 
-def request(method, path, body=None, role="street_admin", query=None):
-    builder = EnvironBuilder(method=method, path=path, query_string=query,
-                             headers={"Authorization": f"Bearer {TOKENS[role]}"},
-                             data=json.dumps(body) if body is not None else None, content_type="application/json")
-    return Request(builder.get_environ())
-
-
+def request(*args, **kwargs):
+    return http_request(TOKENS, *args, **kwargs)
 @pytest.fixture
 def gateway():
     return worker_factory(GatewayService, db=FakeTokens(TOKENS, PRINCIPALS))
