@@ -47,44 +47,67 @@ def accept(tx, body, own_code, own_key, level, dead_letter_key, signer=None):
 
 
 def accept_many(tx, bodies, own_code, own_key, level, dead_letter_key, signer=None):
-    """Take a group of batches in one transaction: each is checked, logged and relayed on its own,
-    and the roll-ups are updated once for all their new facts."""
+    """Take a group of batches in one transaction: each is checked on its own; the accepted ones are
+    recorded, logged and rolled up together, a statement each, whatever the size of the group."""
     trusted = keys(tx, own_code, own_key)
-    results, fresh_all = [], []
-    for body in bodies:
+    results, accepted = {}, {}
+    for n, body in enumerate(bodies):
         why = rules.refusal(body, own_code, trusted)
         if why:
-            results.append(_reject(tx, body, why, dead_letter_key))
-            continue
-        source = body["source"]["node_code"]
-        if tx.one(store.ADD_BATCH, (body["batch_id"], source, body["source"].get("service"),
-                                    len(body["facts"]))) is None:
+            results[n] = _reject(tx, body, why, dead_letter_key)
+        elif body["batch_id"] in accepted.values():
+            results[n] = {"batch_id": body["batch_id"], "duplicate": True}
+        else:
+            accepted[n] = body["batch_id"]
+    new = set()
+    if accepted:
+        ordered = [bodies[n] for n in accepted]
+        new = {r["batch_id"] for r in tx.all(store.ADD_BATCHES, (
+            [b["batch_id"] for b in ordered], [b["source"]["node_code"] for b in ordered],
+            [b["source"].get("service") for b in ordered], [len(b["facts"]) for b in ordered]))}
+    taken = [bodies[n] for n, batch_id in accepted.items() if batch_id in new]
+    fresh_by_batch = _log(tx, taken)
+    if taken:
+        tx.execute(store.SET_FRESHES, ([b["batch_id"] for b in taken],
+                                       [len(fresh_by_batch.get(b["batch_id"], ())) for b in taken]))
+    for source in sorted({b["source"]["node_code"] for b in taken} - {own_code}):
+        tx.execute(store.TOUCH_CHILD, (source,))
+    fresh_all = []
+    for n, batch_id in accepted.items():
+        body = bodies[n]
+        if batch_id not in new:
             DUPLICATES.inc()
-            results.append({"batch_id": body["batch_id"], "duplicate": True})
+            results[n] = {"batch_id": batch_id, "duplicate": True}
             continue
-        fresh = _log(tx, body)
+        fresh = fresh_by_batch.get(batch_id, [])
         fresh_all.extend(fresh)
-        tx.execute(store.SET_FRESH, (len(fresh), body["batch_id"]))
-        if source != own_code:
-            tx.execute(store.TOUCH_CHILD, (source,))
-            if level != "city" and fresh and signer is not None:
-                _relay(tx, signer, body, fresh)
+        source = body["source"]["node_code"]
+        if source != own_code and level != "city" and fresh and signer is not None:
+            _relay(tx, signer, body, fresh)
         BATCHES.labels(source).inc()
         FACTS.labels(source).inc(len(fresh))
-        results.append({"batch_id": body["batch_id"], "facts": len(body["facts"]), "fresh": len(fresh)})
+        results[n] = {"batch_id": batch_id, "facts": len(body["facts"]), "fresh": len(fresh)}
     _add(tx, rules.expand(rules.reduce(fresh_all), own_code))
-    return results
+    return [results[n] for n in range(len(bodies))]
 
 
-def _log(tx, body):
-    fs = body["facts"]
-    rows = tx.all(store.LOG_FACTS, (
-        [f["fact_id"] for f in fs], [body["batch_id"]] * len(fs), [body["source"]["node_code"]] * len(fs),
-        [f["type"] for f in fs], [int(f.get("v") or 1) for f in fs], [f["node"] for f in fs],
-        [date.fromisoformat(f["occurred_on"]) for f in fs], [f.get("subject") for f in fs],
-        [int(f.get("delta") or 0) for f in fs], [json.dumps(f.get("dims") or {}, ensure_ascii=False) for f in fs]))
-    logged = {r["fact_id"] for r in rows}
-    return [f for f in fs if f["fact_id"] in logged]
+def _log(tx, taken):
+    """Log the facts of these batches once each; {batch_id: [facts not logged before]}."""
+    rows = [(f, b["batch_id"], b["source"]["node_code"]) for b in taken for f in b["facts"]]
+    if not rows:
+        return {}
+    logged = {r["fact_id"] for r in tx.all(store.LOG_FACTS, (
+        [f["fact_id"] for f, _, _ in rows], [b for _, b, _ in rows], [s for _, _, s in rows],
+        [f["type"] for f, _, _ in rows], [int(f.get("v") or 1) for f, _, _ in rows], [f["node"] for f, _, _ in rows],
+        [date.fromisoformat(f["occurred_on"]) for f, _, _ in rows], [f.get("subject") for f, _, _ in rows],
+        [int(f.get("delta") or 0) for f, _, _ in rows],
+        [json.dumps(f.get("dims") or {}, ensure_ascii=False) for f, _, _ in rows]))}
+    out = {}
+    for f, batch_id, _ in rows:
+        if f["fact_id"] in logged:
+            logged.discard(f["fact_id"])   # a fact twice in the group counts for its first batch only
+            out.setdefault(batch_id, []).append(f)
+    return out
 
 
 def _add(tx, cells):

@@ -8,9 +8,11 @@ ADD_CHILD = ("INSERT INTO children (code, public_key, amqp_uri) VALUES (%s, %s, 
 REMOVE_CHILD = "DELETE FROM children WHERE code = %s"
 TOUCH_CHILD = "UPDATE children SET last_fact_at = now() WHERE code = %s"
 
-ADD_BATCH = ("INSERT INTO batches (batch_id, source_code, service, facts, fresh) VALUES (%s, %s, %s, %s, 0) "
-             "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id")
-SET_FRESH = "UPDATE batches SET fresh = %s WHERE batch_id = %s"
+ADD_BATCHES = ("INSERT INTO batches (batch_id, source_code, service, facts, fresh) "
+               "SELECT *, 0 FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[]) "
+               "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id")
+SET_FRESHES = ("UPDATE batches b SET fresh = u.fresh FROM unnest(%s::text[], %s::int[]) AS u(batch_id, fresh) "
+               "WHERE b.batch_id = u.batch_id")
 # Facts not logged before (a fact relayed back, or in two batches, is logged once), returned to be rolled up.
 LOG_FACTS = """
 INSERT INTO facts_log (fact_id, batch_id, source_code, type, v, node, occurred_on, subject, delta, dims)
