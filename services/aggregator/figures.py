@@ -35,6 +35,11 @@ class RollupQuerySchema(Schema):
             raise ValidationError("must not be after end", "start")
 
 
+class HeadlineQuerySchema(Schema):
+    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
+    year = fields.Integer(validate=validate.Range(2000, 2100), metadata={"description": "default: this year"})
+
+
 class FeedQuerySchema(Schema):
     after = fields.Integer(load_default=0, validate=validate.Range(0, 2 ** 63 - 1),
                            metadata={"description": "cursor: `next` of the previous page"})
@@ -127,3 +132,57 @@ def headlines(tx, root, today):
     rows = tx.all(store.HEADLINES, {"length": length, "root": root, "stocks": HEADLINE_STOCKS,
                                     "flows": HEADLINE_FLOWS, "year": date(today.year, 1, 1)})
     return [(r["node"], r["metric"], int(r["n"]), float(r["total"])) for r in rows]
+
+
+def _rate(part, whole):
+    return None if not whole else round(part / whole, 4)
+
+
+def headline_figures(tx, query, caller, threshold=5, today=None):
+    """A node's headline figures: stocks now (residents by residence type and age band, party members
+    and their report rate, organisations by category, workers) and the year's flows (points, service
+    hours, matters raised and settled, settlement, on-time and satisfaction rates, median days to
+    settle). Counts of people below the threshold are suppressed for department tokens."""
+    q = load(HeadlineQuerySchema, query)
+    today = today or date.today()
+    node = _node(q, caller, "node")
+    year = q.get("year") or today.year
+    rows = tx.all(store.FIGURES, {"node": node, "today": today, "year": date(year, 1, 1),
+                                  "stocks": HEADLINE_STOCKS + ["organization_members"],
+                                  "flows": HEADLINE_FLOWS})
+    cell = {(r["metric"], r["dim"], r["value"]): (int(r["n"]), r["total"]) for r in rows}
+
+    def n(metric, dim="", value=""):
+        return cell.get((metric, dim, value), (0, 0))[0]
+
+    def by(metric, dim):
+        return {v: c[0] for (m, d, v), c in sorted(cell.items()) if m == metric and d == dim}
+
+    hide = caller.get("role") in SUPPRESSING_ROLES
+
+    def people(count):
+        return rules.suppress(count, threshold) if hide else count
+
+    settled, rated = n("matters_settled"), n("matters_rated")
+    days = {v: c for v, c in by("matters_settled", "days_to_settle").items()}
+    return {
+        "node": node, "year": year, "as_of": today.isoformat(),
+        "residents": people(n("residents")),
+        "residents_by_residence_type": {k: people(v) for k, v in by("residents", "residence_type").items()},
+        "residents_by_age_band": {k: people(v) for k, v in by("residents", "age_band").items()},
+        "party_members": people(n("party_members")),
+        "party_members_reported": people(n("party_members_reported")),
+        "report_rate": _rate(n("party_members_reported"), n("party_members")),
+        "organizations": n("organizations"),
+        "organizations_by_category": by("organizations", "category"),
+        "workers": people(n("workers")),
+        "points_posted": float(cell.get(("points_posted", "", ""), (0, 0))[1]),
+        "points_redeemed": float(cell.get(("points_redeemed", "", ""), (0, 0))[1]),
+        "service_hours": float(cell.get(("service_hours", "", ""), (0, 0))[1]),
+        "matters_raised": n("matters_raised"),
+        "matters_settled": settled,
+        "settlement_rate": _rate(settled, n("matters_raised")),
+        "on_time_rate": _rate(n("matters_settled", "on_time", "true"), settled),
+        "satisfaction_rate": _rate(n("matters_rated", "score", "4") + n("matters_rated", "score", "5"), rated),
+        "median_days_to_settle": rules.median_from(days),
+    }

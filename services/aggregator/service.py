@@ -64,6 +64,10 @@ class AggregatorService:
         return figures.rollups(self.db, query, caller)
 
     @command
+    def headline_figures(self, query, caller):
+        return figures.headline_figures(self.db, query, caller)
+
+    @command
     def feed(self, query, caller):
         return figures.feed(self.db, query, caller)
 

@@ -67,3 +67,11 @@ SELECT node, metric, n, total FROM rollups
 WHERE period = 'year' AND period_start = %(year)s AND dim = '' AND length(node) = %(length)s
   AND starts_with(node, %(root)s) AND metric = ANY(%(flows)s)
 """
+# Everything a node's headline figures need, in one read: stocks up to today, flows in the year.
+FIGURES = """
+SELECT metric, dim, value, sum(n) AS n, sum(total) AS total FROM rollups
+WHERE node = %(node)s AND (
+    (period = 'day' AND metric = ANY(%(stocks)s) AND period_start <= %(today)s)
+    OR (period = 'year' AND period_start = %(year)s AND metric = ANY(%(flows)s)))
+GROUP BY 1, 2, 3
+"""

@@ -87,6 +87,12 @@ class AggregateRoutes:
         return Response(to_csv(result), content_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
+    @api("GET", f"{ROLLUPS}/headlines")
+    def aggregate_headlines(self, request):
+        query = request.args.to_dict()
+        principal = self._principal(request, "aggregates:read", _code(query, "node"), field="node")
+        return as_json(self._aggregator("headline_figures", query, self._caller(principal)))
+
     @api("GET", FEED)
     def aggregate_feed(self, request):
         query = request.args.to_dict()

@@ -1107,7 +1107,7 @@ def add_notification(spec):
 
 # -- aggregator: roll-ups, the facts feed, child instances ---------------------------------------------
 
-from services.aggregator.figures import FeedQuerySchema, RollupQuerySchema  # noqa: E402
+from services.aggregator.figures import FeedQuerySchema, HeadlineQuerySchema, RollupQuerySchema  # noqa: E402
 
 
 class RollupPointSchema(Schema):
@@ -1184,6 +1184,8 @@ def add_aggregates(spec):
                          ("ChildInstance", ChildInstanceSchema), ("RebuildResult", RebuildResultSchema)]:
         spec.components.schema(name, schema=schema)
     spec.components.schema("ChildInstanceList", {"type": "array", "items": "ChildInstance"})
+    spec.components.schema("Headlines", {"type": "object", "description": "stocks now, flows in the year; "
+                                                                          "a suppressed count is null"})
     readers = "(district analysts, department feeds, street admins, operators)"
     rollup_params = [{"in": "query", "schema": RollupQuerySchema}]
     spec.path("/api/v1/rollups", operations={
@@ -1204,6 +1206,12 @@ def add_aggregates(spec):
     spec.path("/api/v1/children", operations={
         "get": _aggregates(_op("The child instances registered here and when each last sent facts (street admins, "
                                "operators)", "ChildInstanceList")),
+    })
+    spec.path("/api/v1/rollups/headlines", operations={
+        "get": _aggregates(_op(f"A node's headline figures: residents by residence type and age band, party members "
+                               f"and report rate, organisations, points, service hours, matters raised and settled, "
+                               f"settlement, on-time and satisfaction rates, median days to settle {readers}",
+                               "Headlines", params=[{"in": "query", "schema": HeadlineQuerySchema}])),
     })
     spec.path("/api/v1/rollups/rebuild", operations={
         "post": _aggregates(_op("Rebuild every roll-up from the facts log (street admins, operators)",

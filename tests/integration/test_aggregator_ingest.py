@@ -147,3 +147,25 @@ def test_headline_figures_per_child_for_prometheus(tx, district):
     assert got[(STREET_A, "residents")] == (2, 0) and got[(STREET_B, "residents")] == (0, 0)
     assert got[(STREET_A, "points_posted")] == (1, 30.0) and got[(STREET_A, "service_hours")] == (1, 2.5)
     assert tx(figures.headlines, DISTRICT, date(2027, 1, 2)).count((STREET_A, "points_posted", 1, 30.0)) == 0
+
+
+def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
+    settled = [facts.fact("matter_settled", A1, "2026-06-0%d" % (i + 1), category="parking", channel="hotline",
+                          urgency="normal", days_to_settle=days, on_time=days <= 30) for i, days in
+               enumerate((3, 10, 45, 12))]
+    rated = [facts.fact("matter_rated", A1, "2026-06-09", category="parking", channel="hotline", urgency="normal",
+                        score=s) for s in (5, 4, 2)]
+    raised = [facts.fact("matter_raised", A1, "2026-05-01", category="parking", channel="hotline", urgency="normal")
+              for _ in range(5)]
+    members = [facts.fact("party_member_registered", A1, "2026-02-01", subject=str(i), category="on_the_job")
+               for i in range(8)] + [facts.fact("party_member_reported", A1, "2026-03-01", subject=str(i))
+                                     for i in range(6)]
+    take(tx, batch(STREET_A, settled + rated + raised + members + [resident_fact(A1) for _ in range(3)]))
+    got = tx(figures.headline_figures, {"node": STREET_A, "year": 2026}, ADMIN, today=date(2026, 11, 23))
+    assert (got["matters_raised"], got["matters_settled"], got["settlement_rate"]) == (5, 4, 0.8)
+    assert got["on_time_rate"] == 0.75 and got["satisfaction_rate"] == 0.6667
+    assert got["median_days_to_settle"] == 10.0                  # 3, 10, 12, 45: the lower median
+    assert (got["party_members"], got["party_members_reported"], got["report_rate"]) == (8, 6, 0.75)
+    assert got["residents"] == 3 and got["residents_by_age_band"] == {"60-69": 3}
+    shown = tx(figures.headline_figures, {"node": STREET_A, "year": 2026}, ANALYST, today=date(2026, 11, 23))
+    assert shown["residents"] is None and shown["party_members"] == 8          # 3 < 5 is suppressed

@@ -81,12 +81,14 @@ def gateway():
 ROUTES = sorted((name, ext.method, ext.url) for name in dir(AggregateRoutes)
                 for ext in getattr(getattr(AggregateRoutes, name), "nameko_entrypoints", ())
                 if isinstance(ext, ApiHandler))
-READ_ROUTES = [r for r in ROUTES if r[0] in ("aggregate_rollups", "aggregate_rollups_csv", "aggregate_feed")]
+READ_ROUTES = [r for r in ROUTES if r[0] in ("aggregate_rollups", "aggregate_rollups_csv", "aggregate_feed",
+                                             "aggregate_headlines")]
 ADMIN_ROUTES = [r for r in ROUTES if r not in READ_ROUTES]
 
 
 def test_the_aggregate_routes_are_all_there():
     assert [(m, u) for _, m, u in ROUTES] == [("GET", "/api/v1/children"), ("GET", "/api/v1/feed"),
+                                              ("GET", "/api/v1/rollups/headlines"),
                                               ("GET", "/api/v1/rollups"), ("GET", "/api/v1/rollups.csv"),
                                               ("POST", "/api/v1/rollups/rebuild")]
 
@@ -230,3 +232,13 @@ def test_every_aggregate_route_is_documented_under_its_tag():
     assert list(download["responses"]["200"]["content"]) == ["text/csv"]
     assert download["parameters"] == rollups["parameters"]
     assert "aggregates" in {t["name"] for t in spec["tags"]}
+
+
+def test_headlines_pass_the_query_and_refuse_a_node_outside_the_scope(gateway):
+    gateway.aggregator.headline_figures.return_value = {"node": "310110", "residents": None}
+    resp = gateway.aggregate_headlines(request("GET", "/api/v1/rollups/headlines", query={"year": "2026"}))
+    assert resp.status_code == 200 and json.loads(resp.get_data())["residents"] is None
+    query, caller = gateway.aggregator.headline_figures.call_args.args
+    assert query == {"year": "2026"} and caller["role"] == "district_analyst"
+    with pytest.raises(Forbidden):
+        gateway.aggregate_headlines(request("GET", "/api/v1/rollups/headlines", query={"node": "310115"}))
