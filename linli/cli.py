@@ -361,9 +361,6 @@ def handovers_resend(ctx, transfer_id, since):
     click.echo(f"{len(sent)} handover(s) queued again" + (": " + ", ".join(sent) if sent else ""))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 @main.group()
 def instance():
@@ -384,10 +381,11 @@ def child():
 
 
 def _child_code(cfg, code):
+    import re
     below = {"city": 6, "district": 9}.get(cfg["LEVEL"])
     if below is None:
         raise click.ClickException(f"a {cfg['LEVEL']} instance has no child instances")
-    if not code.isdigit() or len(code) != below or not code.startswith(cfg["NODE_CODE"]):
+    if not re.fullmatch(r"[0-9]+", code) or len(code) != below or not code.startswith(cfg["NODE_CODE"]):
         raise click.ClickException(f"--code: a child of {cfg['NODE_CODE']} has {below} digits and starts with it")
     return code
 
@@ -414,14 +412,15 @@ def child_add(ctx, code, public_key, amqp_uri, child_management_url, parent_amqp
         Ed25519PublicKey.from_public_bytes(_unb64(public_key))
     except (ValueError, TypeError):
         raise click.ClickException("--public-key: not an Ed25519 public key (urlsafe base64 of 32 bytes)")
+    # The key first: the child's first batches may arrive as soon as the link is up.
+    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
+        tx.execute(store.ADD_CHILD, (code, public_key, amqp_uri))
     parent = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
     below = federation.Management(child_management_url or cfg["RABBIT_MANAGEMENT_URL"], amqp_uri)
     try:
         federation.add_child(parent, below, code, amqp_uri, parent_amqp_uri or cfg["AMQP_URI"])
     except (federation.FederationError, OSError) as exc:
-        raise click.ClickException(f"federation: {exc}")
-    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
-        tx.execute(store.ADD_CHILD, (code, public_key, amqp_uri))
+        raise click.ClickException(f"federation: {exc} (the child's key is stored; run `child add` again)")
     click.echo(f"child {code} added: its facts federate into {cfg['NODE_CODE']}'s facts, "
                f"{cfg['NODE_CODE']}'s directives into its directives")
 
@@ -505,8 +504,32 @@ def feed_user_add(ctx, name):
     cfg = load_config(ctx)
     password = secrets.token_urlsafe(24)
     try:
-        user = federation.feed_user(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]), name, password)
+        management = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+        user = federation.feed_user(management, name, password)
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"management API: {exc}")
     click.echo(f"user {user} password {password}")
     click.echo(f"  it may declare queues named {user}.*, bind them to the `facts` exchange and consume them")
+
+
+
+@main.group("facts")
+def facts_group():
+    """This instance's facts log."""
+
+
+@facts_group.command("resend")
+@click.pass_context
+def facts_resend(ctx):
+    """Send everything logged here up again, signed: for a parent that was linked after facts were made."""
+    from services.aggregator import ingest
+    from shared.db import transaction
+    from shared.facts import Signer
+    cfg = load_config(ctx)
+    with transaction(cfg["DATABASE_URL"], "aggregator", envelope.source_from_config("aggregator", cfg),
+                     Signer.from_config(cfg)) as tx:
+        batches, n = ingest.resend(tx, cfg["LEVEL"])
+    click.echo(f"{n} facts in {batches} signed batches queued for the level above")
+
+if __name__ == "__main__":
+    sys.exit(main())

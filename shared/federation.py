@@ -2,11 +2,11 @@
 
 RabbitMQ does the transport between levels (DESIGN §3), our code only configures it:
 - at the parent, an upstream per child (`linli-child-<code>`, `ack-mode: on-confirm`), gathered in
-  the upstream set `linli-children`, and a policy federating the `facts` exchange from that set: the
-  parent's `facts` receives what is published to each child's `facts`;
+  the upstream set `linli-children`, and a policy federating the `facts` and `cases` exchanges from
+  that set: the parent's receive what is published to each child's;
 - at the child, an upstream to its parent (`linli-parent`) and a policy federating `directives`
-  from it: what the parent publishes to `directives` reaches the child's (max-hops 3, so a city's
-  directive reaches the streets through their district).
+  from it: what the parent publishes to `directives` reaches the child's. One hop only: a district
+  re-issues its city's directive, signed with its own key, to its streets.
 Facts go up one hop only (the default max-hops of 1): a district re-signs its streets' facts for
 the city, which trusts only its own children's keys.
 
@@ -81,9 +81,9 @@ def add_child(parent, child, code, child_amqp_uri, parent_amqp_uri):
     """Federate the child's facts into the parent and the parent's directives into the child."""
     parent.set_upstream(child_upstream(code), child_amqp_uri)
     parent.set_upstream_set(CHILD_SET, set(parent.upstream_set(CHILD_SET)) | {child_upstream(code)})
-    parent.set_policy(FACTS_POLICY, "^facts$", {"federation-upstream-set": CHILD_SET})
+    parent.set_policy(FACTS_POLICY, "^(facts|cases)$", {"federation-upstream-set": CHILD_SET})
     if child is not None:
-        child.set_upstream(PARENT, parent_amqp_uri, **{"max-hops": 3})
+        child.set_upstream(PARENT, parent_amqp_uri, **{"max-hops": 1})
         child.set_policy(DIRECTIVES_POLICY, "^directives$", {"federation-upstream": PARENT})
 
 

@@ -32,6 +32,9 @@ def events_exchange(service):
 
 
 HANDOVERS = Exchange("handovers", type="topic", durable=True)
+# Matters escalated from a street to its district: federated upward like `facts`, but apart from it,
+# so a department's feed bound to `facts` never sees them.
+CASES = Exchange("cases", type="topic", durable=True)
 
 
 def handler_queue(source_service, event_type, service, method, max_deliveries):
@@ -128,7 +131,7 @@ def apply_topology(config, service_classes):
     declared = []
     with Connection(config["AMQP_URI"]) as conn:
         channel = conn.default_channel
-        for exchange in (DLX, FACTS, DIRECTIVES, HANDOVERS):
+        for exchange in (DLX, FACTS, DIRECTIVES, HANDOVERS, CASES):
             exchange(channel).declare()
             declared.append(f"exchange {exchange.name}")
         for service_cls in service_classes:

@@ -12,7 +12,9 @@ import socket
 import time
 
 import eventlet
+import psycopg
 from kombu import Connection, Consumer, binding
+from psycopg_pool import PoolTimeout
 from nameko.extensions import DependencyProvider
 
 from shared import envelope
@@ -86,8 +88,10 @@ class BatchingConsumer(DependencyProvider):
             declare_queue(conn, self.queue)
             channel = conn.channel()
             channel.basic_qos(0, self.prefetch, False)
+            # A message that is not JSON is dead-lettered alone (the queue's DLX), never taking the
+            # group it would have joined with it.
             with Consumer(channel, queues=[self.queue], callbacks=[lambda body, m: buffer.append(m)],
-                          accept=["json"]):
+                          accept=["json"], on_decode_error=lambda m, exc: m.reject(requeue=False)):
                 first = None
                 while self.running:
                     try:
@@ -113,18 +117,30 @@ class BatchingConsumer(DependencyProvider):
         tx.finish(commit=True)
 
     def _flush(self, messages):
-        try:
-            self._transaction([m.payload for m in messages])
-        except Exception as exc:
-            log.warning("facts consumer: a group of %d failed (%s); taking them one by one", len(messages), exc)
-            for m in messages:
-                try:
-                    self._transaction([m.payload])
-                except Exception as one:
-                    log.error("facts consumer: a message failed and is requeued: %s", one)
-                    m.requeue()
-                else:
+        outage = 0.5
+        while self.running:
+            try:
+                self._transaction([m.payload for m in messages])
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                # The database is away: hold the messages and wait, rather than spend their deliveries.
+                log.warning("facts consumer: database unavailable (%s); retrying in %.1fs", exc, outage)
+                eventlet.sleep(outage)
+                outage = min(outage * 2, 10)
+            except Exception as exc:
+                self._one_by_one(messages, exc)
+                return
+            else:
+                for m in messages:
                     m.ack()
-            return
+                return
+
+    def _one_by_one(self, messages, exc):
+        log.warning("facts consumer: a group of %d failed (%s); taking them one by one", len(messages), exc)
         for m in messages:
-            m.ack()
+            try:
+                self._transaction([m.payload])
+            except Exception as one:
+                log.error("facts consumer: a message failed and is requeued: %s", one)
+                m.requeue()
+            else:
+                m.ack()

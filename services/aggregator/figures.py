@@ -33,6 +33,9 @@ class RollupQuerySchema(Schema):
     def _range(self, data, **_):
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise ValidationError("must not be after end", "start")
+        if data.get("period") == "day" and data.get("start") and data.get("end") \
+                and (data["end"] - data["start"]).days > 366:
+            raise ValidationError("a daily series covers at most a year", "start")
 
 
 class HeadlineQuerySchema(Schema):
@@ -82,19 +85,40 @@ def rollups(tx, query, caller, threshold=5, today=None):
     if stock:
         level = {r["key"]: int(r["n"]) for r in tx.all(store.STOCK_BEFORE.format(group=key_sql, where=where), params)}
     suppress = caller.get("role") in SUPPRESSING_ROLES
-    series = {}
+    changes = {}
     for r in rows:
-        n = int(r["n"])
-        if stock:
-            level[r["key"]] = level.get(r["key"], 0) + n
-            n = level[r["key"]]
-        shown = rules.suppress(n, threshold) if suppress else n
-        series.setdefault(r["key"], []).append(
-            {"period_start": r["period_start"].isoformat(), "n": shown, "suppressed": shown is None,
-             "total": None if shown is None else float(r["total"])})
+        changes.setdefault(r["key"], {})[r["period_start"]] = (int(r["n"]), r["total"])
+    series = {}
+    for key in sorted(set(changes) | set(level)):
+        points, running = [], level.get(key, 0)
+        # A stock is shown at every period of the range, carried forward where nothing changed;
+        # a flow only where something happened.
+        starts = _starts(q["period"], params["start"], end) if stock else sorted(changes.get(key, {}))
+        for ps in starts:
+            n, total = changes.get(key, {}).get(ps, (0, 0))
+            if stock:
+                running += n
+                n = running
+            shown = rules.suppress(n, threshold) if suppress else n
+            points.append({"period_start": ps.isoformat(), "n": shown, "suppressed": shown is None,
+                           "total": None if shown is None else float(total)})
+        series[key] = points
     return {"metric": q["metric"], "node": node, "period": q["period"], "start": start.isoformat(),
             "end": end.isoformat(), "group": q["group"], "stock": stock,
             "series": [{"key": k, "points": v} for k, v in sorted(series.items())]}
+
+
+def _starts(period, first, last):
+    out, day = [], first
+    while day <= last:
+        out.append(day)
+        if period == "day":
+            day = date.fromordinal(day.toordinal() + 1)
+        elif period == "month":
+            day = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+        else:
+            day = date(day.year + 1, 1, 1)
+    return out
 
 
 def _period_start(period, day):
@@ -105,8 +129,10 @@ def feed(tx, query, caller):
     q = load(FeedQuerySchema, query)
     prefix = _node(q, caller, "prefix")
     rows = tx.all(store.FEED, {"after": q["after"], "prefix": prefix, "type": q.get("type"), "limit": q["limit"]})
-    items = [{**r, "occurred_on": r["occurred_on"].isoformat(), "received_at": r["received_at"].isoformat()}
-             for r in rows]
+    # Departments get the facts without the pseudonym: it would let them follow one person through them.
+    hide = caller.get("role") in SUPPRESSING_ROLES
+    items = [{**r, "subject": None if hide else r["subject"], "occurred_on": r["occurred_on"].isoformat(),
+              "received_at": r["received_at"].isoformat()} for r in rows]
     return {"items": items, "next": items[-1]["seq"] if items else q["after"]}
 
 
@@ -163,16 +189,29 @@ def headline_figures(tx, query, caller, threshold=5, today=None):
     def people(count):
         return rules.suppress(count, threshold) if hide else count
 
+    def rate(part, whole):
+        # A rate of a suppressed count would give the count away.
+        if hide and (people(part) is None or people(whole) is None):
+            return None
+        return _rate(part, whole)
+
+    def split(metric, dim):
+        """Counts per value; if any is suppressed, so is every other, or the total would give it away."""
+        values = by(metric, dim)
+        if hide and any(people(v) is None for v in values.values()):
+            return {k: None for k in values}
+        return {k: people(v) for k, v in values.items()}
+
     settled, rated = n("matters_settled"), n("matters_rated")
     days = {v: c for v, c in by("matters_settled", "days_to_settle").items()}
     return {
         "node": node, "year": year, "as_of": today.isoformat(),
         "residents": people(n("residents")),
-        "residents_by_residence_type": {k: people(v) for k, v in by("residents", "residence_type").items()},
-        "residents_by_age_band": {k: people(v) for k, v in by("residents", "age_band").items()},
+        "residents_by_residence_type": split("residents", "residence_type"),
+        "residents_by_age_band": split("residents", "age_band"),
         "party_members": people(n("party_members")),
         "party_members_reported": people(n("party_members_reported")),
-        "report_rate": _rate(n("party_members_reported"), n("party_members")),
+        "report_rate": rate(n("party_members_reported"), n("party_members")),
         "organizations": n("organizations"),
         "organizations_by_category": by("organizations", "category"),
         "workers": people(n("workers")),
@@ -181,8 +220,8 @@ def headline_figures(tx, query, caller, threshold=5, today=None):
         "service_hours": float(cell.get(("service_hours", "", ""), (0, 0))[1]),
         "matters_raised": n("matters_raised"),
         "matters_settled": settled,
-        "settlement_rate": _rate(settled, n("matters_raised")),
-        "on_time_rate": _rate(n("matters_settled", "on_time", "true"), settled),
-        "satisfaction_rate": _rate(n("matters_rated", "score", "4") + n("matters_rated", "score", "5"), rated),
+        "settlement_rate": rate(settled, n("matters_raised")),
+        "on_time_rate": rate(n("matters_settled", "on_time", "true"), settled),
+        "satisfaction_rate": rate(n("matters_rated", "score", "4") + n("matters_rated", "score", "5"), rated),
         "median_days_to_settle": rules.median_from(days),
     }

@@ -152,3 +152,21 @@ def rebuild(tx, own_code, chunk=20_000):
             return total
         _add(tx, rules.expand(rules.reduce(rows), own_code))
         after, total = rows[-1]["seq"], total + len(rows)
+
+
+def resend(tx, level, size=500):
+    """Everything this instance has logged, signed again for the level above: what a parent linked
+    late never received. Safe to repeat: the parent takes each fact once, by its id, whichever batch
+    brings it. Returns (batches, facts)."""
+    own = tx.source["node_code"]
+    # A district's go where its city listens for relays; a street's where its district listens.
+    key = f"relay.up.{own}" if level == "district" else "aggregator.resend"
+    after, batches, total = 0, 0, 0
+    while rows := tx.all(store.LOG_PAGE, (after, size)):
+        fs = [{"fact_id": r["fact_id"], "type": r["type"], "v": r["v"], "node": r["node"],
+               "occurred_on": r["occurred_on"].isoformat(), "subject": r["subject"], "delta": r["delta"],
+               "dims": r["dims"]} for r in rows]
+        signed = tx.signer.sign(facts_mod.batch(tx.source, fs))
+        outbox.add_message(tx, facts_mod.FACTS.name, key, signed["batch_id"], signed, tx.correlation_id)
+        after, batches, total = rows[-1]["seq"], batches + 1, total + len(rows)
+    return batches, total

@@ -135,9 +135,11 @@ def expand(base, root, into=None):
 def refusal(batch, own_code, keys):
     """None if the batch may be aggregated here, else why not. `keys`: {instance code: public key},
     this instance's own and its registered children's."""
-    if not isinstance(batch, dict) or not isinstance(batch.get("facts"), list) or not batch.get("batch_id"):
+    if not isinstance(batch, dict) or not isinstance(batch.get("facts"), list) \
+            or not isinstance(batch.get("batch_id"), str) or not batch["batch_id"] \
+            or not isinstance(batch.get("source"), dict):
         return "not a fact batch"
-    source = (batch.get("source") or {}).get("node_code")
+    source = batch["source"].get("node_code")
     if not isinstance(source, str) or source not in keys:
         return f"{source} is not this instance or one of its registered children"
     if source != own_code and not source.startswith(own_code):

@@ -75,3 +75,5 @@ WHERE node = %(node)s AND (
     OR (period = 'year' AND period_start = %(year)s AND metric = ANY(%(flows)s)))
 GROUP BY 1, 2, 3
 """
+LOG_PAGE = ("SELECT seq, fact_id, type, v, node, occurred_on, subject, delta, dims FROM facts_log WHERE seq > %s "
+            "ORDER BY seq LIMIT %s")

@@ -4,7 +4,8 @@
   tokens no longer act on it), and a case goes up, signed with the street's key, on the `facts`
   exchange (`case.up.escalated`), which federation carries to the district. The case names no
   raiser and carries none of the resident's words: category, urgency, channel, community, the day
-  it was raised and the street's own reason for escalating.
+  it was raised and the street's own reason for escalating. Cases travel on their own `cases`
+  exchange, federated up like `facts`, so no department's facts feed carries them.
 - The district takes a case once per case id, only from a registered child (the aggregator knows
   their keys) and only about that child's own communities.
 - The district's answer (answered, or referred with where to) goes down on `directives`
@@ -21,7 +22,7 @@ from services.consultation import store
 from shared import facts, outbox
 from shared.errors import Conflict, NotFound, ValidationFailed, load
 from shared.fields import Text, one_of
-from shared.messaging import DIRECTIVES, FACTS
+from shared.messaging import CASES, DIRECTIVES
 from shared.scope import in_scope, under
 
 UP_KEY = "case.up.escalated"
@@ -58,7 +59,7 @@ def escalate_up(tx, matter, note):
                      "urgency": matter["urgency"], "channel": matter["channel"],
                      "raised_on": matter["raised_at"].date().isoformat(), "reason": note}}
     signed = tx.signer.sign(body)
-    outbox.add_message(tx, FACTS.name, UP_KEY, str(uuid.uuid5(IDS, "up:" + body["case_id"])), signed,
+    outbox.add_message(tx, CASES.name, UP_KEY, str(uuid.uuid5(IDS, "up:" + body["case_id"])), signed,
                        tx.correlation_id)
     return signed
 

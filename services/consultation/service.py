@@ -16,7 +16,7 @@ from services.consultation import cases, decisions, deliberation, figures, matte
 from shared.db import Database
 from shared.errors import DomainError
 from shared.metrics import Telemetry
-from shared.messaging import DIRECTIVES, FACTS, consume
+from shared.messaging import CASES, DIRECTIVES, consume
 from shared.outbox import OutboxRelay
 
 command = rpc(expected_exceptions=DomainError)
@@ -44,7 +44,7 @@ class ConsultationService:
 
     # -- matters between levels ---------------------------------------------------------------
 
-    @consume(FACTS, cases.UP_KEY)
+    @consume(CASES, cases.UP_KEY)
     def on_case(self, body):
         """At a district: a matter escalated by a street below (a street ignores its own cases here)."""
         if self.db.source["level"] == "street":

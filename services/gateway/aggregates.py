@@ -96,7 +96,7 @@ class AggregateRoutes:
     @api("GET", FEED)
     def aggregate_feed(self, request):
         query = request.args.to_dict()
-        principal = self._principal(request, "aggregates:read", _code(query, "prefix"), field="prefix")
+        principal = self._principal(request, "aggregates:feed", _code(query, "prefix"), field="prefix")
         return as_json(self._aggregator("feed", query, self._caller(principal)))
 
     @api("GET", CHILDREN)

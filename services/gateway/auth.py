@@ -64,6 +64,8 @@ PERMISSIONS = {
     # Aggregator: roll-ups and the facts feed are de-identified figures of the subtree, for superior
     # departments (small counts are suppressed for analysts' and feeds' tokens by the service).
     "aggregates:read": {"district_analyst", "department_feed", "street_admin", "operator"},
+    # The facts one by one: a department's feed, not an analyst's (who reads aggregates only, DESIGN §5).
+    "aggregates:feed": {"department_feed", "street_admin", "operator"},
     # Child instances (their AMQP addresses) and rebuilding the roll-ups from the facts log.
     "aggregates:admin": {"street_admin", "operator"},
 }

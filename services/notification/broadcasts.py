@@ -162,13 +162,15 @@ def _send(tx, nodes, row, actor, now, digest_hour):
 def _direct(tx, row, approved_by):
     """At a district or city: the approved broadcast goes down to every street below as a signed directive."""
     code = tx.source["node_code"]
+    # A directive from above keeps its id on the way down, so every street's counts add up under it.
     directive = {"v": 1, "issuer": code, "directive": {
-        "id": f"{code}:broadcast:{row['id']}", "prefix": row["prefix"], "title": row["title"],
+        "id": row["directive_id"] or f"{code}:broadcast:{row['id']}", "prefix": row["prefix"],
+        "title": row["title"],
         "message": row["message"], "channels": list(row["channels"]), "issued_by": f"{code}:{row['created_by']}",
         "approved_by": f"{code}:{approved_by}"}}
     signed = tx.signer.sign(directive)
-    outbox.add_message(tx, DIRECTIVES.name, DIRECTIVE_ROUTING_KEY, str(uuid.uuid5(DIRECTIVE_IDS, directive["directive"]["id"])),
-                       signed, tx.correlation_id)
+    event_id = str(uuid.uuid5(DIRECTIVE_IDS, directive["directive"]["id"]))
+    outbox.add_message(tx, DIRECTIVES.name, DIRECTIVE_ROUTING_KEY, event_id, signed, tx.correlation_id)
     tx.emit("directive_issued", {"broadcast_id": row["id"], "directive_id": directive["directive"]["id"],
                                  "prefix": row["prefix"]})
 
@@ -178,6 +180,7 @@ def report_acknowledgements(tx, today):
     each directive's broadcast since the last report (deltas, so the district can sum streets)."""
     published = 0
     for b in tx.all(store.DIRECTIVE_BROADCASTS):
+        tx.one(store.BROADCAST_FOR_UPDATE, (b["id"],))  # one reporter at a time, even on the first report
         reported = {r["community_code"]: r for r in tx.all(store.REPORTED, (b["id"],))}
         out = []
         for c in rollup(tx, b["notice_id"])["communities"]:

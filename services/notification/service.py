@@ -178,6 +178,12 @@ class NotificationService:
 
     @consume(DIRECTIVES, DIRECTIVE_ROUTING_KEY)
     def on_directive(self, body):
+        own = self.db.source["node_code"]
+        directive = body.get("directive") if isinstance(body, dict) else None
+        prefix = str((directive or {}).get("prefix") or "")
+        if isinstance(body, dict) and (body.get("issuer") == own
+                                       or not (own.startswith(prefix) or prefix.startswith(own))):
+            return  # our own directive coming back, or one for another area: nothing to do here
         key = self.config.get("PARENT_KEY")
         why = None
         if not key:

@@ -8,6 +8,7 @@ instance's outbox, to its `facts` exchange. Nothing is faked.
 """
 import uuid
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -20,7 +21,7 @@ from services.aggregator.service import AggregatorService
 from services.consultation import cases, matters
 from services.consultation.service import ConsultationService
 from services.notification import broadcasts, subscribers
-from services.notification.service import NotificationService
+from services.notification.service import DIRECTIVE_ROUTING_KEY, NotificationService
 from shared import envelope, facts, federation
 from shared.db import transaction
 from shared.messaging import FACTS, apply_topology, ensure_vhost
@@ -186,6 +187,28 @@ def proxy():
     p.close()
 
 
+def test_a_street_linked_late_sends_what_it_made_before(tree, container_factory):
+    d, a = tree[DISTRICT], tree[STREET_A]
+    start(container_factory, tree)
+    publish(a, [resident(A1), resident(A2), resident(A2, "M")])      # before the district knows street A
+    wait_for(lambda: one(a, "SELECT count(*) FROM aggregator.facts_log") == 3, message="street A's own log")
+    add_child(d, a)
+    add_child(d, tree[STREET_B])
+    links = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
+    wait_for(lambda: len([x for x in links.links() if x["status"] == "running"]) == 2, timeout=30,
+             message="the links")
+    publish(a, [resident(A1)])
+    wait_for(lambda: one(a, "SELECT count(*) FROM aggregator.facts_log") == 4, message="street A's fourth fact")
+    resent = CliRunner().invoke(cli, ["facts", "resend"], env=env_of(a))
+    assert resent.exit_code == 0 and "4 facts" in resent.output, resent.output
+    wait_for(lambda: one(d, "SELECT count(*) FROM aggregator.facts_log") == 4 and agrees(tree), timeout=30,
+             message="the district to catch up")
+    again = CliRunner().invoke(cli, ["facts", "resend"], env=env_of(a))       # twice changes nothing
+    assert again.exit_code == 0
+    wait_for(lambda: one(a, "SELECT count(*) FROM aggregator.outbox WHERE sent_at IS NULL") == 0, message="sent")
+    assert one(d, "SELECT count(*) FROM aggregator.facts_log") == 4 and agrees(tree)
+
+
 def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, proxy, container_factory):
     d, a, b = tree[DISTRICT], tree[STREET_A], tree[STREET_B]
     # The district reaches street B through the proxy, which the test cuts and restores.
@@ -260,6 +283,13 @@ def test_a_district_broadcast_reaches_both_streets_once_and_the_counts_come_back
                 "AND dim = 'directive' AND value = %s", (directive,)).fetchall())
     wait_for(lambda: reached().get(DISTRICT) == 5, timeout=60, message="the acknowledgements at the district")
     assert reached() == {DISTRICT: 5, STREET_A: 3, STREET_B: 2, A1: 2, A2: 1, B1: 2}
+    # Nobody refused it: not the district taking its own directive back, not a street.
+    dlq = quote(f"msg-directives-{DIRECTIVE_ROUTING_KEY}--notification.on_directive.dlq", safe="")
+    for cfg in tree.values():
+        vhost = cfg["AMQP_URI"].rsplit("/", 1)[1]
+        depth = requests.get(f"http://127.0.0.1:15672/api/queues/{vhost}/{dlq}", auth=("guest", "guest"),
+                             timeout=10).json().get("messages", 0)
+        assert depth == 0, cfg["NODE_CODE"]
 
 
 def test_an_escalated_matter_goes_up_de_identified_and_its_answer_comes_back_down(tree_with_consultation,
@@ -332,6 +362,8 @@ def test_a_city_sums_its_districts_which_sum_their_streets(city_tree, container_
     wait_for(city_holds_the_tree, timeout=30, message="the city to hold the whole tree")
     assert one(c, "SELECT n FROM aggregator.rollups WHERE node = %s AND metric = 'residents' AND period = 'year' "
                   "AND dim = ''", (CITY,)) == 5
-    # The city took the district's re-signed relays, never the streets' own batches (one hop only).
+    # The city took the district's re-signed relays, never the streets' own batches (one hop only:
+    # a street's batch reaching the city would be refused there as from an unknown sender).
     assert one(c, "SELECT count(DISTINCT source_code) FROM aggregator.facts_log") == 1
     assert one(c, "SELECT min(source_code) FROM aggregator.facts_log") == DISTRICT
+    assert one(c, "SELECT count(*) FROM aggregator.rejected_batches") == 0

@@ -128,11 +128,16 @@ def test_reading_roll_ups_stocks_children_and_small_cells(tx, district):
              ADMIN)
     assert got["stock"] is True
     levels = {s["key"]: [p["n"] for p in s["points"]] for s in got["series"]}
-    assert levels == {STREET_A: [6, 5], STREET_B: [3]}             # the level at each month's end
+    assert levels == {STREET_A: [6, 5], STREET_B: [0, 3]}          # the level at each month's end
     shown = tx(figures.rollups, {"metric": "residents", "group": "child", "start": "2026-10-01",
                                  "end": "2026-11-30"}, ANALYST)
     cells = {s["key"]: [(p["n"], p["suppressed"]) for p in s["points"]] for s in shown["series"]}
-    assert cells == {STREET_A: [(6, False), (5, False)], STREET_B: [(None, True)]}   # 3 < 5: suppressed
+    assert cells == {STREET_A: [(6, False), (5, False)], STREET_B: [(0, False), (None, True)]}   # 3 < 5
+    # A level with no change in the range is still there, carried forward.
+    later = tx(figures.rollups, {"metric": "residents", "group": "child", "start": "2027-01-01",
+                                 "end": "2027-03-31"}, ADMIN)
+    assert {s["key"]: [p["n"] for p in s["points"]] for s in later["series"]} == {STREET_A: [5, 5, 5],
+                                                                                  STREET_B: [3, 3, 3]}
     page = tx(figures.feed, {"limit": 4}, ANALYST)
     assert len(page["items"]) == 4 and page["next"] == page["items"][-1]["seq"]
     rest = tx(figures.feed, {"after": page["next"]}, ANALYST)
@@ -169,3 +174,10 @@ def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
     assert got["residents"] == 3 and got["residents_by_age_band"] == {"60-69": 3}
     shown = tx(figures.headline_figures, {"node": STREET_A, "year": 2026}, ANALYST, today=date(2026, 11, 23))
     assert shown["residents"] is None and shown["party_members"] == 8          # 3 < 5 is suppressed
+    assert shown["residents_by_age_band"] == {"60-69": None} and shown["report_rate"] == 0.75
+    take(tx, batch(STREET_A, [facts.fact("party_member_registered", A2, "2026-02-01", subject=str(i))
+                              for i in range(3)] +
+                   [facts.fact("party_member_reported", A2, "2026-03-01", subject=str(i)) for i in range(2)]))
+    few = tx(figures.headline_figures, {"node": A2, "year": 2026}, ANALYST, today=date(2026, 11, 23))
+    assert few["party_members"] is None and few["report_rate"] is None     # no rate that gives a hidden count
+    assert tx(figures.headline_figures, {"node": A2}, ADMIN, today=date(2026, 11, 23))["report_rate"] == 0.6667

@@ -17,12 +17,12 @@ from services.gateway.service import GatewayService
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
 from tests.unit.gateway_fakes import FakeTokens
 
-ALL_AGGREGATES = ("aggregates:read", "aggregates:admin")
+ALL_AGGREGATES = ("aggregates:read", "aggregates:feed", "aggregates:admin")
 ALLOWED = {
     "street_admin": set(ALL_AGGREGATES),
     "operator": set(ALL_AGGREGATES),
     "district_analyst": {"aggregates:read"},
-    "department_feed": {"aggregates:read"},
+    "department_feed": {"aggregates:read", "aggregates:feed"},
     "community_worker": set(),
     "organization_leader": set(),
     "resident": set(),
@@ -242,3 +242,9 @@ def test_headlines_pass_the_query_and_refuse_a_node_outside_the_scope(gateway):
     assert query == {"year": "2026"} and caller["role"] == "district_analyst"
     with pytest.raises(Forbidden):
         gateway.aggregate_headlines(request("GET", "/api/v1/rollups/headlines", query={"node": "310115"}))
+
+
+def test_an_analyst_reads_aggregates_but_not_the_facts_one_by_one(gateway):
+    with pytest.raises(Forbidden, match="aggregates:feed"):
+        gateway.aggregate_feed(request("GET", "/api/v1/feed", "district_analyst"))
+    assert not gateway.aggregator.mock_calls
