@@ -122,6 +122,11 @@ def one(cfg, sql, params=()):
         return conn.execute(sql, params).fetchone()[0]
 
 
+def facts_links(management):
+    """How many federation links carrying `facts` are running (each child also has one for `cases`)."""
+    return len([x for x in management.links() if x["status"] == "running" and x["exchange"] == "facts"])
+
+
 def start(container_factory, tree, classes=(AggregatorService,)):
     for cfg in tree.values():
         for cls in classes:
@@ -150,7 +155,7 @@ def test_streets_roll_up_into_their_district_exactly_and_refusals_are_counted(tr
     add_child(d, b)
     start(container_factory, tree)
     mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
-    wait_for(lambda: len([link for link in mgmt.links() if link["status"] == "running"]) == 2, timeout=30,
+    wait_for(lambda: facts_links(mgmt) == 2, timeout=30,
              message="both federation links up")
     publish(a, [resident(A1), resident(A1, "M"), resident(A2)])
     publish(b, [resident(B1)])
@@ -195,7 +200,7 @@ def test_a_street_linked_late_sends_what_it_made_before(tree, container_factory)
     add_child(d, a)
     add_child(d, tree[STREET_B])
     links = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
-    wait_for(lambda: len([x for x in links.links() if x["status"] == "running"]) == 2, timeout=30,
+    wait_for(lambda: facts_links(links) == 2, timeout=30,
              message="the links")
     publish(a, [resident(A1)])
     wait_for(lambda: one(a, "SELECT count(*) FROM aggregator.facts_log") == 4, message="street A's fourth fact")
@@ -217,7 +222,7 @@ def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, proxy, containe
     add_child(d, b, amqp_uri=f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost_b}")
     start(container_factory, tree)
     mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
-    wait_for(lambda: len([link for link in mgmt.links() if link["status"] == "running"]) == 2, timeout=30,
+    wait_for(lambda: facts_links(mgmt) == 2, timeout=30,
              message="both federation links up")
     publish(b, [resident(B1)])
     wait_for(lambda: agrees(tree), timeout=30, message="the first fact")
@@ -254,7 +259,7 @@ def test_a_district_broadcast_reaches_both_streets_once_and_the_counts_come_back
                                                 "status": "active", "version": 1})
     start(container_factory, tree, (AggregatorService, NotificationService))
     mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
-    wait_for(lambda: len([link for link in mgmt.links() if link["status"] == "running"]) == 2, timeout=30,
+    wait_for(lambda: facts_links(mgmt) == 2, timeout=30,
              message="both facts links up")
     for street in (a, b):   # each street's directives link to the district
         below = federation.Management(street["RABBIT_MANAGEMENT_URL"], street["AMQP_URI"])
