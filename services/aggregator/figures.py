@@ -145,7 +145,7 @@ def csv_rows(result):
                    "suppressed" if p["suppressed"] else p["n"], "" if p["total"] is None else p["total"]]
 
 
-HEADLINE_STOCKS = ["residents", "party_members", "party_members_reported", "organizations", "workers"]
+HEADLINE_STOCKS = ["residents", "party_members", "organizations", "workers"]
 HEADLINE_FLOWS = ["points_posted", "service_hours", "points_redeemed", "matters_raised", "matters_settled",
                   "matters_rated"]
 
@@ -210,8 +210,8 @@ def headline_figures(tx, query, caller, threshold=5, today=None):
         "residents_by_residence_type": split("residents", "residence_type"),
         "residents_by_age_band": split("residents", "age_band"),
         "party_members": people(n("party_members")),
-        "party_members_reported": people(n("party_members_reported")),
-        "report_rate": rate(n("party_members_reported"), n("party_members")),
+        "party_members_reported": people(n("party_members", "report_status", "reported")),
+        "report_rate": rate(n("party_members", "report_status", "reported"), n("party_members")),
         "organizations": n("organizations"),
         "organizations_by_category": by("organizations", "category"),
         "workers": people(n("workers")),

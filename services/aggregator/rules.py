@@ -31,8 +31,9 @@ METRICS = {
     "resident_died": [("residents", None)],
     "party_member_registered": [("party_members", None)], "party_member_relocated": [("party_members", None)],
     "party_member_placed": [("party_members", None)],
-    "party_member_reported": [("party_members_reported", None)],
-    "party_member_withdrawn": [("party_members_reported", None)],
+    # The registry sends a report as -1 with the old dimensions and +1 with the new (report_status
+    # unreported -> reported): the count stays, the split by report_status moves.
+    "party_member_reported": [("party_members", None)], "party_member_withdrawn": [("party_members", None)],
     "organization_registered": [("organizations", None)],
     "organization_status_changed": [("organizations", None)],
     "organization_member_joined": [("organization_members", None)],
@@ -50,12 +51,11 @@ METRICS = {
     "broadcast_targeted": [("broadcast_targeted", None)], "broadcast_reached": [("broadcast_reached", None)],
     "broadcast_read": [("broadcast_read", None)],
 }
-STOCKS = {"residents", "party_members", "party_members_reported", "organizations", "organization_members",
-          "workers"}
+STOCKS = {"residents", "party_members", "organizations", "organization_members", "workers"}
 # Dimensions worth grouping by; anything else a fact carries stays in the log, not in roll-ups.
 DIMENSIONS = {"age_band", "sex", "residence_type", "tags", "category", "member_category", "channel", "urgency",
               "on_time", "days_to_settle", "score", "kind", "status", "role", "reward_kind", "outcome",
-              "directive"}
+              "directive", "report_status"}
 
 
 def ancestors(node, root):

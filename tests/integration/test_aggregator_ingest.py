@@ -154,6 +154,18 @@ def test_headline_figures_per_child_for_prometheus(tx, district):
     assert tx(figures.headlines, DISTRICT, date(2027, 1, 2)).count((STREET_A, "points_posted", 1, 30.0)) == 0
 
 
+def party_members(node, registered, reported):
+    """As the registry sends them: registered unreported, then each report as -1 old, +1 new dimensions."""
+    out = [facts.fact("party_member_registered", node, "2026-02-01", subject=str(i), category="on_the_job",
+                      report_status="unreported") for i in range(registered)]
+    for i in range(reported):
+        out += [facts.fact("party_member_reported", node, "2026-03-01", subject=str(i), delta=-1,
+                           category="on_the_job", report_status="unreported"),
+                facts.fact("party_member_reported", node, "2026-03-01", subject=str(i), delta=+1,
+                           category="on_the_job", report_status="reported")]
+    return out
+
+
 def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
     settled = [facts.fact("matter_settled", A1, "2026-06-0%d" % (i + 1), category="parking", channel="hotline",
                           urgency="normal", days_to_settle=days, on_time=days <= 30) for i, days in
@@ -162,9 +174,7 @@ def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
                         score=s) for s in (5, 4, 2)]
     raised = [facts.fact("matter_raised", A1, "2026-05-01", category="parking", channel="hotline", urgency="normal")
               for _ in range(5)]
-    members = [facts.fact("party_member_registered", A1, "2026-02-01", subject=str(i), category="on_the_job")
-               for i in range(8)] + [facts.fact("party_member_reported", A1, "2026-03-01", subject=str(i))
-                                     for i in range(6)]
+    members = party_members(A1, 8, 6)
     take(tx, batch(STREET_A, settled + rated + raised + members + [resident_fact(A1) for _ in range(3)]))
     got = tx(figures.headline_figures, {"node": STREET_A, "year": 2026}, ADMIN, today=date(2026, 11, 23))
     assert (got["matters_raised"], got["matters_settled"], got["settlement_rate"]) == (5, 4, 0.8)
@@ -175,9 +185,7 @@ def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
     shown = tx(figures.headline_figures, {"node": STREET_A, "year": 2026}, ANALYST, today=date(2026, 11, 23))
     assert shown["residents"] is None and shown["party_members"] == 8          # 3 < 5 is suppressed
     assert shown["residents_by_age_band"] == {"60-69": None} and shown["report_rate"] == 0.75
-    take(tx, batch(STREET_A, [facts.fact("party_member_registered", A2, "2026-02-01", subject=str(i))
-                              for i in range(3)] +
-                   [facts.fact("party_member_reported", A2, "2026-03-01", subject=str(i)) for i in range(2)]))
+    take(tx, batch(STREET_A, party_members(A2, 3, 2)))
     few = tx(figures.headline_figures, {"node": A2, "year": 2026}, ANALYST, today=date(2026, 11, 23))
     assert few["party_members"] is None and few["report_rate"] is None     # no rate that gives a hidden count
     assert tx(figures.headline_figures, {"node": A2}, ADMIN, today=date(2026, 11, 23))["report_rate"] == 0.6667
