@@ -101,3 +101,9 @@ def feed_user(management, name, password):
     management._call("PUT", f"permissions/{management.vhost}/{quote(f'feed-{name}', safe='')}",
                      {"configure": own, "write": own, "read": f"^(facts|feed-{name}\\..*)$"})
     return f"feed-{name}"
+
+
+def dead_letters(management):
+    """{queue: messages} for this vhost's dead-letter queues (`*.dlq`)."""
+    found = management._call("GET", f"queues/{management.vhost}?columns=name,messages") or []
+    return {q["name"]: int(q.get("messages") or 0) for q in found if q["name"].endswith(".dlq")}

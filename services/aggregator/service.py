@@ -8,12 +8,14 @@ import logging
 
 from datetime import date
 
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 from nameko.timer import timer
 from prometheus_client import Gauge
 
 from services.aggregator import figures, ingest, store
 from services.aggregator.consumer import BatchingConsumer, facts_queue
+from shared import federation
 from shared.db import Database
 from shared.errors import DomainError
 from shared.metrics import Telemetry
@@ -21,6 +23,9 @@ from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
+LINK_UP = Gauge("linli_federation_link_up", "A federation link of this vhost is running (1) or not (0)",
+                ["upstream", "exchange"])
+DEAD_LETTERS = Gauge("linli_dead_letter_messages", "Messages waiting in a dead-letter queue of this vhost", ["queue"])
 HEADLINE = Gauge("linli_rollup_headline", "Headline figures per child node: stocks now, flows this year "
                  "(count, and the measure's total where there is one)", ["node", "metric", "measure"])
 
@@ -43,6 +48,7 @@ class AggregatorService:
     relay = OutboxRelay()
     telemetry = Telemetry()
     facts = BatchingConsumer(take)
+    config = Config()
 
     @staticmethod
     def topology_queues(config):
@@ -51,6 +57,21 @@ class AggregatorService:
     @property
     def own(self):
         return self.db.source["node_code"], self.db.signer.public_key, self.db.source["level"]
+
+    @timer(interval=30)
+    def export_broker_health(self):
+        """Federation links and dead-letter queues, as the management API sees them, for the alert rules."""
+        cfg = self.config
+        management = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+        try:
+            links, letters = management.links(), federation.dead_letters(management)
+        except (federation.FederationError, OSError) as exc:
+            log.warning("broker health: management API unavailable: %s", exc)
+            return
+        for link in links:
+            LINK_UP.labels(link["upstream"] or "", link["exchange"] or "").set(1 if link["status"] == "running" else 0)
+        for queue, n in letters.items():
+            DEAD_LETTERS.labels(queue).set(n)
 
     @timer(interval=30)
     def export_headlines(self):

@@ -8,7 +8,7 @@ from kombu import Connection, Producer
 
 from services.aggregator.consumer import facts_queue
 from services.aggregator.service import AggregatorService
-from shared import envelope, facts
+from shared import envelope, facts, federation
 from shared.messaging import FACTS, apply_topology
 from tests.integration.conftest import wait_for
 
@@ -37,3 +37,6 @@ def test_a_message_that_is_not_json_is_dead_lettered_alone(config, container_fac
             return conn.execute("SELECT count(*) FROM aggregator.facts_log").fetchone()[0]
     wait_for(lambda: logged() == 2, timeout=30, message="both good batches taken")
     assert broker.depth(dlq) == 1
+    # What the aggregator exports for the dead-letter alert, from the management API.
+    management = federation.Management(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"])
+    wait_for(lambda: federation.dead_letters(management).get(dlq) == 1, timeout=15, message="the DLQ's depth")
