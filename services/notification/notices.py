@@ -13,6 +13,7 @@ import hashlib
 import json
 
 from services.notification import channels, fanout, rules, sender, store, subscribers
+from services.notification.sender import clean
 from services.notification.broadcasts import area, rollup
 from services.notification.schemas import InboxQuerySchema, NoticeSchema, OrganizationNoticeSchema, ReceiptsSchema
 from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, load
@@ -122,7 +123,7 @@ def receipts(tx, providers, name, body, signature):
     for row in found:
         r = wanted[row["provider_ref"]]
         if rules.delivery_move(row["status"], r["status"]) is None:
-            tx.execute(store.RECEIPT, {"id": row["id"], "status": r["status"], "error": _clean(r.get("error"))})
+            tx.execute(store.RECEIPT, {"id": row["id"], "status": r["status"], "error": clean(r.get("error"))})
             applied += 1
         else:
             ignored += 1
@@ -130,10 +131,6 @@ def receipts(tx, providers, name, body, signature):
     early = [r for ref, r in wanted.items() if ref not in {row["provider_ref"] for row in found}]
     if early:
         tx.execute(store.ADD_EARLY_RECEIPTS, (name, [r["id"] for r in early], [r["status"] for r in early],
-                                              [_clean(r.get("error")) for r in early]))
+                                              [clean(r.get("error")) for r in early]))
     tx.execute(store.EXPIRE_EARLY_RECEIPTS)
     return {"applied": applied, "ignored": ignored, "waiting": len(early)}
-
-
-def _clean(text):
-    return None if text is None else text.replace("\x00", " ")[:500]

@@ -43,7 +43,7 @@ ADDRESS = "notification.address"  # the associated data of sealed addresses
 CHUNK = 1000                      # messages per provider call
 
 
-def _clean(text, limit=500):
+def clean(text, limit=500):
     """Text from a provider, fit for the database: no NUL, valid UTF-8, bounded."""
     if text is None:
         return None
@@ -196,7 +196,7 @@ class Sender:
     # -- outcomes --------------------------------------------------------------------------------
 
     def _final(self, r, status, error, provider=None, provider_ref=None):
-        return (r["id"], status, 1, provider, _clean(provider_ref, 200), _clean(error), None, r["channel"])
+        return (r["id"], status, 1, provider, clean(provider_ref, 200), clean(error), None, r["channel"])
 
     def _later(self, r, due):
         return (r["id"], "queued", 0, None, None, None, due, r["channel"])
@@ -207,7 +207,7 @@ class Sender:
             return self._final(r, "failed", f"gave up after {attempt} attempts: {error}", provider=provider)
         kw = {"rng": self.rng} if self.rng else {}
         wait = max(rules.backoff(attempt, base=self.retry_base, **kw), 0.01)
-        return (r["id"], "queued", 1, provider, None, _clean(error or ""), now + timedelta(seconds=wait), r["channel"])
+        return (r["id"], "queued", 1, provider, None, clean(error or ""), now + timedelta(seconds=wait), r["channel"])
 
     def _settle(self, conn, results):
         cols = list(zip(*results))

@@ -220,13 +220,17 @@ class ReverseSchema(Schema):
     transfer_id = fields.String(validate=CLIENT_ID)
 
 
-class RecordSchema(Schema):
+class _AccountItemSchema(Schema):
+    """What a service record and a redemption both say about whose account they touch."""
     id = fields.Integer()
     request_id = fields.String(allow_none=True)
     account_id = fields.Integer()
     resident_id = fields.Integer(allow_none=True)
     name = fields.String(allow_none=True)
     community_code = fields.String()
+
+
+class RecordSchema(_AccountItemSchema):
     category_code = fields.String()
     served_at = fields.DateTime()
     served_on = fields.Date()
@@ -292,13 +296,7 @@ class RedemptionCloseSchema(Schema):
     reason = Text(validate=REASON)
 
 
-class RedemptionSchema(Schema):
-    id = fields.Integer()
-    request_id = fields.String(allow_none=True)
-    account_id = fields.Integer()
-    resident_id = fields.Integer(allow_none=True)
-    name = fields.String(allow_none=True)
-    community_code = fields.String()
+class RedemptionSchema(_AccountItemSchema):
     reward_id = fields.Integer()
     reward_name = fields.String()
     quantity = fields.Integer()

@@ -184,6 +184,25 @@ def test_streets_roll_up_into_their_district_exactly_and_refusals_are_counted(tr
     rebuilt = CliRunner().invoke(cli, ["rollups", "rebuild"], env=env_of(d))
     assert rebuilt.exit_code == 0 and "4 facts" in rebuilt.output and agrees(tree)
 
+    # Bad input changes nothing: a code outside the district, a key that is not a key.
+    bad_code = CliRunner().invoke(cli, ["child", "add", "--code", "310115001", "--public-key",
+                                        facts.Signer.from_config(a).public_key, "--amqp-uri", a["AMQP_URI"]],
+                                  env=env_of(d))
+    assert bad_code.exit_code != 0 and "--code" in bad_code.output
+    bad_key = CliRunner().invoke(cli, ["child", "add", "--code", "310110014", "--public-key", "not-a-key",
+                                       "--amqp-uri", a["AMQP_URI"]], env=env_of(d))
+    assert bad_key.exit_code != 0 and "--public-key" in bad_key.output
+    assert one(d, "SELECT count(*) FROM aggregator.children") == 2
+    # Removing street B: its link and its key go, its figures so far stay.
+    removed = CliRunner().invoke(cli, ["child", "remove", "--code", STREET_B], env=env_of(d))
+    assert removed.exit_code == 0, removed.output
+    assert mgmt.upstream_set(federation.CHILD_SET) == [federation.child_upstream(STREET_A)]
+    assert one(d, "SELECT count(*) FROM aggregator.children WHERE code = %s", (STREET_B,)) == 0
+    assert one(d, "SELECT n FROM aggregator.rollups WHERE node = %s AND metric = 'residents' AND period = 'year' "
+                  "AND dim = ''", (STREET_B,)) == 1
+    again = CliRunner().invoke(cli, ["child", "remove", "--code", STREET_B], env=env_of(d))
+    assert again.exit_code != 0 and "no child" in again.output
+
 
 @pytest.fixture
 def proxy():

@@ -137,12 +137,13 @@ def test_batch_refused_with_4xx_is_permanent_for_every_message(provider, sms, st
 
 
 def test_timeout_is_provider_down(provider):
-    provider.slow(1.0)
+    provider.slow(5.0)
     impatient = HttpProvider("alpha", "sms", provider.url, "tok-1", timeout=0.3)
     started = time.monotonic()
     with pytest.raises(ProviderDown, match="alpha: no answer within 0.3s"):
         impatient.send([msg(1)])
-    assert time.monotonic() - started < 0.9
+    # Behaviour, not speed: it gave up instead of waiting for the 5 s answer.
+    assert time.monotonic() - started < 4
 
 
 def test_refused_connection_is_provider_down():
@@ -171,13 +172,14 @@ def test_malformed_answers_are_provider_down():
 
 
 def test_fake_provider_serves_concurrent_batches_without_blocking_the_hub(provider):
-    provider.slow(0.4)
-    adapters = [HttpProvider("alpha", "sms", provider.url, "tok-1", timeout=5) for _ in range(4)]
+    provider.slow(1.0)
+    adapters = [HttpProvider("alpha", "sms", provider.url, "tok-1", timeout=10) for _ in range(4)]
     started = time.monotonic()
     threads = [eventlet.spawn(a.send, [msg(i)]) for i, a in enumerate(adapters)]
     results = [t.wait() for t in threads]
     assert all(r[0].ok for r in results)
-    assert time.monotonic() - started < 1.0      # 4 × 0.4 s overlapped, not serialised
+    # Behaviour, not speed: four 1 s answers overlapped; one after another would take 4 s.
+    assert time.monotonic() - started < 3.0
 
 
 def test_standalone_fake_provider_accepts_big_batches():
@@ -189,12 +191,9 @@ def test_standalone_fake_provider_accepts_big_batches():
         url = line.split(" ", 1)[1]
         bench = HttpProvider("bench", "sms", url, "T", timeout=5)
         batch = [msg(i) for i in range(1000)]
-        started = time.monotonic()
-        for _ in range(5):
+        for _ in range(5):                     # how fast is bench/bench_notification.py's business
             out = bench.send(batch)
-        elapsed = time.monotonic() - started
         assert len(out) == 1000 and all(o.ok for o in out) and out[-1].provider_ref == "fake-5000"
-        assert elapsed < 5, elapsed
         stats = bench.session.get(url.rsplit("/", 1)[0] + "/stats", timeout=5).json()
         assert stats == {"requests": 5, "messages": 5000}
         with pytest.raises(ProviderDown, match="401"):
@@ -345,10 +344,8 @@ def test_webhook_reads_only_the_start_of_a_big_error_answer():
     listener = eventlet.listen(("127.0.0.1", 0))
     server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False)
     try:
-        started = time.monotonic()
         (o,) = WebhookChannel(timeout=2).send([msg(1, to=f"http://127.0.0.1:{listener.getsockname()[1]}/")])
         assert not o.ok and not o.permanent and o.error.startswith("HTTP 502 xxx") and len(o.error) < 220
-        assert time.monotonic() - started < 1
     finally:
         server.kill()
 
