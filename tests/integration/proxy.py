@@ -39,13 +39,17 @@ class CuttableProxy:
         except (OSError, EOFError):  # EOFError: eventlet's IOClosed when the other side was closed under us
             pass
         finally:
+            # Shut both down, which wakes the greenthread reading the other direction with EOF, but
+            # close only our own source: closing a socket another greenthread is reading leaks an
+            # eventlet listener on its fd, and the next socket to reuse the number fails with
+            # "Second simultaneous read".
             for s in (src, dst):
-                self.sockets.discard(s)
                 try:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-                s.close()
+            self.sockets.discard(src)
+            src.close()
 
     def cut(self):
         self.up = False
