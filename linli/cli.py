@@ -52,15 +52,41 @@ def run(ctx, service):
 
 @main.command()
 @click.option("--service", "services", multiple=True, help="Only these services (default: all).")
+@click.option("--wait", is_flag=True, help="Apply nothing: wait until every migration this code ships has been "
+                                           "applied (by the release's migrate job), then exit 0.")
+@click.option("--timeout", default=600, show_default=True, type=click.IntRange(1, 86400),
+              help="With --wait: give up (exit 1) after this many seconds.")
 @click.pass_context
-def migrate(ctx, services):
+def migrate(ctx, services, wait, timeout):
     """Apply pending SQL migrations (safe to run from several replicas at once)."""
     from shared.migrations import migrate as run_migrations
     cfg = load_config(ctx)
+    if wait:
+        return _wait_for_migrations(cfg, list(services) or None, timeout)
     applied = run_migrations(cfg["DATABASE_URL"], list(services) or None)
     for service, version in applied:
         click.echo(f"applied {service} {version}")
     click.echo(f"{len(applied)} migration(s) applied")
+
+
+def _wait_for_migrations(cfg, services, timeout):
+    """A pod's init step: start only once the schema is what this image expects (DB down counts as not yet)."""
+    import time as clock
+    import psycopg
+    from shared.migrations import pending
+    deadline, left = clock.monotonic() + timeout, None
+    while True:
+        try:
+            left = pending(cfg["DATABASE_URL"], services)
+        except psycopg.OperationalError as exc:
+            left = [("database", str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable")]
+        if not left:
+            click.echo("every migration this release ships is applied")
+            return
+        if clock.monotonic() >= deadline:
+            raise click.ClickException(f"still waiting after {timeout}s for {len(left)} migration(s): "
+                                       + ", ".join(f"{s} {v}" for s, v in left[:5]))
+        clock.sleep(min(2.0, max(0.1, deadline - clock.monotonic())))
 
 
 @main.group()

@@ -41,6 +41,23 @@ def services_with_migrations():
     return sorted(p.parent.parent.name for p in (ROOT / "services").glob("*/migrations/*.sql"))
 
 
+def pending(dsn, services=None):
+    """[(service, version)] this code ships that the database has not applied (read-only, no lock).
+
+    A checksum that differs is reported by `migrate`, not here: a waiting replica only needs to know
+    whether the release's migrations have run.
+    """
+    services = services or sorted(set(services_with_migrations()))
+    with connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('public.schema_migrations') IS NULL AS missing").fetchone()["missing"]:
+            done = set()
+        else:
+            done = {(r["service"], r["version"]) for r in conn.execute(
+                "SELECT service, version FROM public.schema_migrations")}
+    return [(service, version) for service in services for version, _ in files_for(service)
+            if (service, version) not in done]
+
+
 def migrate(dsn, services=None):
     """Apply pending migrations; returns [(service, version)] applied."""
     services = services or sorted(set(services_with_migrations()))

@@ -2,7 +2,9 @@
 import eventlet
 import psycopg
 import pytest
+from click.testing import CliRunner
 
+from linli.cli import main as cli
 from shared import migrations
 
 
@@ -38,3 +40,36 @@ def test_an_edited_migration_is_refused(scratch_db):
         conn.execute("UPDATE public.schema_migrations SET checksum = 'edited' WHERE version = '0001_nodes.sql'")
     with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
         migrations.migrate(scratch_db)
+
+
+def _wait_cli(dsn, timeout):
+    env = {"LINLI_CONFIG": "", "LEVEL": "street", "NODE_CODE": "310110012", "AMQP_URI": "amqp://guest:guest@127.0.0.1/x",
+           "DATABASE_URL": dsn, "PSEUDONYM_SECRET": "p" * 32, "HANDOVER_SECRET": "h" * 32,
+           "DATA_ENCRYPTION_KEY": "A" * 43, "SIGNING_KEY": "B" * 43}
+    return CliRunner().invoke(cli, ["migrate", "--wait", "--timeout", str(timeout)], env=env)
+
+
+def test_a_pod_waits_for_the_release_migrations_and_applies_none_itself(scratch_db):
+    """`linli migrate --wait` (each Deployment's init step) returns once the migrate job has run, not before."""
+    assert migrations.pending(scratch_db), "a fresh database has everything pending"
+    waiting = eventlet.spawn(_wait_cli, scratch_db, 60)
+    eventlet.sleep(1.0)
+    assert not waiting.dead, "it must not return while migrations are pending"
+    with psycopg.connect(scratch_db) as conn:
+        assert conn.execute("SELECT to_regclass('public.schema_migrations')").fetchone()[0] is None, \
+            "the waiter applied something itself"
+    migrations.migrate(scratch_db)
+    result = waiting.wait()
+    assert result.exit_code == 0, result.output
+    assert "every migration this release ships is applied" in result.output
+    assert migrations.pending(scratch_db) == []
+
+
+def test_waiting_gives_up_with_the_missing_migrations_named(scratch_db):
+    migrations.migrate(scratch_db)
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.schema_migrations WHERE service = 'points' AND version = '0001_points.sql'")
+    assert migrations.pending(scratch_db) == [("points", "0001_points.sql")]
+    result = _wait_cli(scratch_db, 1)
+    assert result.exit_code == 1
+    assert "still waiting after 1s for 1 migration(s): points 0001_points.sql" in result.output
