@@ -1,4 +1,5 @@
-# Linli: two commands on a fresh machine — `make up` (a street instance with demo data) and `make test`.
+# Linli: two commands on a fresh machine — `make up` (a district and two streets, federated, with demo data)
+# and `make test`.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
@@ -7,7 +8,6 @@ BIN := $(VENV)/bin
 export LINLI_CONFIG ?= deploy/config/local.yaml
 RUN := var/run
 LOG := var/log
-API := http://127.0.0.1:8000
 
 .PHONY: up down test unit integration bench services venv logs status clean
 
@@ -19,30 +19,13 @@ $(BIN)/linli: pyproject.toml
 
 venv: $(BIN)/linli
 
+# The local tree's databases and vhosts: street 310110012, street 310110013, district 310110.
 services:
-	@deploy/local/ensure-services.sh linli linli
+	@deploy/local/ensure-services.sh linli linli linli_310110013 linli-310110013 linli_310110 linli-310110
 
 up: services venv
-	@mkdir -p $(RUN) $(LOG)
 	@$(MAKE) -s down >/dev/null 2>&1 || true
-	@$(BIN)/linli migrate
-	@$(BIN)/linli topology apply | tail -n1
-	@$(BIN)/linli demo load
-	@PATH=$(CURDIR)/$(BIN):$$PATH nohup $(BIN)/honcho -f Procfile start > $(LOG)/linli.log 2>&1 & echo $$! > $(RUN)/honcho.pid
-	@for i in $$(seq 1 60); do curl -fsS $(API)/readyz >/dev/null 2>&1 && break; sleep 0.5; done
-	@curl -fsS $(API)/readyz >/dev/null || { echo "gateway did not become ready; see $(LOG)/linli.log"; tail -n 30 $(LOG)/linli.log; exit 1; }
-	@$(BIN)/linli demo notices
-	@token=$$($(BIN)/linli token create --name "长海路街道 演示管理员" --role street_admin); \
-	 echo "$$token" > $(RUN)/demo-token; \
-	 echo; echo "Linli street instance 310110012 (长海路街道) is up."; \
-	 echo "  API          $(API)/api/v1/nodes   (Authorization: Bearer $$token)"; \
-	 echo "  OpenAPI      $(API)/api/v1/openapi.json"; \
-	 echo "  metrics      $(API)/metrics (gateway), http://127.0.0.1:9101/metrics (registry), http://127.0.0.1:9102/metrics (points), :9103 (consultation), :9104 (notification), :9105 (aggregator)"; \
-	 echo "  health       $(API)/healthz  $(API)/readyz"; \
-	 echo "  RabbitMQ     http://127.0.0.1:15672 (guest/guest, vhost linli)"; \
-	 echo "  logs         $(LOG)/linli.log"; \
-	 echo "  try          curl -s -H \"Authorization: Bearer $$token\" $(API)/api/v1/nodes"; \
-	 echo "  stop         make down"
+	@deploy/local/up.sh
 
 down:
 	@if [ -f $(RUN)/honcho.pid ]; then kill $$(cat $(RUN)/honcho.pid) 2>/dev/null || true; rm -f $(RUN)/honcho.pid; echo "stopped"; fi

@@ -89,7 +89,8 @@ def district_count(district):
 def start_district(district):
     env = {**os.environ, **{k: str(v) for k, v in district.items() if k in (
         "LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "DATABASE_URL", "SIGNING_KEY")},
-        "LINLI_CONFIG": str(ROOT / "deploy" / "config" / "local.yaml"), "LOG_LEVEL": "WARNING"}
+        "LINLI_CONFIG": str(ROOT / "deploy" / "config" / "local.yaml"), "LOG_LEVEL": "WARNING",
+        "PARENT_KEY": ""}  # the bench's district is the top: nothing relayed up
     return subprocess.Popen([str(ROOT / ".venv" / "bin" / "linli"), "run", "aggregator"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -261,6 +261,10 @@ def demo_load(ctx):
     with registry_tx(cfg) as tx:
         added, skipped = load_hierarchy(tx, cfg["NODE_CODE"])
     click.echo(f"demo: {len(added)} node(s) added, {len(skipped)} outside this instance left for its own")
+    if cfg["LEVEL"] != "street":
+        # Personal records live in the street instances only; a district or city learns of them as facts.
+        click.echo(f"demo: a {cfg['LEVEL']} holds no residents; its figures come from its streets' facts")
+        return
     vault = Vault.from_config(cfg)
     with registry_tx(cfg) as tx:
         residents = load_residents(tx, vault, cfg["NODE_CODE"])

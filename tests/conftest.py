@@ -33,6 +33,7 @@ def base_config():
     """The local street config, pointed at the test database."""
     cfg = config_mod.load(str(ROOT / "deploy" / "config" / "local.yaml"), environ={})
     cfg["DATABASE_URL"] = _dsn(TEST_DB)
+    cfg["PARENT_KEY"] = None  # the local tree's district key is make up's, not the tests'
     cfg["MAX_DELIVERIES"] = 3
     cfg["OUTBOX_POLL_SECONDS"] = 0.2
     return cfg

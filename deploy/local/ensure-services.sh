@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Make PostgreSQL and RabbitMQ (with management + federation) available on this machine:
 # install them from Debian packages if missing, start them if stopped, reuse them if running.
-# Then create the database and vhost named by the arguments. Idempotent.
+# Then create the databases and vhosts named by the arguments (pairs: DB VHOST [DB VHOST ...]).
+# Idempotent.
 set -euo pipefail
-DB_NAME=${1:-linli}
-VHOST=${2:-linli}
+[ $# -gt 0 ] || set -- linli linli
+[ $(( $# % 2 )) = 0 ] || { echo "usage: $0 DB VHOST [DB VHOST ...]" >&2; exit 2; }
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
@@ -39,10 +40,12 @@ if ! "${PSQL[@]}" -c "select 1" >/dev/null 2>&1; then
   else su postgres -c "psql -qtAc 'select pg_reload_conf()'" >/dev/null; fi
   sleep 1
 fi
-if [ "$("${PSQL[@]}" -c "select 1 from pg_database where datname = '$DB_NAME'")" != 1 ]; then
-  say "creating database $DB_NAME"
-  "${PSQL[@]}" -c "create database \"$DB_NAME\""
-fi
+ensure_database() {
+  if [ "$("${PSQL[@]}" -c "select 1 from pg_database where datname = '$1'")" != 1 ]; then
+    say "creating database $1"
+    "${PSQL[@]}" -c "create database \"$1\""
+  fi
+}
 
 # RabbitMQ (its CLI needs the Erlang cookie, which only root and the rabbitmq user can read)
 RMQCTL=(${SUDO} "$(PATH=$PATH:/usr/sbin command -v rabbitmqctl)")
@@ -65,6 +68,10 @@ for _ in $(seq 1 30); do
   curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break; sleep 1
 done
 curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null || { say "RabbitMQ management API not reachable"; exit 1; }
-"${RMQCTL[@]}" -q add_vhost "$VHOST" >/dev/null 2>&1 || true
-"${RMQCTL[@]}" -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
-say "PostgreSQL database '$DB_NAME' and RabbitMQ vhost '$VHOST' are ready"
+while [ $# -gt 0 ]; do
+  ensure_database "$1"
+  "${RMQCTL[@]}" -q add_vhost "$2" >/dev/null 2>&1 || true
+  "${RMQCTL[@]}" -q set_permissions -p "$2" guest '.*' '.*' '.*' >/dev/null
+  say "PostgreSQL database '$1' and RabbitMQ vhost '$2' are ready"
+  shift 2
+done

@@ -21,7 +21,10 @@ def load_hierarchy(tx, instance_code, today=None):
     inside = [i for i in items if domain.is_inside(i["code"], instance_code) and i["code"] != instance_code]
     added = nodes.bootstrap(tx, [{**i, "valid_from": start} for i in ancestors], actor="demo")
     for item in inside:
-        if nodes.store.get(tx, item["code"]) is None:
+        if domain.level_for(item["code"]) not in domain.MANAGED_LEVELS:
+            # A district's streets (a city's districts) are set up with their instances, not over the API.
+            added += nodes.bootstrap(tx, [{**item, "valid_from": start}], actor="demo")
+        elif nodes.store.get(tx, item["code"]) is None:
             nodes.create(tx, {"code": item["code"], "name": item["name"], "valid_from": start.isoformat()},
                          instance_code, actor="demo", today=today)
             added.append(item["code"])
@@ -47,7 +50,8 @@ def demo_communities(tx, instance_code):
 def load_residents(tx, vault, instance_code, per_community=RESIDENTS_PER_COMMUNITY, today=None):
     """Register generated residents through the bulk importer, once: returns how many were added.
 
-    The people are generated (see linli.demo.people): realistic, and nobody real.
+    The people are generated (see linli.demo.people): realistic, and nobody real. The seed is the
+    street's code, so two demo streets do not hold the same people.
     """
     from linli.demo import people
     from services.registry import importer
@@ -56,7 +60,7 @@ def load_residents(tx, vault, instance_code, per_community=RESIDENTS_PER_COMMUNI
     communities = demo_communities(tx, instance_code)
     if not communities:
         return 0
-    persons = list(people.generate(per_community * len(communities), communities, seed=2026, today=today))
+    persons = list(people.generate(per_community * len(communities), communities, seed=f"residents:{instance_code}", today=today))
     lines = [",".join(people.CSV_HEADERS)] + [",".join(people.to_csv_row(p)) for p in persons]
     report = importer.import_residents(tx, vault, ("\n".join(lines) + "\n").encode(), "all_or_nothing",
                                        {"actor": "demo", "scope": instance_code}, today=today)

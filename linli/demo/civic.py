@@ -33,7 +33,7 @@ def load_civic(tx, vault, communities, instance_code, today=None):
     rnd = Random(2026)
     counts = {"party_members": 0, "organizations": 0, "workers": 0}
     # Workers are people of working age who need not live in the street: drawn from another generation.
-    worker_people = (p for p in people.generate(len(communities) * 10, communities, seed=99, today=today)
+    worker_people = (p for p in people.generate(len(communities) * 10, communities, seed=f"workers:{instance_code}", today=today)
                      if 25 <= identity.age_on(p["birth_date"], today) <= 55)
     for c in communities:
         estate = c["estate"]

@@ -384,7 +384,7 @@ _ROOM_SLOTS = [(b, f"{u}单元", f"{f}{d:02d}")
                for f in range(1, FLOORS + 1) for d in range(1, ROOMS_PER_FLOOR + 1)]
 
 
-def generate(count: int, communities: list[dict], seed: int = 2026, today: date | None = None) -> Iterator[dict]:
+def generate(count: int, communities: list[dict], seed: int | str = 2026, today: date | None = None) -> Iterator[dict]:
     """Yield `count` residents living in `communities`, in households; deterministic for (seed, today)."""
     if count < 0:
         raise ValueError("count must not be negative")

@@ -24,7 +24,7 @@ def test_demo_load_is_idempotent_and_emits_through_the_outbox(cli, sql):
     first = cli("demo", "load")
     assert first.exit_code == 0 and "11 node(s) added" in first.output
     assert "600 resident(s) registered" in first.output  # 120 in each of the street's 5 communities
-    assert "57 party members, 10 organizations, 10 workers added" in first.output
+    assert "56 party members, 10 organizations, 10 workers added" in first.output
     again = cli("demo", "load").output
     assert again.startswith("demo: 0 node(s) added") and "residents already registered" in again
     assert "party, organisations and workers already loaded" in again
@@ -70,6 +70,18 @@ def test_a_bad_config_is_reported_key_by_key(cli, monkeypatch):
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code != 0
     assert "NODE_CODE: a street code has 9 digits, got 7" in result.output
+
+
+def test_demo_load_at_a_district_loads_its_tree_and_no_personal_records(cli, sql, monkeypatch):
+    monkeypatch.setenv("LEVEL", "district")
+    monkeypatch.setenv("NODE_CODE", "310110")
+    result = cli("demo", "load")
+    assert result.exit_code == 0, result.output
+    assert "a district holds no residents" in result.output
+    codes = {r["code"] for r in sql("SELECT code FROM registry.nodes")}
+    assert {"3101", "310110", "310110012", "310110013", "310110013001"} <= codes
+    for table in ("residents", "party_members", "workers"):
+        assert sql(f"SELECT count(*) AS n FROM registry.{table}")[0]["n"] == 0, table
 
 
 def test_import_residents_reports_rows_and_refuses_a_bad_file_whole(cli, sql, tmp_path, demo_tree):
