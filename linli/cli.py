@@ -543,6 +543,49 @@ def feed_user_add(ctx, name):
 
 
 
+@main.group("link-user")
+def link_user_group():
+    """AMQP users for the federation links to the level above and below, one per link."""
+
+
+@link_user_group.command("add")
+@click.option("--for", "reader", required=True,
+              help="The instance that will connect: this instance's parent (it reads our facts and cases) "
+                   "or one of its children (it reads our directives).")
+@click.pass_context
+def link_user_add(ctx, reader):
+    """Create (or reset) the user a parent or child links with; prints the AMQP URI to hand over."""
+    import re
+    import secrets
+    from urllib.parse import quote, urlsplit, urlunsplit
+    from shared import federation
+    cfg = load_config(ctx)
+    own, digits = cfg["NODE_CODE"], config_mod.LEVEL_DIGITS
+    above = {"street": digits["district"], "district": digits["city"]}.get(cfg["LEVEL"])
+    below = {"city": digits["district"], "district": digits["street"]}.get(cfg["LEVEL"])
+    if re.fullmatch(r"[0-9]+", reader) and len(reader) == above and own.startswith(reader):
+        exchanges, what = federation.PARENT_READS, "our facts and escalated cases"
+    elif re.fullmatch(r"[0-9]+", reader) and len(reader) == below and reader.startswith(own):
+        exchanges, what = federation.CHILD_READS, "our directives"
+    else:
+        raise click.ClickException(f"--for: neither the parent nor a child of {cfg['LEVEL']} {own}")
+    password = secrets.token_urlsafe(24)
+    try:
+        user = federation.link_user(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]),
+                                    reader, own, exchanges, password)
+    except (federation.FederationError, OSError) as exc:
+        raise click.ClickException(f"management API: {exc}")
+    parts = urlsplit(cfg["AMQP_URI"])
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    click.echo(f"user {user} password {password}")
+    # The federation plugin knows amqp:// and amqps:// only (not kombu's pyamqp://).
+    scheme = "amqps" if parts.scheme.endswith("amqps") else "amqp"
+    click.echo("uri " + urlunsplit(parts._replace(
+        scheme=scheme, netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}")))
+    click.echo(f"  {reader} may federate {what} through it, and nothing else; give {reader} the URI with "
+               "this broker's address as it is reached from there")
+
+
 @main.group("facts")
 def facts_group():
     """This instance's facts log."""

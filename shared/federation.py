@@ -103,6 +103,32 @@ def feed_user(management, name, password):
     return f"feed-{name}"
 
 
+# What a parent's link reads from a child, and a child's from its parent.
+PARENT_READS = ("facts", "cases")
+CHILD_READS = ("directives",)
+
+
+def link_permissions(exchanges):
+    """A link user's permissions on the vhost it reads `exchanges` from (see link_user)."""
+    plugin = "^federation: .*$"
+    return {"configure": plugin, "write": plugin, "read": f"^({'|'.join(exchanges)}|federation: .*)$"}
+
+
+def link_user(management, reader, own, exchanges, password):
+    """The AMQP user through which instance `reader` federates `exchanges` out of this vhost (`own`).
+
+    The federation plugin, connecting as it, declares its own exchange and queue on this side
+    (both named `federation: …`), binds them to the exchanges it federates and reads the queue;
+    that is all it may do: no publishing to our exchanges, no other queue, no management API.
+    One user per link, so a link is revoked without touching the others. User names are
+    broker-wide, so the name carries both ends: `link-<reader>-<own>`.
+    """
+    user = f"link-{reader}-{own}"
+    management._call("PUT", f"users/{quote(user, safe='')}", {"password": password, "tags": ""})
+    management._call("PUT", f"permissions/{management.vhost}/{quote(user, safe='')}", link_permissions(exchanges))
+    return user
+
+
 def dead_letters(management):
     """{queue: messages} for this vhost's dead-letter queues (`*.dlq`)."""
     found = management._call("GET", f"queues/{management.vhost}?columns=name,messages") or []

@@ -21,11 +21,17 @@ for cfg in "$DISTRICT" "${STREETS[@]}"; do
   say "$(setting "$cfg" INSTANCE): $(linli "$cfg" migrate | tail -n1), $(linli "$cfg" topology apply | tail -n1)"
 done
 
-# The district trusts each street's key for the street's own subtree and federates the street's
-# facts and cases up, its own directives down. The streets' PARENT_KEY is the district's key.
+# Each link runs as its own user, made by the side it reads from (`linli link-user add`): the
+# district's may read only the street's facts and cases, the street's only the district's
+# directives. The district trusts each street's key for the street's own subtree; the streets'
+# PARENT_KEY is the district's key.
+district_code=$(setting "$DISTRICT" NODE_CODE)
 for cfg in "${STREETS[@]}"; do
-  linli "$DISTRICT" child add --code "$(setting "$cfg" NODE_CODE)" --public-key "$(linli "$cfg" instance key)" \
-      --amqp-uri "$(setting "$cfg" AMQP_URI)" | sed 's/^/[up] /'
+  code=$(setting "$cfg" NODE_CODE)
+  up_uri=$(linli "$cfg" link-user add --for "$district_code" | sed -n 's/^uri //p')
+  down_uri=$(linli "$DISTRICT" link-user add --for "$code" | sed -n 's/^uri //p')
+  linli "$DISTRICT" child add --code "$code" --public-key "$(linli "$cfg" instance key)" \
+      --amqp-uri "$up_uri" --parent-amqp-uri "$down_uri" | sed 's/^/[up] /'
 done
 
 for cfg in "$DISTRICT" "${STREETS[@]}"; do

@@ -1,0 +1,99 @@
+"""The AMQP users an instance gives others, on the real broker: a department's feed user
+(`linli feed-user add`) and the level above's federation link user (`linli link-user add`).
+
+Real: RabbitMQ (this test's vhost) and its management API. A feed user may bind its own queue to
+`facts` and read it; a link user may do what the federation plugin does on our side and read
+`facts` and `cases` that way. Neither may publish, nor reach any other exchange or queue.
+(tests/e2e runs every federation link of the tree through link users.)
+"""
+import json
+import uuid
+
+import pytest
+import requests
+from amqp.exceptions import AccessRefused
+from click.testing import CliRunner
+from kombu import Connection, Exchange, Producer, Queue
+
+from linli.cli import main as cli
+from shared.messaging import DIRECTIVES, FACTS, apply_topology
+
+
+def env_of(config):
+    return {"LINLI_CONFIG": "", **{k: str(config[k]) for k in (
+        "LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL", "PSEUDONYM_SECRET",
+        "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET")}}
+
+
+def assert_no_queue_of_its_own_nor_publishing(uri):
+    with Connection(uri) as conn, pytest.raises(AccessRefused):
+        Queue("someone-elses", durable=True)(conn.channel()).declare()
+    with Connection(uri, transport_options={"confirm_publish": True}) as conn, pytest.raises(AccessRefused):
+        Producer(conn.channel(), exchange=Exchange(FACTS.name, type="topic")).publish(
+            {"forged": True}, routing_key="registry.x", serializer="json")
+
+
+def test_a_feed_user_reads_facts_and_nothing_else(config):
+    apply_topology(config, [])
+    name = "mz" + uuid.uuid4().hex[:6]
+    result = CliRunner().invoke(cli, ["feed-user", "add", name], env=env_of(config))
+    assert result.exit_code == 0, result.output
+    user, password = result.output.split()[1], result.output.split()[3]
+    vhost = config["AMQP_URI"].rsplit("/", 1)[1]
+    uri = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+    try:
+        with Connection(uri) as conn:
+            queue = Queue(f"{user}.figures", durable=True)    # declared bare, then bound: the user
+            queue(conn.default_channel).declare()              # may not (re)declare `facts` itself
+            conn.default_channel.queue_bind(queue.name, FACTS.name, "#")
+            with Connection(config["AMQP_URI"]) as admin:
+                Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b1", "facts": []},
+                                                                        routing_key="registry.resident_registered",
+                                                                        serializer="json")
+            message = conn.default_channel.basic_get(queue.name, no_ack=True)
+            assert message is not None and json.loads(message.body)["batch_id"] == "b1"
+        with Connection(uri) as conn, pytest.raises(AccessRefused):
+            channel = conn.channel()
+            Queue(f"{user}.orders", durable=True)(channel).declare()
+            channel.queue_bind(f"{user}.orders", DIRECTIVES.name, "#")
+        assert_no_queue_of_its_own_nor_publishing(uri)
+    finally:
+        requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
+
+
+def test_a_link_user_federates_facts_and_cases_and_nothing_else(config):
+    apply_topology(config, [])
+    result = CliRunner().invoke(cli, ["link-user", "add", "--for", "310110"], env=env_of(config))
+    assert result.exit_code == 0, result.output
+    user = result.output.split()[1]
+    uri = next(line[4:] for line in result.output.splitlines() if line.startswith("uri "))
+    assert user == "link-310110-310110012" and uri.startswith(f"amqp://{user}:")
+    assert uri.endswith("@" + config["AMQP_URI"].split("@", 1)[1])   # this broker and vhost, our user
+    try:
+        with Connection(uri) as conn:
+            # What the federation plugin does on the upstream side: its own exchange and queue, bound.
+            channel = conn.default_channel
+            channel.exchange_declare("federation: facts -> test", "fanout", durable=True)
+            channel.queue_declare("federation: facts -> test", durable=True)
+            channel.queue_bind("federation: facts -> test", "federation: facts -> test", "")
+            for exchange in (FACTS.name, "cases"):
+                channel.exchange_bind("federation: facts -> test", exchange, "#")
+            with Connection(config["AMQP_URI"]) as admin:
+                Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b2", "facts": []},
+                                                                        routing_key="registry.resident_registered",
+                                                                        serializer="json")
+            message = channel.basic_get("federation: facts -> test", no_ack=True)
+            assert message is not None and json.loads(message.body)["batch_id"] == "b2"
+        with Connection(uri) as conn, pytest.raises(AccessRefused):
+            conn.channel().exchange_bind("federation: facts -> test", DIRECTIVES.name, "#")
+        assert_no_queue_of_its_own_nor_publishing(uri)
+    finally:
+        requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
+
+
+@pytest.mark.parametrize("reader", ["3101", "310111", "310110012001", "31011x", ""])
+def test_a_link_user_only_for_the_parent_or_a_child(config, reader):
+    """A street links only with its district: not the city, not another district, not below itself."""
+    result = CliRunner().invoke(cli, ["link-user", "add", "--for", reader], env=env_of(config))
+    assert result.exit_code == 1
+    assert "--for: neither the parent nor a child of street 310110012" in result.output
