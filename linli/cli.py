@@ -572,7 +572,7 @@ def link_user_add(ctx, reader):
     password = secrets.token_urlsafe(24)
     try:
         user = federation.link_user(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]),
-                                    reader, own, exchanges, password)
+                                    reader, exchanges, password)
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"management API: {exc}")
     parts = urlsplit(cfg["AMQP_URI"])

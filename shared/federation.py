@@ -114,16 +114,17 @@ def link_permissions(exchanges):
     return {"configure": plugin, "write": plugin, "read": f"^({'|'.join(exchanges)}|federation: .*)$"}
 
 
-def link_user(management, reader, own, exchanges, password):
-    """The AMQP user through which instance `reader` federates `exchanges` out of this vhost (`own`).
+def link_user(management, reader, exchanges, password):
+    """The AMQP user through which instance `reader` federates `exchanges` out of this vhost.
 
     The federation plugin, connecting as it, declares its own exchange and queue on this side
     (both named `federation: …`), binds them to the exchanges it federates and reads the queue;
     that is all it may do: no publishing to our exchanges, no other queue, no management API.
     One user per link, so a link is revoked without touching the others. User names are
-    broker-wide, so the name carries both ends: `link-<reader>-<own>`.
+    broker-wide and a broker may hold several instances' vhosts, so the name carries both ends:
+    `link-<reader's code>-<vhost>`.
     """
-    user = f"link-{reader}-{own}"
+    user = f"link-{reader}-{unquote(management.vhost)}"
     management._call("PUT", f"users/{quote(user, safe='')}", {"password": password, "tags": ""})
     management._call("PUT", f"permissions/{management.vhost}/{quote(user, safe='')}", link_permissions(exchanges))
     return user

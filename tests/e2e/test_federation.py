@@ -78,9 +78,14 @@ def _tree(base_config, schemas, classes, with_city=False):
         apply_topology(cfg, classes)
         instances[code] = cfg
     yield instances
+    users = [u["name"] for u in requests.get("http://127.0.0.1:15672/api/users", auth=("guest", "guest"),
+                                               timeout=10).json()]
     for code, cfg in instances.items():
-        requests.delete(f"http://127.0.0.1:15672/api/vhosts/{cfg['AMQP_URI'].rsplit('/', 1)[1]}",
-                        auth=("guest", "guest"), timeout=10)
+        vhost = cfg['AMQP_URI'].rsplit('/', 1)[1]
+        requests.delete(f"http://127.0.0.1:15672/api/vhosts/{vhost}", auth=("guest", "guest"), timeout=10)
+        for user in users:                          # the links' users (`link-<code>-<vhost>`)
+            if user.startswith("link-") and user.endswith(f"-{vhost}"):
+                requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{cfg["DATABASE_URL"].rsplit("/", 1)[1]}" WITH (FORCE)')
 

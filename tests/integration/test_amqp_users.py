@@ -67,7 +67,7 @@ def test_a_link_user_federates_facts_and_cases_and_nothing_else(config):
     assert result.exit_code == 0, result.output
     user = result.output.split()[1]
     uri = next(line[4:] for line in result.output.splitlines() if line.startswith("uri "))
-    assert user == "link-310110-310110012" and uri.startswith(f"amqp://{user}:")
+    assert user == "link-310110-" + config["AMQP_URI"].rsplit("/", 1)[1] and uri.startswith(f"amqp://{user}:")
     assert uri.endswith("@" + config["AMQP_URI"].split("@", 1)[1])   # this broker and vhost, our user
     try:
         with Connection(uri) as conn:

@@ -276,9 +276,9 @@ def test_the_broker_definitions_declare_the_vhosts_and_the_user_the_services_use
             assert "administrator" in user["tags"], uri
         elif parts.username.startswith("link-"):
             # A federation link runs as its own user, allowed what `linli link-user add` allows and no more.
-            reader, own = parts.username.split("-")[1:]
-            assert vhost(uri).endswith(own) and not user["tags"], uri
-            reads = federation.PARENT_READS if own.startswith(reader) else federation.CHILD_READS
+            _, reader, on = parts.username.split("-", 2)
+            assert on == vhost(uri) and not user["tags"], uri
+            reads = federation.PARENT_READS if INSTANCES[on][1].startswith(reader) else federation.CHILD_READS
             assert granted.get((parts.username, vhost(uri))) == tuple(
                 federation.link_permissions(reads)[k] for k in ("configure", "write", "read")), uri
         else:
