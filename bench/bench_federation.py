@@ -148,8 +148,7 @@ def main():
         apply_topology(district, [AggregatorService])
         with transaction(district["DATABASE_URL"], "aggregator") as tx:
             tx.execute(store.ADD_CHILD, (STREET, facts.Signer.from_config(street).public_key, street["AMQP_URI"]))
-        federation.add_child(federation.Management(mgmt, district["AMQP_URI"]), None, STREET, street["AMQP_URI"],
-                             district["AMQP_URI"])
+        federation.add_child(federation.Management(mgmt, district["AMQP_URI"]), STREET, street["AMQP_URI"])
         proc = start_district(district)
         stop = {"now": False}
         relay = None

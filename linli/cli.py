@@ -73,16 +73,24 @@ def _wait_for_migrations(cfg, services, timeout):
     """A pod's init step: start only once the schema is what this image expects (DB down counts as not yet)."""
     import time as clock
     import psycopg
-    from shared.migrations import pending
-    deadline, left = clock.monotonic() + timeout, None
+    from shared.migrations import MigrationError, pending
+    deadline, left, said = clock.monotonic() + timeout, None, None
     while True:
         try:
             left = pending(cfg["DATABASE_URL"], services)
+            why = f"{len(left)} migration(s) not applied yet, first {left[0][0]} {left[0][1]}" if left else None
         except psycopg.OperationalError as exc:
+            # Unreachable, refused or not yet created: the database may be starting with the release.
             left = [("database", str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable")]
+            why = f"database: {left[0][1]}"
+        except MigrationError as exc:
+            raise click.ClickException(str(exc))
         if not left:
             click.echo("every migration this release ships is applied")
             return
+        if why != said:  # one line per change of reason, so a pod's log says what it waits for
+            click.echo(f"waiting: {why}")
+            said = why
         if clock.monotonic() >= deadline:
             raise click.ClickException(f"still waiting after {timeout}s for {len(left)} migration(s): "
                                        + ", ".join(f"{s} {v}" for s, v in left[:5]))
@@ -424,13 +432,17 @@ def _child_code(cfg, code):
 @click.option("--code", required=True, help="The child's node code (a district's street: 9 digits).")
 @click.option("--public-key", required=True, help="The child's Ed25519 public key (`linli instance key` there).")
 @click.option("--amqp-uri", required=True, help="The child's broker and vhost, as this broker reaches it.")
-@click.option("--child-management-url", help="The child broker's management API, to federate `directives` down "
+@click.option("--parent-amqp-uri", help="Also set up the child's side (what `linli parent set` does there): this "
+                                        "instance's broker and vhost as the child reaches it, e.g. the URI of "
+                                        "`linli link-user add --for CODE`. Only where this instance may manage "
+                                        "the child's broker: the same broker, or --child-management-url.")
+@click.option("--child-management-url", help="With --parent-amqp-uri: the child broker's management API "
                                              "(default: this instance's RABBIT_MANAGEMENT_URL, one broker).")
-@click.option("--parent-amqp-uri", help="This instance's broker and vhost as the child reaches it "
-                                        "(default: this instance's AMQP_URI).")
 @click.pass_context
 def child_add(ctx, code, public_key, amqp_uri, child_management_url, parent_amqp_uri):
-    """Register a child: trust its key for its subtree, federate its facts up and our directives down."""
+    """Register a child: trust its key for its subtree and federate its facts and cases up.
+
+    Our directives go down once the child runs `linli parent set` (or with --parent-amqp-uri)."""
     from services.aggregator import store
     from shared import federation
     from shared.db import transaction
@@ -445,14 +457,49 @@ def child_add(ctx, code, public_key, amqp_uri, child_management_url, parent_amqp
     # The key first: the child's first batches may arrive as soon as the link is up.
     with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
         tx.execute(store.ADD_CHILD, (code, public_key, amqp_uri))
-    parent = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
-    below = federation.Management(child_management_url or cfg["RABBIT_MANAGEMENT_URL"], amqp_uri)
     try:
-        federation.add_child(parent, below, code, amqp_uri, parent_amqp_uri or cfg["AMQP_URI"])
+        federation.add_child(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]), code, amqp_uri)
+        if parent_amqp_uri:
+            below = federation.Management(child_management_url or cfg["RABBIT_MANAGEMENT_URL"], amqp_uri)
+            federation.set_parent(below, _amqp_uri(parent_amqp_uri, "--parent-amqp-uri"))
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"federation: {exc} (the child's key is stored; run `child add` again)")
-    click.echo(f"child {code} added: its facts federate into {cfg['NODE_CODE']}'s facts, "
-               f"{cfg['NODE_CODE']}'s directives into its directives")
+    click.echo(f"child {code} added: its facts and cases federate into {cfg['NODE_CODE']}'s")
+    if parent_amqp_uri:
+        click.echo(f"  and {cfg['NODE_CODE']}'s directives into {code}'s")
+    else:
+        click.echo(f"  for our directives to reach it: `linli link-user add --for {code} --vhost <its vhost>` here, "
+                   "then `linli parent set --amqp-uri <that URI>` at the child")
+
+
+def _amqp_uri(uri, option):
+    if not uri.startswith(("amqp://", "amqps://")):
+        raise click.ClickException(f"{option}: the federation plugin takes amqp:// or amqps:// URIs")
+    return uri
+
+
+@main.group()
+def parent():
+    """The instance above this one (a street's district, a district's city)."""
+
+
+@parent.command("set")
+@click.option("--amqp-uri", required=True, help="The parent's broker and vhost as this broker reaches it, with the "
+                                                "user the parent made for this link (`linli link-user add` there).")
+@click.pass_context
+def parent_set(ctx, amqp_uri):
+    """Federate the parent's directives into ours, through this broker's own management API."""
+    from shared import federation
+    cfg = load_config(ctx)
+    if cfg["LEVEL"] == "city":
+        raise click.ClickException("a city instance has no parent")
+    try:
+        federation.set_parent(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]),
+                              _amqp_uri(amqp_uri, "--amqp-uri"))
+    except (federation.FederationError, OSError) as exc:
+        raise click.ClickException(f"federation: {exc}")
+    click.echo(f"the parent's directives now federate into {cfg['NODE_CODE']}'s; set PARENT_KEY to its "
+               "`linli instance key` if not yet done")
 
 
 @child.command("list")
@@ -552,8 +599,11 @@ def link_user_group():
 @click.option("--for", "reader", required=True,
               help="The instance that will connect: this instance's parent (it reads our facts and cases) "
                    "or one of its children (it reads our directives).")
+@click.option("--vhost", "reader_vhost", required=True,
+              help="That instance's own vhost (on its broker): the federation plugin names what it declares "
+                   "here after it, and the user may touch nothing else.")
 @click.pass_context
-def link_user_add(ctx, reader):
+def link_user_add(ctx, reader, reader_vhost):
     """Create (or reset) the user a parent or child links with; prints the AMQP URI to hand over."""
     import re
     import secrets
@@ -572,7 +622,7 @@ def link_user_add(ctx, reader):
     password = secrets.token_urlsafe(24)
     try:
         user = federation.link_user(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]),
-                                    reader, exchanges, password)
+                                    reader, reader_vhost, exchanges, password)
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"management API: {exc}")
     parts = urlsplit(cfg["AMQP_URI"])

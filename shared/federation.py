@@ -12,6 +12,7 @@ the city, which trusts only its own children's keys.
 
 Two vhosts of one broker federate like two brokers, which is how the tests run a whole tree.
 """
+import re
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
@@ -77,14 +78,17 @@ def child_upstream(code):
     return f"linli-child-{code}"
 
 
-def add_child(parent, child, code, child_amqp_uri, parent_amqp_uri):
-    """Federate the child's facts into the parent and the parent's directives into the child."""
+def add_child(parent, code, child_amqp_uri):
+    """The parent's side: federate the child's facts and cases into the parent's."""
     parent.set_upstream(child_upstream(code), child_amqp_uri)
     parent.set_upstream_set(CHILD_SET, set(parent.upstream_set(CHILD_SET)) | {child_upstream(code)})
     parent.set_policy(FACTS_POLICY, "^(facts|cases)$", {"federation-upstream-set": CHILD_SET})
-    if child is not None:
-        child.set_upstream(PARENT, parent_amqp_uri, **{"max-hops": 1})
-        child.set_policy(DIRECTIVES_POLICY, "^directives$", {"federation-upstream": PARENT})
+
+
+def set_parent(child, parent_amqp_uri):
+    """The child's side, on the child's own broker: federate the parent's directives into the child's."""
+    child.set_upstream(PARENT, parent_amqp_uri, **{"max-hops": 1})
+    child.set_policy(DIRECTIVES_POLICY, "^directives$", {"federation-upstream": PARENT})
 
 
 def remove_child(parent, code):
@@ -108,25 +112,34 @@ PARENT_READS = ("facts", "cases")
 CHILD_READS = ("directives",)
 
 
-def link_permissions(exchanges):
-    """A link user's permissions on the vhost it reads `exchanges` from (see link_user)."""
-    plugin = "^federation: .*$"
-    return {"configure": plugin, "write": plugin, "read": f"^({'|'.join(exchanges)}|federation: .*)$"}
+def link_permissions(exchanges, reader_vhost):
+    """A link user's permissions on the vhost it reads `exchanges` from (see link_user).
+
+    The plugin names what it declares here after the exchange and the downstream's node, vhost and
+    exchange (`federation: facts -> rabbit@host:district-310110:facts`, and for its upstream exchange
+    the same with " A" or " B" after it), so the patterns pin the reader's own: one street's link
+    cannot read or delete a sibling's directives queue, nor a child's link the city's facts queue
+    on a district's vhost.
+    """
+    ex = "|".join(re.escape(e) for e in exchanges)
+    own = f"federation: ({ex}) -> [^:]+:{re.escape(reader_vhost)}:({ex})( [AB])?"
+    return {"configure": f"^{own}$", "write": f"^{own}$", "read": f"^({ex})$|^{own}$"}
 
 
-def link_user(management, reader, exchanges, password):
-    """The AMQP user through which instance `reader` federates `exchanges` out of this vhost.
+def link_user(management, reader, reader_vhost, exchanges, password):
+    """The AMQP user through which instance `reader` (its vhost `reader_vhost`, on its own broker)
+    federates `exchanges` out of this vhost.
 
-    The federation plugin, connecting as it, declares its own exchange and queue on this side
-    (both named `federation: …`), binds them to the exchanges it federates and reads the queue;
-    that is all it may do: no publishing to our exchanges, no other queue, no management API.
-    One user per link, so a link is revoked without touching the others. User names are
-    broker-wide and a broker may hold several instances' vhosts, so the name carries both ends:
-    `link-<reader's code>-<vhost>`.
+    The federation plugin, connecting as it, declares its own exchange and queue on this side,
+    binds them to the exchanges it federates and reads the queue; that is all it may do: no
+    publishing to our exchanges, no other queue, no management API. One user per link, so a link is
+    revoked without touching the others. User names are broker-wide and a broker may hold several
+    instances' vhosts, so the name carries both ends: `link-<reader's code>-<vhost>`.
     """
     user = f"link-{reader}-{unquote(management.vhost)}"
     management._call("PUT", f"users/{quote(user, safe='')}", {"password": password, "tags": ""})
-    management._call("PUT", f"permissions/{management.vhost}/{quote(user, safe='')}", link_permissions(exchanges))
+    management._call("PUT", f"permissions/{management.vhost}/{quote(user, safe='')}",
+                     link_permissions(exchanges, reader_vhost))
     return user
 
 

@@ -41,21 +41,29 @@ def services_with_migrations():
     return sorted(p.parent.parent.name for p in (ROOT / "services").glob("*/migrations/*.sql"))
 
 
-def pending(dsn, services=None):
+def pending(dsn, services=None, connect_timeout=5):
     """[(service, version)] this code ships that the database has not applied (read-only, no lock).
 
-    A checksum that differs is reported by `migrate`, not here: a waiting replica only needs to know
-    whether the release's migrations have run.
+    Raises MigrationError for a file applied with other contents: the release's `migrate` refuses it
+    too, so waiting for it would only hide the failure.
     """
     services = services or sorted(set(services_with_migrations()))
-    with connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
         if conn.execute("SELECT to_regclass('public.schema_migrations') IS NULL AS missing").fetchone()["missing"]:
-            done = set()
+            done = {}
         else:
-            done = {(r["service"], r["version"]) for r in conn.execute(
-                "SELECT service, version FROM public.schema_migrations")}
-    return [(service, version) for service in services for version, _ in files_for(service)
-            if (service, version) not in done]
+            done = {(r["service"], r["version"]): r["checksum"] for r in conn.execute(
+                "SELECT service, version, checksum FROM public.schema_migrations")}
+    left = []
+    for service in services:
+        for version, path in files_for(service):
+            applied = done.get((service, version))
+            if applied is None:
+                left.append((service, version))
+            elif applied != hashlib.sha256(path.read_text(encoding="utf-8").encode()).hexdigest():
+                raise MigrationError(f"{service} {version} was changed after it was applied; "
+                                     "add a new migration instead of editing an old one")
+    return left
 
 
 def migrate(dsn, services=None):

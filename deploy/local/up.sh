@@ -15,10 +15,14 @@ STREETS=("$STREET_A" "$STREET_B")
 
 linli() { "$BIN/linli" --config "$@"; }
 setting() { linli "$1" check-config | sed -n "s/^$2=//p"; }
+vhost() { setting "$1" AMQP_URI | sed 's|.*/||'; }
 say() { printf '[up] %s\n' "$*"; }
 
 for cfg in "$DISTRICT" "${STREETS[@]}"; do
-  say "$(setting "$cfg" INSTANCE): $(linli "$cfg" migrate | tail -n1), $(linli "$cfg" topology apply | tail -n1)"
+  # Assigned first: a failure inside a substitution that is only an argument would not stop set -e.
+  migrated=$(linli "$cfg" migrate | tail -n1)
+  declared=$(linli "$cfg" topology apply | tail -n1)
+  say "$(setting "$cfg" INSTANCE): $migrated, $declared"
 done
 
 # Each link runs as its own user, made by the side it reads from (`linli link-user add`): the
@@ -28,10 +32,11 @@ done
 district_code=$(setting "$DISTRICT" NODE_CODE)
 for cfg in "${STREETS[@]}"; do
   code=$(setting "$cfg" NODE_CODE)
-  up_uri=$(linli "$cfg" link-user add --for "$district_code" | sed -n 's/^uri //p')
-  down_uri=$(linli "$DISTRICT" link-user add --for "$code" | sed -n 's/^uri //p')
-  linli "$DISTRICT" child add --code "$code" --public-key "$(linli "$cfg" instance key)" \
-      --amqp-uri "$up_uri" --parent-amqp-uri "$down_uri" | sed 's/^/[up] /'
+  up_uri=$(linli "$cfg" link-user add --for "$district_code" --vhost "$(vhost "$DISTRICT")" | sed -n 's/^uri //p')
+  down_uri=$(linli "$DISTRICT" link-user add --for "$code" --vhost "$(vhost "$cfg")" | sed -n 's/^uri //p')
+  key=$(linli "$cfg" instance key)
+  linli "$DISTRICT" child add --code "$code" --public-key "$key" --amqp-uri "$up_uri" | sed 's/^/[up] /'
+  linli "$cfg" parent set --amqp-uri "$down_uri" | sed 's/^/[up] /'
 done
 
 for cfg in "$DISTRICT" "${STREETS[@]}"; do
@@ -39,7 +44,7 @@ for cfg in "$DISTRICT" "${STREETS[@]}"; do
 done
 
 mkdir -p "$RUN" "$LOG"
-PATH=$PWD/$BIN:$PATH nohup "$BIN/honcho" -f Procfile start > "$LOG/linli.log" 2>&1 &
+LINLI_CONFIG=$STREET_A PATH=$PWD/$BIN:$PATH nohup "$BIN/honcho" -f Procfile start > "$LOG/linli.log" 2>&1 &
 echo $! > "$RUN/honcho.pid"
 
 for port in 8000 8001 8010; do
@@ -57,20 +62,23 @@ token "$STREET_A" "长海路街道 演示管理员" street_admin > "$RUN/demo-to
 token "$STREET_B" "新江湾城街道 演示管理员" street_admin > "$RUN/demo-token-310110013"
 token "$DISTRICT" "杨浦区 演示分析员" district_analyst > "$RUN/demo-token-310110"
 
-# The district's figures arrive over federation: wait until it holds both streets' residents.
-residents() {
+# The district's figures arrive over federation: wait until it counts every active resident of
+# its streets' registers (final once demo load is done) from their facts.
+count() {
   "$BIN/python" - "$1" "$2" <<'EOF'
 import sys, psycopg
 from shared.config import load
 cfg = load(sys.argv[1], environ={})
 with psycopg.connect(cfg["DATABASE_URL"]) as conn:
-    print(conn.execute("SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = %s AND metric = 'residents' "
-                       "AND period = 'year' AND dim = ''", (sys.argv[2],)).fetchone()[0])
+    print(conn.execute(sys.argv[2]).fetchone()[0])
 EOF
 }
-want=$(( $(residents "$STREET_A" 310110012) + $(residents "$STREET_B" 310110013) ))
+registered="SELECT count(*) FROM registry.residents WHERE status = 'active'"
+counted="SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = '310110' AND metric = 'residents'
+         AND period = 'year' AND dim = ''"
+want=$(( $(count "$STREET_A" "$registered") + $(count "$STREET_B" "$registered") ))
 for _ in $(seq 1 120); do
-  have=$(residents "$DISTRICT" 310110)
+  have=$(count "$DISTRICT" "$counted")
   [ "$have" = "$want" ] && break
   sleep 0.5
 done

@@ -61,39 +61,73 @@ def test_a_feed_user_reads_facts_and_nothing_else(config):
         requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
 
 
+def link_user(config, reader, reader_vhost):
+    result = CliRunner().invoke(cli, ["link-user", "add", "--for", reader, "--vhost", reader_vhost],
+                                env=env_of(config))
+    assert result.exit_code == 0, result.output
+    return result.output.split()[1], next(line[4:] for line in result.output.splitlines() if line.startswith("uri "))
+
+
+def plugin_side(uri, exchanges, node_vhost):
+    """What the federation plugin does on the upstream side of a link, with the names it gives:
+    its own exchange and queue (`federation: facts -> <node>:<downstream vhost>:facts`), bound."""
+    with Connection(uri) as conn:
+        channel = conn.default_channel
+        for exchange in exchanges:
+            name = f"federation: {exchange} -> rabbit@test:{node_vhost}:{exchange}"
+            channel.exchange_declare(name, "fanout", durable=True)   # the plugin's own type needs its arguments
+            channel.queue_declare(name, durable=True)
+            channel.queue_bind(name, name, "")
+            channel.exchange_bind(name, exchange, "#")
+
+
 def test_a_link_user_federates_facts_and_cases_and_nothing_else(config):
     apply_topology(config, [])
-    result = CliRunner().invoke(cli, ["link-user", "add", "--for", "310110"], env=env_of(config))
-    assert result.exit_code == 0, result.output
-    user = result.output.split()[1]
-    uri = next(line[4:] for line in result.output.splitlines() if line.startswith("uri "))
-    assert user == "link-310110-" + config["AMQP_URI"].rsplit("/", 1)[1] and uri.startswith(f"amqp://{user}:")
+    user, uri = link_user(config, "310110", "district-310110")
+    vhost = config["AMQP_URI"].rsplit("/", 1)[1]
+    assert user == f"link-310110-{vhost}" and uri.startswith(f"amqp://{user}:")
     assert uri.endswith("@" + config["AMQP_URI"].split("@", 1)[1])   # this broker and vhost, our user
     try:
+        plugin_side(uri, (FACTS.name, "cases"), "district-310110")
+        with Connection(config["AMQP_URI"]) as admin:
+            Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b2", "facts": []},
+                                                                    routing_key="registry.resident_registered",
+                                                                    serializer="json")
         with Connection(uri) as conn:
-            # What the federation plugin does on the upstream side: its own exchange and queue, bound.
-            channel = conn.default_channel
-            channel.exchange_declare("federation: facts -> test", "fanout", durable=True)
-            channel.queue_declare("federation: facts -> test", durable=True)
-            channel.queue_bind("federation: facts -> test", "federation: facts -> test", "")
-            for exchange in (FACTS.name, "cases"):
-                channel.exchange_bind("federation: facts -> test", exchange, "#")
-            with Connection(config["AMQP_URI"]) as admin:
-                Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b2", "facts": []},
-                                                                        routing_key="registry.resident_registered",
-                                                                        serializer="json")
-            message = channel.basic_get("federation: facts -> test", no_ack=True)
+            message = conn.default_channel.basic_get("federation: facts -> rabbit@test:district-310110:facts",
+                                                     no_ack=True)
             assert message is not None and json.loads(message.body)["batch_id"] == "b2"
         with Connection(uri) as conn, pytest.raises(AccessRefused):
-            conn.channel().exchange_bind("federation: facts -> test", DIRECTIVES.name, "#")
+            plugin_side(uri, (DIRECTIVES.name,), "district-310110")
         assert_no_queue_of_its_own_nor_publishing(uri)
     finally:
         requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
 
 
+def test_one_link_user_cannot_touch_a_siblings_link(config):
+    """Two streets' links read a district's directives: neither may take or delete the other's queue."""
+    district = {**config, "LEVEL": "district", "NODE_CODE": "310110"}
+    apply_topology(district, [])
+    mine, my_uri = link_user(district, "310110012", "street-310110012")
+    theirs, their_uri = link_user(district, "310110013", "street-310110013")
+    sibling_queue = "federation: directives -> rabbit@test:street-310110013:directives"
+    try:
+        plugin_side(their_uri, (DIRECTIVES.name,), "street-310110013")
+        plugin_side(my_uri, (DIRECTIVES.name,), "street-310110012")
+        with Connection(my_uri) as conn, pytest.raises(AccessRefused):
+            conn.channel().basic_get(sibling_queue)
+        with Connection(my_uri) as conn, pytest.raises(AccessRefused):
+            conn.channel().queue_delete(sibling_queue)
+        with Connection(my_uri) as conn, pytest.raises(AccessRefused):
+            plugin_side(my_uri, (DIRECTIVES.name,), "street-310110013")     # posing as the sibling
+    finally:
+        for user in (mine, theirs):
+            requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
+
+
 @pytest.mark.parametrize("reader", ["3101", "310111", "310110012001", "31011x", ""])
 def test_a_link_user_only_for_the_parent_or_a_child(config, reader):
     """A street links only with its district: not the city, not another district, not below itself."""
-    result = CliRunner().invoke(cli, ["link-user", "add", "--for", reader], env=env_of(config))
+    result = CliRunner().invoke(cli, ["link-user", "add", "--for", reader, "--vhost", "x"], env=env_of(config))
     assert result.exit_code == 1
     assert "--for: neither the parent nor a child of street 310110012" in result.output

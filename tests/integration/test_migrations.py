@@ -73,3 +73,15 @@ def test_waiting_gives_up_with_the_missing_migrations_named(scratch_db):
     result = _wait_cli(scratch_db, 1)
     assert result.exit_code == 1
     assert "still waiting after 1s for 1 migration(s): points 0001_points.sql" in result.output
+
+
+def test_waiting_stops_at_once_on_an_edited_migration(scratch_db):
+    """The release's migrate job refuses an edited file; a waiting pod says so instead of starting on it."""
+    migrations.migrate(scratch_db)
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("UPDATE public.schema_migrations SET checksum = 'edited' WHERE version = '0001_nodes.sql'")
+    with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
+        migrations.pending(scratch_db)
+    result = _wait_cli(scratch_db, 60)
+    assert result.exit_code == 1
+    assert "registry 0001_nodes.sql was changed after it was applied" in result.output
