@@ -80,6 +80,15 @@ def _tree(base_config, schemas, classes, with_city=False):
     yield instances
     users = [u["name"] for u in requests.get("http://127.0.0.1:15672/api/users", auth=("guest", "guest"),
                                                timeout=10).json()]
+    # Links stopped first (their policies and upstreams gone), so none is left retrying against a
+    # vhost or a user that is being deleted.
+    for cfg in instances.values():
+        vhost = cfg['AMQP_URI'].rsplit('/', 1)[1]
+        for kind in ("policies", "parameters/federation-upstream", "parameters/federation-upstream-set"):
+            for item in requests.get(f"http://127.0.0.1:15672/api/{kind}/{vhost}", auth=("guest", "guest"),
+                                     timeout=10).json() or []:
+                requests.delete(f"http://127.0.0.1:15672/api/{kind}/{vhost}/{item['name']}", auth=("guest", "guest"),
+                                timeout=10)
     for code, cfg in instances.items():
         vhost = cfg['AMQP_URI'].rsplit('/', 1)[1]
         requests.delete(f"http://127.0.0.1:15672/api/vhosts/{vhost}", auth=("guest", "guest"), timeout=10)
