@@ -34,10 +34,17 @@ def test_two_runners_at_once_apply_each_file_once(scratch_db):
     assert migrations.migrate(scratch_db) == []
 
 
-def test_an_edited_migration_is_refused(scratch_db):
+@pytest.fixture
+def edited_db(scratch_db):
+    """A migrated database whose record says 0001_nodes.sql was applied with other contents."""
     migrations.migrate(scratch_db)
     with psycopg.connect(scratch_db, autocommit=True) as conn:
         conn.execute("UPDATE public.schema_migrations SET checksum = 'edited' WHERE version = '0001_nodes.sql'")
+    return scratch_db
+
+
+def test_an_edited_migration_is_refused(edited_db):
+    scratch_db = edited_db
     with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
         migrations.migrate(scratch_db)
 
@@ -75,11 +82,9 @@ def test_waiting_gives_up_with_the_missing_migrations_named(scratch_db):
     assert "still waiting after 1s for 1 migration(s): points 0001_points.sql" in result.output
 
 
-def test_waiting_stops_at_once_on_an_edited_migration(scratch_db):
+def test_waiting_stops_at_once_on_an_edited_migration(edited_db):
     """The release's migrate job refuses an edited file; a waiting pod says so instead of starting on it."""
-    migrations.migrate(scratch_db)
-    with psycopg.connect(scratch_db, autocommit=True) as conn:
-        conn.execute("UPDATE public.schema_migrations SET checksum = 'edited' WHERE version = '0001_nodes.sql'")
+    scratch_db = edited_db
     with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
         migrations.pending(scratch_db)
     result = _wait_cli(scratch_db, 60)
