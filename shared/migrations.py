@@ -48,22 +48,28 @@ def pending(dsn, services=None, connect_timeout=5):
     too, so waiting for it would only hide the failure.
     """
     services = services or sorted(set(services_with_migrations()))
+    done = {}
     with connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
-        if conn.execute("SELECT to_regclass('public.schema_migrations') IS NULL AS missing").fetchone()["missing"]:
-            done = {}
-        else:
-            done = {(r["service"], r["version"]): r["checksum"] for r in conn.execute(
-                "SELECT service, version, checksum FROM public.schema_migrations")}
-    left = []
-    for service in services:
-        for version, path in files_for(service):
-            applied = done.get((service, version))
-            if applied is None:
-                left.append((service, version))
-            elif applied != hashlib.sha256(path.read_text(encoding="utf-8").encode()).hexdigest():
-                raise MigrationError(f"{service} {version} was changed after it was applied; "
-                                     "add a new migration instead of editing an old one")
-    return left
+        if not conn.execute("SELECT to_regclass('public.schema_migrations') IS NULL AS missing").fetchone()["missing"]:
+            for r in conn.execute("SELECT service, version, checksum FROM public.schema_migrations"):
+                done.setdefault(r["service"], {})[r["version"]] = r["checksum"]
+    return [(service, version) for service in services
+            for version, _, _ in _unapplied(service, done.get(service, {}))]
+
+
+def _unapplied(service, done):
+    """(version, sql, checksum) of the service's files not in `done` ({version: checksum}), in order.
+
+    Raises MigrationError, when reached, for a file applied with other contents.
+    """
+    for version, path in files_for(service):
+        sql = path.read_text(encoding="utf-8")
+        checksum = hashlib.sha256(sql.encode()).hexdigest()
+        if version not in done:
+            yield version, sql, checksum
+        elif done[version] != checksum:
+            raise MigrationError(f"{service} {version} was changed after it was applied; "
+                                 "add a new migration instead of editing an old one")
 
 
 def migrate(dsn, services=None):
@@ -77,15 +83,7 @@ def migrate(dsn, services=None):
             for service in services:
                 done = {r["version"]: r["checksum"] for r in conn.execute(
                     "SELECT version, checksum FROM public.schema_migrations WHERE service = %s", (service,))}
-                for version, path in files_for(service):
-                    sql = path.read_text(encoding="utf-8")
-                    checksum = hashlib.sha256(sql.encode()).hexdigest()
-                    if version in done:
-                        if done[version] != checksum:
-                            raise MigrationError(
-                                f"{service} {version} was changed after it was applied; "
-                                "add a new migration instead of editing an old one")
-                        continue
+                for version, sql, checksum in _unapplied(service, done):
                     with conn.transaction():
                         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{service}"')
                         conn.execute(f'SET LOCAL search_path TO "{service}", public')
