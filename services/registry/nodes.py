@@ -23,6 +23,11 @@ def get(tx, code):
     return {**_node.dump(row), "history": _changes.dump(store.history(tx, code))}
 
 
+def names(tx):
+    """[{code, name, level}] of the current nodes (what linli_node_info exports)."""
+    return store.names(tx)
+
+
 def list_nodes(tx, query, default_under):
     q = _load(NodeListQuerySchema, query)
     rows = store.list_nodes(tx, q.get("under") or default_under, q.get("level"), q["include_retired"],

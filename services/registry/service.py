@@ -2,6 +2,8 @@
 import base64
 
 from nameko.rpc import rpc
+from nameko.timer import timer
+from prometheus_client import Gauge
 
 from services.registry import importer, nodes, residents
 from services.registry import party, party_import
@@ -16,6 +18,20 @@ from shared.outbox import OutboxRelay
 
 command = rpc(expected_exceptions=DomainError)
 
+NODE_INFO = Gauge("linli_node_info", "1 for each current node of this instance's hierarchy: joined on `node`, "
+                  "it puts names on the node codes of other metrics (linli_rollup_headline)", ["node", "name", "level"])
+
+
+def show_names(gauge, rows):
+    """Make `gauge` hold exactly the current nodes: a renamed or retired node's old series goes."""
+    now = {(r["code"], r["name"], r["level"]) for r in rows}
+    shown = {(s.labels["node"], s.labels["name"], s.labels["level"]) for family in gauge.collect()
+             for s in family.samples}
+    for labels in shown - now:
+        gauge.remove(*labels)
+    for labels in now:
+        gauge.labels(*labels).set(1)
+
 
 class RegistryService:
     name = "registry"
@@ -28,6 +44,10 @@ class RegistryService:
     @property
     def instance_code(self):
         return self.db.source["node_code"]
+
+    @timer(interval=60)
+    def export_node_names(self):
+        show_names(NODE_INFO, nodes.names(self.db))
 
     @command
     def get_node(self, code):

@@ -218,3 +218,36 @@ def test_correlation_id_travels_from_the_request_to_the_event(api, sql):
               "AND body->'payload'->>'code' = '310110012006'")[0]
     assert row["correlation_id"] == "req-20261123-0001"
     assert row["body"]["correlation_id"] == "req-20261123-0001"
+
+
+def test_node_names_for_dashboards_follow_renames_and_splits(api, config):
+    """linli_node_info names the aggregator's node codes in Grafana: a rename replaces the old
+    series, a split drops the retired node and adds its parts."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from services.registry import nodes
+    from services.registry.service import show_names
+    from shared.db import transaction
+
+    gauge = Gauge("linli_node_info", "test copy", ["node", "name", "level"], registry=CollectorRegistry())
+
+    def export():
+        with transaction(config["DATABASE_URL"], "registry") as tx:
+            show_names(gauge, nodes.names(tx))
+        return {s.labels["node"]: (s.labels["name"], s.labels["level"], s.value)
+                for family in gauge.collect() for s in family.samples}
+
+    before = export()
+    assert before["310110012"] == ("长海路街道", "street", 1)
+    assert before["310110012002"] == ("长海二村居委会", "community", 1)
+    assert api.patch("/api/v1/nodes/310110012002", json={"name": "长海二村第一居委会"}).status_code == 200
+    assert api.post("/api/v1/nodes/310110012004/split", json={
+        "effective": "2024-01-01", "reason": "人口增长，一分为二",
+        "parts": [{"code": "310110012007", "name": "国和一村东居委会"},
+                  {"code": "310110012008", "name": "国和一村西居委会"}]}).status_code == 200
+    after = export()
+    assert after["310110012002"] == ("长海二村第一居委会", "community", 1)
+    assert "310110012004" not in after and after["310110012008"] == ("国和一村西居委会", "community", 1)
+    assert set(after) == set(before) - {"310110012004"} | {"310110012007", "310110012008"}
+    # One series per node: the old name's series is gone, not left beside the new one.
+    assert len(list(gauge.collect())[0].samples) == len(after)

@@ -9,6 +9,7 @@ import services.aggregator.service  # noqa: F401  (each import registers its ser
 import services.consultation.service  # noqa: F401
 import services.notification.service  # noqa: F401
 import services.points.service  # noqa: F401
+import services.registry.service  # noqa: F401
 import shared.metrics  # noqa: F401
 
 RULES = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"

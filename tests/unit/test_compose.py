@@ -369,10 +369,19 @@ def test_the_dashboard_shows_the_headlines_and_health_signals_from_exported_metr
         for name in re.findall(r"\blinli_[a-z_]+", expr):
             assert name in known, f"the dashboard names {name}, which no service exports: {expr}"
             named.add(name)
-    assert {"linli_rollup_headline", "linli_outbox_backlog", "linli_outbox_oldest_age_seconds",
+    assert {"linli_rollup_headline", "linli_node_info", "linli_outbox_backlog", "linli_outbox_oldest_age_seconds",
             "linli_dead_letter_messages", "linli_federation_link_up", "linli_aggregator_rejected_batches_total",
             "linli_notification_deliveries_total"} <= named
     assert any(re.search(r"\bup\{", e) for e in exprs), "no panel shows whether the services are up"
+
+    # Headline panels name their nodes from the registries' linli_node_info, for any tree: no
+    # panel carries a list of the demo's node names.
+    for panel in panels(dashboard):
+        if any("linli_rollup_headline{" in t["expr"] for t in panel.get("targets", [])):
+            assert not panel.get("fieldConfig", {}).get("overrides"), panel["title"]
+            for target in panel["targets"]:
+                assert "group_left (name)" in target["expr"] and "linli_node_info" in target["expr"], panel["title"]
+                assert "{{name}}" in target["legendFormat"], panel["title"]
 
     # The headline panels ask for figures the aggregator exports (figures.headlines), all of them.
     shown = set()

@@ -4,7 +4,7 @@ import json
 from services.registry.domain import Node
 
 __all__ = ["in_use", "as_node", "get_row", "get", "active_children", "codes_taken", "insert", "rename", "retire",
-           "record_change", "history", "list_nodes"]
+           "record_change", "history", "list_nodes", "names"]
 
 NODE_COLUMNS = ("code, name, level, parent_code, valid_from, valid_to, predecessor_code, "
                 "successor_codes, retired_reason, version")
@@ -31,6 +31,8 @@ LIST = (f"SELECT {NODE_COLUMNS} FROM nodes WHERE starts_with(code, %(under)s) "
         "AND (%(level)s::text IS NULL OR level = %(level)s) "
         "AND (%(include_retired)s OR valid_to IS NULL) "
         "AND (%(after)s::text IS NULL OR code > %(after)s) ORDER BY code LIMIT %(limit)s")
+# Current nodes' names, for linli_node_info: dashboards put names on the aggregator's node codes.
+NAMES = "SELECT code, name, level FROM nodes WHERE valid_to IS NULL ORDER BY code"
 
 
 def as_node(row):
@@ -89,3 +91,6 @@ def in_use(tx, code):
     """{kind: count} of what is still active in the node (only the non-zero ones)."""
     return {k: v for k, v in tx.one(IN_USE, {"c": code}).items() if v}
 
+
+def names(tx):
+    return tx.all(NAMES)
