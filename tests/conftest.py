@@ -24,6 +24,15 @@ ADMIN_DSN = os.environ.get("LINLI_TEST_ADMIN_DSN", "postgresql://postgres@127.0.
 TEST_DB = os.environ.get("LINLI_TEST_DB", "linli_test")
 
 
+# What a `linli` command needs of an instance's config, as the environment CliRunner passes it.
+CLI_KEYS = ("LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL", "PSEUDONYM_SECRET",
+            "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET")
+
+
+def cli_env(cfg):
+    """Environment for CliRunner: the instance's config as env vars, no config file."""
+    return {"LINLI_CONFIG": "", **{k: str(cfg[k]) for k in CLI_KEYS}}
+
 def _dsn(dbname):
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + dbname
 

@@ -27,6 +27,7 @@ from shared.db import transaction
 from shared.messaging import FACTS, apply_topology, ensure_vhost
 from shared.migrations import migrate
 from tests.conftest import ADMIN_DSN, _dsn
+from tests.conftest import cli_env as env_of
 from tests.integration.conftest import wait_for
 from tests.integration.proxy import CuttableProxy
 
@@ -97,12 +98,6 @@ def _tree(base_config, schemas, classes, with_city=False):
                 requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{cfg["DATABASE_URL"].rsplit("/", 1)[1]}" WITH (FORCE)')
-
-
-def env_of(cfg):
-    keys = ("LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL", "PSEUDONYM_SECRET",
-            "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET")
-    return {"LINLI_CONFIG": "", **{k: str(cfg[k]) for k in keys}}
 
 
 def link_uri(cfg, reader):

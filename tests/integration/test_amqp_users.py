@@ -17,12 +17,7 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from linli.cli import main as cli
 from shared.messaging import DIRECTIVES, FACTS, apply_topology
-
-
-def env_of(config):
-    return {"LINLI_CONFIG": "", **{k: str(config[k]) for k in (
-        "LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL", "PSEUDONYM_SECRET",
-        "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET")}}
+from tests.conftest import cli_env as env_of
 
 
 def assert_no_queue_of_its_own_nor_publishing(uri):

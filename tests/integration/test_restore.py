@@ -20,15 +20,10 @@ from linli import all_service_classes
 from linli.cli import main as cli
 from shared.messaging import apply_topology
 from tests.conftest import ADMIN_DSN
+from tests.conftest import cli_env as env_of
 from tests.integration.conftest import wait_for
 
 SCHEMAS = ("registry", "points", "consultation", "notification", "aggregator")
-
-
-def env_of(cfg):
-    keys = ("LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "RABBIT_MANAGEMENT_URL", "DATABASE_URL", "PSEUDONYM_SECRET",
-            "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET")
-    return {"LINLI_CONFIG": "", **{k: str(cfg[k]) for k in keys}}
 
 
 def one(dsn, query, params=()):
