@@ -12,6 +12,8 @@ import os
 import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from shared import clock
+
 LEVEL_DIGITS = {"city": 4, "district": 6, "street": 9}
 
 # Keys read from the environment (they override the YAML file).
@@ -22,7 +24,7 @@ ENV_KEYS = (
     "OUTBOX_BATCH", "MAX_DELIVERIES", "HANDOVER_SECRET", "PEER_KEYS", "POINTS_PENDING_DAYS",
     "NOTIFICATION_PROVIDERS", "SMTP_URL", "SMTP_FROM", "WEBHOOK_SECRET", "NOTIFY_MAX_ATTEMPTS",
     "CHANNEL_RATES", "DIGEST_HOUR", "NOTIFY_RETRY_BASE", "NOTIFY_FAILOVER_AFTER", "NOTIFY_POLL_SECONDS",
-    "PARENT_KEY",
+    "PARENT_KEY", "TIME_ZONE",
 )
 PROVIDER_CHANNELS = ("sms", "wechat")
 
@@ -34,6 +36,10 @@ class ConfigError(Exception):
         self.problems = problems
         lines = "\n".join(f"  {key}: {msg}" for key, msg in sorted(problems.items()))
         super().__init__(f"invalid configuration:\n{lines}")
+
+
+def _fail(message):
+    raise ValidationError(message)
 
 
 def _key32(value, name):
@@ -100,7 +106,10 @@ class ConfigSchema(Schema):
     NOTIFY_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.05, 60))
     # The Ed25519 public key of the level above (district or city); directives it signs are obeyed.
     PARENT_KEY = fields.String(load_default=None, allow_none=True)
-    # The hour (Asia/Shanghai) at which each day's digest of non-urgent notices goes out.
+    # The instance's one time zone: every date a person sends or sees is a date here (shared/clock.py).
+    TIME_ZONE = fields.String(load_default=clock.DEFAULT_ZONE,
+                              validate=lambda name: clock.valid_zone(name) or _fail("not a known IANA time zone"))
+    # The hour (instance time) at which each day's digest of non-urgent notices goes out.
     DIGEST_HOUR = fields.Integer(load_default=19, validate=validate.Range(0, 23))
     DB_POOL_MAX = fields.Integer(load_default=10, validate=validate.Range(1, 200))
     OUTBOX_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
@@ -160,6 +169,7 @@ def load(path=None, environ=None):
     except ValidationError as exc:
         raise ConfigError({k: "; ".join(v) if isinstance(v, list) else str(v)
                            for k, v in exc.normalized_messages().items()})
+    clock.configure(cfg["TIME_ZONE"])
     cfg["INSTANCE"] = cfg["INSTANCE"] or f"{cfg['LEVEL']}-{cfg['NODE_CODE']}"
     # Keys we do not own (nameko's own settings, e.g. max_workers) pass through.
     return {**extra, **cfg}
