@@ -4,19 +4,23 @@
   dimension value. A stock (residents, party members, …) is shown as its level at the end of each
   period; a flow (points, matters) as what happened in it.
 - `feed`: the facts log after a cursor, filtered by type and node prefix, a page at a time.
-- For department tokens, a count of people below the threshold (default 5) is shown as
-  suppressed, never as the number (small-cell protection); analysts see it too.
+- `headline_figures` (one node's figures and rates) and `headlines` (the Prometheus gauges).
+
+Every view reads its counts as cells (`_cells`) and shows them through suppression.py, so for
+district analysts, department feeds and the gauges, headlines, roll-ups, their CSV and the gauges hide
+the same counts of 1 to 4 and whatever would give one back.
 """
 from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.aggregator import rules, store
+from services.aggregator import rules, store, suppression
 from shared.errors import load
 from shared.fields import CODE, one_of
 from shared.scope import forbid, in_scope
+from shared import clock
 
-SUPPRESSING_ROLES = {"department_feed", "district_analyst"}
+SUPPRESSING_ROLES = suppression.SUPPRESSING_ROLES
 
 
 class RollupQuerySchema(Schema):
@@ -58,53 +62,107 @@ def _node(q, caller, field):
     return node
 
 
-def _group(q, node):
-    """(SQL for the key, SQL for the rows' filter, the dimension) of a grouping."""
-    if q["group"] == "child":
-        child = next((n for n in rules.CODE_LENGTHS if n > len(node)), None)
-        if child is None:
-            return "node", "node = %(node)s", ""
-        return "node", f"length(node) = {child} AND starts_with(node, %(node)s)", ""
-    if q["group"].startswith("dim:"):
-        return "value", "node = %(node)s", q["group"][4:]
-    return "''", "node = %(node)s", ""
+def _top(tx, node, root=None):
+    """The top of the tree the rule judges in: this instance's node, or the node itself if it lies outside."""
+    root = root or (tx.source or {}).get("node_code") or node
+    return root if node.startswith(root) else node
 
 
-def rollups(tx, query, caller, threshold=5, today=None):
+def _child_length(node):
+    return next((n for n in rules.CODE_LENGTHS if n > len(node)), None)
+
+
+PARENT_SQL = "CASE length(node) " + " ".join(
+    f"WHEN {b} THEN left(node, {a})" for a, b in zip(rules.CODE_LENGTHS, rules.CODE_LENGTHS[1:])) + " END"
+CELLS_SQL = store.CELLS.format(parent=PARENT_SQL)
+CELLS_BEFORE_SQL = store.CELLS_BEFORE.format(parent=PARENT_SQL)
+
+
+def _spans(period, first, last):
+    """(period, first start, last start) to read for a flow shown per `period`: with the month and the
+    year each shown day or month adds up to, whole, as the rule compares them."""
+    years = ("year", date(first.year, 1, 1), date(last.year, 1, 1))
+    if period == "year":
+        return [years]
+    months = ("month", date(first.year, 1, 1), date(last.year, 12, 1))
+    if period == "month":
+        return [years, months]
+    month_end = date(last.year + (last.month == 12), last.month % 12 + 1, 1)
+    return [years, months, ("day", first.replace(day=1), date.fromordinal(month_end.toordinal() - 1))]
+
+
+def _cells(tx, top, node, metrics, period, first, last, dims, children=False):
+    """{(node, period, start, metric, dim, value): (n, total)} for the nodes from `top` down to `node` and
+    the children of each (and of `node` with `children`): a flow's counts per period, read with the
+    periods around them (_spans); a stock's level at each period of first..last, carried forward."""
+    path = rules.ancestors(node, top)
+    params = {"dims": sorted(set(dims)), "nodes": path, "parents": path[:-1] + ([node] if children else [])}
+    cells = {}
+    stocks = sorted(m for m in metrics if m in rules.STOCKS)
+    flows = sorted(m for m in metrics if m not in rules.STOCKS)
+    if stocks:
+        args = {**params, "metrics": stocks, "period": period, "first": first, "last": last}
+        level = {(r["node"], r["metric"], r["dim"], r["value"]): (int(r["n"]), r["total"])
+                 for r in tx.all(CELLS_BEFORE_SQL, args)}
+        changes = {}
+        for r in tx.all(CELLS_SQL, args):
+            changes.setdefault((r["node"], r["metric"], r["dim"], r["value"]), {})[r["period_start"]] = \
+                (int(r["n"]), r["total"])
+        starts = _starts(period, first, last)
+        for key in set(level) | set(changes):
+            n, total = level.get(key, (0, 0))
+            for ps in starts:
+                dn, dt = changes.get(key, {}).get(ps, (0, 0))
+                n, total = n + dn, total + dt
+                cells[(key[0], period, ps, *key[1:])] = (n, total)
+    for p, a, b in _spans(period, first, last) if flows else ():
+        for r in tx.all(CELLS_SQL, {**params, "metrics": flows, "period": p, "first": a, "last": b}):
+            cells[(r["node"], p, r["period_start"], r["metric"], r["dim"], r["value"])] = (int(r["n"]), r["total"])
+    return cells
+
+
+def _rule(cells, top, caller):
+    return suppression.protection({k: v[0] for k, v in cells.items()}, top, caller)
+
+
+def rollups(tx, query, caller, today=None, root=None):
     q = load(RollupQuerySchema, query)
-    today = today or date.today()
+    today = today or clock.today()
     node = _node(q, caller, "node")
     start = q.get("start") or date(today.year, 1, 1)
     end = q.get("end") or today
-    key_sql, where, dim = _group(q, node)
-    params = {"metric": q["metric"], "period": q["period"], "dim": dim, "node": node,
-              "start": _period_start(q["period"], start), "end": end}
-    rows = tx.all(store.ROLLUP.format(group=key_sql, where=where), params)
-    stock = q["metric"] in rules.STOCKS
-    level = {}
-    if stock:
-        level = {r["key"]: int(r["n"]) for r in tx.all(store.STOCK_BEFORE.format(group=key_sql, where=where), params)}
-    suppress = caller.get("role") in SUPPRESSING_ROLES
-    changes = {}
-    for r in rows:
-        changes.setdefault(r["key"], {})[r["period_start"]] = (int(r["n"]), r["total"])
+    period, metric = q["period"], q["metric"]
+    first = _period_start(period, start)
+    dim = q["group"][4:] if q["group"].startswith("dim:") else ""
+    child = _child_length(node) if q["group"] == "child" else None
+    top = _top(tx, node, root)
+    # The metric it is compared with comes too: the rule hides a count that the difference gives back.
+    metrics = [metric] + ([suppression.COMPLEMENTS[metric]] if metric in suppression.COMPLEMENTS else [])
+    cells = _cells(tx, top, node, metrics, period, first, end, ["", dim], children=child is not None)
+    rule = _rule(cells, top, caller)
+
+    def label(key):
+        """The series a cell belongs to in this grouping, or None if it is not shown here."""
+        n_node, n_period, ps, n_metric, n_dim, value = key
+        if n_period != period or n_metric != metric or n_dim != dim or not first <= ps <= end:
+            return None
+        if child:
+            return n_node if len(n_node) == child and n_node.startswith(node) else None
+        if n_node != node:
+            return None
+        return value if dim else (node if q["group"] == "child" else "")
+
     series = {}
-    for key in sorted(set(changes) | set(level)):
-        points, running = [], level.get(key, 0)
-        # A stock is shown at every period of the range, carried forward where nothing changed;
-        # a flow only where something happened.
-        starts = _starts(q["period"], params["start"], end) if stock else sorted(changes.get(key, {}))
-        for ps in starts:
-            n, total = changes.get(key, {}).get(ps, (0, 0))
-            if stock:
-                running += n
-                n = running
-            shown = rules.suppress(n, threshold) if suppress else n
-            points.append({"period_start": ps.isoformat(), "n": shown, "suppressed": shown is None,
-                           "total": None if shown is None else float(total)})
-        series[key] = points
-    return {"metric": q["metric"], "node": node, "period": q["period"], "start": start.isoformat(),
-            "end": end.isoformat(), "group": q["group"], "stock": stock,
+    for key in sorted(cells, key=lambda k: (k[2], k)):
+        name = label(key)
+        if name is None:
+            continue
+        shown = rule.shown(key)
+        series.setdefault(name, []).append({"period_start": key[2].isoformat(), "n": shown,
+                                            "suppressed": shown is None,
+                                            "total": None if shown is None else float(cells[key][1])})
+    return {"metric": metric, "node": node, "period": period, "start": start.isoformat(),
+            "end": end.isoformat(), "group": q["group"], "stock": metric in rules.STOCKS,
             "series": [{"key": k, "points": v} for k, v in sorted(series.items())]}
 
 
@@ -148,80 +206,88 @@ def csv_rows(result):
 HEADLINE_STOCKS = ["residents", "party_members", "organizations", "workers"]
 HEADLINE_FLOWS = ["points_posted", "service_hours", "points_redeemed", "matters_raised", "matters_settled",
                   "matters_rated"]
+# The gauges are read by whoever reads the dashboards, not by a token's role: they show what an
+# aggregates-only role sees.
+GAUGE_READER = {"role": "district_analyst"}
+
+
+def _headline_cells(tx, top, node, today, year, dims, children=False):
+    """Stocks at `today` (as ("day", today) cells) and the flows of `year` (as ("year", 1 January))."""
+    cells = _cells(tx, top, node, HEADLINE_STOCKS + ["organization_members"], "day", today, today, dims, children)
+    cells.update(_cells(tx, top, node, HEADLINE_FLOWS, "year", date(year, 1, 1), date(year, 1, 1), dims, children))
+    return cells
+
+
+def _slice(metric, today, year):
+    return ("day", today) if metric in rules.STOCKS else ("year", date(year, 1, 1))
 
 
 def headlines(tx, root, today):
-    """[(child node, metric, count, total)] for the Prometheus gauges: one level below this instance."""
-    length = next((n for n in rules.CODE_LENGTHS if n > len(root)), None)
+    """[(child node, metric, count, total)] for the Prometheus gauges: one level below this instance,
+    stocks now and flows this year; count and total are None where the rule hides the count."""
+    length = _child_length(root)
     if length is None:
         return []
-    rows = tx.all(store.HEADLINES, {"length": length, "root": root, "stocks": HEADLINE_STOCKS,
-                                    "flows": HEADLINE_FLOWS, "year": date(today.year, 1, 1)})
-    return [(r["node"], r["metric"], int(r["n"]), float(r["total"])) for r in rows]
+    cells = _headline_cells(tx, root, root, today, today.year, [""], children=True)
+    rule = _rule(cells, root, GAUGE_READER)
+    out = []
+    for key in sorted(cells):
+        node, period, ps, metric, dim, _ = key
+        if len(node) != length or dim or (period, ps) != _slice(metric, today, today.year) \
+                or metric == "organization_members":
+            continue
+        n = rule.shown(key)
+        out.append((node, metric, n, None if n is None else float(cells[key][1])))
+    return out
 
 
-def _rate(part, whole):
-    return None if not whole else round(part / whole, 4)
-
-
-def headline_figures(tx, query, caller, threshold=5, today=None):
+def headline_figures(tx, query, caller, today=None, root=None):
     """A node's headline figures: stocks now (residents by residence type and age band, party members
     and their report rate, organisations by category, workers) and the year's flows (points, service
     hours, matters raised and settled, settlement, on-time and satisfaction rates, median days to
-    settle). Counts of people below the threshold are suppressed for department tokens."""
+    settle), under the same small-cell rule as the roll-ups (suppression.py)."""
     q = load(HeadlineQuerySchema, query)
-    today = today or date.today()
+    today = today or clock.today()
     node = _node(q, caller, "node")
     year = q.get("year") or today.year
-    rows = tx.all(store.FIGURES, {"node": node, "today": today, "year": date(year, 1, 1),
-                                  "stocks": HEADLINE_STOCKS + ["organization_members"],
-                                  "flows": HEADLINE_FLOWS})
-    cell = {(r["metric"], r["dim"], r["value"]): (int(r["n"]), r["total"]) for r in rows}
+    top = _top(tx, node, root)
+    cells = _headline_cells(tx, top, node, today, year, [""] + sorted(rules.DIMENSIONS))
+    rule = _rule(cells, top, caller)
 
-    def n(metric, dim="", value=""):
-        return cell.get((metric, dim, value), (0, 0))[0]
+    def key(metric, dim="", value=""):
+        return (node, *_slice(metric, today, year), metric, dim, value)
 
-    def by(metric, dim):
-        return {v: c[0] for (m, d, v), c in sorted(cell.items()) if m == metric and d == dim}
-
-    hide = caller.get("role") in SUPPRESSING_ROLES
-
-    def people(count):
-        return rules.suppress(count, threshold) if hide else count
-
-    def rate(part, whole):
-        # A rate of a suppressed count would give the count away.
-        if hide and (people(part) is None or people(whole) is None):
-            return None
-        return _rate(part, whole)
+    def count(metric, dim="", value=""):
+        return rule.shown(key(metric, dim, value))
 
     def split(metric, dim):
-        """Counts per value; if any is suppressed, so is every other, or the total would give it away."""
-        values = by(metric, dim)
-        if hide and any(people(v) is None for v in values.values()):
-            return {k: None for k in values}
-        return {k: people(v) for k, v in values.items()}
+        k = key(metric, dim)
+        return {c[5]: rule.shown(c) for c in sorted(cells) if c[:5] == k[:5]}
 
-    settled, rated = n("matters_settled"), n("matters_rated")
-    days = {v: c for v, c in by("matters_settled", "days_to_settle").items()}
+    def total(metric):
+        return None if rule.hidden(key(metric)) else float(cells.get(key(metric), (0, 0))[1])
+
+    days = {c[5]: cells[c][0] for c in cells if c[:5] == key("matters_settled", "days_to_settle")[:5]}
     return {
         "node": node, "year": year, "as_of": today.isoformat(),
-        "residents": people(n("residents")),
+        "residents": count("residents"),
         "residents_by_residence_type": split("residents", "residence_type"),
         "residents_by_age_band": split("residents", "age_band"),
-        "party_members": people(n("party_members")),
-        "party_members_reported": people(n("party_members", "report_status", "reported")),
-        "report_rate": rate(n("party_members", "report_status", "reported"), n("party_members")),
-        "organizations": n("organizations"),
-        "organizations_by_category": by("organizations", "category"),
-        "workers": people(n("workers")),
-        "points_posted": float(cell.get(("points_posted", "", ""), (0, 0))[1]),
-        "points_redeemed": float(cell.get(("points_redeemed", "", ""), (0, 0))[1]),
-        "service_hours": float(cell.get(("service_hours", "", ""), (0, 0))[1]),
-        "matters_raised": n("matters_raised"),
-        "matters_settled": settled,
-        "settlement_rate": rate(settled, n("matters_raised")),
-        "on_time_rate": rate(n("matters_settled", "on_time", "true"), settled),
-        "satisfaction_rate": rate(n("matters_rated", "score", "4") + n("matters_rated", "score", "5"), rated),
-        "median_days_to_settle": rules.median_from(days),
+        "party_members": count("party_members"),
+        "party_members_reported": count("party_members", "report_status", "reported"),
+        "report_rate": rule.rate([key("party_members", "report_status", "reported")], key("party_members")),
+        "organizations": count("organizations"),
+        "organizations_by_category": split("organizations", "category"),
+        "workers": count("workers"),
+        "points_posted": total("points_posted"),
+        "points_redeemed": total("points_redeemed"),
+        "service_hours": total("service_hours"),
+        "matters_raised": count("matters_raised"),
+        "matters_settled": count("matters_settled"),
+        "settlement_rate": rule.rate([key("matters_settled")], key("matters_raised")),
+        "on_time_rate": rule.rate([key("matters_settled", "on_time", "true")], key("matters_settled")),
+        "satisfaction_rate": rule.rate([key("matters_rated", "score", "4"), key("matters_rated", "score", "5")],
+                                       key("matters_rated")),
+        # A median of fewer than five matters would be one matter's own figure.
+        "median_days_to_settle": None if rule.hidden(key("matters_settled")) else rules.median_from(days),
     }

@@ -172,8 +172,3 @@ def median_from(distribution):
         if seen >= half:
             return value
     return None
-
-
-def suppress(count, threshold):
-    """Small-cell protection: a count of people below the threshold is reported as suppressed."""
-    return None if 0 < count < threshold else count

@@ -6,7 +6,6 @@ Thin entrypoints over ingest.py (taking batches) and figures.py (reading).
 """
 import logging
 
-from datetime import date
 
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
@@ -20,6 +19,7 @@ from shared.db import Database
 from shared.errors import DomainError
 from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
+from shared import clock
 
 log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
@@ -28,6 +28,13 @@ LINK_UP = Gauge("linli_federation_link_up", "A federation link of this vhost is 
 DEAD_LETTERS = Gauge("linli_dead_letter_messages", "Messages waiting in a dead-letter queue of this vhost", ["queue"])
 HEADLINE = Gauge("linli_rollup_headline", "Headline figures per child node: stocks now, flows this year "
                  "(count, and the measure's total where there is one)", ["node", "metric", "measure"])
+
+
+def _unset(node, metric, measure):
+    try:
+        HEADLINE.remove(node, metric, measure)
+    except KeyError:  # never set: nothing to take out
+        pass
 
 
 def take(tx, bodies, config):
@@ -75,10 +82,14 @@ class AggregatorService:
 
     @timer(interval=30)
     def export_headlines(self):
-        for node, metric, n, total in figures.headlines(self.db, self.own[0], date.today()):
-            HEADLINE.labels(node, metric, "count").set(n)
-            if total:
-                HEADLINE.labels(node, metric, "total").set(total)
+        """The headline gauges, under the small-cell rule: a hidden count (and its total) is taken out of
+        the exposition, not left at its last value."""
+        for node, metric, n, total in figures.headlines(self.db, self.own[0], clock.today()):
+            for measure, value in (("count", n), ("total", total)):
+                if value is None or (measure == "total" and not value):
+                    _unset(node, metric, measure)
+                else:
+                    HEADLINE.labels(node, metric, measure).set(value)
 
     @command
     def rollups(self, query, caller):

@@ -38,42 +38,23 @@ FROM facts_log
 WHERE seq > %(after)s AND starts_with(node, %(prefix)s) AND (%(type)s::text IS NULL OR type = %(type)s)
 ORDER BY seq LIMIT %(limit)s
 """
-# One metric under a node: per period, optionally per child node or per dimension value.
-ROLLUP = """
-SELECT {group} AS key, period_start, sum(n) AS n, sum(total) AS total
-FROM rollups
-WHERE metric = %(metric)s AND period = %(period)s AND dim = %(dim)s
-  AND period_start BETWEEN %(start)s AND %(end)s AND {where}
-GROUP BY 1, 2 ORDER BY 1, 2
-"""
-# A stock's level before the range: every day up to it.
-STOCK_BEFORE = """
-SELECT {group} AS key, sum(n) AS n, sum(total) AS total FROM rollups
-WHERE metric = %(metric)s AND period = 'day' AND dim = %(dim)s AND period_start < %(start)s AND {where}
-GROUP BY 1
-"""
 METRIC_NAMES = "SELECT DISTINCT metric FROM rollups WHERE node = %s ORDER BY 1"
 ADD_REJECTED = ("INSERT INTO rejected_batches (key, source_code, reason, body) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (key) DO NOTHING RETURNING key")
 REJECTED = "SELECT key, source_code, reason, received_at FROM rejected_batches ORDER BY received_at DESC LIMIT %s"
-# Headline figures per child node: stocks as their level now, flows as this year's.
-HEADLINES = """
-SELECT node, metric, sum(n) AS n, sum(total) AS total FROM rollups
-WHERE period = 'day' AND dim = '' AND length(node) = %(length)s AND starts_with(node, %(root)s)
-  AND metric = ANY(%(stocks)s)
-GROUP BY 1, 2
-UNION ALL
-SELECT node, metric, n, total FROM rollups
-WHERE period = 'year' AND period_start = %(year)s AND dim = '' AND length(node) = %(length)s
-  AND starts_with(node, %(root)s) AND metric = ANY(%(flows)s)
-"""
-# Everything a node's headline figures need, in one read: stocks up to today, flows in the year.
-FIGURES = """
-SELECT metric, dim, value, sum(n) AS n, sum(total) AS total FROM rollups
-WHERE node = %(node)s AND (
-    (period = 'day' AND metric = ANY(%(stocks)s) AND period_start <= %(today)s)
-    OR (period = 'year' AND period_start = %(year)s AND metric = ANY(%(flows)s)))
-GROUP BY 1, 2, 3
-"""
 LOG_PAGE = ("SELECT seq, fact_id, type, v, node, occurred_on, subject, delta, dims FROM facts_log WHERE seq > %s "
             "ORDER BY seq LIMIT %s")
+# The cells small-cell protection judges (suppression.py): one metric family under a path of nodes,
+# the path's nodes and their children. {parent} is the SQL of a node's parent code.
+CELLS = """
+SELECT node, period_start, metric, dim, value, n, total FROM rollups
+WHERE metric = ANY(%(metrics)s) AND period = %(period)s AND period_start BETWEEN %(first)s AND %(last)s
+  AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR {parent} = ANY(%(parents)s))
+"""
+# A stock's level before the first period shown, for the same cells.
+CELLS_BEFORE = """
+SELECT node, metric, dim, value, sum(n) AS n, sum(total) AS total FROM rollups
+WHERE metric = ANY(%(metrics)s) AND period = %(period)s AND period_start < %(first)s
+  AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR {parent} = ANY(%(parents)s))
+GROUP BY 1, 2, 3, 4
+"""

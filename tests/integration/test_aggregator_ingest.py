@@ -132,7 +132,8 @@ def test_reading_roll_ups_stocks_children_and_small_cells(tx, district):
     shown = tx(figures.rollups, {"metric": "residents", "group": "child", "start": "2026-10-01",
                                  "end": "2026-11-30"}, ANALYST)
     cells = {s["key"]: [(p["n"], p["suppressed"]) for p in s["points"]] for s in shown["series"]}
-    assert cells == {STREET_A: [(6, False), (5, False)], STREET_B: [(0, False), (None, True)]}   # 3 < 5
+    # November: B's 3 is hidden, and so is A's 5, or the district's 8 minus 5 would give the 3 back.
+    assert cells == {STREET_A: [(6, False), (None, True)], STREET_B: [(0, False), (None, True)]}
     # A level with no change in the range is still there, carried forward.
     later = tx(figures.rollups, {"metric": "residents", "group": "child", "start": "2027-01-01",
                                  "end": "2027-03-31"}, ADMIN)
@@ -145,13 +146,18 @@ def test_reading_roll_ups_stocks_children_and_small_cells(tx, district):
     assert tx(figures.feed, {"prefix": STREET_B}, ANALYST)["items"][0]["node"] == B1
 
 
-def test_headline_figures_per_child_for_prometheus(tx, district):
-    take(tx, batch(STREET_A, [resident_fact(A1), resident_fact(A2), points_fact(A1, 30, 2.5, day="2026-03-01")]))
-    take(tx, batch(STREET_B, [resident_fact(B1), resident_fact(B1, delta=-1)]))
+def test_headline_gauges_per_child_show_what_an_analyst_sees(tx, district):
+    take(tx, batch(STREET_A, [resident_fact(A1) for _ in range(5)] + [resident_fact(A2), resident_fact(A2)] +
+                   [points_fact(A1, 30, 2.5, day="2026-03-01") for _ in range(5)]))
+    take(tx, batch(STREET_B, [resident_fact(B1) for _ in range(6)] + [resident_fact(B1, delta=-1),
+                                                                     points_fact(B1, 10, 1.0, day="2026-03-01")]))
     got = {(node, metric): (n, total) for node, metric, n, total in tx(figures.headlines, DISTRICT, date(2026, 11, 23))}
-    assert got[(STREET_A, "residents")] == (2, 0) and got[(STREET_B, "residents")] == (0, 0)
-    assert got[(STREET_A, "points_posted")] == (1, 30.0) and got[(STREET_A, "service_hours")] == (1, 2.5)
-    assert tx(figures.headlines, DISTRICT, date(2027, 1, 2)).count((STREET_A, "points_posted", 1, 30.0)) == 0
+    assert got[(STREET_A, "residents")] == (7, 0) and got[(STREET_B, "residents")] == (5, 0)
+    # B posted once: hidden, and A's five postings with it, or the district's six minus five would tell.
+    assert got[(STREET_A, "points_posted")] == got[(STREET_B, "points_posted")] == (None, None)
+    assert got[(STREET_A, "service_hours")] == (None, None)
+    assert not [m for (_, m) in {(n, m) for n, m, *_ in tx(figures.headlines, DISTRICT, date(2027, 1, 2))}
+                if m == "points_posted"]
 
 
 def party_members(node, registered, reported):
@@ -184,7 +190,9 @@ def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
     assert got["residents"] == 3 and got["residents_by_age_band"] == {"60-69": 3}
     shown = tx(figures.headline_figures, {"node": STREET_A, "year": 2026}, ANALYST, today=date(2026, 11, 23))
     assert shown["residents"] is None and shown["party_members"] == 8          # 3 < 5 is suppressed
-    assert shown["residents_by_age_band"] == {"60-69": None} and shown["report_rate"] == 0.75
+    # 8 members, 6 reported: the 2 unreported would be 8 - 6, so neither the split nor the rate is shown.
+    assert shown["residents_by_age_band"] == {"60-69": None} and shown["report_rate"] is None
+    assert shown["party_members_reported"] is None
     take(tx, batch(STREET_A, party_members(A2, 3, 2)))
     few = tx(figures.headline_figures, {"node": A2, "year": 2026}, ANALYST, today=date(2026, 11, 23))
     assert few["party_members"] is None and few["report_rate"] is None     # no rate that gives a hidden count
