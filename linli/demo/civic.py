@@ -9,6 +9,7 @@ from random import Random
 
 from linli.demo import people
 from services.registry import identity, organizations, party, workers
+from shared import clock
 
 EMPLOYERS = ["上海电气集团党委", "复旦大学党委", "同济大学党委", "上海烟草集团党委", "杨浦区教育局党委",
              "海军军医大学第一附属医院党委", "上海城投集团党委", "中国银行上海市分行党委", "杨浦区卫生健康委党委",
@@ -26,7 +27,7 @@ def _adults(tx, community_code, today):
 
 def load_civic(tx, vault, communities, instance_code, today=None):
     """Party committees and branches, members (most reported), two teams and two workers per community."""
-    today = today or date.today()
+    today = today or clock.today()
     if tx.one("SELECT EXISTS (SELECT 1 FROM party_orgs) AS any")["any"]:
         return {}
     caller = {"actor": "demo", "scope": instance_code}

@@ -3,12 +3,11 @@
 Loaded through the consultation service's own use cases (state machine, events and facts are the
 real ones), with raisers and participants drawn from the demo residents. Nobody here is real.
 """
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from services.consultation import decisions, deliberation, matters
+from shared import clock
 
-CHINA = ZoneInfo("Asia/Shanghai")
 MATTERS = [
     ("parking", "reception_day", "小区夜间停车难", "晚上8点后小区内车辆乱停，消防通道被占，希望重新规划停车位。"),
     ("garbage_sorting", "grid_patrol", "垃圾厢房异味大", "3号楼旁垃圾厢房夏天异味明显，湿垃圾桶清运不及时。"),
@@ -23,7 +22,7 @@ def load_consultation(tx, people, residents_by_community, instance_code):
     """residents_by_community: {community code: [resident ids]}. Returns counts, or {} if loaded before."""
     if tx.one("SELECT EXISTS (SELECT 1 FROM matters) AS any")["any"]:
         return {}
-    now = datetime.now(CHINA)
+    now = clock.now()
     counts = {"matters": 0, "meetings": 0, "published_results": 0}
     for code, ids in sorted(residents_by_community.items()):
         caller = {"actor": "demo:居委会", "scope": code, "role": "community_worker"}

@@ -18,6 +18,7 @@ from random import Random
 from typing import Iterator
 
 from services.registry.identity import check_character
+from shared import clock
 
 __all__ = ["generate", "CSV_HEADERS", "to_csv_row", "write_csv"]
 
@@ -393,7 +394,7 @@ def generate(count: int, communities: list[dict], seed: int | str = 2026, today:
     codes = [c["code"] for c in communities]
     if len(set(codes)) != len(codes):
         raise ValueError("community codes must be unique")
-    return _generate(count, communities, seed, today or date.today())
+    return _generate(count, communities, seed, today or clock.today())
 
 
 def _generate(count, communities, seed, today):

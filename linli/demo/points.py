@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from random import Random
 
 from services.points import catalogue, records, redemptions
-from services.points.rules import CHINA
+from shared import clock
 
 CATEGORIES = [
     ("security_patrol", "平安巡逻", "hour", 10, 40, 2000, ["community_worker"]),
@@ -28,7 +28,7 @@ NOTES = {"security_patrol": "夜间小区巡逻，劝导电动车不进楼道", 
 
 def load_points(tx, holders, people, instance_code, today=None):
     """people: resident ids to give service records to. Returns counts, or {} if loaded before."""
-    today = today or date.today()
+    today = today or clock.today()
     if tx.one("SELECT EXISTS (SELECT 1 FROM categories) AS any")["any"]:
         return {}
     admin = {"actor": "demo:长海路街道", "scope": instance_code, "role": "street_admin", "organization_id": None}
@@ -46,7 +46,7 @@ def load_points(tx, holders, people, instance_code, today=None):
         for _ in range(rng.randint(3, 8)):
             code = rng.choice(CATEGORIES)[0]
             day = today - timedelta(days=rng.randint(1, 90))
-            at = datetime.combine(day, time(rng.choice((8, 9, 14, 19)), 0), CHINA)
+            at = datetime.combine(day, time(rng.choice((8, 9, 14, 19)), 0), clock.zone())
             hours = rng.choice(("1", "1.5", "2", "2.5", "3"))
             r = records.create(tx, holders, {"resident_id": resident_id, "category_code": code,
                                              "served_at": at.isoformat(), "hours": hours,

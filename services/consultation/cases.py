@@ -24,6 +24,7 @@ from shared.errors import Conflict, NotFound, ValidationFailed, load
 from shared.fields import Text, one_of
 from shared.messaging import CASES, DIRECTIVES
 from shared.scope import in_scope, under
+from shared import clock
 
 UP_KEY = "case.up.escalated"
 DOWN_PREFIX = "case.answer"
@@ -57,7 +58,7 @@ def escalate_up(tx, matter, note):
     body = {"v": 1, "case_id": case_id(street, matter["id"]), "source": {"node_code": street},
             "case": {"community_code": matter["community_code"], "category": matter["category"],
                      "urgency": matter["urgency"], "channel": matter["channel"],
-                     "raised_on": matter["raised_at"].date().isoformat(), "reason": note}}
+                     "raised_on": clock.local_date(matter["raised_at"]).isoformat(), "reason": note}}
     signed = tx.signer.sign(body)
     outbox.add_message(tx, CASES.name, UP_KEY, str(uuid.uuid5(IDS, "up:" + body["case_id"])), signed,
                        tx.correlation_id)

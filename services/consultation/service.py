@@ -5,8 +5,6 @@ decisions.py (三上三下) and figures.py. `caller` is {"actor", "scope", "role
 the gateway's token; the registry is asked by RPC whether a resident named as
 raiser, backer, participant or rater is on the register within that scope.
 """
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy, rpc
@@ -18,15 +16,15 @@ from shared.errors import DomainError
 from shared.metrics import Telemetry
 from shared.messaging import CASES, DIRECTIVES, consume
 from shared.outbox import OutboxRelay
+from shared import clock
 
 command = rpc(expected_exceptions=DomainError)
-CHINA = ZoneInfo("Asia/Shanghai")
 CASES_REJECTED = Counter("linli_consultation_cases_rejected_total",
                          "Cases from below or answers from above refused (signature, another street's matter)")
 
 
 def now():
-    return datetime.now(CHINA)
+    return clock.now()
 
 
 class ConsultationService:

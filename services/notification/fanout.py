@@ -11,22 +11,21 @@ COPY in the notice's own transaction, and a NOTIFY wakes the sender when it comm
 """
 import json
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from psycopg.rows import tuple_row
 
 from services.notification import rules, store
 from shared.errors import NotFound
+from shared import clock
 
-CHINA = ZoneInfo("Asia/Shanghai")
 DEFAULT_CHANNELS = ("inbox", "wechat", "sms", "email", "webhook")
 FETCH = 20_000
 
 
 def digest_time(now, hour):
-    """The next digest hour in China's time, today's if it is still ahead."""
-    local = now.astimezone(CHINA)
-    at = datetime.combine(local.date(), time(hour), CHINA)
+    """The next digest hour in the instance's time, today's if it is still ahead."""
+    local = now.astimezone(clock.zone())
+    at = datetime.combine(local.date(), time(hour), clock.zone())
     return at if at > local else at + timedelta(days=1)
 
 
@@ -62,7 +61,7 @@ def record(tx, notice, audience, channels, now, digest_hour):
     if row is None:
         return tx.one(store.NOTICE_BY_KEY, (notice["trigger_key"],))["id"], 0, True
     notice_id = row["id"]
-    now = now.astimezone(CHINA)  # quiet hours are the resident's clock, China's
+    now = now.astimezone(clock.zone())  # quiet hours are the residents' clock: the instance's zone
     added = _fan_out(tx, notice_id, notice, audience, channels, now, digest_time(now, digest_hour))
     if added:
         tx.execute(store.WAKE)
@@ -117,7 +116,7 @@ def late(tx, now, digest_hour, limit=1000):
 
     Returns (deliveries added, waits given up).
     """
-    now = now.astimezone(CHINA)
+    now = now.astimezone(clock.zone())
     digest_at = digest_time(now, digest_hour)
     arrived = tx.all(store.ARRIVED, (limit,))
     added = 0

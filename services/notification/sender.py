@@ -24,10 +24,10 @@ from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Gauge
 
 from services.notification import channels as adapters_mod, rules, store, templates
-from services.notification.fanout import CHINA
 from shared.db import make_pool
 from shared.protect import Vault
 from shared.wakeup import WakeLoop
+from shared import clock
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Sender:
                 if not rules.wanted(prefs, notice["category"], r["channel"], notice["priority"]):
                     results.append(self._final(r, "cancelled", "opted out since the notice was recorded"))
                     continue
-                due = rules.send_at(prefs, notice["priority"], now.astimezone(CHINA))
+                due = rules.send_at(prefs, notice["priority"], now.astimezone(clock.zone()))
                 if due > now:
                     results.append(self._later(r, due))
                     continue

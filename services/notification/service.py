@@ -24,6 +24,7 @@ from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
 from shared.protect import PersonalData
 
+from shared import clock
 log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
 DIRECTIVES_REJECTED = Counter("linli_notification_directives_rejected_total",
@@ -226,7 +227,7 @@ class NotificationService:
 
     @timer(interval=10)
     def report_acknowledgements(self):
-        broadcasts.report_acknowledgements(self.db, _now().astimezone(fanout.CHINA).date())
+        broadcasts.report_acknowledgements(self.db, clock.today())
 
     # -- subscribers ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ queue) records one notice and reaches each person once per channel. What a perso
 - an organisation's notice (sent through the API by its leader): its members.
 """
 from services.notification import fanout
+from shared import clock
 
 MEETINGS = {"meeting_scheduled": "meeting_scheduled", "meeting_moved": "meeting_moved",
             "meeting_cancelled": "meeting_cancelled"}
@@ -73,6 +74,6 @@ def _local(iso):
     """'2026-11-25T19:00:00+08:00' as a resident reads it: '2026-11-25 19:00'."""
     from datetime import datetime
     try:
-        return datetime.fromisoformat(iso).astimezone(fanout.CHINA).strftime("%Y-%m-%d %H:%M")
+        return datetime.fromisoformat(iso).astimezone(clock.zone()).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return str(iso)

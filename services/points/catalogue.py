@@ -13,6 +13,7 @@ from services.points.schemas import (CategoryCreateSchema, CategorySchema, Categ
                                      RewardSchema, RewardUpdateSchema, RuleSchema)
 from shared.db import unique_races
 from shared.errors import Conflict, NotFound, ValidationFailed, load
+from shared import clock
 
 _category = CategorySchema()
 _reward = RewardSchema()
@@ -41,7 +42,7 @@ def _rule_values(d, code, actor, today, first):
 
 
 def create_category(tx, data, caller, today=None):
-    today = today or rules.now_in_china().date()
+    today = today or clock.today()
     d = load(CategoryCreateSchema, data)
     if tx.one(store.CATEGORY, (d["code"],)) is not None:
         raise Conflict("the category exists", {"code": [f"category {d['code']} exists; add a rule version instead"]})
@@ -55,7 +56,7 @@ def create_category(tx, data, caller, today=None):
 
 
 def add_rule(tx, code, data, caller, today=None):
-    today = today or rules.now_in_china().date()
+    today = today or clock.today()
     d = load(RuleSchema, data)
     if tx.one(store.CATEGORY_FOR_UPDATE, (code,)) is None:
         raise NotFound(f"no category {code}", {"code": [f"no category {code}"]})
@@ -77,12 +78,12 @@ def get_category(tx, code, today=None):
     if row is None:
         raise NotFound(f"no category {code}", {"code": [f"no category {code}"]})
     versions = tx.all(store.RULES_OF, (code,))
-    in_force = [v for v in versions if v["valid_from"] <= (today or rules.now_in_china().date())]
+    in_force = [v for v in versions if v["valid_from"] <= (today or clock.today())]
     return _category.dump({**row, "rule": in_force[-1] if in_force else None, "versions": versions})
 
 
 def list_categories(tx, query, today=None):
-    today = today or rules.now_in_china().date()
+    today = today or clock.today()
     include_inactive = str(query.get("include_inactive", "")).lower() in ("1", "true", "yes")
     versions = {}
     for v in tx.all(store.ALL_RULES):

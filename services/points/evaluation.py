@@ -13,6 +13,7 @@ import io
 from services.points import accounts, rules, store
 from services.points.schemas import EvaluationQuerySchema, EvaluationSchema, SnapshotSchema
 from shared.errors import Conflict, Forbidden, ValidationFailed, load
+from shared import clock
 
 _evaluation = EvaluationSchema()
 CSV_COLUMNS = [("community_rank", "社区排名"), ("community_code", "社区代码"), ("name", "姓名"),
@@ -73,7 +74,7 @@ def snapshot(tx, data, caller, instance_code, today=None):
         raise Forbidden("the year-end snapshot covers the whole street",
                         {"scope": [f"needs a token for {instance_code}, not {caller['scope']}"]})
     year = d["year"]
-    today = today or rules.now_in_china().date()
+    today = today or clock.today()
     if year >= today.year:
         raise ValidationFailed("the year is not over", {"year": [f"{year} ends on {year}-12-31; snapshot it after"]})
     rows = standings(tx, year, instance_code)

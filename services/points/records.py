@@ -15,6 +15,7 @@ from services.points.schemas import (BatchVerifySchema, RecordCreateSchema, Reco
                                      ReverseSchema, VerifySchema, VoidSchema)
 from shared import facts
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared import clock
 
 _record = RecordSchema()
 SKEW = timedelta(minutes=5)      # clocks of phones and kiosks run a little fast
@@ -43,7 +44,7 @@ def _rule_on(tx, category_code, day, field="served_at"):
 
 
 def create(tx, holders, data, caller, pending_days, now=None):
-    now = now or rules.now_in_china()
+    now = now or clock.now()
     d = load(RecordCreateSchema, data)
     if d.get("request_id"):
         first = tx.one(store.RECORD_BY_REQUEST, (d["request_id"],))
@@ -184,7 +185,7 @@ def _replays(tx, rows, transfer_ids):
 
 
 def post(tx, record_ids, caller, transfer_ids, now=None):
-    now = now or rules.now_in_china()
+    now = now or clock.now()
     rows = tx.all(store.RECORDS_FOR_UPDATE, (record_ids,))
     found = {r["id"] for r in rows}
     missing = [i for i in record_ids if i not in found]

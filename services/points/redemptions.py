@@ -6,10 +6,12 @@ left and is refused (409) if it no longer covers it. The hold is a transfer to
 the instance's `held` account; fulfilment moves it on to `redeemed`, and
 cancellation back to the person, with the reward's stock returned.
 """
+from datetime import datetime
+
 from services.points import accounts, ledger, rules, store
 from services.points.schemas import (RedemptionCloseSchema, RedemptionCreateSchema, RedemptionListQuerySchema,
                                      RedemptionSchema)
-from shared import facts
+from shared import clock, facts
 from shared.errors import Conflict, NotFound, ValidationFailed, load
 
 _redemption = RedemptionSchema()
@@ -22,7 +24,7 @@ def _event(r, **extra):
 
 
 def _fact(fact_type, r, delta):
-    return facts.fact(fact_type, r["community_code"], (r["closed_at"] or r["requested_at"]).date(),
+    return facts.fact(fact_type, r["community_code"], clock.local_date(r["closed_at"] or r["requested_at"]),
                       subject=r["pseudonym"], delta=delta, reward_kind=r["reward_kind"], points=r["points"],
                       member_category=r["member_category"])
 
@@ -52,7 +54,8 @@ def request(tx, data, caller, instance_code):
         raise ValidationFailed("unknown reward", {"reward_id": [f"no active reward {d['reward_id']}"]})
     limit = reward["per_person_limit"]
     if limit is not None:
-        taken = tx.one(store.QUANTITY_THIS_YEAR, (account["id"], reward["id"]))["quantity"]
+        year_start = datetime(clock.today().year, 1, 1, tzinfo=clock.zone())
+        taken = tx.one(store.QUANTITY_THIS_YEAR, (account["id"], reward["id"], year_start))["quantity"]
         if taken + d["quantity"] > limit:
             raise Conflict("the per-person limit is reached",
                            {"quantity": [f"{reward['name']}: at most {limit} per person a year, {taken} taken"]})

@@ -8,14 +8,12 @@ is posted with what is left (possibly 0, the hours still count for star
 levels) and keeps the uncapped figure beside it.
 """
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
-from zoneinfo import ZoneInfo
 
 from shared.errors import Conflict
 from shared.states import refusal
+from shared import clock
 
-CHINA = ZoneInfo("Asia/Shanghai")
 
 VERIFIER_ROLES = ("community_worker", "organization_leader")
 # A street administrator may do what a community worker may.
@@ -68,10 +66,10 @@ def check_rule(d):
 
 
 def service_day(served_at):
-    """The calendar day of a service in China, whatever zone the timestamp came in."""
+    """The instance's calendar day of a service, whatever zone the timestamp came in."""
     if served_at.tzinfo is None:
-        served_at = served_at.replace(tzinfo=CHINA)
-    return served_at.astimezone(CHINA).date()
+        served_at = served_at.replace(tzinfo=clock.zone())
+    return clock.local_date(served_at)
 
 
 def points_for(rule, hours):
@@ -181,5 +179,3 @@ def competition_ranks(rows, key):
     return ranks
 
 
-def now_in_china():
-    return datetime.now(CHINA)

@@ -1,9 +1,19 @@
 """Request and response shapes of the points service; the gateway's OpenAPI document is built from them."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.points.rules import CHINA, RECORD_MOVES, REDEMPTION_MOVES, VERIFIER_ROLES
+from services.points.rules import RECORD_MOVES, REDEMPTION_MOVES, VERIFIER_ROLES
 from shared.fields import CLIENT_ID, CODE, ID, Text, page
 from shared.fields import one_of as _one_of
+from shared import clock
+
+
+
+class LocalDateTime(fields.AwareDateTime):
+    """An instant; one sent without an offset is read in the instance's time zone (shared/clock)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        self.default_timezone = clock.zone()
+        return super()._deserialize(value, attr, data, **kwargs)
 
 NAME = validate.Length(min=1, max=64, error="must be 1 to 64 characters")
 REASON = validate.Length(min=1, max=500, error="must be 1 to 500 characters")
@@ -172,7 +182,7 @@ class RecordCreateSchema(Schema):
                                      metadata={"description": "the organisation whose activity this was; with no "
                                                               "resident_id, the record is the organisation's own"})
     category_code = fields.String(required=True, validate=CATEGORY_CODE)
-    served_at = fields.AwareDateTime(required=True, default_timezone=CHINA,
+    served_at = LocalDateTime(required=True,
                                      metadata={"example": "2026-11-21T09:00:00+08:00"})
     hours = fields.Decimal(required=True, places=2, validate=validate.Range(0.25, 24),
                            metadata={"description": "0.25 to 24, in quarter hours or finer (two decimals)"})

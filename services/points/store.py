@@ -172,8 +172,7 @@ CLOSE_REDEMPTION = ("UPDATE redemptions SET status = %(status)s, close_transfer_
                     "closed_by = %(actor)s, closed_at = now(), reason = %(reason)s WHERE id = %(id)s")
 QUANTITY_THIS_YEAR = ("SELECT coalesce(sum(quantity), 0) AS quantity FROM redemptions WHERE account_id = %s "
                       "AND reward_id = %s AND status <> 'cancelled' "
-                      "AND requested_at >= date_trunc('year', now() AT TIME ZONE 'Asia/Shanghai') "
-                      "AT TIME ZONE 'Asia/Shanghai'")
+                      "AND requested_at >= %s")  # the start of the instance's year
 LIST_REDEMPTIONS = (f"SELECT {REDEMPTION_COLUMNS} {REDEMPTION_FROM} WHERE starts_with(a.community_code, %(under)s) "
                     "AND (%(status)s::text IS NULL OR d.status = %(status)s) "
                     "AND (%(account_id)s::bigint IS NULL OR d.account_id = %(account_id)s) "

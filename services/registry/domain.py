@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared import clock
 
 LEVELS = {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
 LEVEL_BY_DIGITS = {v: k for k, v in LEVELS.items()}
@@ -68,7 +69,7 @@ def validate_new(code, level, name, valid_from, parent, existing, instance_code,
 
     `existing` is the node already holding `code`, if any.
     """
-    today = today or date.today()
+    today = today or clock.today()
     errors = check_code(code, level, instance_code)
     if errors:
         raise ValidationFailed("the node code is not valid here", errors)

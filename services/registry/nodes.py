@@ -11,6 +11,7 @@ from services.registry.schemas import (NodeChangeSchema, NodeCreateSchema, NodeL
                                        NodeRetireSchema, NodeSchema, NodeSplitSchema)
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.errors import load as _load
+from shared import clock
 
 _node = NodeSchema()
 _changes = NodeChangeSchema(many=True)
@@ -37,7 +38,7 @@ def list_nodes(tx, query, default_under):
 
 
 def create(tx, data, instance_code, actor, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d = _load(NodeCreateSchema, data)
     code = d["code"]
     level = d.get("level") or domain.level_for(code)
@@ -75,7 +76,7 @@ def _vacant(tx, code):
 
 
 def rename(tx, code, data, instance_code, actor, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d, node = _changeable(tx, code, NodeRenameSchema, data, instance_code, today)
     name, effective = d["name"], d.get("effective") or today
     if name == node.name:
@@ -90,7 +91,7 @@ def rename(tx, code, data, instance_code, actor, today=None):
 
 
 def retire(tx, code, data, instance_code, actor, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d, node = _changeable(tx, code, NodeRetireSchema, data, instance_code, today)
     _vacant(tx, code)
     successor = None
@@ -110,7 +111,7 @@ def retire(tx, code, data, instance_code, actor, today=None):
 
 
 def split(tx, code, data, instance_code, actor, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d, node = _changeable(tx, code, NodeSplitSchema, data, instance_code, today)
     _vacant(tx, code)
     parts = d["parts"]

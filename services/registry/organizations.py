@@ -36,6 +36,7 @@ from services.registry.schemas import (OrganizationChangeSchema, OrganizationCre
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared import clock
 
 _org = OrganizationSchema()
 _member = OrganizationMemberSchema()
@@ -119,7 +120,7 @@ def _member_view(organization_id, member, resident, left_on=None):
 
 
 def register(tx, data, caller, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d = load(OrganizationCreateSchema, data)
     _fail_on(rules.check_founding(d["founded_on"], today), "the organisation has invalid fields")
     residents.community(tx, d["community_code"], caller)
@@ -177,7 +178,7 @@ def search(tx, query, caller):
 
 def update(tx, organization_id, data, caller, today=None):
     """Correct the name, subcategory, activities or filing number, or name a new leader."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(OrganizationUpdateSchema, data)
     row = _in_scope(tx, organization_id, caller, for_update=True)
     if row["status"] == "dissolved":
@@ -230,7 +231,7 @@ def _hand_over(tx, row, leader, today):
 
 def change_status(tx, organization_id, data, caller, today=None):
     """filed → active ⇄ suspended; any → dissolved, which ends every membership on the same day."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(OrganizationStatusSchema, data)
     effective = d.get("effective") or today
     row = _in_scope(tx, organization_id, caller, for_update=True)
@@ -255,7 +256,7 @@ def change_status(tx, organization_id, data, caller, today=None):
 
 
 def join(tx, organization_id, data, caller, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d = load(MemberJoinSchema, data)
     joined_on = d.get("joined_on") or today
     _in_scope(tx, organization_id, caller)
@@ -281,7 +282,7 @@ def join(tx, organization_id, data, caller, today=None):
 
 
 def leave(tx, organization_id, resident_id, data, caller, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d = load(MemberLeaveSchema, data)
     left_on = d.get("left_on") or today
     org = _in_scope(tx, organization_id, caller, for_update=True)
@@ -345,7 +346,7 @@ def residence_ended(tx, resident, on, caller):
 
 def contract(tx, organization_id, data, caller, today=None):
     """A project the organisation takes on (government-purchased services and the like)."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(ProjectCreateSchema, data)
     org = _in_scope(tx, organization_id, caller, for_update=True)
     _fail_on(rules.check_project(org, d), "the project has invalid fields")

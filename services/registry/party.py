@@ -23,6 +23,7 @@ from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreat
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared import clock
 
 _member = PartyMemberSchema()
 _org = PartyOrgSchema()
@@ -66,7 +67,7 @@ def _view(row, today=None):
     org = None
     if row["party_org_id"] is not None:
         org = {"id": row["party_org_id"], "kind": row["org_kind"], "name": row["party_org_name"]}
-    return _member.dump({**row, "age": identity.age_on(row["birth_date"], today or date.today()), "party_org": org})
+    return _member.dump({**row, "age": identity.age_on(row["birth_date"], today or clock.today()), "party_org": org})
 
 
 def _event(row, **extra):
@@ -119,7 +120,7 @@ def create_org(tx, data, caller):
     row = store.party_org(tx, org_id)
     view = _org.dump({**row, "members": 0, "children": []})
     tx.emit("party_org_created", {k: v for k, v in view.items() if k != "children"})
-    tx.publish_facts("party_org_created", [facts.fact("party_org_created", code, date.today(), kind=kind)])
+    tx.publish_facts("party_org_created", [facts.fact("party_org_created", code, clock.today(), kind=kind)])
     return view
 
 
@@ -142,7 +143,7 @@ def org_tree(tx, query, caller):
 
 def register(tx, data, caller, today=None, import_id=None):
     """A resident becomes a registered party member; `import_id` names the bulk import that did it, if any."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(PartyMemberCreateSchema, data)
     rid = d["resident_id"]
     resident = store.resident(tx, rid, for_update=True)  # serialises with a departure of the same resident
@@ -202,7 +203,7 @@ def search(tx, query, caller):
 
 def report(tx, resident_id, data, caller, today=None):
     """A report (报到) to the community the resident lives in; after a withdrawal, a re-report."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(PartyReportSchema, data)
     before = _member_in_scope(tx, resident_id, caller, for_update=True)
     posts, errors = party_rules.check_report(before, d["reported_on"], d["posts"], today)
@@ -227,7 +228,7 @@ def report(tx, resident_id, data, caller, today=None):
 
 def place(tx, resident_id, data, caller, today=None):
     """Place the member in a branch or building group of their community."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(PartyPlaceSchema, data)
     before = _member_in_scope(tx, resident_id, caller, for_update=True)
     org = store.party_org(tx, d["party_org_id"])
@@ -255,7 +256,7 @@ def _withdraw(tx, before, effective, reason, actor):
 
 def withdraw(tx, resident_id, data, caller, today=None):
     """The member no longer serves in this community: moved out of it, transferred, …"""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(PartyWithdrawSchema, data)
     before = _member_in_scope(tx, resident_id, caller, for_update=True)
     _fail("the party member cannot withdraw", party_rules.check_withdrawal(before, d["effective"], today))
@@ -292,7 +293,7 @@ def residence_moved(tx, resident_id, actor):
         return None
     to = before["resident_community_code"]
     version = store.relocate_party_member(tx, resident_id, to)
-    day = before["moved_in"] or date.today()
+    day = before["moved_in"] or clock.today()
     store.add_party_history(tx, resident_id, version, "relocated", day,
                             {"from": before["community_code"], "to": to, "from_status": before["report_status"],
                              "party_org_id": before["party_org_id"]}, actor)

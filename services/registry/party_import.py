@@ -29,7 +29,6 @@ resident), so it is listed among the ignored columns.
 import re
 import unicodedata
 import uuid
-from datetime import date
 
 import psycopg
 
@@ -37,6 +36,7 @@ from services.registry import identity, party, party_rules, store, tabular
 from services.registry.importer import open_table
 from services.registry.residents import ID
 from shared.errors import DomainError
+from shared import clock
 
 # Where a use case's field-level errors land in the spreadsheet: it names the resident by id and the
 # report status, the file has an ID number and a report date. party_org_id is the branch or group
@@ -241,7 +241,7 @@ def _write(tx, plans, caller, today, report, progress):
 def import_party_members(tx, vault, data, mode, caller, today=None, progress=None):
     """Validate and (per `mode`) register the party members in `data` (CSV bytes); returns the report."""
     table, report = open_table(data, "party_members", mode)
-    today = today or date.today()
+    today = today or clock.today()
     if "phone" in table.columns:
         report.columns = {k: v for k, v in table.columns.items() if k != "phone"}
         report.ignored = [*table.ignored, table.columns["phone"]]

@@ -4,9 +4,9 @@ The API loads a request with marshmallow and the importer maps spreadsheet
 cells; both end in the same dict of typed values and call `check_resident`,
 so a row is accepted by one path exactly when it is accepted by the other.
 """
-from datetime import date
 
 from services.registry import identity
+from shared import clock
 
 RESIDENCE_TYPES = {"registered": "户籍", "permanent": "常住", "floating": "流动", "lodging": "寄住"}
 RELATIONS = {"self": "本人", "spouse": "配偶", "child": "子女", "parent": "父母", "grandchild": "孙子女",
@@ -104,4 +104,4 @@ def already_on_register(hit, scope):
 
 
 def today_or(value):
-    return value or date.today()
+    return value or clock.today()

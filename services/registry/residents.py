@@ -22,6 +22,7 @@ from services.registry.schemas import (AuditEntrySchema, AuditQuerySchema, Resid
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared import clock
 
 ID, PHONE = "resident.id_number", "resident.phone"
 _resident = ResidentSchema()
@@ -105,7 +106,7 @@ def _view(vault, row, full, today=None):
     return _resident.dump({
         **row, "id_number": id_number if full else mask_id(id_number),
         "phone": phone if full or phone is None else mask_phone(phone),
-        "age": identity.age_on(row["birth_date"], today or date.today()), "household": household})
+        "age": identity.age_on(row["birth_date"], today or clock.today()), "household": household})
 
 
 def _event(row):
@@ -128,7 +129,7 @@ def _values_or_fail(d, today):
 
 
 def register(tx, vault, data, caller, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d = _values_or_fail(load(ResidentCreateSchema, data), today)
     community(tx, d["community_code"], caller, grid_code=d.get("grid_code"))
     id_hash = vault.lookup(d["id_number"], ID)
@@ -190,7 +191,7 @@ def search(tx, vault, query, caller):
         hashes[field] = None
         if q.get(field):
             try:
-                value = (identity.parse_id_number(q[field], date.today()).number if field == "id_number"
+                value = (identity.parse_id_number(q[field], clock.today()).number if field == "id_number"
                          else identity.normalize_phone(q[field]))
             except ValueError as exc:
                 raise ValidationFailed("the search has invalid fields", {field: [str(exc)]})
@@ -206,7 +207,7 @@ def search(tx, vault, query, caller):
 
 
 def update(tx, vault, resident_id, data, caller, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d = load(ResidentUpdateSchema, data)
     row = _in_scope(tx, resident_id, caller, for_update=True)
     errors = residency.check_status_change(row, today, today)
@@ -244,7 +245,7 @@ def update(tx, vault, resident_id, data, caller, today=None):
 
 def move(tx, vault, resident_id, data, caller, today=None):
     """A move to another community of this street (and optionally another household)."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(ResidentMoveSchema, data)
     row = _in_scope(tx, resident_id, caller, for_update=True)
     errors = residency.check_status_change(row, d["effective"], today)
@@ -307,13 +308,13 @@ def leave(tx, vault, resident_id, data, caller, today=None):
     """Moving out of the street: the record stays, marked left, with where they went."""
     d = load(ResidentLeaveSchema, data)
     return _end(tx, vault, resident_id, caller, "left", "left", "resident_left", d["effective"],
-                {"destination": d.get("destination"), "reason": d.get("reason")}, today or date.today())
+                {"destination": d.get("destination"), "reason": d.get("reason")}, today or clock.today())
 
 
 def die(tx, vault, resident_id, data, caller, today=None):
     d = load(ResidentDeathSchema, data)
     return _end(tx, vault, resident_id, caller, "deceased", "died", "resident_died", d["date_of_death"],
-                {"note": d.get("note")}, today or date.today())
+                {"note": d.get("note")}, today or clock.today())
 
 
 def household(tx, vault, household_id, caller):

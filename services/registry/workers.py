@@ -22,6 +22,7 @@ from services.registry.schemas import (AssessmentCreateSchema, AssessmentSchema,
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared import clock
 
 ID, PHONE = "worker.id_number", "worker.phone"
 _worker = WorkerSchema()
@@ -92,7 +93,7 @@ def _check_resident_link(tx, vault, resident_id, id_number, caller):
 
 
 def appoint(tx, vault, data, caller, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d, errors = rules.check_worker(load(WorkerCreateSchema, data), today)
     _fail_on(errors, "the worker has invalid fields")
     residents.community(tx, d["community_code"], caller, grid_code=d.get("grid_code"))
@@ -145,7 +146,7 @@ def search(tx, vault, query, caller):
 
 def assess(tx, vault, worker_id, data, caller, today=None):
     """Record the year's assessment; `let_go` ends the appointment in the same transaction."""
-    today = today or date.today()
+    today = today or clock.today()
     d = load(AssessmentCreateSchema, data)
     assessed_on = d.get("assessed_on") or today
     row = _in_scope(tx, worker_id, caller, for_update=True)
@@ -171,7 +172,7 @@ def assess(tx, vault, worker_id, data, caller, today=None):
 
 
 def leave(tx, vault, worker_id, data, caller, today=None):
-    today = today or date.today()
+    today = today or clock.today()
     d = load(WorkerLeaveSchema, data)
     row = _in_scope(tx, worker_id, caller, for_update=True)
     _fail_on(rules.check_worker_leave(row, d["left_on"], today), "the worker cannot leave")

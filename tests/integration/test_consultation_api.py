@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 import pytest
 from kombu import Connection, Queue
 
-from services.consultation.service import CHINA
 from services.registry.identity import check_character
 from shared import facts
 from shared.messaging import FACTS, events_exchange
+from shared import clock
 from tests.integration.conftest import assert_problem, wait_for
 
 C1, C2 = "310110012001", "310110012002"
@@ -46,7 +46,7 @@ def resident(api, seq, name, community=C1):
 
 
 def soon(minutes=30):
-    return (datetime.now(CHINA) + timedelta(minutes=minutes)).isoformat()
+    return (clock.now() + timedelta(minutes=minutes)).isoformat()
 
 
 PARKING = {"community_code": C1, "category": "parking", "channel": "reception_day", "building": "8号楼",
@@ -99,13 +99,13 @@ def test_a_matter_from_raising_to_settlement_emits_each_event_and_fact_once(api,
                                   "choice": "oppose"}), 409, "id")
     decision = api.post("/api/v1/decisions", json={"meeting_id": meeting_id, "agenda_item_id": item_id,
                                                    "responsible": "居委会、长城物业", "budget": "180000",
-                                                   "deadline": (datetime.now(CHINA) + timedelta(days=60)).date()
+                                                   "deadline": (clock.now() + timedelta(days=60)).date()
                                                    .isoformat()})
     assert decision.status_code == 201, decision.text
     did = decision.json()["id"]
     assert_problem(api.post(f"/api/v1/matters/{mid}/settle", json={}), 409, "id")   # not before the decision is done
     task = api.post(f"/api/v1/decisions/{did}/tasks", json={"title": "绿化带改建停车位施工", "responsible": "长城物业",
-                                                          "due_on": (datetime.now(CHINA) + timedelta(days=30)).date()
+                                                          "due_on": (clock.now() + timedelta(days=30)).date()
                                                           .isoformat()}).json()["tasks"][0]["id"]
     assert api.post(f"/api/v1/tasks/{task}/progress", json={"progress": 100, "note": "30个车位全部完工"}).status_code == 200
     assert api.post(f"/api/v1/decisions/{did}/publish",

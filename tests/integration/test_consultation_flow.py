@@ -4,14 +4,14 @@ Real: PostgreSQL, the use cases, the SQL and constraints. Faked: the registry, a
 the one RPC the consultation service asks it (`account_holder`, scope included); the API
 tests cover the real one and the broker.
 """
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from services.consultation import decisions, deliberation, figures, matters
 from services.consultation.rules import CLOSED
-from services.consultation.service import CHINA
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared import clock
 
 STREET, C1, C2 = "310110012", "310110012001", "310110012002"
 WORKER = {"actor": "token:w1:张晓燕", "scope": C1, "role": "community_worker"}
@@ -42,7 +42,7 @@ def q(schema_sql):
 
 
 def now():
-    return datetime.now(CHINA)
+    return clock.now()
 
 
 PARKING = {"community_code": C1, "category": "parking", "channel": "reception_day", "building": "8号楼",
@@ -156,7 +156,7 @@ def test_a_meeting_votes_under_its_quorum_and_a_closed_meeting_takes_no_votes(tx
                                               "option_id": option_b, "choice": "approve"}, WORKER)
     with pytest.raises(Conflict, match="adopted no option"):
         tx(decisions.decide, {"meeting_id": meeting["id"], "agenda_item_id": item["id"], "responsible": "居委会",
-                              "deadline": (date.today() + timedelta(days=60)).isoformat()}, WORKER, now())
+                              "deadline": (clock.today() + timedelta(days=60)).isoformat()}, WORKER, now())
 
 
 def test_from_raising_to_settlement_with_figures_and_a_public_view_without_personal_data(tx, q):
@@ -176,12 +176,12 @@ def test_from_raising_to_settlement_with_figures_and_a_public_view_without_perso
     tx(deliberation.close, meeting["id"], {"minutes": "五方代表一致同意绿化带改建停车位方案。"}, WORKER, now())
     decision = tx(decisions.decide, {"meeting_id": meeting["id"], "agenda_item_id": item["id"],
                                      "responsible": "居委会、长城物业", "budget": "180000",
-                                     "deadline": (date.today() + timedelta(days=60)).isoformat()}, WORKER, now())
+                                     "deadline": (clock.today() + timedelta(days=60)).isoformat()}, WORKER, now())
     assert (decision["approve"], decision["attended"]) == (4, 5)
     with pytest.raises(Conflict, match="not carried out"):
         tx(decisions.publish, decision["id"], {"summary": "新增停车位30个"}, WORKER, now())
     decision = tx(decisions.add_task, decision["id"], {"title": "绿化带改建停车位施工", "responsible": "长城物业",
-                                                       "due_on": (date.today() + timedelta(days=30)).isoformat()},
+                                                       "due_on": (clock.today() + timedelta(days=30)).isoformat()},
                   WORKER)
     task = decision["tasks"][0]["id"]
     tx(decisions.progress, task, {"progress": 60, "note": "完成15个车位划线"}, WORKER)

@@ -16,6 +16,7 @@ from shared.protect import Vault
 from shared import envelope
 from shared.db import transaction
 from shared.facts import Signer, verify
+from shared import clock
 
 COMMUNITIES = [{"code": "310110012001", "name": "长海一村居委会", "estate": "长海一村", "grids": ["310110012001001"]},
                {"code": "310110012002", "name": "长海二村居委会", "estate": "长海二村", "grids": []}]
@@ -73,7 +74,7 @@ def test_import_events_carry_the_same_payload_as_a_registration(run_import, api,
     imported = sql("SELECT body FROM registry.outbox WHERE routing_key = 'residents_imported'")[0]["body"]
     one = imported["payload"]["residents"][0]
     resident_id = one["id"]
-    api.post(f"/api/v1/residents/{resident_id}/departure", json={"effective": date.today().isoformat()})
+    api.post(f"/api/v1/residents/{resident_id}/departure", json={"effective": clock.today().isoformat()})
     body = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in person.items() if v is not None}
     assert api.post("/api/v1/residents", json=body).status_code == 201
     registered = sql("SELECT body FROM registry.outbox WHERE routing_key = 'resident_registered'")[0]["body"]

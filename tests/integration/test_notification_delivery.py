@@ -18,6 +18,7 @@ from services.notification.sender import Sender
 from shared import facts
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from shared.protect import Vault
+from shared import clock
 from tests.integration.providers import FakeProvider, LocalSmtp, WebhookReceiver
 
 STREET, C1, C2 = "310110012", "310110012001", "310110012002"
@@ -158,7 +159,7 @@ def test_refusals_fail_at_once_and_retries_are_bounded(tx, q, vault, conn, sms):
 
 def test_quiet_hours_hold_normal_notices_and_let_critical_ones_through(tx, q, vault, conn, sms):
     people(tx, vault, n=1)
-    local = now().astimezone(fanout.CHINA)
+    local = now().astimezone(clock.zone())
     start, end = (local - timedelta(hours=1)).time(), (local + timedelta(hours=1)).time()
     tx(subscribers.set_preferences, 1, {"quiet_start": start.strftime("%H:%M"), "quiet_end": end.strftime("%H:%M")},
        ADMIN)
@@ -168,7 +169,7 @@ def test_quiet_hours_hold_normal_notices_and_let_critical_ones_through(tx, q, va
     sender = make_sender(vault, sms)
     assert drain(sender, conn) == 0 and not sms[0].received                  # held until the quiet hours end
     (due,), = q("SELECT due_at FROM deliveries")[0:1]
-    assert due.astimezone(fanout.CHINA).time().replace(second=0, microsecond=0) == end.replace(second=0,
+    assert due.astimezone(clock.zone()).time().replace(second=0, microsecond=0) == end.replace(second=0,
                                                                                               microsecond=0)
     b = tx(broadcasts.create, nodes, {"prefix": C1, "title": "台风“梅花”防御", "channels": ["sms"],
                                       "message": "台风“梅花”预计今晚登陆，请关好门窗，非必要不外出。"}, ADMIN)
@@ -421,7 +422,7 @@ def test_what_changed_since_fan_out_is_respected_at_send_time(tx, q, vault, conn
     people(tx, vault, n=2)
     tx(notices.targeted, nodes, {"prefix": STREET, "title": "通知", "message": "周六停电检修。", "channels": ["sms"],
                                  "request_id": "n-9"}, ADMIN, now(), 19)
-    local = now().astimezone(fanout.CHINA)
+    local = now().astimezone(clock.zone())
     tx(subscribers.set_preferences, 1, {"quiet_start": (local - timedelta(hours=1)).strftime("%H:%M"),
                                         "quiet_end": (local + timedelta(hours=1)).strftime("%H:%M")}, ADMIN)
     tx(subscribers.set_preferences, 2, {"opted_out": ["general:sms"]}, ADMIN)

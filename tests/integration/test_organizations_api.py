@@ -8,7 +8,7 @@ a token of another community is refused and nothing is audited; every read of
 a member list is audited.
 """
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from kombu import Connection, Queue
@@ -16,10 +16,11 @@ from kombu import Connection, Queue
 from services.registry.identity import check_character
 from shared import facts
 from shared.messaging import FACTS, events_exchange
+from shared import clock
 from tests.integration.conftest import assert_problem, wait_for
 
 COMMUNITY, OTHER_COMMUNITY = "310110012001", "310110012002"
-TODAY = date.today().isoformat()
+TODAY = clock.today().isoformat()
 EVENTS = ("organization_registered", "organization_updated", "organization_status_changed",
           "organization_member_joined", "organization_member_left", "organization_project_contracted")
 FACT_TYPES = EVENTS
@@ -161,7 +162,7 @@ def test_illegal_transitions_are_422_and_change_nothing(api, people, snapshot, p
 def test_status_dates_are_checked(api, people, snapshot):
     org = api.post("/api/v1/organizations", json=organization(people()[0])).json()
     before = snapshot()
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (clock.today() + timedelta(days=1)).isoformat()
     for body in ({"status": "active", "effective": tomorrow}, {"status": "active", "effective": "2019-05-03"},
                  {"status": "active", "effective": "soon"}, {"status": "flourishing"}, {}):
         problem = assert_problem(api.post(f"/api/v1/organizations/{org['id']}/status", json=body), 422,
@@ -454,7 +455,7 @@ def test_a_departure_before_joining_is_refused_and_changes_nothing(api, people, 
     org = api.post("/api/v1/organizations", json=organization(leader)).json()
     api.post(f"/api/v1/organizations/{org['id']}/members", json={"resident_id": member})
     before = snapshot()
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    yesterday = (clock.today() - timedelta(days=1)).isoformat()
     problem = assert_problem(api.post(f"/api/v1/residents/{member}/departure", json={"effective": yesterday}),
                              422, "effective")
     assert f"joining organisation {org['id']}" in problem["errors"]["effective"][0]

@@ -8,7 +8,7 @@ withdraws the membership in the same transaction, and a move within the street
 makes the member report to the new community.
 """
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from kombu import Connection, Queue
@@ -16,10 +16,11 @@ from kombu import Connection, Queue
 from services.registry.identity import check_character
 from shared import facts
 from shared.messaging import FACTS, events_exchange
+from shared import clock
 from tests.integration.conftest import assert_problem, wait_for
 
 COMMUNITY, OTHER_COMMUNITY, GRID = "310110012001", "310110012002", "310110012001001"
-TODAY = date.today().isoformat()
+TODAY = clock.today().isoformat()
 EVENTS = ("party_org_created", "party_member_registered", "party_member_reported", "party_member_placed",
           "party_member_withdrawn", "party_member_relocated", "resident_registered", "resident_left",
           "resident_died", "resident_moved")
@@ -215,7 +216,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(api, people, structu
     assert snapshot() == before
 
 
-future = (date.today() + timedelta(days=3)).isoformat()
+future = (clock.today() + timedelta(days=3)).isoformat()
 
 
 @pytest.mark.parametrize("over, field", [
@@ -364,7 +365,7 @@ def test_leaving_the_street_or_dying_withdraws_the_membership(api, people, struc
     drained(sql, broker, taps)
     assert api.post(f"/api/v1/residents/{rid}/{path}", json=body).status_code == 200
     row = sql("SELECT report_status, withdrawn_on, party_org_id FROM registry.party_members")[0]
-    assert row == {"report_status": "withdrawn", "withdrawn_on": date.today(), "party_org_id": None}
+    assert row == {"report_status": "withdrawn", "withdrawn_on": clock.today(), "party_org_id": None}
     history = sql("SELECT change, detail, actor FROM registry.party_member_history ORDER BY version")
     assert history[-1]["change"] == "withdrawn" and history[-1]["detail"]["reason"] == reason
     events, batches = drained(sql, broker, taps)
@@ -411,6 +412,6 @@ def test_a_departure_dated_before_the_report_is_refused_and_changes_nothing(api,
     assert report(api, rid).status_code == 200
     before = snapshot()
     body = assert_problem(api.post(f"/api/v1/residents/{rid}/departure",
-                                   json={"effective": (date.today() - timedelta(days=1)).isoformat()}), 422, "effective")
+                                   json={"effective": (clock.today() - timedelta(days=1)).isoformat()}), 422, "effective")
     assert f"party member {rid}" in body["errors"]["effective"][0]
     assert snapshot() == before

@@ -10,19 +10,19 @@ sends the balance after them, signed; a handover published twice to the broker c
 every test the ledger balances.
 """
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
 from psycopg.rows import dict_row
 
-from services.points.rules import CHINA
 from services.points.store import TRIAL_BALANCE
 from services.registry.identity import check_character
 from shared.protect import Vault
 from shared import facts
 from shared.messaging import FACTS, HANDOVERS, events_exchange
+from shared import clock
 from tests.integration.conftest import assert_problem, wait_for
 
 COMMUNITY, OTHER = "310110012001", "310110012002"
@@ -83,8 +83,8 @@ def categories(api):
 
 
 def served(days_ago=0, hour=9):
-    at = datetime.now(CHINA).replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
-    return min(at, datetime.now(CHINA) - timedelta(minutes=1)).isoformat()
+    at = clock.now().replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
+    return min(at, clock.now() - timedelta(minutes=1)).isoformat()
 
 
 def log(api, resident_id, category="security_patrol", hours="2", **extra):
@@ -100,7 +100,7 @@ def test_a_report_opens_an_account_and_a_verified_record_posts_once(api, config,
                                                    "membership_org": "上海电气集团党委",
                                                    "joined_party": "1995-07-01"}).status_code == 201
     assert api.post(f"/api/v1/party-members/{rid}/report",
-                    json={"reported_on": datetime.now(CHINA).date().isoformat(),
+                    json={"reported_on": clock.now().date().isoformat(),
                           "posts": ["security_patrol"]}).status_code == 200
     account = wait_for(lambda: sql("SELECT id, member_category FROM points.accounts WHERE resident_id = %s",
                                    (rid,)), message="the report to open an account")[0]
@@ -180,7 +180,7 @@ def test_leaving_the_street_freezes_the_account_and_sends_the_balance_signed(api
     rid = resident(api, 15)
     record_id = log(api, rid, hours="3").json()["id"]
     assert api.post(f"{P}/records/{record_id}/verify", json={}).json()["points"] == 30
-    left = api.post(f"/api/v1/residents/{rid}/departure", json={"effective": datetime.now(CHINA).date().isoformat(),
+    left = api.post(f"/api/v1/residents/{rid}/departure", json={"effective": clock.now().date().isoformat(),
                                                                "destination": "杨浦区殷行街道"})
     assert left.status_code == 200, left.text
     message = wait_for(lambda: broker.get_all("test.handovers"), message="the handover message")[0]
@@ -220,7 +220,7 @@ def test_a_move_within_the_street_keeps_the_account_and_a_death_freezes_it(api, 
     rid = resident(api, 17, name="孙美华")
     record_id = log(api, rid, hours="1").json()["id"]
     assert api.post(f"{P}/records/{record_id}/verify", json={}).json()["points"] == 10
-    today = datetime.now(CHINA).date().isoformat()
+    today = clock.now().date().isoformat()
     moved = api.post(f"/api/v1/residents/{rid}/move", json={"community_code": OTHER, "building": "3号",
                                                             "unit": "1单元", "room": "101", "relation": "self",
                                                             "effective": today})

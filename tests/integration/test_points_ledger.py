@@ -8,16 +8,17 @@ out, the balances sum to zero, and every balance equals the sum of its entries.
 """
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import psycopg
 import pytest
 
-from services.points import accounts, catalogue, evaluation, handover, ledger, records, redemptions, rules
-from services.points.rules import CHINA, InsufficientPoints
+from services.points import accounts, catalogue, evaluation, handover, ledger, records, redemptions
+from services.points.rules import InsufficientPoints
 from shared import envelope, facts
 from shared.db import transaction
 from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared import clock
 
 STREET, COMMUNITY, OTHER = "310110012", "310110012001", "310110012002"
 WORKER = {"actor": "token:w1:张晓燕", "scope": COMMUNITY, "role": "community_worker", "organization_id": None}
@@ -40,7 +41,7 @@ ORGS = {7: {"organization_id": 7, "name": "长海一村平安志愿服务队", "
 
 def china_today():
     """Days are China's in the service: the tests count them the same way, whatever the machine's zone."""
-    return rules.now_in_china().date()
+    return clock.now().date()
 
 
 def holders(kind, ref_id, caller):
@@ -81,7 +82,7 @@ def catalogue_(tx):
 
 
 def served(days_ago=1, hour=9):
-    return (datetime.now(CHINA) - timedelta(days=days_ago)).replace(hour=hour, minute=0, second=0,
+    return (clock.now() - timedelta(days=days_ago)).replace(hour=hour, minute=0, second=0,
                                                                     microsecond=0).isoformat()
 
 
@@ -208,7 +209,7 @@ def test_only_the_roles_a_category_names_may_verify(tx, catalogue_):
 def test_bad_records_are_refused_field_by_field_and_change_nothing(tx, q, catalogue_):
     cases = [({"hours": "25"}, "hours"), ({"hours": "-1"}, "hours"), ({"category_code": "unknown_thing"},
                                                                        "category_code"),
-             ({"served_at": (datetime.now(CHINA) + timedelta(days=2)).isoformat()}, "served_at"),
+             ({"served_at": (clock.now() + timedelta(days=2)).isoformat()}, "served_at"),
              ({"served_at": "2019-01-01T09:00:00+08:00"}, "served_at"), ({"description": "  "}, "description"),
              ({"description": "x" * 1001}, "description"), ({"links": ["javascript:alert(1)"]}, "links.0"),
              ({"resident_id": None}, "resident_id")]
@@ -251,7 +252,7 @@ def test_two_redemptions_racing_for_the_last_points_one_wins(tx, q, cfg, catalog
                 spans[i] = (start, t.one("SELECT clock_timestamp() AS t")["t"])
         except InsufficientPoints as exc:
             results[i] = exc
-            spans[i] = (start, datetime.now(CHINA))
+            spans[i] = (start, clock.now())
 
     threads = [threading.Thread(target=redeem, args=(i,)) for i in range(2)]
     for t in threads:

@@ -6,7 +6,7 @@ nowhere in clear in the database; every refusal is a field-level 4xx that
 changes nothing; a read outside the token's scope is refused and audits nothing.
 """
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from kombu import Connection, Queue
@@ -14,6 +14,7 @@ from kombu import Connection, Queue
 from services.registry.identity import check_character
 from shared import facts
 from shared.messaging import FACTS, events_exchange
+from shared import clock
 from tests.integration.conftest import assert_problem, wait_for
 
 COMMUNITY, OTHER_COMMUNITY, GRID = "310110012001", "310110012002", "310110012001001"
@@ -127,7 +128,7 @@ def test_legacy_15_digit_numbers_are_converted(api):
     assert resp.json()["id_number"] == id_number(birth="19560314", seq="124")
 
 
-future = (date.today() + timedelta(days=400)).strftime("%Y%m%d")
+future = (clock.today() + timedelta(days=400)).strftime("%Y%m%d")
 
 
 @pytest.mark.parametrize("over, field", [
@@ -175,21 +176,21 @@ def test_move_leave_and_death_are_history_not_overwrites(api, sql, taps, broker)
     r = api.post("/api/v1/residents", json=resident()).json()
     moved = api.post(f"/api/v1/residents/{r['id']}/move",
                      json={"community_code": OTHER_COMMUNITY, "building": "3号", "unit": "1单元", "room": "101",
-                           "relation": "self", "effective": date.today().isoformat(), "reason": "子女家附近"})
+                           "relation": "self", "effective": clock.today().isoformat(), "reason": "子女家附近"})
     assert moved.status_code == 200, moved.text
     assert moved.json()["community_code"] == OTHER_COMMUNITY and moved.json()["grid_code"] is None
     left = api.post(f"/api/v1/residents/{r['id']}/departure",
-                    json={"effective": date.today().isoformat(), "destination": "迁往浦东新区花木街道"})
+                    json={"effective": clock.today().isoformat(), "destination": "迁往浦东新区花木街道"})
     assert left.status_code == 200 and left.json()["status"] == "left"
     detail = api.get(f"/api/v1/residents/{r['id']}").json()
     assert [h["change"] for h in detail["history"]] == ["registered", "moved", "left"]
     assert detail["history"][1]["detail"]["from"]["community_code"] == COMMUNITY
     # A departed resident cannot move; a person who left may come back as a new registration.
     assert_problem(api.post(f"/api/v1/residents/{r['id']}/move", json={
-        "community_code": COMMUNITY, "effective": date.today().isoformat()}), 422, "status")
+        "community_code": COMMUNITY, "effective": clock.today().isoformat()}), 422, "status")
     back = api.post("/api/v1/residents", json=resident(room="501"))
     assert back.status_code == 201, back.text
-    died = api.post(f"/api/v1/residents/{back.json()['id']}/death", json={"date_of_death": date.today().isoformat()})
+    died = api.post(f"/api/v1/residents/{back.json()['id']}/death", json={"date_of_death": clock.today().isoformat()})
     assert died.status_code == 200 and died.json()["status"] == "deceased"
     assert_problem(api.post("/api/v1/residents", json=resident(room="502")), 409, "id_number")
 
@@ -297,8 +298,8 @@ def test_a_community_people_live_in_cannot_be_retired_or_split(api, snapshot):
     api.post("/api/v1/residents", json=resident())
     before = snapshot()
     body = assert_problem(api.post(f"/api/v1/nodes/{COMMUNITY}/retire", json={
-        "valid_to": date.today().isoformat(), "reason": "撤并", "successor_code": OTHER_COMMUNITY}), 422, "code")
+        "valid_to": clock.today().isoformat(), "reason": "撤并", "successor_code": OTHER_COMMUNITY}), 422, "code")
     assert "1 active residents" in body["errors"]["code"][0]
     assert_problem(api.post(f"/api/v1/nodes/{GRID}/retire", json={
-        "valid_to": date.today().isoformat(), "reason": "撤并"}), 422, "code")
+        "valid_to": clock.today().isoformat(), "reason": "撤并"}), 422, "code")
     assert snapshot() == before

@@ -7,7 +7,7 @@ appointment in the same transaction; a community worker reads its own
 community's workers only, every read is audited, and refusals audit nothing.
 """
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from kombu import Connection, Queue
@@ -15,10 +15,11 @@ from kombu import Connection, Queue
 from services.registry.identity import check_character
 from shared import facts
 from shared.messaging import FACTS, events_exchange
+from shared import clock
 from tests.integration.conftest import assert_problem, wait_for
 
 COMMUNITY, OTHER_COMMUNITY, GRID = "310110012001", "310110012002", "310110012001001"
-THIS_YEAR = date.today().year
+THIS_YEAR = clock.today().year
 EVENTS = ("worker_appointed", "worker_assessed", "worker_left")
 
 
@@ -125,7 +126,7 @@ def test_one_secretary_and_one_director_per_community(api, snapshot):
     appoint(api, role="secretary", grid_code=None, community_code=OTHER_COMMUNITY, id_number=id_number(127))
     # Once the secretary has left, the seat can be filled.
     assert api.post(f"/api/v1/workers/{secretary['id']}/leave",
-                    json={"left_on": date.today().isoformat(), "reason": "retired"}).status_code == 200
+                    json={"left_on": clock.today().isoformat(), "reason": "retired"}).status_code == 200
     appoint(api, role="secretary", grid_code=None, id_number=id_number(125))
 
 
@@ -136,7 +137,7 @@ def test_rolling_management_assessments(api, snapshot, taps, broker, sql):
     assert first.status_code == 201, first.text
     [assessment] = first.json()["assessments"]
     assert assessment == {"year": THIS_YEAR - 1, "score": "72.50", "outcome": "improved",
-                          "assessed_on": date.today().isoformat(), "note": "服务台账不全",
+                          "assessed_on": clock.today().isoformat(), "note": "服务台账不全",
                           "actor": assessment["actor"]} and assessment["actor"].endswith(":测试用户")
     before = snapshot()
     assert_problem(api.post(f"/api/v1/workers/{w['id']}/assessments",
@@ -146,13 +147,13 @@ def test_rolling_management_assessments(api, snapshot, taps, broker, sql):
                       json={"year": THIS_YEAR, "score": 48, "outcome": "let_go"})
     assert let_go.status_code == 201, let_go.text
     after = let_go.json()
-    assert (after["status"], after["left_on"], after["left_reason"]) == ("left", date.today().isoformat(), "assessment")
+    assert (after["status"], after["left_on"], after["left_reason"]) == ("left", clock.today().isoformat(), "assessment")
     assert [h["change"] for h in after["history"]] == ["appointed", "assessed", "assessed", "left"]
     before = snapshot()
     assert_problem(api.post(f"/api/v1/workers/{w['id']}/assessments",
                             json={"year": THIS_YEAR, "score": 90, "outcome": "kept"}), 422, "status")
     assert_problem(api.post(f"/api/v1/workers/{w['id']}/leave",
-                            json={"left_on": date.today().isoformat(), "reason": "resigned"}), 422, "status")
+                            json={"left_on": clock.today().isoformat(), "reason": "resigned"}), 422, "status")
     assert snapshot() == before
 
     wait_for(lambda: unsent(sql) == 0, message="the outbox to drain")
@@ -177,7 +178,7 @@ def test_rolling_management_assessments(api, snapshot, taps, broker, sql):
     ({"year": "2024", "score": 80, "outcome": "kept"}, "year"),                   # a string is not a year
     ({"year": THIS_YEAR, "score": 80}, "outcome"),
     ({"year": THIS_YEAR, "score": 80, "outcome": "kept",
-      "assessed_on": (date.today() + timedelta(days=1)).isoformat()}, "assessed_on"),
+      "assessed_on": (clock.today() + timedelta(days=1)).isoformat()}, "assessed_on"),
 ])
 def test_bad_assessments_are_refused_and_change_nothing(api, snapshot, body, field):
     w = appoint(api)
@@ -194,8 +195,8 @@ def test_bad_assessments_are_refused_and_change_nothing(api, snapshot, body, fie
     ({"community_code": "310110012099", "grid_code": None, "role": "member"}, "community_code"),
     ({"role": "mayor"}, "role"),
     ({"origin": "elected"}, "origin"),
-    ({"started_on": (date.today() + timedelta(days=1)).isoformat()}, "started_on"),
-    ({"id_number": id_number(birth="20100101"), "started_on": date.today().isoformat()}, "started_on"),  # a child
+    ({"started_on": (clock.today() + timedelta(days=1)).isoformat()}, "started_on"),
+    ({"id_number": id_number(birth="20100101"), "started_on": clock.today().isoformat()}, "started_on"),  # a child
     ({"name": "  "}, "name"),
     ({"resident_id": 999999}, "resident_id"),
     ({"salary": 5000}, "salary"),
@@ -235,7 +236,7 @@ def test_scope_roles_and_audit(api, make_token, sql, snapshot):
     assert_problem(local.post(f"/api/v1/workers/{w['id']}/assessments",
                               json={"year": THIS_YEAR, "score": 80, "outcome": "kept"}), 403, "role")
     assert_problem(local.post(f"/api/v1/workers/{w['id']}/leave",
-                              json={"left_on": date.today().isoformat(), "reason": "resigned"}), 403, "role")
+                              json={"left_on": clock.today().isoformat(), "reason": "resigned"}), 403, "role")
     assert sql("SELECT count(*) AS n FROM registry.audit_log")[0]["n"] == 0
     assert snapshot() == before
 
@@ -256,7 +257,7 @@ def test_listing_filters_and_pages(api):
              ("member", None, "recruited")]
     ids = [appoint(api, id_number=id_number(200 + 2 * i), role=role, grid_code=grid, origin=origin)["id"]
            for i, (role, grid, origin) in enumerate(posts)]
-    api.post(f"/api/v1/workers/{ids[3]}/leave", json={"left_on": date.today().isoformat(), "reason": "transferred"})
+    api.post(f"/api/v1/workers/{ids[3]}/leave", json={"left_on": clock.today().isoformat(), "reason": "transferred"})
     active = api.get("/api/v1/workers").json()
     assert [w["id"] for w in active["items"]] == ids[:3] and active["next"] is None
     everyone = api.get("/api/v1/workers", params={"status": "all", "limit": 2}).json()
@@ -274,7 +275,7 @@ def test_listing_filters_and_pages(api):
 
 @pytest.mark.parametrize("body, field", [
     ({"left_on": "2022-02-28", "reason": "resigned"}, "left_on"),            # before the first day
-    ({"left_on": (date.today() + timedelta(days=1)).isoformat(), "reason": "resigned"}, "left_on"),
+    ({"left_on": (clock.today() + timedelta(days=1)).isoformat(), "reason": "resigned"}, "left_on"),
     ({"left_on": "2024-01-01", "reason": "assessment"}, "reason"),          # only an assessment lets go that way
     ({"reason": "resigned"}, "left_on"),
 ])
@@ -292,7 +293,7 @@ def test_unknown_workers_are_404(api):
 
 
 def test_a_linked_worker_leaves_when_the_resident_dies_not_when_they_move_away(api, taps, broker, sql):
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     ids = {}
     for seq, name in ((123, "陈志明"), (125, "林晓燕")):
         resp = api.post("/api/v1/residents", json={"name": name, "id_number": id_number(seq),

@@ -7,6 +7,7 @@ import pytest
 
 from services.points import rules
 from services.points.rules import InsufficientPoints, Rule
+from shared import clock
 
 HOURLY = Rule("security_patrol", 1, "hour", 10, daily_cap=40, yearly_cap=100, verifier_roles=("community_worker",))
 PER_VISIT = Rule("elderly_visit", 2, "occasion", 5, daily_cap=10, verifier_roles=("community_worker",
@@ -138,5 +139,5 @@ def test_competition_ranks_share_ties_and_skip():
 
 def test_rule_versions_from_rows():
     row = {"category_code": "x", "version": 3, "unit": "hour", "points_per_unit": 4, "daily_cap": None,
-           "yearly_cap": 9, "verifier_roles": ["community_worker"], "valid_from": date.today() - timedelta(1)}
+           "yearly_cap": 9, "verifier_roles": ["community_worker"], "valid_from": clock.today() - timedelta(1)}
     assert Rule.from_row(row) == Rule("x", 3, "hour", 4, None, 9, ("community_worker",))
