@@ -8,12 +8,27 @@ the message moves to `<queue>.dlq` instead of looping forever or vanishing
 
 `linli topology apply` declares the same queues the handlers declare, so they
 exist before any relay publishes; both use `handler_queue` so they never differ.
+
+It also gives each `<service>.events` exchange an alternate exchange, so an
+event no queue is bound for (nobody consumes it yet) is kept in the bounded
+`<service>.events.unrouted` queue instead of coming back to the outbox as
+unroutable and being retried for ever. nameko declares the events exchanges
+without arguments, and existing vhosts already have them, so the alternate
+exchange is set by a policy (one per service, `linli-unrouted-<service>`),
+which applies to an existing exchange without redeclaring it. Only one policy
+applies to an exchange, so these patterns name one events exchange each and
+never match `facts`, `cases` or `directives`, whose federation policies
+(shared.federation) must keep applying; their priority is below the
+federation policies' so that even an overlap would not unfederate anything.
+The unrouted queue keeps the newest `UNROUTED_MAX_LENGTH` events (drop-head).
 """
 import inspect
 import logging
+import re
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
+from amqp.exceptions import NotFound as ChannelNotFound
 from kombu import Connection, Exchange, Queue
 from nameko.events import EventHandler
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
@@ -29,6 +44,27 @@ DIRECTIVES = Exchange("directives", type="topic", durable=True)
 def events_exchange(service):
     # Same attributes as nameko's get_event_exchange, or re-declaring would fail.
     return Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
+
+
+# Events no queue takes: each service's are kept, newest first, up to this many (x-max-length, drop-head).
+UNROUTED_MAX_LENGTH = 10_000
+UNROUTED_POLICY_PRIORITY = 0  # below the federation policies' 10 (see the module doc)
+
+
+def unrouted_name(service):
+    """The alternate exchange of `<service>.events`, and the queue that keeps what it gets."""
+    return f"{service}.events.unrouted"
+
+
+def unrouted_policy(service):
+    return f"linli-unrouted-{service}"
+
+
+def unrouted_queue(service, max_length=UNROUTED_MAX_LENGTH):
+    # Fanout: everything the events exchange could not route, whatever its routing key (event type).
+    exchange = Exchange(unrouted_name(service), type="fanout", durable=True, auto_delete=False)
+    return Queue(unrouted_name(service), exchange=exchange, routing_key="", durable=True, auto_delete=False,
+                 queue_arguments={"x-max-length": max_length, "x-overflow": "drop-head"})
 
 
 HANDOVERS = Exchange("handovers", type="topic", durable=True)
@@ -126,23 +162,75 @@ def ensure_vhost(management_url, amqp_uri):
     return vhost
 
 
+def _management(management_url, amqp_uri):
+    """(API base URL, auth, quoted vhost) for a management URL and the vhost of an AMQP URI."""
+    parts = urlsplit(management_url)
+    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    vhost = quote(unquote(urlsplit(amqp_uri).path[1:]) or "/", safe="")
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}/api", auth, vhost
+
+
+def set_unrouted_policy(management_url, amqp_uri, service):
+    """Point `<service>.events` at its alternate exchange, by policy (see the module doc)."""
+    base, auth, vhost = _management(management_url, amqp_uri)
+    r = requests.put(f"{base}/policies/{vhost}/{quote(unrouted_policy(service), safe='')}", auth=auth, timeout=10,
+                     json={"pattern": f"^{re.escape(events_exchange(service).name)}$", "apply-to": "exchanges",
+                           "definition": {"alternate-exchange": unrouted_name(service)},
+                           "priority": UNROUTED_POLICY_PRIORITY})
+    r.raise_for_status()
+
+
+def unrouted_depths(amqp_uri, services):
+    """{service: events kept in its unrouted queue, or None where there is no such queue}."""
+    depths = {}
+    with Connection(amqp_uri, connect_timeout=5) as conn:
+        for service in services:
+            # A channel each: a passive declare of a missing queue closes the channel it was sent on.
+            channel = conn.channel()
+            try:
+                depths[service] = channel.queue_declare(unrouted_name(service), passive=True).message_count
+            except ChannelNotFound:
+                depths[service] = None
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # the broker already closed it
+                    pass
+    return depths
+
+
 def apply_topology(config, service_classes):
-    """Declare exchanges, handler queues and their dead-letter queues; returns what was declared."""
+    """Declare exchanges, handler queues and their dead-letter queues, and each events exchange's
+    alternate exchange with its unrouted queue; returns what was declared."""
     declared = []
+    max_length = config.get("UNROUTED_MAX_LENGTH", UNROUTED_MAX_LENGTH)
     with Connection(config["AMQP_URI"]) as conn:
         channel = conn.default_channel
         for exchange in (DLX, FACTS, DIRECTIVES, HANDOVERS, CASES):
             exchange(channel).declare()
             declared.append(f"exchange {exchange.name}")
-        for service_cls in service_classes:
-            events_exchange(service_cls.name)(channel).declare()
-            declared.append(f"exchange {service_cls.name}.events")
+        # Every events exchange declared here: the services' own and those their handlers read.
+        event_sources = {cls.name for cls in service_classes}
+        event_sources |= {ext.source_service for cls in service_classes for _, ext in handlers_of(cls)
+                          if isinstance(ext, ReliableEventHandler)}
+        for source in sorted(event_sources):
+            events_exchange(source)(channel).declare()
+            declared.append(f"exchange {source}.events")
+            # The alternate exchange and its queue exist before the policy names them: a policy
+            # naming a missing alternate exchange makes the broker return what it cannot route.
+            unrouted_queue(source, max_length)(channel).declare()
+            declared.append(f"queue {unrouted_name(source)} (at most {max_length}, oldest dropped)")
+        if config.get("RABBIT_MANAGEMENT_URL"):
+            for source in sorted(event_sources):
+                set_unrouted_policy(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"], source)
+                declared.append(f"policy {unrouted_policy(source)}: {source}.events -> {unrouted_name(source)}")
+        else:
+            log.warning("no RABBIT_MANAGEMENT_URL: events no queue takes stay in the outboxes and are retried")
         for service_cls in service_classes:
             for method, ext in handlers_of(service_cls):
                 if isinstance(ext, ReliableConsumer):
                     queue = ext.queue_for(service_cls.name, method, config.get("MAX_DELIVERIES", 5))
                 else:
-                    events_exchange(ext.source_service)(channel).declare()
                     queue = handler_queue(ext.source_service, ext.event_type, service_cls.name, method,
                                           config.get("MAX_DELIVERIES", 5))
                 declare_queue(conn, queue)

@@ -21,6 +21,8 @@ LATENCY = Histogram("linli_entrypoint_duration_seconds", "Entrypoint latency", [
 OUTBOX_BACKLOG = Gauge("linli_outbox_backlog", "Outbox events not yet confirmed by the broker", ["service"])
 OUTBOX_AGE = Gauge("linli_outbox_oldest_age_seconds", "Age of the oldest unsent outbox event", ["service"])
 OUTBOX_PUBLISHED = Counter("linli_outbox_published_total", "Outbox events confirmed by the broker", ["service"])
+OUTBOX_UNROUTED = Gauge("linli_outbox_unrouted", "Events no queue took, kept in the bounded "
+                        "<service>.events.unrouted queue (oldest dropped beyond its bound)", ["service"])
 OUTBOX_FAILED = Counter("linli_outbox_publish_failures_total", "Outbox publish attempts that failed",
                         ["service", "reason"])
 

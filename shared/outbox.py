@@ -5,12 +5,24 @@ the work without publishing a row twice), publishes them on a confirm-mode
 channel with `mandatory`, waits for the broker's confirms, and marks the
 confirmed rows sent in the same transaction that locked them. Publishes are
 pipelined: a whole batch goes out before waiting, which is what lets a backlog
-drain far faster than one-confirm-per-message. A message the broker returns as
-unroutable (no queue bound) or nacks is left unsent with a back-off and tried
-again; nothing is marked sent that the broker did not take.
+drain far faster than one-confirm-per-message. A message the broker nacks, or
+returns as unroutable, is left unsent with a back-off and tried again; nothing
+is marked sent that the broker did not take.
+
+An event no queue is bound for is not unroutable once `linli topology apply`
+has run: each `<service>.events` exchange then has an alternate exchange that
+keeps such events in the bounded `<service>.events.unrouted` queue
+(shared.messaging), the broker confirms them and they are marked sent like any
+other. Only a real failure is retried: a nack, a broker away, or a return from
+an exchange without an alternate exchange (topology not applied).
+
+`Relay.stop()` ends the relay within its poll interval whatever it is doing
+(shared.wakeup): a batch whose confirms do not come in time is abandoned, and
+its rows, left unsent, go out again later (consumers are idempotent).
 """
 import json
 import logging
+import socket
 import time
 
 import amqp
@@ -19,7 +31,8 @@ from nameko.extensions import DependencyProvider
 
 from shared import metrics
 from shared.db import make_pool
-from shared.wakeup import WakeLoop
+from shared.messaging import unrouted_name
+from shared.wakeup import Stopped, WakeLoop
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +84,10 @@ def status(conn):
 class Publisher:
     """A confirm-mode AMQP channel that publishes a batch and then waits for all confirms."""
 
+    # While stopping, a batch is abandoned after this long without a confirm arriving: a healthy
+    # broker confirms in milliseconds, so the wait is only ever this long when it is stuck.
+    STOP_GRACE = 0.25
+
     def __init__(self, amqp_uri, confirm_timeout=30):
         self.amqp_uri = amqp_uri
         self.confirm_timeout = confirm_timeout
@@ -80,7 +97,9 @@ class Publisher:
     def connect(self):
         self.close()
         self.conn = Connection(self.amqp_uri, heartbeat=0, connect_timeout=5)
-        self.conn.ensure_connection(max_retries=1)
+        # No pause between the two tries: the relay's loop backs off itself, and that back-off
+        # ends at once on stop(), which kombu's retry sleep would not.
+        self.conn.ensure_connection(max_retries=1, interval_start=0)
         ch = self.conn.channel()
         ch.confirm_select()
         ch.events["basic_ack"].add(self._on_ack)
@@ -88,6 +107,22 @@ class Publisher:
         ch.events["basic_return"].add(self._on_return)
         self.channel = ch
         self.next_tag = 1
+
+    def queue_depth(self, queue):
+        """Messages ready in `queue` (None if it does not exist), on a channel of its own: a passive
+        declare of a missing queue closes its channel, which must not be the publishing one."""
+        if self.conn is None:
+            self.connect()
+        channel = self.conn.channel()
+        try:
+            return channel.queue_declare(queue, passive=True).message_count
+        except amqp.exceptions.NotFound:
+            return None
+        finally:
+            try:
+                channel.close()
+            except Exception:  # the broker already closed it (NotFound)
+                pass
 
     def close(self):
         if self.conn is not None:
@@ -114,8 +149,10 @@ class Publisher:
         # A return precedes the ack of the same message; remember it so the ack does not count as delivered.
         self.returned.add(message.properties.get("message_id"))
 
-    def publish_batch(self, rows):
-        """Publish rows and wait; returns {row id: "ok" | "nack" | "unroutable"}."""
+    def publish_batch(self, rows, stopping=lambda: False):
+        """Publish rows and wait; returns {row id: "ok" | "nack" | "unroutable"}.
+
+        Raises `Stopped` if `stopping()` turns true and confirms stop coming meanwhile."""
         if self.channel is None:
             self.connect()
         self.pending, self.outcome, self.returned = {}, {}, set()
@@ -139,7 +176,12 @@ class Publisher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"{len(self.pending)} publisher confirms not received in {self.confirm_timeout}s")
-            self.conn.drain_events(timeout=remaining)
+            # Wait in short slices, so a stop is noticed while confirms are overdue, not after 30 s.
+            try:
+                self.conn.drain_events(timeout=min(remaining, self.STOP_GRACE))
+            except socket.timeout:
+                if stopping():
+                    raise Stopped(f"stopping with {len(self.pending)} publisher confirms outstanding") from None
         for event_id in self.returned:
             if event_id in by_event:
                 self.outcome[by_event[event_id]] = "unroutable"
@@ -151,11 +193,17 @@ class Relay:
 
     def __init__(self, dsn, amqp_uri, schema, batch=500, poll=1.0, prune_days=7):
         self.dsn, self.schema, self.batch, self.poll, self.prune_days = dsn, schema, batch, poll, prune_days
-        self.pool = make_pool(dsn, schema, max_size=2, name=f"relay-{schema}")
+        # One connection: the relay claims and marks in one greenthread (shared/budget.py counts it).
+        self.pool = make_pool(dsn, schema, max_size=1, name=f"relay-{schema}")
         self.publisher = Publisher(amqp_uri)
         self.loop = WakeLoop(dsn, channel_name(schema), poll)
         self.last_status = 0.0
         self.last_prune = 0.0
+
+    @property
+    def running(self):
+        """Read-only on purpose: assigning `running = False` stops nothing (call stop())."""
+        return self.loop.running
 
     def relay_once(self):
         """Publish one batch; returns how many rows it claimed."""
@@ -165,7 +213,11 @@ class Relay:
                 if not rows:
                     return 0
                 try:
-                    outcome = self.publisher.publish_batch(rows)
+                    outcome = self.publisher.publish_batch(rows, stopping=lambda: self.loop.stopping)
+                except Stopped:
+                    # Confirms outstanding: the channel's state is unknown, and the rows roll back unsent.
+                    self.publisher.close()
+                    raise
                 except amqp.exceptions.ChannelError as exc:
                     # The broker refused the publish itself (e.g. the exchange does not exist):
                     # not an outage, so record why on the rows and back off like any retry.
@@ -184,19 +236,23 @@ class Relay:
                     if failed:
                         conn.execute(MARK_RETRY, (reason, failed))
                         metrics.OUTBOX_FAILED.labels(self.schema, reason).inc(len(failed))
-                        log.warning("outbox: %d event(s) %s, will retry", len(failed), reason)
+                        log.warning("outbox: %d event(s) %s, will retry%s", len(failed), reason,
+                                    " (no queue bound and no alternate exchange: has `linli topology apply` run?)"
+                                    if reason == "unroutable" else "")
                 if sent:
                     conn.execute(MARK_SENT, (sent,))
         metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(sent))
         return len(rows)
 
     def drain(self):
+        """Relay batches until one comes back short (or the relay is stopping); returns rows claimed."""
         total = 0
-        while True:
+        while not self.loop.stopping:
             n = self.relay_once()
             total += n
             if n < self.batch:
-                return total
+                break
+        return total
 
     def update_status(self, force=False):
         now = time.monotonic()
@@ -210,10 +266,21 @@ class Relay:
                 self.last_prune = now
         metrics.OUTBOX_BACKLOG.labels(self.schema).set(row["backlog"])
         metrics.OUTBOX_AGE.labels(self.schema).set(float(row["oldest_age"]))
+        try:
+            unrouted = self.publisher.queue_depth(unrouted_name(self.schema))
+        except Exception as exc:  # the broker is away: publishing will say so; the gauge keeps its value
+            log.debug("outbox: unrouted depth not read: %s", exc)
+        else:
+            if unrouted is not None:
+                metrics.OUTBOX_UNROUTED.labels(self.schema).set(unrouted)
 
     def run(self):
         """Relay until stopped: drain, then sleep until NOTIFY or the poll interval."""
-        self.pool.open(wait=True, timeout=30)
+        # Not wait=True: a database that is away at start would hold this greenthread (and a stop)
+        # for the pool's timeout and then end it; the loop instead retries like any other failure.
+        if self.loop.stopping:
+            return  # stopped before it began: the pool may already be closed, and cannot reopen
+        self.pool.open()
         self.loop.run(self._work, self._failed)
 
     def _work(self):
@@ -227,8 +294,18 @@ class Relay:
         log.exception("outbox relay: %s; retrying in %.1fs", exc, backoff)
         return True
 
-    def stop(self):
-        self.loop.stop()
+    def stop(self, timeout=None):
+        """End `run()` within the poll interval (see shared.wakeup) and close the connections.
+
+        Returns False if the loop was still busy after `timeout` (default: the poll interval and
+        5 s); its connections are then left open, because closing them under a greenthread that
+        uses them leaks eventlet listeners: kill its greenthread, then call `close()`."""
+        if not self.loop.stop(timeout):
+            return False
+        self.close()
+        return True
+
+    def close(self):
         self.publisher.close()
         self.pool.close()
 
@@ -249,14 +326,21 @@ class OutboxRelay(DependencyProvider):
         self.gt = self.container.spawn_managed_thread(self.relay.run)
 
     def stop(self):
-        # Stop the relay's greenthread before closing its connections: closing the LISTEN connection
-        # under a greenthread that is about to select on it leaks an eventlet listener for the fd
-        # (epoll refuses the closed fd after the hub has recorded it), and the next socket that
-        # reuses the number fails with "Second simultaneous read" for the rest of the process.
-        self.gt.kill()
-        self.relay.stop()
+        # Let the relay finish or abandon its batch and end by itself (within its poll interval),
+        # so a batch the broker confirmed is marked sent rather than published again after restart.
+        # Only if it is still busy after that, kill its greenthread. Either way the greenthread has
+        # ended before its connections are closed: closing the LISTEN connection under a greenthread
+        # that is about to select on it leaks an eventlet listener for the fd (epoll refuses the
+        # closed fd after the hub has recorded it), and the next socket that reuses the number fails
+        # with "Second simultaneous read" for the rest of the process.
+        if not self.relay.stop():
+            self.gt.kill()
+            self.relay.close()
 
-    kill = stop
+    def kill(self):
+        self.relay.loop.stop(timeout=0)  # no waiting: the container is being killed
+        self.gt.kill()
+        self.relay.close()
 
     def get_dependency(self, worker_ctx):
         return self.relay

@@ -188,3 +188,104 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(container_fa
     assert broker.depth(queue) == 0
     dead = broker.get_all(f"{queue}.dlq")
     assert [d["event_id"] for d in dead] == [env["event_id"]]
+
+
+# --- events nobody consumes: the alternate exchange and its bounded unrouted queue --------------
+
+UNROUTED = "probe.events.unrouted"
+
+
+def outbox_row(sql, probe_db, label, event_type="item_added"):
+    """An event committed to probe's outbox, as a worker would leave it; returns its event id."""
+    env = envelope.make(event_type, {"label": label}, envelope.source_from_config("probe", probe_db))
+    sql("INSERT INTO probe.outbox (event_id, exchange, routing_key, body) VALUES (%s, 'probe.events', %s, %s)",
+        (env["event_id"], event_type, json.dumps(env)))
+    return str(env["event_id"])
+
+
+@pytest.fixture
+def relay(probe_db):
+    relay = Relay(probe_db["DATABASE_URL"], probe_db["AMQP_URI"], "probe")
+    relay.pool.open()
+    yield relay
+    relay.stop()
+
+
+def test_an_event_nobody_consumes_is_kept_unrouted_and_sent_on_the_first_pass(probe_db, sql, broker, relay):
+    # The probe's events exchange exists as nameko declares it (no arguments), as on an existing
+    # instance; topology is applied afterwards, for a service with no consumer of its events.
+    with Connection(probe_db["AMQP_URI"]) as conn:
+        events_exchange("probe")(conn.default_channel).declare()
+    apply_topology(probe_db, [ProbeService])
+    event_id = outbox_row(sql, probe_db, "无人订阅")
+    assert relay.relay_once() == 1
+    row = sql("SELECT attempts, last_error, sent_at FROM probe.outbox")[0]
+    assert (row["attempts"], row["last_error"]) == (1, None) and row["sent_at"] is not None
+    assert [b["event_id"] for b in broker.get_all(UNROUTED)] == [event_id]
+    assert relay.relay_once() == 0  # nothing left to retry
+
+
+def test_an_event_with_a_consumer_is_delivered_and_not_kept_unrouted(probe_db, sql, broker, relay):
+    apply_topology(probe_db, [ProbeService, AuditService])
+    event_id = outbox_row(sql, probe_db, "有人订阅")
+    assert relay.relay_once() == 1
+    assert sql("SELECT sent_at IS NOT NULL AS sent FROM probe.outbox")[0]["sent"]
+    assert [b["event_id"] for b in broker.get_all(QUEUE)] == [event_id]
+    assert broker.depth(UNROUTED) == 0
+
+
+def test_the_unrouted_queue_keeps_only_the_newest_events_up_to_its_bound(probe_db, sql, broker, relay):
+    apply_topology({**probe_db, "UNROUTED_MAX_LENGTH": 3}, [ProbeService])
+    ids = [outbox_row(sql, probe_db, f"第{i}条") for i in range(5)]
+    assert relay.relay_once() == 5
+    assert sql("SELECT count(*) AS n FROM probe.outbox WHERE sent_at IS NULL")[0]["n"] == 0
+    assert [b["event_id"] for b in broker.get_all(UNROUTED)] == ids[2:]  # the two oldest were dropped
+
+
+def test_the_unrouted_count_is_a_metric(probe_db, sql, relay):
+    from prometheus_client import REGISTRY
+    apply_topology(probe_db, [ProbeService])
+    for i in range(2):
+        outbox_row(sql, probe_db, f"计数{i}")
+    relay.relay_once()
+    relay.update_status(force=True)
+    assert REGISTRY.get_sample_value("linli_outbox_unrouted", {"service": "probe"}) == 2
+
+
+def test_the_alternate_exchange_policies_leave_the_federation_policy_in_force(probe_db):
+    from shared import federation
+    management = federation.Management(probe_db["RABBIT_MANAGEMENT_URL"], probe_db["AMQP_URI"])
+    # A parent's facts policy (shared.federation.add_child), set before and kept after topology is applied.
+    management.set_policy(federation.FACTS_POLICY, "^(facts|cases)$",
+                          {"federation-upstream-set": federation.CHILD_SET})
+    apply_topology(probe_db, [ProbeService, AuditService])
+    apply_topology(probe_db, [ProbeService, AuditService])  # again, as every `make up` and deploy does
+
+    def policy(exchange):
+        return (management._call("GET", f"exchanges/{management.vhost}/{exchange}") or {}).get("policy")
+
+    assert policy("facts") == policy("cases") == federation.FACTS_POLICY
+    assert policy("probe.events") == "linli-unrouted-probe"
+    assert policy("directives") is None and policy(UNROUTED) is None
+
+
+def test_outbox_status_shows_what_each_service_has_unrouted(config, sql):
+    from click.testing import CliRunner
+    from linli.cli import main
+    from tests.conftest import cli_env
+
+    class Registry:  # the registry's events exchange and nothing else: none of its events has a consumer
+        name = "registry"
+
+    apply_topology(config, [Registry])
+    with Connection(config["AMQP_URI"], transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        for _ in range(2):
+            producer.publish("{}", exchange=events_exchange("registry"), routing_key="node_renamed",
+                             delivery_mode=2, mandatory=True)
+    status = CliRunner().invoke(main, ["outbox", "status"], env=cli_env(config))
+    assert status.exit_code == 0, status.output
+    header, *rows = [line.split() for line in status.output.splitlines()
+                     if line.split() and line.split()[0] in ("service", "registry", "points")]
+    assert header[-1] == "unrouted"
+    assert {row[0]: row[-1] for row in rows} == {"registry": "2", "points": "-"}  # points: no topology applied
