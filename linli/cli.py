@@ -30,13 +30,64 @@ def main(ctx, config_path):
 
 
 @main.command("check-config")
+@click.option("--tree", "procfile", type=click.Path(exists=True, dir_okay=False),
+              help="Count every `linli run` process of this Procfile (the local tree: `--tree Procfile`) against "
+                   "the server, not only this instance's.")
 @click.pass_context
-def check_config(ctx):
-    """Validate the configuration and print it with secrets masked."""
+def check_config(ctx, procfile):
+    """Validate the configuration, print it with secrets masked, and check the connection budget.
+
+    The budget (shared/budget.py) is what the processes may hold at most; it must leave 30% of the
+    server's max_connections free. A warning goes to stderr when it does not; the exit status stays 0,
+    because the configuration itself is valid.
+    """
     cfg = load_config(ctx)
     secret = {"PSEUDONYM_SECRET", "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "HANDOVER_SECRET"}
     for key in sorted(config_mod.ConfigSchema().fields):
         click.echo(f"{key}={'***' if key in secret else cfg.get(key)}")
+    _check_budget(cfg, procfile, ctx.obj.get("config_path"))
+
+
+def _check_budget(cfg, procfile, config_path):
+    from linli import SERVICES
+    from shared import budget
+    from shared.config import ConfigError
+    from shared.db import connect
+    if procfile:
+        try:
+            # Lines without their own LINLI_CONFIG run with this one, as the Makefile runs the local tree.
+            processes = budget.procfile(procfile, config_path or "deploy/config/local.yaml")
+        except (ConfigError, OSError) as exc:
+            raise click.ClickException(f"cannot read the tree in {procfile}: {exc}")
+        what = f"the tree in {procfile} ({len(processes)} processes)"
+    else:
+        services = [s for s in SERVICES if cfg["LEVEL"] == "street" or s != "points"]
+        processes = [(s, s, cfg) for s in services]
+        what = f"{cfg['INSTANCE']} (one process per service)"
+    per = {}
+    for name, service, pcfg in processes:
+        per[name] = budget.process_connections(service, pcfg)
+    total = sum(per.values())
+    click.echo(f"# connection budget of {what}: {total} at most: "
+               + ", ".join(f"{name} {n}" for name, n in per.items()))
+    try:
+        with connect(cfg["DATABASE_URL"], connect_timeout=5, autocommit=True) as conn:
+            max_connections = int(conn.execute("SHOW max_connections").fetchone()["max_connections"])
+            use = conn.execute("SELECT count(*) AS n, count(*) FILTER (WHERE state = 'idle') AS idle "
+                               "FROM pg_stat_activity WHERE backend_type = 'client backend'").fetchone()
+    except Exception as exc:  # the budget can still be read; the server's side cannot
+        click.echo(f"# server: not asked ({type(exc).__name__}: {str(exc).strip()})")
+        click.echo(f"warning: could not read max_connections: {str(exc).strip()}", err=True)
+        return
+    allowed = budget.allowance(max_connections)
+    click.echo(f"# server: max_connections {max_connections}; the budget may use {allowed} "
+               f"({int(budget.SPARE * 100)}% kept free); in use now {use['n']} ({use['idle']} idle)")
+    if budget.fits(total, max_connections):
+        click.echo(f"# fits: {total} of {allowed}")
+    else:
+        click.echo(f"warning: {what} may hold {total} connections, more than the {allowed} that leave "
+                   f"{int(budget.SPARE * 100)}% of max_connections {max_connections} free: lower DB_POOL_MAX "
+                   f"(or DB_POOL_SIZES), or raise max_connections", err=True)
 
 
 @main.command()

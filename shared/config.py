@@ -24,9 +24,11 @@ ENV_KEYS = (
     "OUTBOX_BATCH", "MAX_DELIVERIES", "HANDOVER_SECRET", "PEER_KEYS", "POINTS_PENDING_DAYS",
     "NOTIFICATION_PROVIDERS", "SMTP_URL", "SMTP_FROM", "WEBHOOK_SECRET", "NOTIFY_MAX_ATTEMPTS",
     "CHANNEL_RATES", "DIGEST_HOUR", "NOTIFY_RETRY_BASE", "NOTIFY_FAILOVER_AFTER", "NOTIFY_POLL_SECONDS",
-    "PARENT_KEY", "TIME_ZONE",
+    "PARENT_KEY", "TIME_ZONE", "DB_POOL_MIN", "DB_POOL_SIZES", "DB_POOL_IDLE_SECONDS", "DB_POOL_TIMEOUT_SECONDS",
+    "RPC_TIMEOUT_SECONDS",
 )
 PROVIDER_CHANNELS = ("sms", "wechat")
+SERVICE_NAMES = ("registry", "points", "consultation", "notification", "aggregator", "gateway")
 
 
 class ConfigError(Exception):
@@ -111,7 +113,19 @@ class ConfigSchema(Schema):
                               validate=lambda name: clock.valid_zone(name) or _fail("not a known IANA time zone"))
     # The hour (instance time) at which each day's digest of non-urgent notices goes out.
     DIGEST_HOUR = fields.Integer(load_default=19, validate=validate.Range(0, 23))
-    DB_POOL_MAX = fields.Integer(load_default=10, validate=validate.Range(1, 200))
+    # The connection budget (shared/budget.py): each process's workers share a pool of at most
+    # DB_POOL_MAX connections (DB_POOL_SIZES names services that need another size, e.g. the gateway,
+    # which holds one only for a token lookup), never more than nameko's max_workers can use. The
+    # pool keeps DB_POOL_MIN and closes the others once idle for DB_POOL_IDLE_SECONDS; a worker waits
+    # up to DB_POOL_TIMEOUT_SECONDS for a connection before answering 503.
+    DB_POOL_MAX = fields.Integer(load_default=4, validate=validate.Range(1, 200))
+    DB_POOL_MIN = fields.Integer(load_default=0, validate=validate.Range(0, 200))
+    DB_POOL_SIZES = JsonMapping(keys=fields.String(), values=fields.Integer(validate=validate.Range(1, 200)),
+                                load_default=dict)
+    DB_POOL_IDLE_SECONDS = fields.Float(load_default=60.0, validate=validate.Range(1, 3600))
+    DB_POOL_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
+    # Every RPC's deadline (shared/rpc.py): a service that does not answer in time is a 503, not a hang.
+    RPC_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
     OUTBOX_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
     OUTBOX_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))
     MAX_DELIVERIES = fields.Integer(load_default=5, validate=validate.Range(1, 100))
@@ -137,6 +151,17 @@ class ConfigSchema(Schema):
     @validates("SIGNING_KEY")
     def _check_signing_key(self, value, **_):
         _key32(value, "SIGNING_KEY")
+
+    @validates("DB_POOL_SIZES")
+    def _check_pool_sizes(self, value, **_):
+        unknown = sorted(set(value) - set(SERVICE_NAMES))
+        if unknown:
+            raise ValidationError(f"no service named {', '.join(unknown)} (one of {', '.join(SERVICE_NAMES)})")
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_pool_min(self, data, **_):
+        if data.get("DB_POOL_MIN", 0) > data.get("DB_POOL_MAX", 4):
+            raise ValidationError("must not exceed DB_POOL_MAX", "DB_POOL_MIN")
 
     @validates_schema(skip_on_field_errors=False)
     def _check_code_length(self, data, **_):

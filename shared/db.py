@@ -5,30 +5,101 @@ message: nameko runs `worker_result` only after the entrypoint has handled the
 result, so committing there could ack a message whose effect then fails to
 commit. `worker_setup` therefore wraps the worker's method so the commit (or
 rollback) happens inside the call.
+
+No remote call is made while the worker's transaction holds a connection: a slow
+service would otherwise hold connections (and row locks) in every caller. An RPC
+asked for inside the transaction (shared/rpc.py) raises `Deferred`; the worker
+rolls back, gives the connection back, makes the call, keeps its answer (or its
+error) and runs the method again, which now finds the answer where it asked.
+Nothing half-done is ever committed, and every pass is one whole transaction.
+
+Pools are sized by the connection budget (shared/budget.py): at most the
+concurrency a process has, and idle connections are closed again.
 """
 import contextlib
 import functools
 import logging
 
 import psycopg
+from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from shared import envelope
+from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+# A worker asking for more distinct remote answers than this is looping on keys that never
+# settle (say, ids that change on every pass); it fails instead of running for ever.
+MAX_DEFERRALS = 100
 
-def make_pool(dsn, schema=None, max_size=10, min_size=1, name=None):
+
+def make_pool(dsn, schema=None, max_size=10, min_size=0, name=None, max_idle=60.0, timeout=10.0):
+    """A pool that opens connections as they are needed and closes them again after `max_idle` seconds.
+
+    `min_size` 0 means a process at rest holds no idle connections, and `open(wait=True)` does not
+    fail while the database is away (the service starts, and /readyz says why it is not ready). A
+    connection the server refuses is tried again with back-off for `timeout` seconds; the next
+    request that needs one starts again, so a pool recovers by itself once the server has room.
+    """
+    name = name or schema or "linli"
+
     def configure(conn):
         if schema:
             conn.execute(f'SET search_path TO "{schema}", public')
             conn.commit()
 
-    return ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
-                          configure=configure, name=name or schema,
-                          kwargs={"autocommit": False, "row_factory": dict_row})
+    return ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, configure=configure, name=name,
+                          timeout=timeout, max_idle=max_idle, reconnect_timeout=max(timeout, 1.0),
+                          kwargs={"autocommit": False, "row_factory": dict_row,
+                                  # Shown in pg_stat_activity: who holds which connection.
+                                  "application_name": f"linli:{name}"[:63]})
+
+
+def pool_config(cfg, service):
+    """make_pool's sizing arguments for a service's workers, from the configuration (shared/budget.py)."""
+    from shared import budget
+    return {"max_size": budget.worker_pool_size(cfg, service), "min_size": min(cfg.get("DB_POOL_MIN", 0),
+                                                                              budget.worker_pool_size(cfg, service)),
+            "max_idle": float(cfg.get("DB_POOL_IDLE_SECONDS", 60.0)),
+            "timeout": float(cfg.get("DB_POOL_TIMEOUT_SECONDS", 10.0))}
+
+
+@deserialize_to_instance
+class DatabaseUnavailable(DomainError):
+    """503: no connection could be had (the pool stayed busy, or the server is full or away)."""
+    status = 503
+    title = "Service unavailable"
+
+
+def unavailable(exc):
+    """True if `exc` means the database cannot be used now (rather than that a statement failed)."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        # 08: connection exception, 53: insufficient resources (too many connections),
+        # 57: operator intervention (shutdown). None: the client lost the connection itself.
+        state = getattr(exc, "sqlstate", None)
+        return state is None or state[:2] in ("08", "53", "57")
+    return False
+
+
+class Deferred(BaseException):
+    """A remote answer a worker needs while its transaction is open (see the module's docstring).
+
+    A BaseException, so that code catching `Exception` (to keep going when the registry is away)
+    does not swallow it: it must reach the worker, which rolls back and asks outside the transaction.
+    """
+
+    def __init__(self, key, call):
+        super().__init__(key)
+        self.key, self.call = key, call
+
+
+class RpcInTransaction(RuntimeError):
+    """A remote call was about to be made while a transaction holds a connection."""
 
 
 class Tx:
@@ -40,6 +111,44 @@ class Tx:
         self.source = source
         self.signer = signer  # shared.facts.Signer, for facts published from this transaction
         self.context = {} if context is None else context  # the worker's nameko context data
+        self.answers = {}  # remote answers (or errors) this worker asked for, by call: kept across passes
+
+    @property
+    def pool(self):
+        return self._pool
+
+    @property
+    def open(self):
+        """True while a connection is checked out, i.e. a transaction may be open on it."""
+        return self._conn is not None
+
+    def outside(self, key, call):
+        """The result of `call()` (a remote call), never made while this transaction holds a connection.
+
+        Asked with no connection held, the call is made at once. Asked inside the transaction, it
+        raises `Deferred`: the worker (Database) rolls back, makes the call, and runs again, and this
+        time the answer kept under `key` is returned (or its error raised) right here.
+        """
+        if key in self.answers:
+            ok, value = self.answers[key]
+            if ok:
+                return value
+            raise value
+        if self.open:
+            raise Deferred(key, call)
+        return self.settle(key, call)
+
+    def settle(self, key, call):
+        """Make a deferred call now and keep its answer or its error for the next pass."""
+        if self.open:
+            raise RpcInTransaction(f"remote call {key[:2] if isinstance(key, tuple) else key} with a transaction open")
+        try:
+            value = call()
+        except Exception as exc:
+            self.answers[key] = (False, exc)
+            raise
+        self.answers[key] = (True, value)
+        return value
 
     @property
     def correlation_id(self):
@@ -94,7 +203,10 @@ class Tx:
             if commit:
                 conn.commit()
             else:
-                conn.rollback()
+                try:
+                    conn.rollback()
+                except psycopg.OperationalError:
+                    pass  # the connection broke (that is usually why we roll back); the pool drops it
         finally:
             self._pool.putconn(conn)
 
@@ -113,10 +225,11 @@ class Database(DependencyProvider):
         self.source = envelope.source_from_config(self.container.service_name, cfg)
         from shared.facts import Signer
         self.signer = Signer.from_config(cfg)
-        self.pool = make_pool(cfg["DATABASE_URL"], self.schema, cfg.get("DB_POOL_MAX", 10))
+        self.pool = make_pool(cfg["DATABASE_URL"], self.schema, name=f"{self.container.service_name}-workers",
+                              **pool_config(cfg, self.container.service_name))
 
     def start(self):
-        self.pool.open(wait=True, timeout=30)
+        self.pool.open()  # min_size 0: nothing to wait for; connections open on first use
 
     def stop(self):
         self.pool.close()
@@ -137,13 +250,27 @@ class Database(DependencyProvider):
 
         @functools.wraps(method)
         def in_transaction(*args, **kwargs):
-            try:
-                result = method(*args, **kwargs)
-            except BaseException:
-                tx.finish(commit=False)
-                raise
-            tx.finish(commit=True)
-            return result
+            for _ in range(MAX_DEFERRALS + 1):
+                try:
+                    result = method(*args, **kwargs)
+                except Deferred as need:
+                    tx.finish(commit=False)  # give the connection back before the remote call
+                    try:
+                        tx.settle(need.key, need.call)
+                    except Exception:  # kept with the answers: raised where the method asks, on the next pass
+                        pass
+                    continue
+                except Exception as exc:
+                    tx.finish(commit=False)
+                    if unavailable(exc):
+                        raise DatabaseUnavailable(_unavailable_message(exc, tx.pool)) from exc
+                    raise
+                except BaseException:
+                    tx.finish(commit=False)
+                    raise
+                tx.finish(commit=True)
+                return result
+            raise RuntimeError(f"{name} asked for more than {MAX_DEFERRALS} remote answers in one call")
 
         setattr(service, name, in_transaction)
 
@@ -151,6 +278,12 @@ class Database(DependencyProvider):
         tx = self.txs.pop(worker_ctx, None)
         if tx is not None:
             tx.finish(commit=False)  # only reached with a connection left if the wrapper never ran
+
+
+def _unavailable_message(exc, pool):
+    if isinstance(exc, PoolTimeout):
+        return f"the database is busy: no connection was free within {pool.timeout:g}s; try again"
+    return "the database is unavailable; try again"
 
 
 def connect(dsn, **kwargs):

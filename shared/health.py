@@ -1,7 +1,17 @@
 """Liveness and readiness: /healthz answers while the process runs, /readyz checks its backends.
 
-Readiness asks PostgreSQL for `SELECT 1` and opens an AMQP connection, each with
-a short timeout, so Kubernetes stops routing to a replica that lost either.
+Readiness runs `SELECT 1` on a connection from the service's own pool (so it costs
+no connection of its own and answers as the service's workers would fare) and
+opens an AMQP connection, each with a short timeout. The database check tells the
+states apart, because each asks for a different remedy:
+
+- "pool exhausted": every connection this process may hold is busy (the database is
+  up; this process is overloaded or something holds connections too long);
+- "server full": PostgreSQL refuses new connections (max_connections reached by the
+  tree, the CLI, psql ...);
+- "unavailable": the database cannot be reached or is shutting down.
+
+The pool opens connections again by itself once the server has room (shared/db.py).
 """
 import json
 import logging
@@ -10,19 +20,49 @@ import eventlet
 import eventlet.wsgi
 import psycopg
 from kombu import Connection
+from psycopg_pool import PoolTimeout
 
 from shared import metrics
 
 log = logging.getLogger(__name__)
 
+POOL_EXHAUSTED, SERVER_FULL, UNAVAILABLE = "pool exhausted", "server full", "unavailable"
+TOO_MANY_CONNECTIONS = "53300"  # SQLSTATE too_many_connections
 
-def check_database(dsn, timeout=3):
+
+def _probe(dsn, timeout):
+    """Connect once, outside any pool: what does the server say?"""
     try:
-        with psycopg.connect(dsn, connect_timeout=timeout) as conn:
+        with psycopg.connect(dsn, connect_timeout=max(1, int(timeout))) as conn:
             conn.execute("SELECT 1")
-        return None
-    except Exception as exc:  # any failure means "not ready"; say which
-        return f"{type(exc).__name__}: {exc}".strip()
+        return None, None
+    except psycopg.OperationalError as exc:
+        text = str(exc)
+        if getattr(exc, "sqlstate", None) == TOO_MANY_CONNECTIONS or "too many clients" in text \
+                or "too many connections" in text:
+            return SERVER_FULL, f"{type(exc).__name__}: {text}".strip()
+        return UNAVAILABLE, f"{type(exc).__name__}: {text}".strip()
+    except Exception as exc:  # any other failure means "not ready"; say which
+        return UNAVAILABLE, f"{type(exc).__name__}: {exc}".strip()
+
+
+def check_database(dsn, pool=None, timeout=1):
+    """(state, reason): (None, None) when ready, else one of the states above and why (for the log)."""
+    if pool is None:
+        return _probe(dsn, timeout)
+    try:
+        with pool.connection(timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+        return None, None
+    except PoolTimeout:
+        stats = pool.get_stats()
+        if stats.get("pool_size", 0) >= pool.max_size:
+            return POOL_EXHAUSTED, (f"all {pool.max_size} connections of pool {pool.name} busy for {timeout}s, "
+                                    f"{stats.get('requests_waiting', 0)} request(s) waiting")
+    except psycopg.Error:
+        pass  # a connection that broke: the pool drops it; ask the server directly why
+    # The pool could not open a connection: learn why from the server itself.
+    return _probe(dsn, timeout)  # (None, None) if there is room again: the pool gets one on the next request
 
 
 def check_broker(amqp_uri, timeout=3):
@@ -34,21 +74,29 @@ def check_broker(amqp_uri, timeout=3):
         return f"{type(exc).__name__}: {exc}".strip()
 
 
-def readiness(config):
-    """(ok, checks) where checks maps backend -> "ok" | "unavailable".
+def readiness(config, pool=None):
+    """(ok, checks) where checks maps backend -> "ok" | "unavailable" (database: or one of the states above).
 
     The reason goes to the log, not the response: /readyz is unauthenticated and an error
     text would tell anyone the database host, user names and ports.
     """
-    checks = {"database": check_database(config["DATABASE_URL"]),
-              "broker": check_broker(config["AMQP_URI"])}
-    for backend, error in checks.items():
-        if error:
-            log.warning("readiness: %s unavailable: %s", backend, error)
-    return all(v is None for v in checks.values()), {k: "unavailable" if v else "ok" for k, v in checks.items()}
+    db_state, db_reason = check_database(config["DATABASE_URL"], pool)
+    broker = check_broker(config["AMQP_URI"])
+    if db_state:
+        log.warning("readiness: database %s: %s", db_state, db_reason)
+    if broker:
+        log.warning("readiness: broker unavailable: %s", broker)
+    checks = {"database": db_state or "ok", "broker": UNAVAILABLE if broker else "ok"}
+    return all(v == "ok" for v in checks.values()), checks
 
 
-def wsgi_app(config):
+def service_pool(container):
+    """The pool of the container's Database dependency (its workers' pool), if it has one."""
+    from shared.db import Database
+    return next((d.pool for d in container.dependencies if isinstance(d, Database)), None)
+
+
+def wsgi_app(config, pool=None):
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
@@ -59,7 +107,7 @@ def wsgi_app(config):
             start_response("200 OK", [("Content-Type", "application/json")])
             return [b'{"status": "ok"}']
         if path == "/readyz":
-            ok, checks = readiness(config)
+            ok, checks = readiness(config, pool)
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
             return [json.dumps({"status": "ok" if ok else "unavailable", "checks": checks}).encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -71,4 +119,4 @@ def wsgi_app(config):
 def serve(container, port):
     sock = eventlet.listen(("0.0.0.0", port))
     return container.spawn_managed_thread(
-        lambda: eventlet.wsgi.server(sock, wsgi_app(container.config), log_output=False))
+        lambda: eventlet.wsgi.server(sock, wsgi_app(container.config, service_pool(container)), log_output=False))

@@ -45,6 +45,9 @@ def base_config():
     cfg["PARENT_KEY"] = None  # the local tree's district key is make up's, not the tests'
     cfg["MAX_DELIVERIES"] = 3
     cfg["OUTBOX_POLL_SECONDS"] = 0.2
+    # The local tree's budget gives each process two connections; tests run more workers at once in
+    # one process (test_green_db: four overlapping queries), and have the test server to themselves.
+    cfg["DB_POOL_MAX"] = 10
     return cfg
 
 

@@ -54,7 +54,8 @@ class BatchingConsumer(DependencyProvider):
         self.queue = facts_queue(self.container.service_name, cfg.get("MAX_DELIVERIES", 5), cfg["LEVEL"])
         self.source = envelope.source_from_config(self.container.service_name, cfg)
         self.signer = Signer.from_config(cfg)
-        self.pool = make_pool(cfg["DATABASE_URL"], self.container.service_name, 2, name="aggregator-consumer")
+        # One connection: groups are handled one at a time (shared/budget.py counts it).
+        self.pool = make_pool(cfg["DATABASE_URL"], self.container.service_name, 1, name="aggregator-consumer")
 
     def start(self):
         self.pool.open(wait=True, timeout=30)

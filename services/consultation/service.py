@@ -7,7 +7,7 @@ raiser, backer, participant or rater is on the register within that scope.
 """
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import rpc
 from prometheus_client import Counter
 
 from services.consultation import cases, decisions, deliberation, figures, matters
@@ -16,6 +16,7 @@ from shared.errors import DomainError
 from shared.metrics import Telemetry
 from shared.messaging import CASES, DIRECTIVES, consume
 from shared.outbox import OutboxRelay
+from shared.rpc import RpcProxy  # a deadline, and never called inside a transaction
 from shared import clock
 
 command = rpc(expected_exceptions=DomainError)

@@ -5,7 +5,6 @@ holds the plumbing they share and the operational endpoints.
 """
 import eventlet
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.gateway import auth, openapi, store
@@ -23,8 +22,9 @@ from shared import health, metrics
 from shared.db import Database
 from shared.errors import Unauthorized
 from shared.metrics import Telemetry
+from shared import rpc
+from shared.rpc import RpcProxy
 
-RPC_TIMEOUT = 10
 VERSION = "0.1.0"
 
 
@@ -35,11 +35,14 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     db = Database()
     config = Config()
     telemetry = Telemetry()
-    registry = RpcProxy("registry")
-    points = RpcProxy("points")
-    consultation = RpcProxy("consultation")
-    notification = RpcProxy("notification")
-    aggregator = RpcProxy("aggregator")
+    # Each with the RPC_TIMEOUT_SECONDS deadline. defer=False: an HTTP worker cannot run twice (its
+    # request body is read once), so an RPC with the token lookup's transaction still open is
+    # refused (RpcInTransaction) rather than deferred; _principal gives the connection back first.
+    registry = RpcProxy("registry", defer=False)
+    points = RpcProxy("points", defer=False)
+    consultation = RpcProxy("consultation", defer=False)
+    notification = RpcProxy("notification", defer=False)
+    aggregator = RpcProxy("aggregator", defer=False)
 
     # -- plumbing -------------------------------------------------------------
 
@@ -68,13 +71,19 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
             caller["resident_id"] = principal.resident_id
         return caller
 
-    def _call(self, method, *args, service="registry", timeout=RPC_TIMEOUT):
-        """An RPC with a deadline, so a stopped service answers 503 instead of hanging the client."""
+    def _call(self, method, *args, service="registry", timeout=None):
+        """An RPC with a deadline, RPC_TIMEOUT_SECONDS unless `timeout` is given (imports, rebuilds), so a
+        stopped service answers 503 (shared.rpc.ServiceTimeout) instead of hanging the client."""
+        proxy = getattr(self, service)
+        if timeout is not None and isinstance(proxy, rpc.ServiceProxy):
+            proxy = proxy.with_deadline(timeout)
         try:
+            if timeout is None:
+                return getattr(proxy, method)(*args)
             with eventlet.Timeout(timeout):
-                return getattr(getattr(self, service), method)(*args)
+                return getattr(proxy, method)(*args)
         except eventlet.Timeout:
-            raise ServiceUnavailable(f"{service} did not answer within {timeout}s")
+            raise ServiceUnavailable(f"{service} did not answer in time")
 
     # -- operations -----------------------------------------------------------
 
@@ -84,7 +93,7 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
 
     @api("GET", "/readyz")
     def readyz(self, request):
-        ok, checks = health.readiness(self.config)
+        ok, checks = health.readiness(self.config, getattr(self.db, "pool", None))
         return as_json({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
 
     @api("GET", "/metrics")

@@ -234,7 +234,8 @@ class Dispatcher:
 
     def __init__(self, dsn, schema, sender, poll=1.0):
         self.dsn, self.schema, self.sender, self.poll = dsn, schema, sender, poll
-        self.pool = make_pool(dsn, schema, max_size=2, name=f"sender-{schema}")
+        # One connection: one greenthread drains the queue (shared/budget.py counts it).
+        self.pool = make_pool(dsn, schema, max_size=1, name=f"sender-{schema}")
         self.loop = WakeLoop(dsn, "notification_deliveries", poll)
         self.last_status = 0.0
 

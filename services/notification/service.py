@@ -9,7 +9,7 @@ import logging
 from datetime import datetime, timezone
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import rpc
 from nameko.timer import timer
 from prometheus_client import Counter
 
@@ -22,6 +22,7 @@ from shared.inbox import idempotent
 from shared.messaging import DIRECTIVES, consume, handle_event
 from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
+from shared.rpc import RpcProxy  # a deadline, and never called inside a transaction
 from shared.protect import PersonalData
 
 from shared import clock
@@ -218,8 +219,10 @@ class NotificationService:
 
     @timer(interval=2)
     def sync_phones(self):
+        # Each full batch commits on its own: the registry is asked for the next one with no connection
+        # held (shared.rpc), and a later batch never makes an earlier one run again.
         while subscribers.sync_phones(self.db, self.vault, self.contacts) == 1000:
-            pass
+            self.db.finish(commit=True)
 
     @timer(interval=5)
     def close_broadcasts(self):

@@ -8,7 +8,7 @@ street hands the balance over, a death freezes it).
 import logging
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import rpc
 from nameko.timer import timer
 from prometheus_client import Counter
 
@@ -19,6 +19,7 @@ from shared.inbox import idempotent
 from shared.messaging import HANDOVERS, consume, handle_event
 from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
+from shared.rpc import RpcProxy  # a deadline, and never called inside a transaction
 
 log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
