@@ -29,6 +29,10 @@ Each scenario ends by consuming its queue and comparing message ids with the
 outbox rows: exactly N distinct messages must have arrived (a loss fails the
 run; duplicates are reported). Everything runs in a throwaway database
 (`linli_bench`) and vhost (`linli-bench`) that are dropped afterwards.
+
+Every wait is bounded and fails loudly: the run once hung for good after the
+raw loop, on a relay told to stop by a flag it no longer read (`Relay.stop()`
+is the only way to stop one; it returns False if the relay did not end).
 """
 import shared.green  # noqa: F401,I001  (first: monkey-patches eventlet before psycopg is imported)
 
@@ -61,6 +65,7 @@ EVENTS_QUEUE = "bench-events"
 RAW_QUEUE = "bench-raw"
 DB_NAME = "linli_bench"
 VHOST = "linli-bench"
+CONFIRM_TIMEOUT = 30  # s: one confirm the raw loop waits for; the relay's own is Publisher.confirm_timeout
 
 
 def payload(seq):
@@ -138,7 +143,8 @@ def raw_confirm_loop(amqp_uri, n, correlation_id, source, warmup=200):
             t = time.perf_counter()
             # Serialise inside the loop: the relay pays for json.dumps of every row too.
             msg = message(json.dumps(env, ensure_ascii=False), env["event_id"], RAW_TYPE, correlation_id)
-            channel.basic_publish_confirm(msg, exchange=EXCHANGE, routing_key=RAW_TYPE, mandatory=True)
+            channel.basic_publish_confirm(msg, exchange=EXCHANGE, routing_key=RAW_TYPE, mandatory=True,
+                                          confirm_timeout=CONFIRM_TIMEOUT)
             if i >= warmup:
                 latencies.append(time.perf_counter() - t)
         elapsed = time.perf_counter() - start
@@ -218,30 +224,52 @@ def wait_listening(dsn, channel, timeout=30):
     raise TimeoutError("relay did not start listening")
 
 
+def stop_relay(relay, gt, label):
+    """Stop a running relay within its poll interval (and a margin), or fail the run saying so."""
+    if not relay.stop(timeout=relay.poll + 10):
+        gt.kill()
+        relay.close()
+        raise TimeoutError(f"{label}: the relay did not stop within {relay.poll + 10:.0f} s of Relay.stop()")
+    gt.wait()  # it has returned; this re-raises if it ended with an error
+
+
 def trickle(dsn, amqp_uri, args, rate, correlation_id):
     reset(dsn)
     relay = outbox.Relay(dsn, amqp_uri, SERVICE, batch=args.batch, poll=args.poll)
     gt = eventlet.spawn(relay.run)
-    wait_listening(dsn, outbox.channel_name(SERVICE))
-    cpu = cpu_seconds()
-    spec = {"dsn": dsn, "n": args.trickle_events, "rate": rate, "writers": args.writers,
-            "correlation_id": correlation_id}
-    proc = subprocess.Popen([sys.executable, __file__, "--writer", json.dumps(spec)], stdout=subprocess.PIPE)
-    out, _ = proc.communicate()  # green: the relay greenthread keeps running meanwhile
-    if proc.returncode:
-        raise RuntimeError(f"writer exited with {proc.returncode}")
-    committed = {event_id: t for event_id, t in json.loads(out)}
-    # Wait until the relay has marked everything sent (it may still be on the last batches).
-    deadline = time.monotonic() + 60
-    while sql(dsn, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")[0]["n"]:
-        if time.monotonic() > deadline:
-            raise TimeoutError("trickle: relay did not catch up within 60 s")
-        eventlet.sleep(0.01)
-    relay.running = False
-    sql(dsn, f"NOTIFY {outbox.channel_name(SERVICE)}", fetch=False)  # wake it so it sees running=False
-    gt.wait()
-    cpu = cpu_seconds() - cpu
-    relay.stop()
+    try:
+        wait_listening(dsn, outbox.channel_name(SERVICE))
+        cpu = cpu_seconds()
+        spec = {"dsn": dsn, "n": args.trickle_events, "rate": rate, "writers": args.writers,
+                "correlation_id": correlation_id}
+        proc = subprocess.Popen([sys.executable, __file__, "--writer", json.dumps(spec)], stdout=subprocess.PIPE)
+        # The writer's schedule takes n/rate seconds; three times that and a minute is a stuck writer.
+        limit = 60 + 3 * args.trickle_events / rate if rate else 600
+        try:
+            with eventlet.Timeout(limit):
+                out, _ = proc.communicate()  # green: the relay greenthread keeps running meanwhile
+        except eventlet.Timeout:
+            proc.kill()
+            raise TimeoutError(f"trickle: the writer did not finish within {limit:.0f} s") from None
+        if proc.returncode:
+            raise RuntimeError(f"writer exited with {proc.returncode}")
+        committed = {event_id: t for event_id, t in json.loads(out)}
+        # Wait until the relay has marked everything sent (it may still be on the last batches).
+        deadline = time.monotonic() + 60
+        while sql(dsn, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")[0]["n"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("trickle: relay did not catch up within 60 s")
+            if gt.dead:
+                gt.wait()  # re-raises what ended it
+                raise RuntimeError("trickle: the relay ended before relaying every event")
+            eventlet.sleep(0.01)
+        stop_relay(relay, gt, "trickle")
+        cpu = cpu_seconds() - cpu
+    finally:
+        # A step above failed: do not leave the relay running against a database about to be dropped.
+        if not gt.dead and not relay.stop(timeout=relay.poll + 10):
+            gt.kill()
+        relay.close()
 
     rows = sql(dsn, "SELECT event_id::text AS event_id, extract(epoch FROM sent_at)::float8 AS sent FROM outbox")
     sent = {r["event_id"]: r["sent"] for r in rows}
@@ -296,7 +324,15 @@ def backlog(dsn, amqp_uri, args, correlation_id, source):
         profiler.enable()
     t, cpu = time.perf_counter(), cpu_seconds()
     threads = [eventlet.spawn(relay.drain) for relay in relays]
-    claimed = sum(gt.wait() for gt in threads)
+    # Generous (the goal is 5,000/s): only a drain that is stuck, not one that is slow, hits it.
+    limit = 120 + args.backlog_events / 100
+    try:
+        with eventlet.Timeout(limit):
+            claimed = sum(gt.wait() for gt in threads)
+    except eventlet.Timeout:
+        for gt in threads:
+            gt.kill()
+        raise TimeoutError(f"backlog: the drain did not finish within {limit:.0f} s") from None
     elapsed, cpu = time.perf_counter() - t, cpu_seconds() - cpu
     if profiler:
         profiler.disable()

@@ -26,6 +26,7 @@ import socket
 import time
 
 import amqp
+import eventlet
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
@@ -87,6 +88,7 @@ class Publisher:
     # While stopping, a batch is abandoned after this long without a confirm arriving: a healthy
     # broker confirms in milliseconds, so the wait is only ever this long when it is stuck.
     STOP_GRACE = 0.25
+    CLOSE_TIMEOUT = 2  # s for the broker's Close-Ok (see close())
 
     def __init__(self, amqp_uri, confirm_timeout=30):
         self.amqp_uri = amqp_uri
@@ -110,27 +112,44 @@ class Publisher:
 
     def queue_depth(self, queue):
         """Messages ready in `queue` (None if it does not exist), on a channel of its own: a passive
-        declare of a missing queue closes its channel, which must not be the publishing one."""
-        if self.conn is None:
+        declare of a missing queue closes its channel, which must not be the publishing one.
+        Bounded like close(): a stalled broker must not hold the relay (and its stop) here."""
+        if self.channel is None:
             self.connect()
-        channel = self.conn.channel()
         try:
-            return channel.queue_declare(queue, passive=True).message_count
-        except amqp.exceptions.NotFound:
-            return None
-        finally:
-            try:
-                channel.close()
-            except Exception:  # the broker already closed it (NotFound)
-                pass
+            with eventlet.Timeout(self.CLOSE_TIMEOUT):
+                channel = self.conn.channel()
+                try:
+                    return channel.queue_declare(queue, passive=True).message_count
+                except amqp.exceptions.NotFound:
+                    return None
+                finally:
+                    try:
+                        channel.close()
+                    except Exception:  # the broker already closed it (NotFound)
+                        pass
+        except eventlet.Timeout:
+            self.close(clean=False)  # a reply is still owed on it: start afresh next time
+            raise TimeoutError(f"no answer about {queue} in {self.CLOSE_TIMEOUT}s") from None
 
-    def close(self):
-        if self.conn is not None:
+    def close(self, clean=True):
+        """Close the connection. A clean close waits for the broker's Close-Ok, which a stalled
+        broker never sends, so it is bounded; `clean=False` (a connection in an unknown state, e.g.
+        with confirms outstanding) drops the socket without a word to the broker."""
+        conn, self.conn, self.channel = self.conn, None, None
+        if conn is None:
+            return
+        if clean:
             try:
-                self.conn.release()
-            except Exception:  # already broken; we are replacing it anyway
+                with eventlet.Timeout(self.CLOSE_TIMEOUT):
+                    conn.release()
+                return
+            except (Exception, eventlet.Timeout):  # broken or stalled: drop it below
                 pass
-        self.conn = self.channel = None
+        try:
+            conn.collect()
+        except Exception:  # already gone; we are replacing it anyway
+            pass
 
     def _settle(self, tag, multiple, ok):
         tags = [t for t in self.pending if t <= tag] if multiple else [tag]
@@ -216,7 +235,7 @@ class Relay:
                     outcome = self.publisher.publish_batch(rows, stopping=lambda: self.loop.stopping)
                 except Stopped:
                     # Confirms outstanding: the channel's state is unknown, and the rows roll back unsent.
-                    self.publisher.close()
+                    self.publisher.close(clean=False)
                     raise
                 except amqp.exceptions.ChannelError as exc:
                     # The broker refused the publish itself (e.g. the exchange does not exist):
@@ -227,7 +246,7 @@ class Relay:
                     conn.execute(MARK_RETRY, (f"refused: {exc}"[:500], [r["id"] for r in rows]))
                     return len(rows)
                 except Exception as exc:
-                    self.publisher.close()
+                    self.publisher.close(clean=False)  # the broker is away or stuck: no goodbye
                     metrics.OUTBOX_FAILED.labels(self.schema, "broker").inc(len(rows))
                     raise BrokerUnavailable(exc) from exc
                 sent = [i for i, o in outcome.items() if o == "ok"]
