@@ -2,6 +2,7 @@
 import shared.green  # noqa: F401  (must precede psycopg)
 
 import json
+import os
 import sys
 from datetime import datetime, timedelta, timezone
 
@@ -56,7 +57,8 @@ def _check_budget(cfg, procfile, config_path):
     if procfile:
         try:
             # Lines without their own LINLI_CONFIG run with this one, as the Makefile runs the local tree.
-            processes = budget.procfile(procfile, config_path or "deploy/config/local.yaml")
+            # The environment overrides every process's file, as it does under honcho.
+            processes = budget.procfile(procfile, config_path or "deploy/config/local.yaml", environ=os.environ)
         except (ConfigError, OSError) as exc:
             raise click.ClickException(f"cannot read the tree in {procfile}: {exc}")
         what = f"the tree in {procfile} ({len(processes)} processes)"

@@ -54,15 +54,16 @@ def check_database(dsn, pool=None, timeout=1):
         with pool.connection(timeout=timeout) as conn:
             conn.execute("SELECT 1")
         return None, None
-    except PoolTimeout:
+    except psycopg.Error as exc:  # PoolTimeout, or a connection that broke (the pool drops it)
+        failure = exc
+    # The pool gave no working connection: ask the server directly. If it lets us in, the
+    # database is fine and the pool's own connections were all busy.
+    state, reason = _probe(dsn, timeout)
+    if state is None and isinstance(failure, PoolTimeout):
         stats = pool.get_stats()
-        if stats.get("pool_size", 0) >= pool.max_size:
-            return POOL_EXHAUSTED, (f"all {pool.max_size} connections of pool {pool.name} busy for {timeout}s, "
-                                    f"{stats.get('requests_waiting', 0)} request(s) waiting")
-    except psycopg.Error:
-        pass  # a connection that broke: the pool drops it; ask the server directly why
-    # The pool could not open a connection: learn why from the server itself.
-    return _probe(dsn, timeout)  # (None, None) if there is room again: the pool gets one on the next request
+        return POOL_EXHAUSTED, (f"no connection of pool {pool.name} (at most {pool.max_size}) free within "
+                                f"{timeout}s; {stats.get('requests_waiting', 0)} request(s) waiting")
+    return state, reason
 
 
 def check_broker(amqp_uri, timeout=3):
