@@ -34,7 +34,9 @@ class SplitResultSchema(Schema):
 ERRORS = {str(code): {"description": desc, "content": {"application/problem+json": {"schema": "Problem"}}}
           for code, desc in [(401, "no or bad token"), (403, "role or node scope refuses it"),
                              (404, "no such node"), (409, "conflicts with the current state"),
-                             (422, "invalid fields; see `errors`")]}
+                             (422, "invalid fields; see `errors`"),
+                             (503, "a service did not answer within its deadline, or no database connection was "
+                                   "free in time; nothing was changed, try again")]}
 
 
 def _op(summary, ok_schema, body=None, status="200", params=None):
@@ -79,7 +81,12 @@ def build(version):
     })
     for path, summary in [("/healthz", "Liveness"), ("/readyz", "Readiness: database and broker reachable"),
                           ("/metrics", "Prometheus metrics"), ("/api/v1/openapi.json", "This document")]:
-        spec.path(path, operations={"get": {"summary": summary, "responses": {"200": {"description": "ok"}}}})
+        responses = {"200": {"description": "ok"}}
+        if path == "/readyz":
+            responses["503"] = {"description": "not ready: `checks.database` is `pool exhausted` (this process's "
+                                               "connections all busy), `server full` (PostgreSQL refuses more) or "
+                                               "`unavailable`; `checks.broker` is `unavailable`"}
+        spec.path(path, operations={"get": {"summary": summary, "responses": responses}})
     add_people(spec)
     add_party(spec)
     add_civic(spec)

@@ -10,7 +10,7 @@ from nameko.rpc import RpcProxy as BareRpcProxy
 
 from linli import SERVICES, service_class
 from shared import rpc
-from shared.db import Database, Deferred, RpcInTransaction, Tx
+from shared.db import Database, DatabaseUnavailable, Deferred, RpcInTransaction, Tx
 from shared.errors import NotFound
 
 
@@ -163,3 +163,19 @@ def test_a_worker_that_never_settles_fails_instead_of_looping():
 
     with pytest.raises(RuntimeError, match="more than 100 remote answers"):
         run_worker(work)
+
+
+@pytest.mark.parametrize("exc", [rpc.ServiceTimeout("registry did not answer within 10s"),
+                                 DatabaseUnavailable("the database is busy: no connection was free within 10s")])
+def test_a_late_service_or_a_busy_database_is_a_503_problem_for_the_http_caller(exc):
+    import json
+
+    from nameko.exceptions import deserialize, serialize
+
+    from services.gateway.http import ApiHandler, PROBLEM
+    again = deserialize(serialize(exc))  # as it arrives at the gateway from the service that raised it
+    assert type(again) is type(exc)
+    resp = ApiHandler("GET", "/x").response_from_exception(again)
+    body = json.loads(resp.get_data())
+    assert resp.status_code == 503 and resp.mimetype == PROBLEM
+    assert body["title"] == "Service unavailable" and body["detail"] == str(exc)
