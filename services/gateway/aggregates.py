@@ -3,8 +3,9 @@
 These are what superior departments read: de-identified figures of this instance's subtree. The
 gateway checks the role and the node the request names (a roll-up's `node`, the feed's `prefix`,
 both the token's scope by default); the aggregator checks the same again and, for district
-analysts' and department feeds' tokens, shows a count of people below its threshold as suppressed,
-which is why the caller it is sent carries the token's role.
+analysts' and department feeds' tokens, hides small counts and whatever would give one back by the
+one rule of services/aggregator/suppression.py, which is why the caller it is sent carries the
+token's role.
 
 The CSV is built here from the roll-up the service answers (`figures.csv_rows`), with a BOM so Excel
 on a Chinese Windows opens it as UTF-8.

@@ -8,15 +8,25 @@ routes only, and they act for the resident its `resident_id` names, never for on
 named in the request. Creating a broadcast or a notice with a `request_id` seen
 before answers 200 with the first one (marked `replayed`) instead of 201.
 
+At a district or city, a broadcast goes down to the streets as a directive and is delivered there:
+`GET /broadcasts/{id}` adds the streets' acknowledgement counts, per street and per community, from
+the aggregator's roll-ups (the two services are asked one after the other, each with its deadline).
+
 Provider receipts carry no token: the provider signs the raw body (HMAC in
 `X-Linli-Signature`) and the service checks it, so the body goes over as the very
 text that came in, not re-encoded JSON.
 """
+import logging
 import re
 
-from services.gateway.http import MAX_BODY, PayloadTooLarge, api, as_json, json_body, raw_body
+from nameko.exceptions import UnknownService
+
+from services.gateway.http import MAX_BODY, PayloadTooLarge, ServiceUnavailable, api, as_json, json_body, raw_body
 from services.notification.schemas import ROLES as TARGET_ROLES
 from shared.errors import Forbidden, ValidationFailed
+from shared.rpc import ServiceTimeout
+
+log = logging.getLogger(__name__)
 
 BROADCASTS = "/api/v1/broadcasts"
 NOTICES = "/api/v1/notices"
@@ -106,7 +116,23 @@ class NotificationRoutes:
     @api("GET", f"{BROADCASTS}/<int:broadcast_id>")
     def get_broadcast(self, request, broadcast_id):
         principal = self._principal(request, "notification:read")
-        return as_json(self._notification("get_broadcast", broadcast_id, self._caller(principal)))
+        caller = self._caller(principal)
+        broadcast = self._notification("get_broadcast", broadcast_id, caller)
+        if broadcast.get("sent_down_as") and broadcast.get("rollup") is not None:
+            broadcast["rollup"] = self._directive_rollup(broadcast["sent_down_as"], broadcast["rollup"], caller)
+        return as_json(broadcast)
+
+    def _directive_rollup(self, directive_id, own, caller):
+        """A broadcast sent down the hierarchy is counted by the streets below, not here: its reach and
+        reads per street and community come from the aggregator's roll-ups. Without an answer in time
+        the broadcast is still shown, its roll-up marked unavailable, not the whole page a 503."""
+        try:
+            figures = self._call("directive_figures", directive_id, caller, service="aggregator")
+        except (ServiceUnavailable, ServiceTimeout, UnknownService) as exc:
+            log.warning("directive roll-up unavailable: %s", exc)
+            return {**own, "source": "unavailable"}
+        return {**own, "source": "rollups", "streets": figures["streets"], "communities": figures["communities"],
+                "total": figures["total"]}
 
     @api("PATCH", f"{BROADCASTS}/<int:broadcast_id>")
     def edit_broadcast(self, request, broadcast_id):

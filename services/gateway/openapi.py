@@ -750,24 +750,35 @@ class BroadcastLogEntrySchema(Schema):
     reason = fields.String(allow_none=True)
 
 
-class RollupCommunitySchema(Schema):
-    community_code = fields.String()
-    targeted = fields.Integer(metadata={"description": "people the notice was for"})
-    reached = fields.Integer(metadata={"description": "people sent to on at least one channel"})
-    read = fields.Integer()
-
-
 class RollupTotalSchema(Schema):
-    targeted = fields.Integer()
-    reached = fields.Integer()
-    read = fields.Integer()
+    # null only where the small-cell rule hides a count (services/aggregator/suppression.py) from a
+    # token that sees aggregates only; broadcast readers' tokens see every count.
+    targeted = fields.Integer(allow_none=True, metadata={"description": "people the notice was for"})
+    reached = fields.Integer(allow_none=True, metadata={"description": "people sent to on at least one channel"})
+    read = fields.Integer(allow_none=True, metadata={"description": "people who opened it"})
+
+
+class RollupCommunitySchema(RollupTotalSchema):
+    community_code = fields.String()
+
+
+class RollupStreetSchema(RollupTotalSchema):
+    street_code = fields.String()
 
 
 class RollupSchema(Schema):
+    source = fields.String(metadata={"description": "deliveries: this instance's own deliveries (a street); rollups: "
+                                                   "at a district or city, the counts the streets reported under "
+                                                   "the directive (`sent_down_as`), from the aggregator's roll-ups; "
+                                                   "unavailable: the aggregator did not answer in time, so the "
+                                                   "streets' figures are missing (GET only)"})
+    streets = fields.List(fields.Nested(RollupStreetSchema), metadata={"description": "per street (from the "
+                                                                                      "roll-ups; [] at a street)"})
     communities = fields.List(fields.Nested(RollupCommunitySchema))
     total = fields.Nested(RollupTotalSchema)
     channels = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()),
-                           metadata={"description": "channel -> delivery status -> count"})
+                           metadata={"description": "channel -> delivery status -> count, of this instance's own "
+                                                    "deliveries"})
 
 
 class BroadcastSchema(Schema):
@@ -788,6 +799,9 @@ class BroadcastSchema(Schema):
     notice_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    sent_down_as = fields.String(allow_none=True, metadata={
+        "description": "at a district or city once approved: the directive id it went down to the streets "
+                       "under; their acknowledgements are counted under it (the roll-up's `streets`)"})
 
 
 class BroadcastDetailSchema(BroadcastSchema):
@@ -963,8 +977,9 @@ def add_notification(spec):
                                                      "templates and provider receipts"})
     # Leaves first: apispec names a nested schema itself when it meets it unregistered.
     for name, schema in [("BroadcastVersion", BroadcastVersionSchema), ("BroadcastLogEntry", BroadcastLogEntrySchema),
-                         ("RollupCommunity", RollupCommunitySchema), ("RollupTotal", RollupTotalSchema),
-                         ("NoticeRollup", RollupSchema), ("Broadcast", BroadcastSchema),
+                         ("RollupTotal", RollupTotalSchema), ("RollupCommunity", RollupCommunitySchema),
+                         ("RollupStreet", RollupStreetSchema), ("NoticeRollup", RollupSchema),
+                         ("Broadcast", BroadcastSchema),
                          ("BroadcastDetail", BroadcastDetailSchema), ("BroadcastPage", BroadcastPageSchema),
                          ("BroadcastDraft", BroadcastDraftSchema), ("BroadcastEdit", BroadcastEditSchema),
                          ("BroadcastReason", ReasonSchema), ("Delivery", DeliverySchema),
@@ -993,7 +1008,10 @@ def add_notification(spec):
                                                   "workers, street admins)", "BroadcastDetail", "BroadcastDraft")),
     })
     spec.path(f"{b}/{{broadcast_id}}", operations={
-        "get": _tagged("broadcasts", _op("A broadcast with its versions, log and delivery roll-up", "BroadcastDetail",
+        "get": _tagged("broadcasts", _op("A broadcast with its versions, log and roll-up: at a street its own "
+                                         "deliveries per community; at a district or city, reach and reads per "
+                                         "street and per community as the streets reported them (roll-ups)",
+                                         "BroadcastDetail",
                                          params=[BROADCAST])),
         "patch": _tagged("broadcasts", _op("Edit a draft or a rejected broadcast: a new version", "BroadcastDetail",
                                            body="BroadcastEdit", params=[BROADCAST])),
@@ -1120,8 +1138,9 @@ from services.aggregator.figures import FeedQuerySchema, HeadlineQuerySchema, Ro
 class RollupPointSchema(Schema):
     period_start = fields.Date()
     n = fields.Integer(allow_none=True, metadata={"description": "null when suppressed"})
-    suppressed = fields.Boolean(metadata={"description": "a count of people below the threshold, not shown to "
-                                                         "analysts' and feeds' tokens"})
+    suppressed = fields.Boolean(metadata={"description": "hidden from analysts' and feeds' tokens by the one "
+                                                         "small-cell rule: a count of 1 to 4, or one that a "
+                                                         "difference or rate with shown figures would give back"})
     total = fields.Float(allow_none=True, metadata={"description": "the measure's sum (points, hours, ...); null "
                                                                    "when suppressed"})
 
@@ -1142,6 +1161,43 @@ class RollupsSchema(Schema):
     stock = fields.Boolean(metadata={"description": "true: the level at the end of each period; false: what "
                                                     "happened in it"})
     series = fields.List(fields.Nested(RollupSeriesSchema))
+
+
+def _count(description):
+    return fields.Integer(allow_none=True, metadata={"description": description + "; null where the small-cell "
+                                                                   "rule hides it"})
+
+
+def _rate(description):
+    return fields.Float(allow_none=True, metadata={"description": description + "; null with no whole, or where "
+                                                                   "a count it is made of is hidden"})
+
+
+class HeadlinesSchema(Schema):
+    """A node's headline figures. For district analysts' and department feeds' tokens, counts follow the
+    one small-cell rule of every aggregate view (services/aggregator/suppression.py)."""
+    node = fields.String()
+    year = fields.Integer()
+    as_of = fields.Date(metadata={"description": "the day stocks are counted at (today in the instance's zone)"})
+    residents = _count("residents now")
+    residents_by_residence_type = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
+    residents_by_age_band = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
+    party_members = _count("party members now")
+    party_members_reported = _count("of them, reported to their community")
+    report_rate = _rate("reported / party members")
+    organizations = _count("organisations now")
+    organizations_by_category = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
+    workers = _count("community workers now")
+    points_posted = fields.Float(allow_none=True, metadata={"description": "points posted in the year; null where "
+                                                                           "the count of postings is hidden"})
+    points_redeemed = fields.Float(allow_none=True)
+    service_hours = fields.Float(allow_none=True)
+    matters_raised = _count("matters raised in the year")
+    matters_settled = _count("matters settled in the year; hidden too where raised - settled is 1 to 4")
+    settlement_rate = _rate("settled / raised")
+    on_time_rate = _rate("settled on time / settled")
+    satisfaction_rate = _rate("rated 4 or 5 / rated")
+    median_days_to_settle = fields.Float(allow_none=True)
 
 
 class FactSchema(Schema):
@@ -1191,8 +1247,7 @@ def add_aggregates(spec):
                          ("ChildInstance", ChildInstanceSchema), ("RebuildResult", RebuildResultSchema)]:
         spec.components.schema(name, schema=schema)
     spec.components.schema("ChildInstanceList", {"type": "array", "items": "ChildInstance"})
-    spec.components.schema("Headlines", {"type": "object", "description": "stocks now, flows in the year; "
-                                                                          "a suppressed count is null"})
+    spec.components.schema("Headlines", schema=HeadlinesSchema)
     readers = "(district analysts, department feeds, street admins, operators)"
     rollup_params = [{"in": "query", "schema": RollupQuerySchema}]
     spec.path("/api/v1/rollups", operations={

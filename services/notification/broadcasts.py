@@ -11,6 +11,9 @@
 - A directive from a superior level (district, city) starts an already-approved broadcast, once
   per directive id, however often the directive arrives.
 - The roll-up counts, per community, the people targeted, reached on any channel, and who read it.
+  At a district or city, which has no subscribers of its own, `GET /broadcasts/{id}` shows instead
+  the counts the streets reported up under its directive (`sent_down_as`), per street and per
+  community, from the aggregator's roll-ups.
 - At a district or city, an approved broadcast also goes down as a directive, signed with this
   instance's key, on the `directives` exchange (federated to every street below); each street
   reports its acknowledgement counts back up as facts.
@@ -29,24 +32,49 @@ DIRECTIVE_ROUTING_KEY = "broadcast.emergency"
 DIRECTIVE_IDS = uuid.UUID("0d3c8c62-2a4e-4f43-9b6f-0a1f1a5e7c21")
 
 
+# What a broadcast's reply says of it (the gateway's BroadcastSchema): named, so a column added to
+# the table is not sent to callers by accident.
+FIELDS = ("id", "request_id", "directive_id", "prefix", "title", "message", "channels", "status", "version",
+          "created_by", "edited_by", "approved_by", "reason", "notice_id")
+MEASURES = ("targeted", "reached", "read")
+
+
+def sent_down_as(tx, row):
+    """The directive id this broadcast went down under, at a district or city once approved (the
+    streets below report their acknowledgements under it); None at a street or before approval."""
+    if not tx.source or tx.source.get("level") == "street" or row["notice_id"] is None:
+        return None
+    return row["directive_id"] or f"{tx.source['node_code']}:broadcast:{row['id']}"
+
+
 def _view(tx, row, full=True):
-    view = {**row, "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat()}
+    view = {k: row[k] for k in FIELDS}
+    view.update(channels=list(row["channels"]), created_at=row["created_at"].isoformat(),
+                updated_at=row["updated_at"].isoformat(), sent_down_as=sent_down_as(tx, row))
     if not full:
         return view
-    view["versions"] = [{**v, "created_at": v["created_at"].isoformat()}
+    view["versions"] = [{"version": v["version"], "prefix": v["prefix"], "title": v["title"],
+                         "message": v["message"], "channels": list(v["channels"]), "actor": v["actor"],
+                         "created_at": v["created_at"].isoformat()}
                         for v in tx.all(store.BROADCAST_VERSIONS, (row["id"],))]
-    view["log"] = [{**e, "at": e["at"].isoformat()} for e in tx.all(store.BROADCAST_LOG, (row["id"],))]
+    view["log"] = [{"at": e["at"].isoformat(), "status": e["status"], "version": e["version"], "actor": e["actor"],
+                    "reason": e["reason"]} for e in tx.all(store.BROADCAST_LOG, (row["id"],))]
     view["rollup"] = rollup(tx, row["notice_id"]) if row["notice_id"] else None
     return view
 
 
 def rollup(tx, notice_id):
-    communities = tx.all(store.ROLLUP, (notice_id,))
-    total = {k: sum(c[k] for c in communities) for k in ("targeted", "reached", "read")}
+    """This instance's own deliveries of the notice, per community. A district or city has no
+    subscribers of its own: its figures come from the roll-ups (the gateway adds them, `streets`
+    and `communities` from the aggregator, `source` "rollups")."""
+    communities = [{"community_code": c["community_code"], **{k: c[k] for k in MEASURES}}
+                   for c in tx.all(store.ROLLUP, (notice_id,))]
+    total = {k: sum(c[k] for c in communities) for k in MEASURES}
     by_channel = {}
     for r in tx.all(store.DELIVERY_COUNTS, (notice_id,)):
         by_channel.setdefault(r["channel"], {})[r["status"]] = r["n"]
-    return {"communities": communities, "total": total, "channels": by_channel}
+    return {"source": "deliveries", "streets": [], "communities": communities, "total": total,
+            "channels": by_channel}
 
 
 def area(nodes, prefix, caller, field="prefix"):

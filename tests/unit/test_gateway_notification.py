@@ -506,3 +506,39 @@ def test_the_notification_routes_are_documented():
     draft = spec["components"]["schemas"]["BroadcastDraft"]
     assert set(draft["required"]) == {"prefix", "title", "message"}
     assert {t["name"] for t in spec["tags"]} >= {"broadcasts", "notification"}
+
+
+# -- a broadcast sent down the hierarchy: its roll-up comes from the aggregator -------------------------------
+
+OWN_ROLLUP = {"source": "deliveries", "streets": [], "communities": [], "total": {"targeted": 0, "reached": 0,
+                                                                                  "read": 0}, "channels": {}}
+DIRECTIVE_FIGURES = {"directive_id": "310110:broadcast:3", "node": "310110",
+                     "total": {"targeted": 9, "reached": 8, "read": 5},
+                     "streets": [{"street_code": "310110012", "targeted": 9, "reached": 8, "read": 5}],
+                     "communities": [{"community_code": "310110012003", "targeted": 9, "reached": 8, "read": 5}]}
+
+
+def test_a_broadcast_sent_down_shows_the_streets_figures_from_the_roll_ups(gateway):
+    gateway.notification.get_broadcast.return_value = {"id": 3, "sent_down_as": "310110:broadcast:3",
+                                                       "rollup": OWN_ROLLUP}
+    gateway.aggregator.directive_figures.return_value = DIRECTIVE_FIGURES
+    resp = gateway.get_broadcast(request("GET", "/api/v1/broadcasts/3"), broadcast_id=3)
+    rollup = json.loads(resp.get_data())["rollup"]
+    gateway.aggregator.directive_figures.assert_called_once_with("310110:broadcast:3", ADMIN_CALLER)
+    assert rollup == {**OWN_ROLLUP, "source": "rollups", "streets": DIRECTIVE_FIGURES["streets"],
+                      "communities": DIRECTIVE_FIGURES["communities"], "total": DIRECTIVE_FIGURES["total"]}
+
+
+def test_a_streets_own_broadcast_is_counted_from_its_deliveries_alone(gateway):
+    gateway.notification.get_broadcast.return_value = {"id": 3, "sent_down_as": None, "rollup": OWN_ROLLUP}
+    resp = gateway.get_broadcast(request("GET", "/api/v1/broadcasts/3"), broadcast_id=3)
+    assert json.loads(resp.get_data())["rollup"] == OWN_ROLLUP and not gateway.aggregator.mock_calls
+
+
+def test_without_the_aggregator_the_broadcast_is_still_shown_its_figures_marked_unavailable(gateway):
+    import eventlet
+    gateway.notification.get_broadcast.return_value = {"id": 3, "sent_down_as": "310110:broadcast:3",
+                                                       "rollup": OWN_ROLLUP}
+    gateway.aggregator.directive_figures.side_effect = eventlet.Timeout
+    resp = gateway.get_broadcast(request("GET", "/api/v1/broadcasts/3"), broadcast_id=3)
+    assert resp.status_code == 200 and json.loads(resp.get_data())["rollup"] == {**OWN_ROLLUP, "source": "unavailable"}
