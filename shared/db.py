@@ -17,6 +17,7 @@ Pools are sized by the connection budget (shared/budget.py): at most the
 concurrency a process has, and idle connections are closed again.
 """
 import contextlib
+import copy
 import functools
 import logging
 
@@ -132,7 +133,7 @@ class Tx:
         if key in self.answers:
             ok, value = self.answers[key]
             if ok:
-                return value
+                return copy.deepcopy(value)  # a pass that changed what it got must not change the next one's
             raise value
         if self.open:
             raise Deferred(key, call)
@@ -148,7 +149,7 @@ class Tx:
             self.answers[key] = (False, exc)
             raise
         self.answers[key] = (True, value)
-        return value
+        return copy.deepcopy(value)
 
     @property
     def correlation_id(self):
@@ -268,7 +269,12 @@ class Database(DependencyProvider):
                 except BaseException:
                     tx.finish(commit=False)
                     raise
-                tx.finish(commit=True)
+                try:
+                    tx.finish(commit=True)
+                except Exception as exc:
+                    if unavailable(exc):  # the connection went at commit: say so, not 500
+                        raise DatabaseUnavailable(_unavailable_message(exc, tx.pool)) from exc
+                    raise
                 return result
             raise RuntimeError(f"{name} asked for more than {MAX_DEFERRALS} remote answers in one call")
 
