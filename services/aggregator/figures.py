@@ -5,6 +5,7 @@
   period; a flow (points, matters) as what happened in it.
 - `feed`: the facts log after a cursor, filtered by type and node prefix, a page at a time.
 - `headline_figures` (one node's figures and rates) and `headlines` (the Prometheus gauges).
+- `directive_figures`: a directive's reach and reads per street and community, for its broadcast.
 
 Every view reads its counts as cells (`_cells`) and shows them through suppression.py, so for
 district analysts, department feeds and the gauges, headlines, roll-ups, their CSV and the gauges hide
@@ -15,7 +16,7 @@ from datetime import date
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.aggregator import rules, store, suppression
-from shared.errors import load
+from shared.errors import ValidationFailed, load
 from shared.fields import CODE, one_of
 from shared.scope import forbid, in_scope
 from shared import clock
@@ -143,8 +144,8 @@ def rollups(tx, query, caller, today=None, root=None):
 
     def label(key):
         """The series a cell belongs to in this grouping, or None if it is not shown here."""
-        n_node, n_period, ps, n_metric, n_dim, value = key
-        if n_period != period or n_metric != metric or n_dim != dim or not first <= ps <= end:
+        n_node, n_period, _, n_metric, n_dim, value = key
+        if n_period != period or n_metric != metric or n_dim != dim:
             return None
         if child:
             return n_node if len(n_node) == child and n_node.startswith(node) else None
@@ -152,15 +153,32 @@ def rollups(tx, query, caller, today=None, root=None):
             return None
         return value if dim else (node if q["group"] == "child" else "")
 
+    def cell(name, ps):
+        if child:
+            return name, period, ps, metric, "", ""
+        return node, period, ps, metric, dim, name if dim else ""
+
     series = {}
-    for key in sorted(cells, key=lambda k: (k[2], k)):
+    for key in cells:
         name = label(key)
-        if name is None:
-            continue
-        shown = rule.shown(key)
-        series.setdefault(name, []).append({"period_start": key[2].isoformat(), "n": shown,
-                                            "suppressed": shown is None,
-                                            "total": None if shown is None else float(cells[key][1])})
+        if name is not None:
+            points = series.setdefault(name, {})
+            if first <= key[2] <= end:
+                points[key[2]] = key
+    if period != "year" and metric not in rules.STOCKS:
+        # A flow lists only the periods with figures; in a hidden grid an empty one is listed as
+        # hidden too, or the one period left out of the gaps would be where the hidden count is.
+        for name, points in series.items():
+            for ps in _starts(period, first, end):
+                if ps not in points and rule.grid_hidden(cell(name, ps)):
+                    points[ps] = cell(name, ps)
+
+    def point(key):
+        shown = None if rule.grid_hidden(key) else rule.n(key)
+        return {"period_start": key[2].isoformat(), "n": shown, "suppressed": shown is None,
+                "total": None if shown is None else float(cells.get(key, (0, 0))[1])}
+
+    series = {name: [point(points[ps]) for ps in sorted(points)] for name, points in series.items() if points}
     return {"metric": metric, "node": node, "period": period, "start": start.isoformat(),
             "end": end.isoformat(), "group": q["group"], "stock": metric in rules.STOCKS,
             "series": [{"key": k, "points": v} for k, v in sorted(series.items())]}
@@ -291,3 +309,31 @@ def headline_figures(tx, query, caller, today=None, root=None):
         # A median of fewer than five matters would be one matter's own figure.
         "median_days_to_settle": None if rule.hidden(key("matters_settled")) else rules.median_from(days),
     }
+
+
+BROADCAST_MEASURES = (("targeted", "broadcast_targeted"), ("reached", "broadcast_reached"), ("read", "broadcast_read"))
+
+
+def directive_figures(tx, directive_id, caller, root=None):
+    """A directive's acknowledgements as the streets below reported them (broadcast_targeted, _reached,
+    _read facts under dim `directive`): per street, per community and in total under this instance,
+    every year it was reported in summed, under the same small-cell rule as every other view."""
+    if not isinstance(directive_id, str) or not directive_id:
+        raise ValidationFailed("not a directive id", {"directive_id": ["a directive id is text"]})
+    root = root or (tx.source or {}).get("node_code") or caller["scope"]
+    rows = tx.all(store.DIRECTIVE_FIGURES, {"directive": directive_id, "root": root,
+                                             "metrics": [m for _, m in BROADCAST_MEASURES]})
+    # One figure set of its own: the directive's counts summed over time ("all"), per node.
+    cells = {(r["node"], "all", date.min, r["metric"], "", ""): int(r["n"]) for r in rows}
+    rule = suppression.protection(cells, root, caller)
+    nodes = sorted({r["node"] for r in rows if in_scope(r["node"], caller)})
+
+    def figures_of(node):
+        return {name: rule.shown((node, "all", date.min, metric, "", "")) for name, metric in BROADCAST_MEASURES}
+
+    # The total of what the token reaches: the whole subtree, or its own part of it.
+    whole = caller["scope"] if caller["scope"].startswith(root) else root
+    return {"directive_id": directive_id, "node": whole,
+            "total": figures_of(whole),
+            "streets": [{"street_code": n, **figures_of(n)} for n in nodes if len(n) == 9],
+            "communities": [{"community_code": n, **figures_of(n)} for n in nodes if len(n) == 12]}

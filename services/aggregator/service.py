@@ -100,6 +100,10 @@ class AggregatorService:
         return figures.headline_figures(self.db, query, caller)
 
     @command
+    def directive_figures(self, directive_id, caller):
+        return figures.directive_figures(self.db, directive_id, caller)
+
+    @command
     def feed(self, query, caller):
         return figures.feed(self.db, query, caller)
 

@@ -58,3 +58,10 @@ WHERE metric = ANY(%(metrics)s) AND period = %(period)s AND period_start < %(fir
   AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR {parent} = ANY(%(parents)s))
 GROUP BY 1, 2, 3, 4
 """
+# A directive's acknowledgement counts under this instance, per node, over every year it was reported in.
+DIRECTIVE_FIGURES = """
+SELECT node, metric, sum(n) AS n FROM rollups
+WHERE period = 'year' AND dim = 'directive' AND value = %(directive)s AND metric = ANY(%(metrics)s)
+  AND starts_with(node, %(root)s) AND length(node) <= 12
+GROUP BY 1, 2
+"""

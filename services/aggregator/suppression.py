@@ -21,14 +21,17 @@ in it whatever its value, if
   2. any rest along an axis (parent minus its children, total minus its values, year minus its
      months) is 1 to 4;
   3. any complement across metrics is 1 to 4: matters raised but not settled, settled but not
-     rated (COMPLEMENTS), as the settlement and satisfaction figures put them side by side;
+     rated, people a broadcast was for but did not reach, reached but who did not read it
+     (COMPLEMENTS), as the views put them side by side;
   4. the whole of any of its cells is hidden (its parent's, its total, its enclosing period's
      cell): shown parts would add up to the hidden whole.
 Hiding whole grids, not single cells, is what makes differences useless: in a hidden grid no
 difference between shown figures isolates a hidden one. A rate or a measure's total is shown only if
 every count it is made of is shown (rate x whole = part); a median only if its count is.
 
-A count of 0 is shown: it tells of no one.
+A count of 0 is shown: it tells of no one. A cell with no row at all is 0 in every view, the
+way a listing that leaves it out says so; but a series in a hidden grid lists its empty periods as
+hidden, or the gaps would show which period holds the hidden count.
 """
 from datetime import date
 
@@ -38,7 +41,8 @@ THRESHOLD = 5
 SUPPRESSING_ROLES = frozenset({"department_feed", "district_analyst"})
 LIST_DIMS = frozenset({"tags"})
 # part metric -> the metric it is compared with in the views; whole - part is a count of matters too.
-COMPLEMENTS = {"matters_settled": "matters_raised", "matters_rated": "matters_settled"}
+COMPLEMENTS = {"matters_settled": "matters_raised", "matters_rated": "matters_settled",
+               "broadcast_reached": "broadcast_targeted", "broadcast_read": "broadcast_reached"}
 
 
 def suppressing(caller):
@@ -87,7 +91,13 @@ class Protection:
         return parent(node, self.top), metric, part_of, span
 
     def hidden(self, key):
-        """True if this cell is not to be shown (also for a cell with no row: its grid decides)."""
+        """True if this cell is not to be shown. A cell with no row is 0 and shown: a view that lists
+        what has figures tells that much by leaving it out anyway."""
+        return key in self.cells and self.grid_hidden(key)
+
+    def grid_hidden(self, key):
+        """True if the grid this cell (with or without a row) belongs to is hidden: a view listing a
+        series lists its missing periods in such a grid as hidden too, so that no gap reads as 0."""
         return self._grid_hidden(self.grid(key))
 
     def shown(self, key):
@@ -130,7 +140,7 @@ class Protection:
             for whole, parts in wholes.items():
                 if additive and small(self.n(whole) - sum(parts)):
                     return True
-                if self.hidden(whole):
+                if self.grid_hidden(whole):
                     return True
         return False
 
@@ -149,6 +159,8 @@ class Open:
 
     def hidden(self, key):
         return False
+
+    grid_hidden = hidden
 
     def n(self, key):
         return self.cells.get(key, 0)
