@@ -1,14 +1,15 @@
 """Liveness and readiness: /healthz answers while the process runs, /readyz checks its backends.
 
-Readiness runs `SELECT 1` on a connection from the service's own pool (so it costs
-no connection of its own and answers as the service's workers would fare) and
-opens an AMQP connection, each with a short timeout. The database check tells the
+Readiness runs `SELECT 1` on a connection from the service's own pool (so it
+answers as the service's workers would fare, and costs no connection of its own
+while the pool works) and opens an AMQP connection, each with a short timeout. When
+the pool gives no connection it connects once itself to learn why, and tells the
 states apart, because each asks for a different remedy:
 
-- "pool exhausted": every connection this process may hold is busy (the database is
-  up; this process is overloaded or something holds connections too long);
+- "pool exhausted": the server lets us in, but every connection this process may
+  hold is busy (it is overloaded, or something holds connections too long);
 - "server full": PostgreSQL refuses new connections (max_connections reached by the
-  tree, the CLI, psql ...);
+  tree, the CLI, psql ..., or the role's or database's connection limit);
 - "unavailable": the database cannot be reached or is shutting down.
 
 The pool opens connections again by itself once the server has room (shared/db.py).
