@@ -327,3 +327,27 @@ def test_check_config_says_when_it_cannot_ask_the_server(config):
     assert result.exit_code == 0
     assert "# server: not asked (OperationalError" in result.output
     assert "warning: could not read max_connections" in result.output
+
+
+# -- the HTTP caller's view ---------------------------------------------------------------------------------------
+
+class SilentRegistry:
+    """A registry that takes longer than any deadline to list nodes."""
+    name = "registry"
+
+    @rpc
+    def list_nodes(self, query, prefix):
+        eventlet.sleep(5)
+        return {"items": []}
+
+
+def test_a_service_past_its_deadline_is_a_503_problem_at_the_gateway(container_factory, config, web_session,
+                                                                      make_token):
+    from services.gateway.service import GatewayService
+    container_factory(SilentRegistry, config).start()
+    container_factory(GatewayService, {**config, "RPC_TIMEOUT_SECONDS": 0.5}).start()
+    resp = web_session.get("/api/v1/nodes", headers={"Authorization": f"Bearer {make_token()}"})
+    assert resp.status_code == 503 and resp.headers["Content-Type"].startswith("application/problem+json")
+    problem = resp.json()
+    assert problem["title"] == "Service unavailable" and problem["detail"] == "registry did not answer within 0.5s"
+    assert problem["correlation_id"] == resp.headers["X-Correlation-ID"]
