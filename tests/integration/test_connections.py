@@ -351,3 +351,35 @@ def test_a_service_past_its_deadline_is_a_503_problem_at_the_gateway(container_f
     problem = resp.json()
     assert problem["title"] == "Service unavailable" and problem["detail"] == "registry did not answer within 0.5s"
     assert problem["correlation_id"] == resp.headers["X-Correlation-ID"]
+
+
+def test_a_whole_instance_under_load_holds_no_more_than_its_budget(container_factory, config, demo_tree,
+                                                                   web_session, make_token):
+    """The census is an upper bound of what the running services really open, not a guess."""
+    from linli import SERVICES, all_service_classes
+    from shared import budget
+    from shared.messaging import apply_topology
+    cfg = {**config, "DB_POOL_MAX": 2, "DB_POOL_SIZES": {"gateway": 1}, "DB_POOL_IDLE_SECONDS": 1}
+    services = all_service_classes()
+    apply_topology(cfg, services)
+    for cls in services:
+        container_factory(cls, cfg).start()
+    allowed = sum(budget.process_connections(name, cfg) for name in SERVICES)
+    token = make_token()
+    dsn, peak = config["DATABASE_URL"], []
+
+    def held():
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid()").fetchone()[0]
+
+    def get(path):
+        return web_session.get(path, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    watcher = eventlet.spawn(lambda: [peak.append(held()) or eventlet.sleep(0.05) for _ in range(60)])
+    pool = eventlet.GreenPool(40)
+    statuses = list(pool.imap(get, ["/api/v1/nodes", "/api/v1/points/accounts", "/api/v1/matters",
+                                    "/api/v1/residents"] * 10))
+    watcher.wait()
+    assert set(statuses) == {200}, statuses
+    assert 0 < max(peak) <= allowed, (max(peak), allowed)
