@@ -811,6 +811,8 @@ class BroadcastDetailSchema(BroadcastSchema):
     replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
                                                       "is then 200 with the first broadcast"})
     deliveries_cancelled = fields.Integer(metadata={"description": "on cancel: deliveries stopped"})
+    deliveries_queued = fields.Integer(metadata={"description": "on approval: deliveries queued here (none at a "
+                                                               "district or city, whose streets deliver it)"})
 
 
 class BroadcastPageSchema(Schema):

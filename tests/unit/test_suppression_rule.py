@@ -120,3 +120,21 @@ def test_no_relation_gives_back_a_count_of_one_to_four(cells):
         assert not small(unseen), (whole, [(p, cells[p], rule.hidden(p)) for p in present], unseen)
         # A relation's parts lie in one grid: shown or hidden together.
         assert len({rule.hidden(p) for p in present}) <= 1, (whole, parts)
+
+
+def test_a_hidden_gauge_is_taken_out_not_left_at_its_last_value(monkeypatch):
+    from nameko.testing.services import worker_factory
+    from prometheus_client import REGISTRY
+
+    from services.aggregator import figures, service
+    aggregator = worker_factory(service.AggregatorService)
+    labels = {"node": "310110012", "metric": "residents"}
+
+    def gauge(measure):
+        return REGISTRY.get_sample_value("linli_rollup_headline", {**labels, "measure": measure})
+    monkeypatch.setattr(figures, "headlines", lambda tx, root, today: [("310110012", "residents", 40, 12.5)])
+    aggregator.export_headlines()
+    assert (gauge("count"), gauge("total")) == (40, 12.5)
+    monkeypatch.setattr(figures, "headlines", lambda tx, root, today: [("310110012", "residents", None, None)])
+    aggregator.export_headlines()
+    assert (gauge("count"), gauge("total")) == (None, None)
