@@ -383,3 +383,25 @@ def test_a_whole_instance_under_load_holds_no_more_than_its_budget(container_fac
     watcher.wait()
     assert set(statuses) == {200}, statuses
     assert 0 < max(peak) <= allowed, (max(peak), allowed)
+
+
+def test_a_running_service_answers_503_while_the_server_is_full_and_recovers_by_itself(container_factory, config,
+                                                                                       limited_dsn):
+    cfg = {**config, "DATABASE_URL": limited_dsn, "DB_POOL_MAX": 2, "DB_POOL_TIMEOUT_SECONDS": 0.5}
+    squatter = psycopg.connect(limited_dsn)  # the server (for this role) is full before the service starts
+    try:
+        container_factory(NapService, cfg).start()  # it starts anyway: its pool opens connections on demand
+        with ClusterRpcProxy(config) as cluster:
+            with pytest.raises(DatabaseUnavailable):
+                cluster.conn_nap.nap(0)
+    finally:
+        squatter.close()
+
+    def answers():
+        with ClusterRpcProxy(config) as cluster:
+            try:
+                return cluster.conn_nap.nap(0)
+            except DatabaseUnavailable:
+                return False
+    # No restart: the same container serves again once the server has room.
+    wait_for(answers, timeout=20, interval=0.5, message="the service answering again")
