@@ -83,8 +83,11 @@ def categories(api):
 
 
 def served(days_ago=0, hour=9):
-    at = clock.now().replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
-    return min(at, clock.now() - timedelta(minutes=1)).isoformat()
+    now = clock.now()
+    at = now.replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
+    # Never in the future, never on another day (just after midnight, a minute ago was yesterday).
+    return max(min(at, now - timedelta(minutes=1)),
+               now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)).isoformat()
 
 
 def log(api, resident_id, category="security_patrol", hours="2", **extra):

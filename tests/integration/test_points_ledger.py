@@ -82,8 +82,12 @@ def catalogue_(tx):
 
 
 def served(days_ago=1, hour=9):
-    return (clock.now() - timedelta(days=days_ago)).replace(hour=hour, minute=0, second=0,
-                                                                    microsecond=0).isoformat()
+    """`hour` o'clock `days_ago` days ago, instance time; today's is never later than a minute ago, so
+    the test holds at 00:30 as well as at 23:30."""
+    now = clock.now()
+    at = (now - timedelta(days=days_ago)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return max(min(at, now - timedelta(minutes=1)), now.replace(hour=0, minute=0, second=0, microsecond=0)
+               - timedelta(days=days_ago)).isoformat()
 
 
 def log(tx, resident_id=101, category="security_patrol", hours="3", days_ago=1, caller=WORKER, **extra):
