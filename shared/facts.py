@@ -69,6 +69,26 @@ def verify(batch, public_key_b64):
         return False
 
 
+# Age bands of the statistics every level shows: (upper bound exclusive, label); the last has none.
+AGE_BANDS = ((18, "0-17"), (35, "18-34"), (60, "35-59"), (80, "60-79"), (None, "80+"))
+
+
+def age_band_of(cohort, on):
+    """The age band of the birth cohort `cohort` (a birth year) on the day `on`.
+
+    The statistical rule of every level: a person's age in the figures is the age they reach in
+    the year of the reporting day (`on.year - cohort`). Facts carry the cohort, never a band worked
+    out on the day of the fact, so a stock by age band is the same count of people whenever it is
+    read and nobody's -1 lands in a band their +1 never reached. Whoever counts people by band,
+    the register's own counts included, uses this rule.
+
+    A cohort read before its birth year (a stock's earlier periods, where it can only be 0) falls
+    in the youngest band.
+    """
+    age = max(on.year - int(cohort), 0)
+    return next(label for bound, label in AGE_BANDS if bound is None or age < bound)
+
+
 def fact(fact_type, node, occurred_on, subject=None, delta=1, **dims):
     """One fact. `delta` is +1/-1 for a count that grows or shrinks; dims are plain JSON values only
     (anything else fails when the batch is serialised, before it reaches the outbox)."""

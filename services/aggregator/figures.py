@@ -102,7 +102,9 @@ def _cells(tx, top, node, metrics, period, first, last, dims, children=False):
     stocks = sorted(m for m in metrics if m in rules.STOCKS)
     flows = sorted(m for m in metrics if m not in rules.STOCKS)
     if stocks:
-        args = {**params, "metrics": stocks, "period": period, "first": first, "last": last}
+        # People in a stock are counted by birth cohort; their age bands are made from it below.
+        args = {**params, "dims": rules.stock_dims(params["dims"]), "metrics": stocks, "period": period,
+                "first": first, "last": last}
         level = {(r["node"], r["metric"], r["dim"], r["value"]): (int(r["n"]), r["total"])
                  for r in tx.all(CELLS_BEFORE_SQL, args)}
         changes = {}
@@ -116,6 +118,7 @@ def _cells(tx, top, node, metrics, period, first, last, dims, children=False):
                 dn, dt = changes.get(key, {}).get(ps, (0, 0))
                 n, total = n + dn, total + dt
                 cells[(key[0], period, ps, *key[1:])] = (n, total)
+        cells = rules.age_band_cells(cells, keep_cohorts="cohort" in params["dims"])
     for p, a, b in _spans(period, first, last) if flows else ():
         for r in tx.all(CELLS_SQL, {**params, "metrics": flows, "period": p, "first": a, "last": b}):
             cells[(r["node"], p, r["period_start"], r["metric"], r["dim"], r["value"])] = (int(r["n"]), r["total"])

@@ -13,8 +13,11 @@ Counts are sums, so the district's figure is exactly the sum of its streets' fig
 roll-up rebuilt from the facts log is the same as the one kept live.
 
 Stocks (residents, party members, organisations, workers) are sums of +1/-1 over time: the level
-at the end of a period is the sum of every day up to it. Medians come from the distribution kept
-as a dimension (days to settle), never from averaging medians.
+at the end of a period is the sum of every day up to it. A street dates both sides of a change by
+the same rule (the day its register changed), so no stock is ever below zero on any day. People
+are counted by birth cohort; a stock by age band is read from the cohorts at the day it describes
+(shared.facts.age_band_of), so it does not drift as the people in it grow older. Medians come from
+the distribution kept as a dimension (days to settle), never from averaging medians.
 """
 from datetime import date
 from decimal import Decimal
@@ -35,13 +38,17 @@ METRICS = {
     # unreported -> reported): the count stays, the split by report_status moves.
     "party_member_reported": [("party_members", None)], "party_member_withdrawn": [("party_members", None)],
     "organization_registered": [("organizations", None)],
-    "organization_status_changed": [("organizations", None)],
+    "organization_status_changed": [("organizations", None)], "organization_updated": [("organizations", None)],
     "organization_member_joined": [("organization_members", None)],
     "organization_member_left": [("organization_members", None)],
+    # A membership's role or its organisation's subcategory changed: -1 as it was, +1 as it is.
+    "organization_member_changed": [("organization_members", None)],
     "worker_appointed": [("workers", None)], "worker_left": [("workers", None)],
     "points_posted": [("points_posted", "points"), ("service_hours", "hours")],
     "points_reversed": [("points_posted", "points"), ("service_hours", "hours")],
     "points_redeemed": [("points_redeemed", "points")],
+    # A matter merged into the open matter it repeats is taken back (-1, dated the day it was raised):
+    # "raised" counts matters of their own, as the consultation service's figures do.
     "matter_raised": [("matters_raised", None)],
     "matter_settled": [("matters_settled", "days_to_settle")],
     "matter_rated": [("matters_rated", "score")],
@@ -53,8 +60,9 @@ METRICS = {
 }
 STOCKS = {"residents", "party_members", "organizations", "organization_members", "workers"}
 # Dimensions worth grouping by; anything else a fact carries stays in the log, not in roll-ups.
-DIMENSIONS = {"age_band", "sex", "residence_type", "tags", "category", "member_category", "channel", "urgency",
-              "on_time", "days_to_settle", "score", "kind", "status", "role", "reward_kind", "outcome",
+# `cohort` is the birth year of people in a stock: bands are derived from it when read (age_band_of).
+DIMENSIONS = {"age_band", "cohort", "sex", "residence_type", "tags", "category", "member_category", "channel",
+              "urgency", "on_time", "days_to_settle", "score", "kind", "status", "role", "reward_kind", "outcome",
               "directive", "report_status"}
 
 
@@ -128,6 +136,32 @@ def expand(base, root, into=None):
                     cell[0] += n
                     cell[1] += total
     return into
+
+
+def stock_dims(dims):
+    """The dimensions to read of a stock for `dims`: an age band is read from the birth cohorts."""
+    return sorted(set(dims) | {"cohort"}) if "age_band" in dims else sorted(set(dims))
+
+
+def age_band_cells(cells, keep_cohorts=False):
+    """Stock cells {(node, period, start, metric, dim, value): (n, total)} with the cells by birth cohort
+    summed into cells by age band, each at its period (every period lies in one year, and the band is
+    the age reached in that year: facts_mod.age_band_of). Cells by a band that a fact carried itself
+    are left out: a band fixed on the day of the fact drifts as people age. The cohort cells stay
+    only with `keep_cohorts`."""
+    out = {}
+    for key, (n, total) in cells.items():
+        node, period, start, metric, dim, value = key
+        if dim == "age_band":
+            continue
+        if dim == "cohort":
+            band = (node, period, start, metric, "age_band", facts_mod.age_band_of(value, start))
+            was = out.get(band, (0, ZERO))
+            out[band] = (was[0] + n, was[1] + total)
+            if not keep_cohorts:
+                continue
+        out[key] = (n, total)
+    return out
 
 
 # -- trust --------------------------------------------------------------------------------------

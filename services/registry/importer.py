@@ -301,10 +301,10 @@ def _write(tx, vault, rows, caller, today, progress):
                             seal(phone, PHONE) if phone else None, lookup(phone, PHONE) if phone else None,
                             c["sex"], c["birth_date"], c["community_code"], c.get("grid_code"), hid, relation,
                             c["residence_type"], list(c["tags"]), c.get("moved_in"), nym, handover(c["id_number"])))
-            dims_key = (c["birth_date"], c["sex"], c["residence_type"], tuple(c["tags"]))
+            dims_key = (c["birth_date"].year, c["sex"], c["residence_type"], tuple(c["tags"]))
             row_dims = dims_seen.get(dims_key)
             if row_dims is None:
-                row_dims = dims_seen[dims_key] = dims(c, today)
+                row_dims = dims_seen[dims_key] = dims(c)
             fact_list.append(fact("resident_registered", c["community_code"], day, subject=nym, delta=1, **row_dims))
     if heads:
         tx.execute(sql.SET_HEADS, [[h for h, _ in heads], [r for _, r in heads]])

@@ -11,6 +11,11 @@ the sum of deltas: registration +1, withdrawal -1, re-report +1, and a change of
 dimensions (report, placement in a branch or group, relocation) -1 with the old
 values and +1 with the new. A change that leaves the dimensions as they were
 (placement in another branch) has an event but no fact, as resident updates do.
+
+As with residents, every member fact is dated the day the register changed, not
+the report or withdrawal day entered (those stay in the history): a back-dated
+withdrawal's -1 must not land before the registration's +1. The age goes as the
+birth cohort (party_rules.fact_dims).
 """
 from datetime import date
 
@@ -78,7 +83,7 @@ def _event(row, **extra):
 
 def _fact(fact_type, row, day, delta, node=None):
     return facts.fact(fact_type, node or row["community_code"], day, subject=row["pseudonym"], delta=delta,
-                      **party_rules.fact_dims(row, row["birth_date"], day))
+                      **party_rules.fact_dims(row, row["birth_date"]))
 
 
 def _change(tx, fact_type, before, after, day):
@@ -220,9 +225,9 @@ def report(tx, resident_id, data, caller, today=None):
     after = store.party_member(tx, resident_id)
     tx.emit("party_member_reported", _event(after, again=again))
     if again:
-        tx.publish_facts("party_member_reported", [_fact("party_member_reported", after, d["reported_on"], +1)])
+        tx.publish_facts("party_member_reported", [_fact("party_member_reported", after, today, +1)])
     else:
-        _change(tx, "party_member_reported", before, after, d["reported_on"])
+        _change(tx, "party_member_reported", before, after, today)
     return _view(after, today)
 
 
@@ -242,7 +247,7 @@ def place(tx, resident_id, data, caller, today=None):
     return _view(after, today)
 
 
-def _withdraw(tx, before, effective, reason, actor):
+def _withdraw(tx, before, effective, reason, actor, today):
     rid = before["resident_id"]
     version = store.withdraw_party_member(tx, rid, effective)
     store.add_party_history(tx, rid, version, "withdrawn", effective,
@@ -250,7 +255,7 @@ def _withdraw(tx, before, effective, reason, actor):
                              "party_org_id": before["party_org_id"]}, actor)
     after = store.party_member(tx, rid)
     tx.emit("party_member_withdrawn", _event(after, reason=reason, from_status=before["report_status"]))
-    tx.publish_facts("party_member_withdrawn", [_fact("party_member_withdrawn", before, effective, -1)])
+    tx.publish_facts("party_member_withdrawn", [_fact("party_member_withdrawn", before, today, -1)])
     return after
 
 
@@ -260,13 +265,14 @@ def withdraw(tx, resident_id, data, caller, today=None):
     d = load(PartyWithdrawSchema, data)
     before = _member_in_scope(tx, resident_id, caller, for_update=True)
     _fail("the party member cannot withdraw", party_rules.check_withdrawal(before, d["effective"], today))
-    return _view(_withdraw(tx, before, d["effective"], d["reason"], caller["actor"]), today)
+    return _view(_withdraw(tx, before, d["effective"], d["reason"], caller["actor"], today), today)
 
 
-def residence_ended(tx, resident, on, caller):
+def residence_ended(tx, resident, on, caller, today=None):
     """Withdraw the membership of a resident who left the street or died, in that same transaction.
 
-    Called by residents._end with the resident's row after the change.
+    Called by residents._end with the resident's row after the change; `on` is the effective day,
+    `today` the day it is recorded (the day of the fact).
     """
     before = store.party_member(tx, resident["id"], for_update=True)
     if before is None or before["report_status"] == "withdrawn":
@@ -277,7 +283,7 @@ def residence_ended(tx, resident, on, caller):
                                              f"party member {resident['id']}'s membership or report ({since})")
     if errors:
         raise ValidationFailed(f"the resident cannot be marked {resident['status']}", errors)
-    return _withdraw(tx, before, on, ENDED[resident["status"]], caller["actor"])
+    return _withdraw(tx, before, on, ENDED[resident["status"]], caller["actor"], today or clock.today())
 
 
 def residence_moved(tx, resident_id, actor):
@@ -300,7 +306,8 @@ def residence_moved(tx, resident_id, actor):
     after = store.party_member(tx, resident_id)
     tx.emit("party_member_relocated", _event(after, from_community_code=before["community_code"],
                                              from_status=before["report_status"]))
-    _change(tx, "party_member_relocated", before, after, day)
+    # The history keeps the day of the move; the facts the day the register changed.
+    _change(tx, "party_member_relocated", before, after, clock.today())
     return after
 
 

@@ -178,8 +178,9 @@ def report_rate(reported, members):
     return round(reported / members, 4)
 
 
-def fact_dims(member, birth_date, day):
-    """The de-identified view of a member that may leave the street (DESIGN §5): no name, ID or phone."""
+def fact_dims(member, birth_date):
+    """The de-identified view of a member that may leave the street (DESIGN §5): no name, ID or phone.
+    The birth cohort, not an age band, as for residents (residency.fact_dims)."""
     return {"category": member["category"], "report_status": member["report_status"],
-            "age_band": identity.age_band(identity.age_on(birth_date, day)),
+            "cohort": birth_date.year,
             "org_kind": member.get("org_kind"), "posts": sorted(member.get("posts") or [])}

@@ -82,9 +82,14 @@ def check_status_change(resident, effective, today, field="effective"):
     return errors
 
 
-def fact_dims(resident, today):
-    """The de-identified view of a resident that may leave the street (DESIGN §5)."""
-    return {"age_band": identity.age_band(identity.age_on(resident["birth_date"], today)),
+def fact_dims(resident):
+    """The de-identified view of a resident that may leave the street (DESIGN §5).
+
+    The birth cohort (year), not an age band: a band depends on the day it is read, so the levels
+    above derive it there (shared.facts.age_band_of), and the -1 of a departure always meets the
+    +1 of the registration in the same cell however long the person lived here.
+    """
+    return {"cohort": resident["birth_date"].year,
             "sex": resident["sex"], "residence_type": resident["residence_type"],
             "tags": sorted(resident.get("tags") or [])}
 

@@ -10,6 +10,14 @@ Resident facts carry a `delta` on the head-count of their node and dimensions,
 so a roll-up is the sum of deltas: registration +1, departure or death -1, a
 move -1 at the old community and +1 at the new, a correction -1 with the old
 dimensions and +1 with the new.
+
+Every resident fact is dated the day the register changed (the instance's today),
+never the effective day the clerk enters: a departure or death is often recorded
+weeks after it happened, and dating its -1 back while the registration's +1 is
+dated when it was recorded gave negative stocks on the days between. So the
+roll-ups' stock on any past day is the register as it stood at the end of that
+day; the effective days stay on the register and in its history. The age is sent
+as the birth cohort (shared.facts.age_band_of), not as a band, for the same reason.
 """
 from datetime import date
 
@@ -117,8 +125,9 @@ def _event(row):
 
 
 def _fact(fact_type, row, today, delta, node=None, **extra):
+    """A resident fact, dated `today`: the day the register changed (see the module's docstring)."""
     return facts.fact(fact_type, node or row["community_code"], today, subject=row["pseudonym"], delta=delta,
-                      **residency.fact_dims(row, today), **extra)
+                      **residency.fact_dims(row), **extra)
 
 
 def _values_or_fail(d, today):
@@ -279,8 +288,8 @@ def move(tx, vault, resident_id, data, caller, today=None):
     tx.emit("resident_moved", {**_event(after), "from_community_code": row["community_code"],
                                "from_household_id": row["household_id"]})
     if after["community_code"] != row["community_code"] or after["grid_code"] != row["grid_code"]:
-        tx.publish_facts("resident_moved", [_fact("resident_moved", row, d["effective"], -1),
-                                            _fact("resident_moved", after, d["effective"], +1)])
+        tx.publish_facts("resident_moved", [_fact("resident_moved", row, today, -1),
+                                            _fact("resident_moved", after, today, +1)])
     # A change answers with the record masked, as lists do: full values are a read, and reads are audited.
     return _view(vault, after, full=False, today=today)
 
@@ -296,9 +305,9 @@ def _end(tx, vault, resident_id, caller, status, change, event, on, detail, toda
     store.add_history(tx, resident_id, version, change, on, detail, caller["actor"])
     after = store.resident(tx, resident_id)
     tx.emit(event, {**_event(after), **{k: v for k, v in detail.items() if k != "note"}})
-    tx.publish_facts(event, [_fact(event, row, on, -1)])
-    party.residence_ended(tx, after, on, caller)
-    organizations.residence_ended(tx, after, on, caller)
+    tx.publish_facts(event, [_fact(event, row, today, -1)])
+    party.residence_ended(tx, after, on, caller, today)
+    organizations.residence_ended(tx, after, on, caller, today)
     workers.residence_ended(tx, after, on, caller)
     # A change answers with the record masked, as lists do: full values are a read, and reads are audited.
     return _view(vault, after, full=False, today=today)

@@ -31,7 +31,7 @@ def q(schema_sql):
 
 def resident_fact(node, delta=1, day="2026-11-20", **dims):
     return facts.fact("resident_registered", node, day, subject="p" * 32, delta=delta,
-                      **{"age_band": "60-69", "sex": "F", "residence_type": "registered", "tags": ["elderly_alone"],
+                      **{"cohort": 1961, "sex": "F", "residence_type": "registered", "tags": ["elderly_alone"],
                          **dims})
 
 
@@ -187,11 +187,11 @@ def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
     assert got["on_time_rate"] == 0.75 and got["satisfaction_rate"] == 0.6667
     assert got["median_days_to_settle"] == 10.0                  # 3, 10, 12, 45: the lower median
     assert (got["party_members"], got["party_members_reported"], got["report_rate"]) == (8, 6, 0.75)
-    assert got["residents"] == 3 and got["residents_by_age_band"] == {"60-69": 3}
+    assert got["residents"] == 3 and got["residents_by_age_band"] == {"60-79": 3}
     shown = tx(figures.headline_figures, {"node": STREET_A, "year": 2026}, ANALYST, today=date(2026, 11, 23))
     assert shown["residents"] is None and shown["party_members"] == 8          # 3 < 5 is suppressed
     # 8 members, 6 reported: the 2 unreported would be 8 - 6, so neither the split nor the rate is shown.
-    assert shown["residents_by_age_band"] == {"60-69": None} and shown["report_rate"] is None
+    assert shown["residents_by_age_band"] == {"60-79": None} and shown["report_rate"] is None
     assert shown["party_members_reported"] is None
     take(tx, batch(STREET_A, party_members(A2, 3, 2)))
     few = tx(figures.headline_figures, {"node": A2, "year": 2026}, ANALYST, today=date(2026, 11, 23))

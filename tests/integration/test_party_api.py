@@ -124,7 +124,7 @@ def test_registration_emits_one_event_and_one_signed_deidentified_fact(api, peop
     pseudonym = sql("SELECT pseudonym FROM registry.residents WHERE id = %s", (rid,))[0]["pseudonym"]
     assert (fact["type"], fact["node"], fact["delta"], fact["subject"]) == (
         "party_member_registered", COMMUNITY, 1, pseudonym)
-    assert fact["dims"] == {"category": "on_the_job", "report_status": "unreported", "age_band": "35-59",
+    assert fact["dims"] == {"category": "on_the_job", "report_status": "unreported", "cohort": 1970,
                             "org_kind": None, "posts": []}
     text = json.dumps(batches[0], ensure_ascii=False)
     for secret in ("党员300", id_number("300"), "上海电气", "resident_id", "1996-07-01"):

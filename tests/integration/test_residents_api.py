@@ -80,7 +80,7 @@ def test_registration_emits_one_event_and_one_signed_deidentified_fact(api, taps
     batch = fact_batches[0]
     fact = batch["facts"][0]
     assert fact["type"] == "resident_registered" and fact["node"] == COMMUNITY and fact["delta"] == 1
-    assert fact["dims"] == {"age_band": "60-79", "sex": "F", "residence_type": "registered",
+    assert fact["dims"] == {"cohort": 1956, "sex": "F", "residence_type": "registered",
                             "tags": ["elderly_alone"]}
     text = json.dumps(batch, ensure_ascii=False)
     for secret in (body["name"], body["id_number"], body["phone"], "12号"):

@@ -160,6 +160,6 @@ def test_withdrawn_members_are_not_expected_to_report():
 
 def test_fact_dimensions_are_de_identified():
     dims = rules.fact_dims(member(name="王秀英", membership_org="上海电气集团党委", posts=["volunteer", "civility"],
-                                  **{k: v for k, v in REPORTED.items() if k != "posts"}), BORN, TODAY)
-    assert dims == {"category": "on_the_job", "report_status": "reported", "age_band": "35-59", "org_kind": None,
+                                  **{k: v for k, v in REPORTED.items() if k != "posts"}), BORN)
+    assert dims == {"category": "on_the_job", "report_status": "reported", "cohort": BORN.year, "org_kind": None,
                     "posts": ["civility", "volunteer"]}

@@ -68,8 +68,9 @@ def test_status_changes_only_for_active_residents_on_plausible_days():
 
 def test_fact_dimensions_hold_no_personal_data():
     dims = residency.fact_dims({"birth_date": date(1940, 1, 1), "sex": "M", "residence_type": "floating",
-                                "tags": ["veteran", "disabled"], "name": "李建国"}, TODAY)
-    assert dims == {"age_band": "80+", "sex": "M", "residence_type": "floating", "tags": ["disabled", "veteran"]}
+                                "tags": ["veteran", "disabled"], "name": "李建国"})
+    # The birth year, not the day, and no band fixed on the day of the fact (bands are read from it).
+    assert dims == {"cohort": 1940, "sex": "M", "residence_type": "floating", "tags": ["disabled", "veteran"]}
 
 
 def test_sealing_hides_the_value_and_binds_its_purpose():
