@@ -11,12 +11,19 @@ Facts are counts the levels above add up (sum of deltas):
   `organization_registered` +1; a status change or a correction of those
   dimensions -1 with the old and +1 with the new;
 - memberships: `organization_member_joined` +1 / `organization_member_left` -1,
-  with the resident's pseudonym so distinct volunteers can be counted. The
-  leader named at registration is counted in that fact's `members` instead, so
-  a registration stays one fact; a dissolution ends every membership, one
-  `organization_member_left` fact each, and so does a member leaving the street
-  or dying (`residence_ended`);
+  with the resident's pseudonym so distinct volunteers can be counted. Every
+  membership has its +1, the founding leader's included (registration sends it),
+  and its -1 carries the same dimensions: a change of role (a new leader) or of
+  the subcategory moves the open memberships -1 with the old and +1 with the
+  new. So a dissolution, which ends every membership with one
+  `organization_member_left` fact each, brings the organisation's members back
+  to exactly 0 in every cell, and so does every member leaving the street or
+  dying (`residence_ended`);
 - contracted projects: +1 with the budget in fen.
+
+Every fact is dated the day the register changed (the instance's today), not the
+founding, joining, leaving or status day entered, which stay in the history: a
+back-dated -1 must never land before its +1 (as for residents).
 
 When the leader leaves the street or dies, the organisation is not dissolved
 behind the clerk's back: it goes on without a leader (leader_resident_id null)
@@ -137,7 +144,9 @@ def register(tx, data, caller, today=None):
                                     "leader_resident_id": leader["id"]}, caller["actor"])
     row = store.organization(tx, organization_id)
     tx.emit("organization_registered", _event(row))
-    tx.publish_facts("organization_registered", [_org_fact("organization_registered", row, today, +1, members=1)])
+    tx.publish_facts("organization_registered", [_org_fact("organization_registered", row, today, +1)])
+    tx.publish_facts("organization_member_joined", [_member_fact(
+        "organization_member_joined", row, {"role": "leader", "pseudonym": leader["pseudonym"]}, today, +1)])
     return _org.dump(row)
 
 
@@ -200,7 +209,7 @@ def update(tx, organization_id, data, caller, today=None):
         _unique_name(tx, row["community_code"], new["name"], organization_id)
     with unique_races(RACES):
         version = store.update_organization(tx, {**new, "id": organization_id})
-        joined = _hand_over(tx, row, leader, today) if leader else None
+        joined, moved = _hand_over(tx, row, leader, today) if leader else (None, [])
     detail = {k: {"from": _plain(row[k]), "to": _plain(new[k])} for k in changed}
     store.add_organization_history(tx, organization_id, version, "updated", today, detail, caller["actor"])
     after = store.organization(tx, organization_id)
@@ -210,6 +219,18 @@ def update(tx, organization_id, data, caller, today=None):
                                                "role": "leader", "joined_on": today.isoformat()})
         tx.publish_facts("organization_member_joined",
                          [_member_fact("organization_member_joined", after, joined, today, +1)])
+    # Open memberships whose counted dimensions changed (a role handed over, the subcategory
+    # corrected): -1 as they were and +1 as they are, so their -1 on leaving meets their +1.
+    restated = []
+    for m in store.organization_members(tx, organization_id):
+        was = next((b for b in moved if b["resident_id"] == m["resident_id"]), None)
+        old = {**m, "role": was["role"]} if was else m
+        if (joined is not None and m["resident_id"] == leader["id"]) or \
+                (old["role"], row["subcategory"]) == (m["role"], after["subcategory"]):
+            continue
+        restated += [_member_fact("organization_member_changed", row, old, today, -1),
+                     _member_fact("organization_member_changed", after, m, today, +1)]
+    tx.publish_facts("organization_member_changed", restated)
     if {"subcategory", "activities"} & set(changed):
         tx.publish_facts("organization_updated", [_org_fact("organization_updated", row, today, -1),
                                                   _org_fact("organization_updated", after, today, +1)])
@@ -217,16 +238,20 @@ def update(tx, organization_id, data, caller, today=None):
 
 
 def _hand_over(tx, row, leader, today):
-    """Make `leader` the one leader; returns their new membership if they were not a member yet."""
+    """Make `leader` the one leader. Returns (their new membership if they were not a member yet,
+    [{"resident_id", "role"} before] of the open memberships whose role changed)."""
+    moved = []
     old = store.open_membership(tx, row["id"], row["leader_resident_id"])
     if old is not None:
         store.set_member_role(tx, old["id"], "member")
+        moved.append({"resident_id": row["leader_resident_id"], "role": old["role"]})
     current = store.open_membership(tx, row["id"], leader["id"])
     if current is not None:
         store.set_member_role(tx, current["id"], "leader")
-        return None
+        moved.append({"resident_id": leader["id"], "role": current["role"]})
+        return None, moved
     store.add_organization_member(tx, row["id"], leader["id"], "leader", today)
-    return {"role": "leader", "pseudonym": leader["pseudonym"]}
+    return {"role": "leader", "pseudonym": leader["pseudonym"]}, moved
 
 
 def change_status(tx, organization_id, data, caller, today=None):
@@ -247,11 +272,11 @@ def change_status(tx, organization_id, data, caller, today=None):
     after = store.organization(tx, organization_id)
     tx.emit("organization_status_changed", {**_event(after), "from_status": row["status"], "reason": d.get("reason"),
                                             "members_left": [m["resident_id"] for m in closed]})
-    tx.publish_facts("organization_status_changed", [_org_fact("organization_status_changed", row, effective, -1),
-                                                      _org_fact("organization_status_changed", after, effective, +1)])
+    tx.publish_facts("organization_status_changed", [_org_fact("organization_status_changed", row, today, -1),
+                                                      _org_fact("organization_status_changed", after, today, +1)])
     if closed:
         tx.publish_facts("organization_member_left",
-                         [_member_fact("organization_member_left", row, m, effective, -1) for m in closed])
+                         [_member_fact("organization_member_left", row, m, today, -1) for m in closed])
     return _org.dump(after)
 
 
@@ -277,7 +302,7 @@ def join(tx, organization_id, data, caller, today=None):
                                            "role": d["role"], "joined_on": joined_on.isoformat()})
     member = {"role": d["role"], "joined_on": joined_on, "pseudonym": resident["pseudonym"]}
     tx.publish_facts("organization_member_joined",
-                     [_member_fact("organization_member_joined", org, member, joined_on, +1)])
+                     [_member_fact("organization_member_joined", org, member, today, +1)])
     return _member_view(organization_id, member, resident)
 
 
@@ -299,12 +324,12 @@ def leave(tx, organization_id, resident_id, data, caller, today=None):
     tx.emit("organization_member_left", {"organization_id": organization_id, "resident_id": resident_id,
                                          "role": member["role"], "left_on": left_on.isoformat(),
                                          "reason": d.get("reason")})
-    tx.publish_facts("organization_member_left", [_member_fact("organization_member_left", org, member, left_on, -1)])
+    tx.publish_facts("organization_member_left", [_member_fact("organization_member_left", org, member, today, -1)])
     return _member_view(organization_id, member, {"id": resident_id, "name": member["name"],
                                                   "community_code": member["community_code"]}, left_on)
 
 
-def residence_ended(tx, resident, on, caller):
+def residence_ended(tx, resident, on, caller, today=None):
     """End every open membership of a resident who left the street or died, in that same transaction.
 
     Called by residents._end with the resident's row after the change. Each is a leave like any
@@ -315,6 +340,7 @@ def residence_ended(tx, resident, on, caller):
     """
     rid, status = resident["id"], resident["status"]
     reason = ENDED[status]
+    today = today or clock.today()  # the day of the facts; `on`, the effective day, goes in the history
     ended = []
     # Organisation first, then membership, in id order: the lock order of leave() and update().
     for organization_id in store.organizations_joined(tx, rid):
@@ -336,7 +362,7 @@ def residence_ended(tx, resident, on, caller):
         store.add_organization_history(tx, organization_id, version, "member_left", on, detail, caller["actor"])
         tx.emit("organization_member_left", {"organization_id": organization_id, "resident_id": rid,
                                              "role": member["role"], "left_on": on.isoformat(), "reason": reason})
-        tx.publish_facts("organization_member_left", [_member_fact("organization_member_left", org, member, on, -1)])
+        tx.publish_facts("organization_member_left", [_member_fact("organization_member_left", org, member, today, -1)])
         if leads:
             tx.emit("organization_updated", {**_event(store.organization(tx, organization_id)),
                                              "changed": ["leader_resident_id"]})

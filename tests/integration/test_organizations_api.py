@@ -107,16 +107,23 @@ def test_registration_emits_one_event_and_one_signed_fact_naming_no_one(api, peo
     events, batches = events + more_events, batches + more_batches
     assert [e["type"] for e in events] == ["organization_registered"]
     assert events[0]["payload"]["id"] == org["id"] and events[0]["payload"]["name"] == body["name"]
-    assert len(batches) == 1 and len(batches[0]["facts"]) == 1
-    fact = batches[0]["facts"][0]
+    # The organisation, and the founding leader's membership: its +1 meets the -1 of its end.
+    assert [[f["type"] for f in b["facts"]] for b in batches] == [["organization_registered"],
+                                                                  ["organization_member_joined"]]
+    fact, member = batches[0]["facts"][0], batches[1]["facts"][0]
     assert (fact["type"], fact["node"], fact["delta"], fact["subject"]) == ("organization_registered", COMMUNITY, 1,
                                                                            None)
     assert fact["dims"] == {"category": "volunteer_team", "subcategory": "security_patrol", "status": "filed",
-                            "activities": ["civility", "public_safety"], "members": 1}
+                            "activities": ["civility", "public_safety"]}
+    assert (member["node"], member["delta"], member["dims"]) == (COMMUNITY, 1, {
+        "category": "volunteer_team", "subcategory": "security_patrol", "role": "leader"})
     text = json.dumps(batches[0], ensure_ascii=False)
     for secret in (body["name"], "王秀英", body["filing_no"], id_number(100), "leader"):
         assert secret not in text
-    assert facts.verify(batches[0], facts.Signer.from_config(config).public_key)
+    text = json.dumps(batches[1], ensure_ascii=False)
+    for secret in (body["name"], "王秀英", body["filing_no"], id_number(100)):
+        assert secret not in text
+    assert all(facts.verify(b, facts.Signer.from_config(config).public_key) for b in batches)
 
     detail = api.get(f"/api/v1/organizations/{org['id']}").json()
     assert detail["leader_name"] == "王秀英"
