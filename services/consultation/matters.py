@@ -10,7 +10,7 @@ handled by its community until it is escalated; then by the street above it
 from services.consultation import cases, rules, store
 from services.consultation.schemas import (BackSchema, MatterCreateSchema, MatterListQuerySchema, MatterSchema,
                                            RateSchema, ScreenSchema, SettleSchema, SimilarQuerySchema)
-from shared import facts
+from shared import clock, facts
 from shared.db import unique_races
 from shared.errors import Conflict, DomainError, NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope, under
@@ -33,6 +33,14 @@ def fact(fact_type, row, day, **dims):
     # No names, no free text: the category, how it came and how urgent, and what happened.
     return facts.fact(fact_type, row["community_code"], day, category=row["category"], channel=row["channel"],
                       urgency=row["urgency"], **dims)
+
+
+def unraised(row):
+    """A repeat merged into the open matter it repeats is not a matter of its own: "raised" counts
+    matters that are not repeats, here (rules.figures) and at every level above. So the merge takes
+    the raise back, -1 on the day it was raised with its dimensions, which cancels its +1 in every
+    period, whenever the merge happens."""
+    return {**fact("matter_raised", row, clock.local_date(row["raised_at"])), "delta": -1}
 
 
 def history(tx, row, version, status, note, actor):
@@ -182,6 +190,8 @@ def screen(tx, matter_id, data, caller, now):
     on_time = (row["screened_at"] or now) <= row["screening_due_at"]
     tx.emit("matter_screened", event(after, outcome=d["outcome"], note=d.get("note"), on_time=on_time))
     facts_out = [fact("matter_screened", after, now.date(), outcome=d["outcome"], on_time=on_time)]
+    if to == "merged":
+        facts_out.append(unraised(row))
     if to == "escalated":
         tx.emit("matter_escalated", event(after, to_level=after["level_code"], reason=d.get("note")))
         facts_out.append(fact("matter_escalated", after, now.date(), to_level=len(after["level_code"])))
