@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 INSERT = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) "
           "VALUES (%s, %s, %s, %s, %s)")
 COPY = "COPY outbox (event_id, exchange, routing_key, body, correlation_id) FROM STDIN"
-CLAIM = ("SELECT id, event_id, exchange, routing_key, body, correlation_id, attempts FROM outbox "
+# The body as the text PostgreSQL stores: the relay sends it as it is. Decoding it to publish it encoded
+# again was more than half of a relaying aggregator's time.
+CLAIM = ("SELECT id, event_id, exchange, routing_key, body::text AS body, correlation_id, attempts FROM outbox "
          "WHERE sent_at IS NULL AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED")
 MARK_SENT = "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY(%s)"
 MARK_RETRY = ("UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
@@ -179,7 +181,7 @@ class Publisher:
         for row in rows:
             event_id = str(row["event_id"])
             msg = amqp.Message(
-                json.dumps(row["body"], ensure_ascii=False),
+                row["body"],
                 content_type="application/json", content_encoding="utf-8",
                 delivery_mode=2, message_id=event_id,
                 correlation_id=row["correlation_id"] or "",
