@@ -53,3 +53,28 @@ def test_medians_come_from_distributions():
     assert rules.median_from({"3": 2, "10": 1, "30": 1}) == 3.0
     assert rules.median_from({"3": 1, "10": 1, "30": 1}) == 10.0
     assert rules.median_from({}) is None
+
+
+def test_a_cohorts_band_is_the_age_it_reaches_in_the_year_read():
+    assert facts.age_band_of(2008, date(2025, 12, 31)) == "0-17"
+    assert facts.age_band_of(2008, date(2026, 1, 1)) == "18-34"      # turns 18 in 2026, whatever the day
+    assert facts.age_band_of("1946", date(2026, 6, 1)) == "80+"      # cohorts come back from the roll-ups as text
+    assert facts.age_band_of(1967, date(2026, 6, 1)) == "35-59"
+    assert facts.age_band_of(2027, date(2026, 6, 1)) == "0-17"       # before its birth year: only zeros there
+
+
+def test_stock_cells_by_band_are_made_from_cohorts_at_each_period():
+    day1, day2 = date(2025, 12, 31), date(2026, 1, 1)
+    cells = {("310110012", "day", day1, "residents", "cohort", "2008"): (3, Decimal(0)),
+             ("310110012", "day", day2, "residents", "cohort", "2008"): (3, Decimal(0)),
+             ("310110012", "day", day2, "residents", "cohort", "1995"): (2, Decimal(0)),
+             # A band a fact carried itself is stale as soon as its people age: not shown.
+             ("310110012", "day", day2, "residents", "age_band", "0-17"): (7, Decimal(0)),
+             ("310110012", "day", day2, "residents", "", ""): (5, Decimal(0))}
+    banded = rules.age_band_cells(cells)
+    assert banded == {("310110012", "day", day1, "residents", "age_band", "0-17"): (3, Decimal(0)),
+                      ("310110012", "day", day2, "residents", "age_band", "18-34"): (5, Decimal(0)),
+                      ("310110012", "day", day2, "residents", "", ""): (5, Decimal(0))}
+    kept = rules.age_band_cells(cells, keep_cohorts=True)
+    assert kept[("310110012", "day", day2, "residents", "cohort", "1995")] == (2, Decimal(0))
+    assert rules.stock_dims(["", "age_band"]) == ["", "age_band", "cohort"] and rules.stock_dims(["sex"]) == ["sex"]
