@@ -81,9 +81,10 @@ def unavailable(exc):
         return True
     if isinstance(exc, psycopg.OperationalError):
         # 08: connection exception, 53: insufficient resources (too many connections),
-        # 57: operator intervention (shutdown). None: the client lost the connection itself.
+        # 57P: shutdown or not accepting connections yet. Not 57014 (a statement cancelled or timed
+        # out): that statement failed, the database is there. None: the client lost the connection.
         state = getattr(exc, "sqlstate", None)
-        return state is None or state[:2] in ("08", "53", "57")
+        return state is None or state[:2] in ("08", "53") or state[:3] == "57P"
     return False
 
 

@@ -7,7 +7,11 @@ the pool gives no connection it connects once itself to learn why, and tells the
 states apart, because each asks for a different remedy:
 
 - "pool exhausted": the server lets us in, but every connection this process may
-  hold is busy (it is overloaded, or something holds connections too long);
+  hold is busy (it is overloaded, or something holds connections too long). The
+  process is still ready: its workers wait for a connection (DB_POOL_TIMEOUT_SECONDS)
+  and are served. Failing readiness here would take every replica out of the
+  Service in the same busy minute, turning load into an outage; the state is
+  shown in the body (`"status": "busy"`) and logged;
 - "server full": PostgreSQL refuses new connections (max_connections reached by the
   tree, the CLI, psql ..., or the role's or database's connection limit);
 - "unavailable": the database cannot be reached or is shutting down.
@@ -67,6 +71,13 @@ def check_database(dsn, pool=None, timeout=1):
     return state, reason
 
 
+def status(ok, checks):
+    """The word /readyz answers with: ok, busy (ready, but the pool is exhausted) or unavailable."""
+    if not ok:
+        return "unavailable"
+    return "busy" if POOL_EXHAUSTED in checks.values() else "ok"
+
+
 def check_broker(amqp_uri, timeout=3):
     try:
         with Connection(amqp_uri, connect_timeout=timeout) as conn:
@@ -89,7 +100,7 @@ def readiness(config, pool=None):
     if broker:
         log.warning("readiness: broker unavailable: %s", broker)
     checks = {"database": db_state or "ok", "broker": UNAVAILABLE if broker else "ok"}
-    return all(v == "ok" for v in checks.values()), checks
+    return all(v in ("ok", POOL_EXHAUSTED) for v in checks.values()), checks
 
 
 def service_pool(container):
@@ -111,7 +122,7 @@ def wsgi_app(config, pool=None):
         if path == "/readyz":
             ok, checks = readiness(config, pool)
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
-            return [json.dumps({"status": "ok" if ok else "unavailable", "checks": checks}).encode()]
+            return [json.dumps({"status": status(ok, checks), "checks": checks}).encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 

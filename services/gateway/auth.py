@@ -43,8 +43,10 @@ PERMISSIONS = {
     "consultation:write": {"community_worker", "street_admin"},
     # Screening and settlement deadlines bind every community of the street.
     "consultation:admin": {"street_admin"},
-    # Figures are aggregates with no one named, so analysts may have them as well.
-    "consultation:figures": {"community_worker", "street_admin", "district_analyst"},
+    # Figures per community and category, unsuppressed: the register's keepers' working view. An
+    # analyst reads the same figures from the roll-ups' headlines, under the one small-cell rule
+    # (aggregator/suppression.py); giving them these too would show the counts that rule hides.
+    "consultation:figures": {"community_worker", "street_admin"},
     # Notification: subscribers, notices, broadcasts and their deliveries name residents, so only the
     # register's keepers read them; the service checks each one's community against the token's scope.
     "notification:read": {"community_worker", "street_admin"},

@@ -19,11 +19,11 @@ text that came in, not re-encoded JSON.
 import logging
 import re
 
-from nameko.exceptions import UnknownService
+from nameko.exceptions import RemoteError, UnknownService
 
 from services.gateway.http import MAX_BODY, PayloadTooLarge, ServiceUnavailable, api, as_json, json_body, raw_body
 from services.notification.schemas import ROLES as TARGET_ROLES
-from shared.errors import Forbidden, ValidationFailed
+from shared.errors import DomainError, Forbidden, ValidationFailed
 from shared.rpc import ServiceTimeout
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,12 @@ class NotificationRoutes:
         the broadcast is still shown, its roll-up marked unavailable, not the whole page a 503."""
         try:
             figures = self._call("directive_figures", directive_id, caller, service="aggregator")
-        except (ServiceUnavailable, ServiceTimeout, UnknownService) as exc:
+        except (ServiceUnavailable, ServiceTimeout, UnknownService, RemoteError) as exc:
+            log.warning("directive roll-up unavailable: %s", exc)
+            return {**own, "source": "unavailable"}
+        except DomainError as exc:
+            if exc.status != 503:  # a refusal (scope, unknown directive) is the caller's answer
+                raise
             log.warning("directive roll-up unavailable: %s", exc)
             return {**own, "source": "unavailable"}
         return {**own, "source": "rollups", "streets": figures["streets"], "communities": figures["communities"],

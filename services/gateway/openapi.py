@@ -36,7 +36,8 @@ ERRORS = {str(code): {"description": desc, "content": {"application/problem+json
                              (404, "no such node"), (409, "conflicts with the current state"),
                              (422, "invalid fields; see `errors`"),
                              (503, "a service did not answer within its deadline, or no database connection was "
-                                   "free in time; nothing was changed, try again")]}
+                                   "free in time. A late service may still finish the change: retry with the "
+                                   "same request_id (or check first) where the operation takes one")]}
 
 
 def _op(summary, ok_schema, body=None, status="200", params=None):
@@ -83,9 +84,11 @@ def build(version):
                           ("/metrics", "Prometheus metrics"), ("/api/v1/openapi.json", "This document")]:
         responses = {"200": {"description": "ok"}}
         if path == "/readyz":
-            responses["503"] = {"description": "not ready: `checks.database` is `pool exhausted` (this process's "
-                                               "connections all busy), `server full` (PostgreSQL refuses more) or "
-                                               "`unavailable`; `checks.broker` is `unavailable`"}
+            responses["200"] = {"description": "ready: `status` is `ok`, or `busy` when `checks.database` is "
+                                               "`pool exhausted` (this process's connections all busy; its workers "
+                                               "wait for one, so it still takes traffic)"}
+            responses["503"] = {"description": "not ready: `checks.database` is `server full` (PostgreSQL refuses "
+                                               "more) or `unavailable`; `checks.broker` is `unavailable`"}
         spec.path(path, operations={"get": {"summary": summary, "responses": responses}})
     add_people(spec)
     add_party(spec)

@@ -94,7 +94,7 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     @api("GET", "/readyz")
     def readyz(self, request):
         ok, checks = health.readiness(self.config, getattr(self.db, "pool", None))
-        return as_json({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+        return as_json({"status": health.status(ok, checks), "checks": checks}, 200 if ok else 503)
 
     @api("GET", "/metrics")
     def metrics(self, request):
