@@ -25,6 +25,7 @@ import psycopg
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from psycopg.rows import dict_row
+from prometheus_client import Counter
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from shared import envelope
@@ -33,8 +34,12 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 # A worker asking for more distinct remote answers than this is looping on keys that never
-# settle (say, ids that change on every pass); it fails instead of running for ever.
+# settle (say, ids that change on every pass), or asks once per item where it should ask once for
+# all of them; it fails (TooManyRemoteCalls) instead of running for ever. A safety net only: each
+# deferral costs a whole re-run, so code that can meet many items asks for them in one call.
 MAX_DEFERRALS = 100
+RERUNS = Counter("linli_worker_reruns_total", "Worker passes run again because a remote answer was asked for "
+                 "with the transaction open (each one a whole rolled-back pass)", ["service", "entrypoint"])
 
 
 def make_pool(dsn, schema=None, max_size=10, min_size=0, name=None, max_idle=60.0, timeout=10.0):
@@ -102,6 +107,17 @@ class Deferred(BaseException):
 
 class RpcInTransaction(RuntimeError):
     """A remote call was about to be made while a transaction holds a connection."""
+
+
+@deserialize_to_instance
+class TooManyRemoteCalls(DomainError):
+    """503: a worker asked for more than MAX_DEFERRALS remote answers with its transaction open.
+
+    Nothing was committed. It is a bug in the worker (it should ask once for many), said plainly and
+    logged, rather than a RuntimeError that reaches an HTTP caller as a bare 500.
+    """
+    status = 503
+    title = "Service unavailable"
 
 
 class Tx:
@@ -257,6 +273,7 @@ class Database(DependencyProvider):
                     result = method(*args, **kwargs)
                 except Deferred as need:
                     tx.finish(commit=False)  # give the connection back before the remote call
+                    RERUNS.labels(self.source["service"], name).inc()
                     try:
                         tx.settle(need.key, need.call)
                     except Exception:  # kept with the answers: raised where the method asks, on the next pass
@@ -277,7 +294,11 @@ class Database(DependencyProvider):
                         raise DatabaseUnavailable(_unavailable_message(exc, tx.pool)) from exc
                     raise
                 return result
-            raise RuntimeError(f"{name} asked for more than {MAX_DEFERRALS} remote answers in one call")
+            asked = sorted({tuple(k[:2]) if isinstance(k, tuple) else (str(k),) for k in tx.answers})
+            log.error("worker gave up: more than %d remote answers asked for with its transaction open",
+                      MAX_DEFERRALS, extra={"entrypoint": name, "calls": [".".join(a) for a in asked]})
+            raise TooManyRemoteCalls(f"{self.source['service']}.{name} asked for more than {MAX_DEFERRALS} "
+                                     "remote answers with its transaction open; nothing was changed")
 
         setattr(service, name, in_transaction)
 

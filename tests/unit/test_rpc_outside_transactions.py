@@ -10,7 +10,7 @@ from nameko.rpc import RpcProxy as BareRpcProxy
 
 from linli import SERVICES, service_class
 from shared import rpc
-from shared.db import Database, DatabaseUnavailable, Deferred, RpcInTransaction, Tx
+from shared.db import Database, DatabaseUnavailable, Deferred, RpcInTransaction, TooManyRemoteCalls, Tx
 from shared.errors import NotFound
 
 
@@ -161,12 +161,15 @@ def test_a_worker_that_never_settles_fails_instead_of_looping():
         tx.execute("SELECT 1")
         return tx.outside(next(counter), lambda: "new key every pass")
 
-    with pytest.raises(RuntimeError, match="more than 100 remote answers"):
+    with pytest.raises(TooManyRemoteCalls, match="more than 100 remote answers") as err:
         run_worker(work)
+    assert err.value.status == 503  # a clear problem for the HTTP caller, not a bare 500
 
 
 @pytest.mark.parametrize("exc", [rpc.ServiceTimeout("registry did not answer within 10s"),
-                                 DatabaseUnavailable("the database is busy: no connection was free within 10s")])
+                                 DatabaseUnavailable("the database is busy: no connection was free within 10s"),
+                                 TooManyRemoteCalls("points.match_handovers asked for more than 100 remote answers "
+                                                    "with its transaction open; nothing was changed")])
 def test_a_late_service_or_a_busy_database_is_a_503_problem_for_the_http_caller(exc):
     import json
 
