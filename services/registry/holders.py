@@ -1,7 +1,8 @@
-"""Who a points account belongs to: the registry's answer to the points service.
+"""Who a points account belongs to: the registry's answer to the points and consultation services.
 
 The points service keeps only what rankings and scoping need; it asks here, by
-RPC, for a resident's or an organisation's current standing. A resident is a
+RPC, for a resident's or an organisation's current standing (consultation asks
+the same of a matter's raiser or a meeting's roster), one at a time or many at once. A resident is a
 party member while not withdrawn, else a volunteer while in a volunteer team,
 else a resident. Reads on behalf of a person's token are audited like any other
 read of a personal record; the service's own look-ups (from events) are not.
@@ -23,6 +24,17 @@ def _scoped(code, grid, caller, what, field):
                         {field: [f"outside scope {caller['scope']}"]})
 
 
+def _person(vault, row):
+    in_party = row["report_status"] in ("unreported", "reported")
+    return {"resident_id": row["resident_id"], "name": row["name"], "community_code": row["community_code"],
+            "grid_code": row["grid_code"], "status": row["status"], "pseudonym": row["pseudonym"],
+            "member_category": member_category(row),
+            "party_org_id": row["party_org_id"] if in_party else None,
+            "party_org_name": row["party_org_name"] if in_party else None,
+            "organization_ids": list(row["organization_ids"]),
+            "handover_key": vault.handover(vault.open(row["id_cipher"], ID)).hex()}
+
+
 def account_holder(tx, vault, kind, ref_id, caller):
     if kind == "person":
         row = store.account_holder(tx, ref_id)
@@ -31,14 +43,7 @@ def account_holder(tx, vault, kind, ref_id, caller):
         _scoped(row["community_code"], row["grid_code"], caller, f"resident {ref_id}", "resident_id")
         if not caller["actor"].startswith("service:"):
             store.audit(tx, caller["actor"], "read", "resident", [(ref_id, row["community_code"])], tx.correlation_id)
-        in_party = row["report_status"] in ("unreported", "reported")
-        return {"resident_id": row["resident_id"], "name": row["name"], "community_code": row["community_code"],
-                "grid_code": row["grid_code"], "status": row["status"], "pseudonym": row["pseudonym"],
-                "member_category": member_category(row),
-                "party_org_id": row["party_org_id"] if in_party else None,
-                "party_org_name": row["party_org_name"] if in_party else None,
-                "organization_ids": list(row["organization_ids"]),
-                "handover_key": vault.handover(vault.open(row["id_cipher"], ID)).hex()}
+        return _person(vault, row)
     if kind == "organization":
         row = store.organization(tx, ref_id)
         if row is None:
@@ -47,6 +52,36 @@ def account_holder(tx, vault, kind, ref_id, caller):
         return {"organization_id": row["id"], "name": row["name"], "community_code": row["community_code"],
                 "status": row["status"], "category": row["category"]}
     raise ValidationFailed("unknown holder kind", {"kind": ["must be person or organization"]})
+
+
+MAX_HOLDERS = 1000
+
+
+def account_holders(tx, vault, resident_ids, caller):
+    """`account_holder("person", …)` for many residents in one call, with the same scope rule and audit.
+
+    A caller that needs many residents (a meeting's roster, a timer matching handovers) asks once
+    instead of once each: every call it makes with its transaction open costs it a whole re-run
+    (shared/db.py). Nothing is refused as a whole for one resident: the answer says, per id, who is
+    on the register within the caller's scope ("holders", keyed by the id as a string, as JSON keys
+    are), who is not on the register ("not_found"), and who lies outside the scope ("forbidden"),
+    so the caller can name each of its own fields.
+    """
+    try:
+        ids = sorted({int(i) for i in resident_ids})
+    except (TypeError, ValueError):
+        raise ValidationFailed("bad resident ids", {"resident_ids": ["must be whole numbers"]})
+    if len(ids) > MAX_HOLDERS:
+        raise ValidationFailed("too many residents at once", {"resident_ids": [f"at most {MAX_HOLDERS}"]})
+    rows = {r["resident_id"]: r for r in store.account_holders(tx, ids)} if ids else {}
+    reached = [r for r in rows.values() if is_in_scope(r["community_code"], caller["scope"])
+               or is_in_scope(r["grid_code"], caller["scope"])]
+    if reached and not caller["actor"].startswith("service:"):
+        store.audit(tx, caller["actor"], "read", "resident", [(r["resident_id"], r["community_code"]) for r in reached],
+                    tx.correlation_id)
+    return {"holders": {str(r["resident_id"]): _person(vault, r) for r in reached},
+            "not_found": [i for i in ids if i not in rows],
+            "forbidden": sorted(set(rows) - {r["resident_id"] for r in reached})}
 
 
 def residents_by_handover_keys(tx, keys):

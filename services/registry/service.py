@@ -219,11 +219,15 @@ class RegistryService:
     def record_worker_departure(self, worker_id, data, caller):
         return workers.leave(self.db, self.vault, worker_id, data, caller)
 
-    # -- for the points service --
+    # -- for the points and consultation services --
 
     @command
     def account_holder(self, kind, ref_id, caller):
         return holders.account_holder(self.db, self.vault, kind, ref_id, caller)
+
+    @command
+    def account_holders(self, resident_ids, caller):
+        return holders.account_holders(self.db, self.vault, resident_ids, caller)
 
     @command
     def contacts(self, resident_ids):

@@ -1,8 +1,8 @@
-"""SQL behind the points service's questions: who holds an account, who arrived with a handover."""
+"""SQL behind other services' questions: who holds an account (one or many), who arrived with a handover."""
 
-__all__ = ["account_holder", "residents_by_handover", "phones"]
+__all__ = ["account_holder", "account_holders", "residents_by_handover", "phones"]
 
-HOLDER = """
+HOLDERS = """
 SELECT r.id AS resident_id, r.name, r.community_code, r.grid_code, r.status, r.pseudonym, r.id_cipher,
        m.report_status, m.party_org_id, o.name AS party_org_name,
        EXISTS (SELECT 1 FROM organization_members om JOIN organizations g ON g.id = om.organization_id
@@ -11,8 +11,9 @@ SELECT r.id AS resident_id, r.name, r.community_code, r.grid_code, r.status, r.p
        ARRAY(SELECT om.organization_id FROM organization_members om
              WHERE om.resident_id = r.id AND om.left_on IS NULL ORDER BY 1) AS organization_ids
 FROM residents r LEFT JOIN party_members m ON m.resident_id = r.id LEFT JOIN party_orgs o ON o.id = m.party_org_id
-WHERE r.id = %s
 """
+HOLDER = HOLDERS + "WHERE r.id = %s"
+MANY_HOLDERS = HOLDERS + "WHERE r.id = ANY(%s) ORDER BY r.id"
 PHONES = ("SELECT id, community_code, phone_cipher FROM residents WHERE id = ANY(%s) AND status = 'active' "
           "AND phone_cipher IS NOT NULL")
 BY_HANDOVER = "SELECT id, handover_hash FROM residents WHERE handover_hash = ANY(%s) AND status = 'active'"
@@ -20,6 +21,10 @@ BY_HANDOVER = "SELECT id, handover_hash FROM residents WHERE handover_hash = ANY
 
 def account_holder(tx, resident_id):
     return tx.one(HOLDER, (resident_id,))
+
+
+def account_holders(tx, resident_ids):
+    return tx.all(MANY_HOLDERS, (list(resident_ids),))
 
 
 def residents_by_handover(tx, hashes):
