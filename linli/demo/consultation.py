@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from services.consultation import decisions, deliberation, matters
 from shared import clock
+from shared.errors import Forbidden, NotFound
 
 MATTERS = [
     ("parking", "reception_day", "小区夜间停车难", "晚上8点后小区内车辆乱停，消防通道被占，希望重新规划停车位。"),
@@ -16,6 +17,22 @@ MATTERS = [
     ("noise", "hotline", "广场舞音响扰民", "每晚7点到9点广场舞音响声音过大，影响老人和学生休息。"),
     ("elevator", "discussion_book", "老楼加装电梯", "8号楼六层住户多为老人，希望推进加装电梯，协调低层住户意见。"),
 ]
+
+
+def people_of(people):
+    """The registry's batched answer (`account_holders`) made from its one-at-a-time one: the demo
+    asks the registry in-process, where a question costs nothing."""
+    def ask(resident_ids, caller):
+        answer = {"holders": {}, "not_found": [], "forbidden": []}
+        for rid in sorted(set(resident_ids)):
+            try:
+                answer["holders"][str(rid)] = people(rid, caller)
+            except NotFound:
+                answer["not_found"].append(rid)
+            except Forbidden:
+                answer["forbidden"].append(rid)
+        return answer
+    return ask
 
 
 def load_consultation(tx, people, residents_by_community, instance_code):
@@ -67,10 +84,11 @@ def _deliberate(tx, people, matter, ids, caller, now):
     for p in roster:
         if "resident_id" in p:
             p["name"] = people(p["resident_id"], caller)["name"]
-    meeting = deliberation.schedule(tx, people, {"community_code": code, "title": "停车问题协商议事会",
-                                                 "starts_at": (now + timedelta(minutes=5)).isoformat(),
-                                                 "place": "居委会二楼会议室", "quorum": 3,
-                                                 "agenda_item_ids": [item["id"]], "roster": roster}, caller, now)
+    meeting = deliberation.schedule(tx, people_of(people), {"community_code": code, "title": "停车问题协商议事会",
+                                                            "starts_at": (now + timedelta(minutes=5)).isoformat(),
+                                                            "place": "居委会二楼会议室", "quorum": 3,
+                                                            "agenda_item_ids": [item["id"]], "roster": roster},
+                                    caller, now)
     present = [p["id"] for p in meeting["roster"]]
     deliberation.open_meeting(tx, meeting["id"], {"participant_ids": present}, caller)
     for pid in present[:4]:

@@ -16,7 +16,7 @@ from services.consultation.schemas import (AgendaItemCreateSchema, AttendanceSch
                                            TallySchema, VoteSchema)
 from shared import facts
 from shared.db import unique_races
-from shared.errors import Conflict, NotFound, ValidationFailed, load
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope
 
 _meeting = MeetingSchema()
@@ -119,7 +119,40 @@ def _ahead(starts_at, now):
         raise ValidationFailed("too far ahead", {"starts_at": ["must be within two years"]})
 
 
-def schedule(tx, people, data, caller, now):
+def roster_on_register(people_of, roster, caller):
+    """Every resident on the roster is on the active register within the caller's scope.
+
+    The registry is asked once for the whole roster (`people_of(ids, caller)`, its
+    `account_holders`): a question asked with the transaction open costs the worker a whole
+    re-run, so one per resident would make a large roster cost a re-run each (shared/db.py).
+    Every resident in the wrong is named under their own roster field; the error's kind is that of
+    the first of them, as when they were asked one at a time.
+    """
+    ids = sorted({p["resident_id"] for p in roster if p.get("resident_id") is not None})
+    if not ids:
+        return
+    answer = people_of(ids, caller)
+    forbidden, not_found = set(answer["forbidden"]), set(answer["not_found"])
+    problems, first = {}, None
+    for n, p in enumerate(roster):
+        rid = p.get("resident_id")
+        if rid is None:
+            continue
+        if rid in forbidden:
+            kind, why = Forbidden, f"resident {rid} lies outside this token's scope {caller['scope']}"
+        elif rid in not_found:
+            kind, why = NotFound, f"no resident {rid}"
+        elif answer["holders"][str(rid)]["status"] != "active":
+            kind, why = ValidationFailed, f"resident {rid} is {answer['holders'][str(rid)]['status']}"
+        else:
+            continue
+        first = first or kind
+        problems[f"roster.{n}.resident_id"] = [why]
+    if problems:
+        raise first("residents on the roster must be on the active register within this token's scope", problems)
+
+
+def schedule(tx, people_of, data, caller, now):
     d = load(MeetingCreateSchema, data)
     if not in_scope(d["community_code"], caller):
         forbid(d["community_code"], caller, "community_code")
@@ -136,9 +169,7 @@ def schedule(tx, people, data, caller, now):
     if bad:
         raise ValidationFailed("agenda items must be open and of the meeting's community",
                                {"agenda_item_ids": [f"cannot take {bad}"]})
-    for n, p in enumerate(d["roster"]):
-        if p.get("resident_id") is not None:
-            matters_mod.resident(people, p["resident_id"], caller, f"roster.{n}.resident_id")
+    roster_on_register(people_of, d["roster"], caller)
     inserted = tx.one(store.ADD_MEETING, {**d, "request_id": d.get("request_id"), "actor": caller["actor"]})
     if inserted is None:  # the same request, committed meanwhile by a concurrent retry
         return {**get(tx, tx.one(store.MEETING_BY_REQUEST, (d["request_id"],))["id"], caller), "replayed": True}

@@ -41,6 +41,10 @@ class ConsultationService:
     def people(self, resident_id, caller):
         return self.registry.account_holder("person", resident_id, caller)
 
+    def people_of(self, resident_ids, caller):
+        """Many residents in one question (a roster): each question asked in a transaction costs a re-run."""
+        return self.registry.account_holders(resident_ids, caller)
+
     # -- matters between levels ---------------------------------------------------------------
 
     @consume(CASES, cases.UP_KEY)
@@ -127,7 +131,7 @@ class ConsultationService:
 
     @command
     def schedule_meeting(self, data, caller):
-        return deliberation.schedule(self.db, self.people, data, caller, now())
+        return deliberation.schedule(self.db, self.people_of, data, caller, now())
 
     @command
     def get_meeting(self, meeting_id, caller):

@@ -1,7 +1,7 @@
 """Consultation use cases on real PostgreSQL (trigram similarity included), without the services around them.
 
 Real: PostgreSQL, the use cases, the SQL and constraints. Faked: the registry, a dict behind
-the one RPC the consultation service asks it (`account_holder`, scope included); the API
+the RPCs the consultation service asks it (`account_holder`, `account_holders`, scope included); the API
 tests cover the real one and the broker.
 """
 from datetime import timedelta
@@ -29,6 +29,20 @@ def people(resident_id, caller):
     if not p["community_code"].startswith(caller["scope"]):
         raise Forbidden("outside scope", {"resident_id": ["outside scope"]})
     return p
+
+
+def people_of(resident_ids, caller):
+    """The registry's batched answer (`account_holders`) from the same dict, scope included."""
+    answer = {"holders": {}, "not_found": [], "forbidden": []}
+    for i in sorted(set(resident_ids)):
+        p = PEOPLE.get(i)
+        if p is None:
+            answer["not_found"].append(i)
+        elif not p["community_code"].startswith(caller["scope"]):
+            answer["forbidden"].append(i)
+        else:
+            answer["holders"][str(i)] = p
+    return answer
 
 
 @pytest.fixture
@@ -117,7 +131,7 @@ def _roster():
 
 
 def _meeting(tx, item_id, quorum=3):
-    return tx(deliberation.schedule, people, {"community_code": C1, "title": "停车问题协商议事会",
+    return tx(deliberation.schedule, people_of, {"community_code": C1, "title": "停车问题协商议事会",
                                               "starts_at": (now() + timedelta(days=2)).isoformat(),
                                               "place": "居委会二楼会议室", "quorum": quorum,
                                               "agenda_item_ids": [item_id], "roster": _roster()}, WORKER, now())
@@ -267,18 +281,42 @@ def test_merging_moves_every_backer_and_deliberation_without_a_decision_can_end(
     assert tx(deliberation.item, item["id"], WORKER, now())["matters"] == []
 
 
+def test_a_roster_names_every_resident_in_the_wrong_under_their_own_field(tx, q):
+    item = tx(deliberation.create_item, {"community_code": C1, "title": "停车位重新规划",
+                                         "matter_ids": _to_deliberation(tx, 1)}, WORKER, now())
+    roster = _roster() + [{"role": "resident_rep", "resident_id": 999, "name": "查无此人"},
+                          {"role": "resident_rep", "resident_id": 201, "name": "吴建华"}]
+    body = {"community_code": C1, "title": "停车问题协商议事会", "starts_at": (now() + timedelta(days=2)).isoformat(),
+            "place": "居委会二楼会议室", "quorum": 2, "agenda_item_ids": [item["id"]], "roster": roster}
+    with pytest.raises(NotFound) as err:   # the first in the wrong is not on the register at all
+        tx(deliberation.schedule, people_of, body, WORKER, now())
+    assert err.value.fields == {"roster.5.resident_id": ["no resident 999"],
+                                "roster.6.resident_id": [f"resident 201 lies outside this token's scope {C1}"]}
+    with pytest.raises(Forbidden):
+        tx(deliberation.schedule, people_of, {**body, "roster": _roster() + roster[-1:]}, WORKER, now())
+    PEOPLE[106] = {"resident_id": 106, "name": "钱玉兰", "community_code": C1, "status": "deceased"}
+    try:
+        with pytest.raises(ValidationFailed) as err:
+            tx(deliberation.schedule, people_of, {**body, "roster": [{"role": "resident_rep", "resident_id": 106,
+                                                                     "name": "钱玉兰"}], "quorum": 1}, WORKER, now())
+    finally:
+        del PEOPLE[106]
+    assert err.value.fields == {"roster.0.resident_id": ["resident 106 is deceased"]}
+    assert q("SELECT count(*) FROM meetings")[0][0] == 0
+
+
 def test_retries_record_nothing_twice(tx, q):
     item = tx(deliberation.create_item, {"community_code": C1, "title": "停车位重新规划",
                                          "matter_ids": _to_deliberation(tx, 1)}, WORKER, now())
     body = {"request_id": "mtg-2026-11-01", "community_code": C1, "title": "停车问题协商议事会",
             "starts_at": (now() + timedelta(days=2)).isoformat(), "place": "居委会二楼会议室", "quorum": 2,
             "agenda_item_ids": [item["id"]], "roster": _roster()}
-    first = tx(deliberation.schedule, people, body, WORKER, now())
-    again = tx(deliberation.schedule, people, body, WORKER, now())
+    first = tx(deliberation.schedule, people_of, body, WORKER, now())
+    again = tx(deliberation.schedule, people_of, body, WORKER, now())
     assert again["id"] == first["id"] and again["replayed"] is True
     assert q("SELECT count(*) FROM meetings")[0][0] == 1 and q("SELECT count(*) FROM participants")[0][0] == 5
     with pytest.raises(ValidationFailed, match="too far ahead"):
-        tx(deliberation.schedule, people, {**body, "request_id": "x", "starts_at": "9999-12-31T23:00:00-12:00"},
+        tx(deliberation.schedule, people_of, {**body, "request_id": "x", "starts_at": "9999-12-31T23:00:00-12:00"},
            WORKER, now())
 
 
