@@ -3,7 +3,8 @@
 The registry owns who a person is; this service keeps on each account only what
 rankings and scoping need (community, name, member category, party branch) and
 refreshes it from the registry's events. `holders` is the registry seen through
-one RPC, `account_holder(kind, id, caller)`, so tests can hand in a fake.
+one RPC, `account_holder(kind, id, caller)`, so tests can hand in a fake; `holders_of(ids, caller)`
+is its `account_holders`, for many residents in one question.
 
 `caller` is {"actor", "scope", "role", "organization_id"} from the gateway's token;
 event handlers act as the instance itself (`system_caller`).
@@ -42,14 +43,20 @@ def _holder_values(kind, holder):
             "member_category": "organization", "party_org_id": None, "party_org_name": None}
 
 
-def ensure(tx, holders, kind, ref_id, caller, field):
-    """The account of a resident or organisation, opened (once, even under a race) on first use."""
+def ensure(tx, holders, kind, ref_id, caller, field, holder=None):
+    """The account of a resident or organisation, opened (once, even under a race) on first use.
+
+    `holder` is the registry's answer on them if the caller asked already: a caller opening many
+    accounts asks for all of them at once (`account_holders`), since every question asked with
+    the transaction open costs the worker a whole re-run (shared/db.py).
+    """
     row = tx.one(store.ACCOUNT_OF_RESIDENT if kind == "person" else store.ACCOUNT_OF_ORGANIZATION, (ref_id,))
     if row is not None:
         if not in_scope(row["community_code"], caller):
             forbid(f"account {row['id']}", caller, field)
         return row, False
-    holder = holders(kind, ref_id, caller)  # raises NotFound / Forbidden from the registry
+    if holder is None:
+        holder = holders(kind, ref_id, caller)  # raises NotFound / Forbidden from the registry
     if kind == "person" and holder["status"] != "active":
         raise ValidationFailed("the resident is not on the active register",
                                {field: [f"resident {ref_id} is {holder['status']}"]})

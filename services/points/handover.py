@@ -80,7 +80,7 @@ def check(message, peer_keys, instance_code):
         raise Rejected("a street names its own transfers", {"transfer_id": [f"must start with {sender}:"]})
 
 
-def receive(tx, finder, holders, message, peer_keys, instance_code, own_key=None):
+def receive(tx, finder, holders_of, message, peer_keys, instance_code, own_key=None):
     """Record an arriving handover once, then try to credit it. Returns False for a redelivery.
 
     Our own handovers come back too (every street is bound to the exchange): they wait like any
@@ -94,27 +94,44 @@ def receive(tx, finder, holders, message, peer_keys, instance_code, own_key=None
         return False
     try:
         with tx.conn.transaction():  # a savepoint: the handover stays recorded if matching fails
-            match(tx, finder, holders, instance_code, [message["person_key"]])
+            match(tx, finder, holders_of, instance_code, [message["person_key"]])
     except Exception:  # the registry may be restarting; the timer tries again
         log.warning("handover recorded, matching deferred", exc_info=True,
                     extra={"transfer_id": message["transfer_id"]})
     return True
 
 
-def match(tx, finder, holders, instance_code, keys=None, limit=100):
-    """Credit waiting handovers whose person the registry now knows; returns how many were credited."""
+MATCH_LIMIT = 500
+
+
+def match(tx, finder, holders_of, instance_code, keys=None, limit=MATCH_LIMIT):
+    """Credit waiting handovers whose person the registry now knows; returns how many were credited.
+
+    The registry is asked two questions whatever the number of handovers: who the keys name
+    (`finder`), and, for those with no account here yet, who they are (`holders_of`, its
+    `account_holders`). Each question asked with the transaction open costs the worker a whole
+    re-run (shared/db.py), so asking per handover would make a round of many fail, and roll back,
+    every time.
+    """
     waiting = tx.all(store.WAITING_HANDOVERS, (keys, keys, limit))
     if not waiting:
         return 0
     tx.execute(store.TRIED_HANDOVERS, ([w["transfer_id"] for w in waiting],))
     found = finder(sorted({w["person_key"] for w in waiting}))  # {person_key: resident_id}
     caller = accounts.system_caller(instance_code)
+    ids = sorted({found[w["person_key"]] for w in waiting if w["person_key"] in found})
+    have = {r["resident_id"] for r in tx.all(store.RESIDENTS_WITH_ACCOUNTS, (ids,))} if ids else set()
+    new = [i for i in ids if i not in have]
+    known = holders_of(new, caller)["holders"] if new else {}
     credited = 0
     for w in waiting:
         resident_id = found.get(w["person_key"])
         if resident_id is None:
             continue
-        account, _ = accounts.ensure(tx, holders, "person", resident_id, caller, "resident_id")
+        holder = known.get(str(resident_id))
+        if resident_id not in have and (holder is None or holder["status"] != "active"):
+            continue  # off the register since the finder answered: it waits for the next round
+        account, _ = accounts.ensure(tx, None, "person", resident_id, caller, "resident_id", holder)
         if account["status"] == "frozen":
             accounts.reactivate(tx, account)
         if w["amount"] > 0:

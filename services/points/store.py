@@ -50,6 +50,7 @@ ACCOUNT_COLUMNS = ("id, kind, resident_id, organization_id, community_code, name
 ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s"
 ACCOUNT_OF_RESIDENT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE resident_id = %s"
 ACCOUNT_OF_ORGANIZATION = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE organization_id = %s"
+RESIDENTS_WITH_ACCOUNTS = "SELECT resident_id FROM accounts WHERE resident_id = ANY(%s)"
 OPEN_ACCOUNT = ("INSERT INTO accounts (kind, resident_id, organization_id, community_code, name, pseudonym, "
                 "member_category, party_org_id, party_org_name) "
                 "VALUES (%(kind)s, %(resident_id)s, %(organization_id)s, %(community_code)s, %(name)s, %(pseudonym)s, "
@@ -210,9 +211,11 @@ ADD_HANDOVER_IN = ("INSERT INTO handovers_in (transfer_id, person_key, from_stre
                    "VALUES (%(transfer_id)s, %(person_key)s, %(from_street)s, %(amount)s, %(hours)s) "
                    "ON CONFLICT DO NOTHING RETURNING transfer_id")
 # The longest untried first, so handovers for people who never come here do not starve the others.
+# transfer_id breaks ties (one round stamps all its rows with the same now()): a worker's re-run
+# (shared/db.py) picks the same rows, so it finds the registry's answers under the keys it asked.
 WAITING_HANDOVERS = ("SELECT transfer_id, person_key, from_street, amount, hours FROM handovers_in "
                      "WHERE status = 'waiting' AND (%s::text[] IS NULL OR person_key = ANY(%s)) "
-                     "ORDER BY last_tried_at NULLS FIRST LIMIT %s FOR UPDATE SKIP LOCKED")
+                     "ORDER BY last_tried_at NULLS FIRST, transfer_id LIMIT %s FOR UPDATE SKIP LOCKED")
 TRIED_HANDOVERS = "UPDATE handovers_in SET last_tried_at = now() WHERE transfer_id = ANY(%s)"
 ADD_HANDOVER_OUT = ("INSERT INTO handovers_out (transfer_id, account_id, amount, hours, message) "
                     "VALUES (%(transfer_id)s, %(account_id)s, %(amount)s, %(hours)s, %(message)s)")
