@@ -73,12 +73,6 @@ def _child_length(node):
     return next((n for n in rules.CODE_LENGTHS if n > len(node)), None)
 
 
-PARENT_SQL = "CASE length(node) " + " ".join(
-    f"WHEN {b} THEN left(node, {a})" for a, b in zip(rules.CODE_LENGTHS, rules.CODE_LENGTHS[1:])) + " END"
-CELLS_SQL = store.CELLS.format(parent=PARENT_SQL)
-CELLS_BEFORE_SQL = store.CELLS_BEFORE.format(parent=PARENT_SQL)
-
-
 def _spans(period, first, last):
     """(period, first start, last start) to read for a flow shown per `period`: with the month and the
     year each shown day or month adds up to, whole, as the rule compares them."""
@@ -104,11 +98,12 @@ def _cells(tx, top, node, metrics, period, first, last, dims, children=False):
     if stocks:
         # People in a stock are counted by birth cohort; their age bands are made from it below.
         args = {**params, "dims": rules.stock_dims(params["dims"]), "metrics": stocks, "period": period,
-                "first": first, "last": last}
+                "first": first, "last": last, "year_start": first.replace(month=1, day=1),
+                "month_start": first.replace(day=1)}
         level = {(r["node"], r["metric"], r["dim"], r["value"]): (int(r["n"]), r["total"])
-                 for r in tx.all(CELLS_BEFORE_SQL, args)}
+                 for r in tx.all(store.CELLS_BEFORE, args)}
         changes = {}
-        for r in tx.all(CELLS_SQL, args):
+        for r in tx.all(store.CELLS, args):
             changes.setdefault((r["node"], r["metric"], r["dim"], r["value"]), {})[r["period_start"]] = \
                 (int(r["n"]), r["total"])
         starts = _starts(period, first, last)
@@ -120,7 +115,7 @@ def _cells(tx, top, node, metrics, period, first, last, dims, children=False):
                 cells[(key[0], period, ps, *key[1:])] = (n, total)
         cells = rules.age_band_cells(cells, keep_cohorts="cohort" in params["dims"])
     for p, a, b in _spans(period, first, last) if flows else ():
-        for r in tx.all(CELLS_SQL, {**params, "metrics": flows, "period": p, "first": a, "last": b}):
+        for r in tx.all(store.CELLS, {**params, "metrics": flows, "period": p, "first": a, "last": b}):
             cells[(r["node"], p, r["period_start"], r["metric"], r["dim"], r["value"])] = (int(r["n"]), r["total"])
     return cells
 

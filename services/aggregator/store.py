@@ -45,19 +45,36 @@ REJECTED = "SELECT key, source_code, reason, received_at FROM rejected_batches O
 LOG_PAGE = ("SELECT seq, fact_id, type, v, node, occurred_on, subject, delta, dims FROM facts_log WHERE seq > %s "
             "ORDER BY seq LIMIT %s")
 # The cells small-cell protection judges (suppression.py): one metric family under a path of nodes,
-# the path's nodes and their children. {parent} is the SQL of a node's parent code.
+# the path's nodes and their children. `parent` is stored and indexed (migration 0002), so each half
+# of the OR is an index scan (a BitmapOr), never a scan of the whole table.
 CELLS = """
 SELECT node, period_start, metric, dim, value, n, total FROM rollups
 WHERE metric = ANY(%(metrics)s) AND period = %(period)s AND period_start BETWEEN %(first)s AND %(last)s
-  AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR {parent} = ANY(%(parents)s))
+  AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR parent = ANY(%(parents)s))
 """
-# A stock's level before the first period shown, for the same cells.
+# A stock's level before the first period shown, for the same cells. Every fact is rolled up by day,
+# month and year alike, so the level is the sum of the years before, this year's months before this
+# month and this month's days before `first`: some dozens of rows per cell, not one per day of the
+# whole history. One SELECT per period, so that each is an index range of its own.
 CELLS_BEFORE = """
-SELECT node, metric, dim, value, sum(n) AS n, sum(total) AS total FROM rollups
-WHERE metric = ANY(%(metrics)s) AND period = %(period)s AND period_start < %(first)s
-  AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR {parent} = ANY(%(parents)s))
+SELECT node, metric, dim, value, sum(n) AS n, sum(total) AS total FROM (
+  SELECT node, metric, dim, value, n, total FROM rollups
+  WHERE metric = ANY(%(metrics)s) AND period = 'year' AND period_start < %(year_start)s
+    AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR parent = ANY(%(parents)s))
+  UNION ALL
+  SELECT node, metric, dim, value, n, total FROM rollups
+  WHERE metric = ANY(%(metrics)s) AND period = 'month' AND period_start >= %(year_start)s
+    AND period_start < %(month_start)s
+    AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR parent = ANY(%(parents)s))
+  UNION ALL
+  SELECT node, metric, dim, value, n, total FROM rollups
+  WHERE metric = ANY(%(metrics)s) AND period = 'day' AND period_start >= %(month_start)s
+    AND period_start < %(first)s
+    AND dim = ANY(%(dims)s) AND (node = ANY(%(nodes)s) OR parent = ANY(%(parents)s))
+) before_first
 GROUP BY 1, 2, 3, 4
 """
+
 # A directive's acknowledgement counts under this instance, per node, over every year it was reported in.
 DIRECTIVE_FIGURES = """
 SELECT node, metric, sum(n) AS n FROM rollups
