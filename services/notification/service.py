@@ -24,13 +24,14 @@ from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
 from shared.rpc import RpcProxy  # a deadline, and never called inside a transaction
 from shared.protect import PersonalData
-
 from shared import clock
+
 log = logging.getLogger(__name__)
 command = rpc(expected_exceptions=DomainError)
 DIRECTIVES_REJECTED = Counter("linli_notification_directives_rejected_total",
                               "Directives from above refused (no parent key, bad signature, malformed)")
 DIRECTIVE_ROUTING_KEY = broadcasts.DIRECTIVE_ROUTING_KEY
+PHONE_BATCHES_PER_RUN = 20
 
 
 def _now():
@@ -219,9 +220,12 @@ class NotificationService:
 
     @timer(interval=2)
     def sync_phones(self):
-        # Each full batch commits on its own: the registry is asked for the next one with no connection
-        # held (shared.rpc), and a later batch never makes an earlier one run again.
-        while subscribers.sync_phones(self.db, self.vault, self.contacts) == 1000:
+        # Each batch asks the registry with nothing held and commits on its own, so no batch makes the
+        # worker run again. A run stops after PHONE_BATCHES_PER_RUN batches (the next tick goes on):
+        # the worker keeps every answer it was given until it ends (shared/db.py), phones included.
+        for _ in range(PHONE_BATCHES_PER_RUN):
+            if subscribers.sync_phones(self.db, self.vault, self.contacts) < subscribers.PHONE_BATCH:
+                return
             self.db.finish(commit=True)
 
     @timer(interval=5)

@@ -50,9 +50,14 @@ SET_CHANNEL = ("INSERT INTO subscriber_channels (resident_id, channel, address_c
 # The registry's phone never overwrites a number the resident gave us themselves.
 REQUEST_PHONES = ("INSERT INTO phone_requests (resident_id) SELECT unnest(%s::bigint[]) "
                   "ON CONFLICT (resident_id) DO UPDATE SET requested_at = now()")
-PHONE_REQUESTS = ("SELECT resident_id FROM phone_requests ORDER BY requested_at LIMIT %s "
-                  "FOR UPDATE SKIP LOCKED")
-PHONES_DONE = "DELETE FROM phone_requests WHERE resident_id = ANY(%s)"
+# resident_id breaks ties: an import asks for thousands of phones with one now(), and a batch must
+# be the same rows each time it is read. No lock: the registry is asked after this read's
+# transaction ends, and PHONES_DONE takes back only requests not renewed meanwhile.
+PHONE_REQUESTS = "SELECT resident_id, requested_at FROM phone_requests ORDER BY requested_at, resident_id LIMIT %s"
+# The requests answered, as they were read: one renewed since (the phone changed again) stays, and
+# its resident's phone is not set from an answer that may be older than the change.
+PHONES_DONE = ("DELETE FROM phone_requests r USING unnest(%s::bigint[], %s::timestamptz[]) AS asked(id, at) "
+               "WHERE r.resident_id = asked.id AND r.requested_at = asked.at RETURNING r.resident_id")
 # The registry no longer has a phone for them: the old number (perhaps someone else's now) goes.
 DROP_REGISTRY_PHONES = ("DELETE FROM subscriber_channels WHERE resident_id = ANY(%s) AND channel = 'sms' "
                         "AND source = 'registry'")

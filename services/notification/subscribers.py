@@ -64,21 +64,29 @@ def request_phones(tx, resident_ids):
         tx.execute(store.REQUEST_PHONES, (sorted(set(resident_ids)),))
 
 
-def sync_phones(tx, vault, contacts, limit=1000):
-    """Fetch the phones asked for from the registry and keep them sealed, unless a resident gave their own.
+PHONE_BATCH = 1000
 
-    If the registry cannot answer, the requests stay for the next pass. Returns how many were asked.
+
+def sync_phones(tx, vault, contacts, limit=PHONE_BATCH):
+    """Fetch a batch of the phones asked for from the registry and keep them sealed, unless a resident
+    gave their own. Returns how many were asked.
+
+    The transaction that read the requests ends before the registry is asked: a question asked
+    with it open would cost the worker a whole re-run (shared/db.py), one per batch. A request
+    renewed meanwhile is left for the next batch; if the registry cannot answer, they all stay.
     """
-    ids = [r["resident_id"] for r in tx.all(store.PHONE_REQUESTS, (limit,))]
-    if not ids:
+    wanted = tx.all(store.PHONE_REQUESTS, (limit,))
+    if not wanted:
         return 0
-    phones = contacts(ids)
+    tx.finish(commit=True)  # nothing held while the registry answers
+    phones = contacts(sorted(r["resident_id"] for r in wanted))
+    done = sorted(r["resident_id"] for r in tx.all(store.PHONES_DONE, ([r["resident_id"] for r in wanted],
+                                                                        [r["requested_at"] for r in wanted])))
     with tx.conn.cursor() as cur:
-        cur.executemany(store.SET_REGISTRY_PHONE, [(int(rid), "sms", vault.seal(phone, ADDRESS), "registry")
-                                                   for rid, phone in phones.items()])
-    tx.execute(store.DROP_REGISTRY_PHONES, ([i for i in ids if str(i) not in phones],))
-    tx.execute(store.PHONES_DONE, (ids,))
-    return len(ids)
+        cur.executemany(store.SET_REGISTRY_PHONE, [(rid, "sms", vault.seal(phones[str(rid)], ADDRESS), "registry")
+                                                   for rid in done if str(rid) in phones])
+    tx.execute(store.DROP_REGISTRY_PHONES, ([rid for rid in done if str(rid) not in phones],))
+    return len(wanted)
 
 
 def phone_changed(env):

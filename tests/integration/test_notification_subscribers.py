@@ -154,3 +154,32 @@ def test_phones_come_from_the_registry_later_and_a_given_number_wins(tx, q, cfg)
     tx(subscribers.sync_phones, vault, lambda ids: {})
     assert [r["channel"] for r in tx(subscribers.channels, vault, 31, admin)] == []   # the old number goes
     assert tx(subscribers.channels, vault, 32, admin)[0]["source"] == "given"
+
+
+def test_phones_are_asked_for_with_nothing_held_and_a_request_renewed_meanwhile_stays(tx, q, cfg):
+    """The registry is asked after the read's transaction ends; a request renewed while it answers
+    (the phone changed again) is not settled by that older answer and stays for the next batch."""
+    import psycopg
+    from shared.protect import Vault
+    vault = Vault.from_config(cfg)
+    for rid in (41, 42, 43):
+        tx(subscribers.apply_resident, resident(rid=rid))
+    tx(subscribers.request_phones, [43, 42, 41])  # one now() for all three: resident_id orders them
+    held = []
+
+    def contacts(ids):
+        with psycopg.connect(cfg["DATABASE_URL"], autocommit=True) as conn:
+            held.extend(r[0] for r in conn.execute(
+                "SELECT state FROM pg_stat_activity WHERE application_name = 'linli:notification' "
+                "AND datname = current_database()"))
+            conn.execute("SET lock_timeout = '2s'")  # fails, rather than hangs, if the read still held its rows
+            conn.execute("UPDATE notification.phone_requests SET requested_at = now() WHERE resident_id = 42")
+        return {str(i): f"1391234{i:04d}" for i in ids}
+
+    assert tx(subscribers.sync_phones, vault, contacts, 2) == 2           # the batch is 41 and 42, by id
+    assert "idle in transaction" not in held and "active" not in held, held
+    assert [r[0] for r in q("SELECT resident_id FROM phone_requests ORDER BY 1")] == [42, 43]
+    assert [r[0] for r in q("SELECT resident_id FROM subscriber_channels ORDER BY 1")] == [41]
+    assert tx(subscribers.sync_phones, vault, lambda ids: {str(i): f"1391234{i:04d}" for i in ids}) == 2
+    assert q("SELECT count(*) FROM phone_requests")[0][0] == 0
+    assert [r[0] for r in q("SELECT resident_id FROM subscriber_channels ORDER BY 1")] == [41, 42, 43]
