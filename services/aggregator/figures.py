@@ -13,7 +13,7 @@ the same counts of 1 to 4 and whatever would give one back.
 """
 from datetime import date
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from services.aggregator import rules, store, suppression
 from shared.errors import ValidationFailed, load
@@ -30,17 +30,9 @@ class RollupQuerySchema(Schema):
     node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
     period = fields.String(load_default="month", validate=one_of(rules.PERIODS))
     start = fields.Date(metadata={"description": "default: 1 January this year"})
-    end = fields.Date(metadata={"description": "default: today"})
+    end = fields.Date(metadata={"description": "default: today; at most a year ahead"})
     group = fields.String(load_default="none", validate=validate.Regexp(r"^(none|child|dim:[a-z_]{1,40})\Z"),
                           metadata={"description": "none, child (per child node) or dim:<name>, e.g. dim:age_band"})
-
-    @validates_schema
-    def _range(self, data, **_):
-        if data.get("start") and data.get("end") and data["start"] > data["end"]:
-            raise ValidationError("must not be after end", "start")
-        if data.get("period") == "day" and data.get("start") and data.get("end") \
-                and (data["end"] - data["start"]).days > 366:
-            raise ValidationError("a daily series covers at most a year", "start")
 
 
 class HeadlineQuerySchema(Schema):
@@ -54,6 +46,45 @@ class FeedQuerySchema(Schema):
     limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
     type = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"))
     prefix = fields.String(validate=CODE)
+
+
+# How far a roll-up may reach: an end a year ahead at most (a year's plan, never date 9999-12-31, whose
+# next period would not exist), and at most so many periods, whatever start and end leave out.
+MAX_AHEAD_DAYS = 366
+MAX_PERIODS = {"day": 366, "month": 120, "year": 100}
+PERIOD_NAMES = {"day": "days", "month": "months", "year": "years"}
+
+
+def _periods(period, first, last):
+    """How many periods of `period` first..last covers (first is a period's start)."""
+    if period == "day":
+        return (last - first).days + 1
+    if period == "month":
+        return (last.year - first.year) * 12 + last.month - first.month + 1
+    return last.year - first.year + 1
+
+
+def rollup_range(q, today):
+    """(start, end) of a loaded roll-up query with the defaults filled in, checked as the query will
+    run: a range left open (a start without an end, or the reverse) costs as much as one stated.
+    Raises ValidationFailed naming the field the caller sent (`start` where both were sent)."""
+    end = q.get("end") or today
+    latest = date.fromordinal(today.toordinal() + MAX_AHEAD_DAYS)
+    if end > latest:
+        raise ValidationFailed("the request has invalid fields",
+                               {"end": [f"must be no later than {latest.isoformat()} (a year from today)"]})
+    start = q.get("start") or date(today.year, 1, 1)
+    field = "start" if q.get("start") else "end"
+    if start > end:
+        problem = {"start": ["must not be after end" + ("" if q.get("end") else " (default: today)")]} \
+            if q.get("start") else {"end": ["must not be before start (default: 1 January this year)"]}
+        raise ValidationFailed("the request has invalid fields", problem)
+    period = q["period"]
+    if _periods(period, _period_start(period, start), end) > MAX_PERIODS[period]:
+        raise ValidationFailed("the request has invalid fields", {field: [
+            f"a series per {period} covers at most {MAX_PERIODS[period]} {PERIOD_NAMES[period]}: "
+            "narrow start..end or choose a longer period"]})
+    return start, end
 
 
 def _node(q, caller, field):
@@ -128,8 +159,7 @@ def rollups(tx, query, caller, today=None, root=None):
     q = load(RollupQuerySchema, query)
     today = today or clock.today()
     node = _node(q, caller, "node")
-    start = q.get("start") or date(today.year, 1, 1)
-    end = q.get("end") or today
+    start, end = rollup_range(q, today)
     period, metric = q["period"], q["metric"]
     first = _period_start(period, start)
     dim = q["group"][4:] if q["group"].startswith("dim:") else ""

@@ -16,6 +16,8 @@ from services.aggregator.service import AggregatorService
 from services.gateway.service import GatewayService
 from shared.db import transaction
 from shared.messaging import apply_topology
+from shared import clock
+from tests.integration.conftest import assert_problem
 from tests.integration.test_suppression import day_cells, rollup_rows
 
 STREET = "310110012"
@@ -44,9 +46,9 @@ def views(config, container_factory, web_session, make_token):
         container_factory(cls, config).start()
     auth = {"Authorization": f"Bearer {make_token('district_analyst', prefix=STREET, name='区民政局 分析员')}"}
 
-    def get(path, **params):
+    def get(path, expect=200, **params):
         resp = web_session.get(path, headers=auth, params=params)
-        assert resp.status_code == 200, resp.text
+        assert resp.status_code == expect, resp.text
         return resp
     return get
 
@@ -84,3 +86,29 @@ def test_headlines_rollups_and_csv_agree_for_an_analysts_token(views):
     assert (street["residents"], c1["residents"]) == (35, None)
     assert (c1["matters_raised"], c1["matters_settled"], c1["settlement_rate"]) == (9, None, None)
     assert (street["matters_raised"], street["matters_settled"], street["settlement_rate"]) == (15, None, None)
+
+
+def test_ranges_too_long_or_beyond_the_calendar_are_a_422_on_the_field_never_a_500(views):
+    """As seen: end=9999-12-31 was a 500 (the period after it does not exist), and a daily series with
+    a start and no end ran to 739,954 days. The range is checked as it runs, defaults filled in."""
+    get = views
+    this_year = clock.today().year
+    cases = [({"end": "9999-12-31"}, "end"),
+             ({"period": "year", "end": "9999-12-31"}, "end"),
+             ({"period": "day", "start": "0001-01-01"}, "start"),
+             ({"period": "month", "start": "0001-01-01", "end": "2026-12-31"}, "start"),
+             ({"period": "year", "start": "0001-01-01"}, "start"),
+             ({"period": "day", "start": "2024-01-01", "end": "2025-01-01"}, "start"),   # 367 days
+             ({"start": f"{this_year + 1}-06-01"}, "start"),                              # after today's end
+             ({"end": f"{this_year - 1}-06-01"}, "end")]                                  # before January's start
+    for params, field in cases:
+        for path in ("/api/v1/rollups", "/api/v1/rollups.csv"):
+            assert_problem(get(path, expect=422, metric="residents", node=STREET, **params), 422, field)
+    for year in ("1999", "2101", "99999999999999999999", "-1"):
+        assert_problem(get("/api/v1/rollups/headlines", expect=422, node=STREET, year=year), 422, "year")
+    # Within the limits, the figures: a year day by day, ten years by month, to a year ahead.
+    assert len(get("/api/v1/rollups", metric="residents", node=STREET, period="day", start="2026-01-01",
+                   end="2026-12-31").json()["series"][0]["points"]) == 365
+    assert len(get("/api/v1/rollups", metric="residents", node=STREET, period="month", start="2017-01-01",
+                   end="2026-12-31").json()["series"][0]["points"]) == 120
+    get("/api/v1/rollups", metric="matters_raised", node=STREET, period="year", end=f"{this_year + 1}-01-01")
