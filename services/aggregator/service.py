@@ -30,11 +30,22 @@ HEADLINE = Gauge("linli_rollup_headline", "Headline figures per child node: stoc
                  "(count, and the measure's total where there is one)", ["node", "metric", "measure"])
 
 
-def _unset(node, metric, measure):
-    try:
-        HEADLINE.remove(node, metric, measure)
-    except KeyError:  # never set: nothing to take out
-        pass
+def show_headlines(gauge, rows):
+    """Make `gauge` hold exactly this pass's figures, rows of figures.headlines. A series the pass does
+    not set is taken out, not left at its last value: a count the rule hides now, last year's flows
+    after New Year (the pass reads this year's), a node no longer reported. A measure's total of 0 is a
+    metric without one (residents): no series."""
+    now = {}
+    for node, metric, n, total in rows:
+        for measure, value in (("count", n), ("total", total)):
+            if value is not None and not (measure == "total" and not value):
+                now[(node, metric, measure)] = value
+    shown = {(s.labels["node"], s.labels["metric"], s.labels["measure"]) for family in gauge.collect()
+             for s in family.samples}
+    for labels in shown - set(now):
+        gauge.remove(*labels)
+    for labels, value in now.items():
+        gauge.labels(*labels).set(value)
 
 
 def take(tx, bodies, config):
@@ -82,14 +93,9 @@ class AggregatorService:
 
     @timer(interval=30)
     def export_headlines(self):
-        """The headline gauges, under the small-cell rule: a hidden count (and its total) is taken out of
-        the exposition, not left at its last value."""
-        for node, metric, n, total in figures.headlines(self.db, self.own[0], clock.today()):
-            for measure, value in (("count", n), ("total", total)):
-                if value is None or (measure == "total" and not value):
-                    _unset(node, metric, measure)
-                else:
-                    HEADLINE.labels(node, metric, measure).set(value)
+        """The headline gauges, under the small-cell rule: stocks today, flows this year, and nothing else
+        (show_headlines)."""
+        show_headlines(HEADLINE, figures.headlines(self.db, self.own[0], clock.today()))
 
     @command
     def rollups(self, query, caller):

@@ -197,3 +197,35 @@ def test_headline_figures_with_rates_medians_and_small_cells(tx, district):
     few = tx(figures.headline_figures, {"node": A2, "year": 2026}, ANALYST, today=date(2026, 11, 23))
     assert few["party_members"] is None and few["report_rate"] is None     # no rate that gives a hidden count
     assert tx(figures.headline_figures, {"node": A2}, ADMIN, today=date(2026, 11, 23))["report_rate"] == 0.6667
+
+
+def test_headline_gauges_hold_this_passs_figures_only_after_new_year(cfg, tx, district, monkeypatch):
+    """As seen: gauges were set or taken out only for the keys of this year's cells, so after New Year
+    last year's flows, and a street with nothing this year, kept their old values."""
+    from nameko.testing.services import worker_factory
+
+    from services.aggregator import service
+    from shared import clock
+    from shared.db import transaction
+    take(tx, batch(STREET_A, [resident_fact(A1) for _ in range(7)] +
+                   [points_fact(A1, 30, 2.5, day="2026-12-30") for _ in range(5)]))
+    take(tx, batch(STREET_B, [points_fact(B1, 10, 1.0, day="2026-03-01") for _ in range(6)]))
+
+    def export(today):
+        monkeypatch.setattr(clock, "today", lambda: today)
+        with transaction(cfg["DATABASE_URL"], "aggregator", {"node_code": DISTRICT, "level": "district"},
+                         KEYS[DISTRICT]) as db:
+            service_ = worker_factory(service.AggregatorService, db=db)
+            service_.export_headlines()
+        return {(s.labels["node"], s.labels["metric"], s.labels["measure"]): s.value
+                for family in service.HEADLINE.collect() for s in family.samples}
+
+    service.HEADLINE.labels("310110099", "residents", "count").set(12)   # a street retired since
+    assert export(date(2026, 12, 31)) == {
+        (STREET_A, "residents", "count"): 7,
+        (STREET_A, "points_posted", "count"): 5, (STREET_A, "points_posted", "total"): 150,
+        (STREET_A, "service_hours", "count"): 5, (STREET_A, "service_hours", "total"): 12.5,
+        (STREET_B, "points_posted", "count"): 6, (STREET_B, "points_posted", "total"): 60,
+        (STREET_B, "service_hours", "count"): 6, (STREET_B, "service_hours", "total"): 6}
+    # New Year: this year has no flows yet; the stock goes on. Street B reports nothing this year.
+    assert export(date(2027, 1, 1)) == {(STREET_A, "residents", "count"): 7}
