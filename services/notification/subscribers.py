@@ -67,7 +67,7 @@ def request_phones(tx, resident_ids):
 PHONE_BATCH = 1000
 
 
-def sync_phones(tx, vault, contacts, limit=PHONE_BATCH):
+def sync_phones(tx, vault, contacts, limit=None):
     """Fetch a batch of the phones asked for from the registry and keep them sealed, unless a resident
     gave their own. Returns how many were asked.
 
@@ -75,7 +75,7 @@ def sync_phones(tx, vault, contacts, limit=PHONE_BATCH):
     with it open would cost the worker a whole re-run (shared/db.py), one per batch. A request
     renewed meanwhile is left for the next batch; if the registry cannot answer, they all stay.
     """
-    wanted = tx.all(store.PHONE_REQUESTS, (limit,))
+    wanted = tx.all(store.PHONE_REQUESTS, (limit or PHONE_BATCH,))
     if not wanted:
         return 0
     tx.finish(commit=True)  # nothing held while the registry answers
