@@ -195,14 +195,19 @@ def refusal(batch, own_code, keys):
 # -- reading figures ----------------------------------------------------------------------------
 
 def median_from(distribution):
-    """The median of {value: count} (values numeric); None if empty. Lower median for even counts."""
+    """The median of {value: count} (values numeric), to 2 places; None if empty. For an even count,
+    the mean of the two middle values: the consultation service's own median (rules.figures) of the
+    same days to settle, so the figure is the same at every level."""
     items = sorted((float(v), n) for v, n in distribution.items() if n > 0)
     total = sum(n for _, n in items)
     if not total:
         return None
-    half, seen = (total + 1) // 2, 0
-    for value, n in items:
-        seen += n
-        if seen >= half:
-            return value
-    return None
+
+    def nth(k):   # the k-th value (from 0) in order
+        seen = 0
+        for value, n in items:
+            seen += n
+            if seen > k:
+                return value
+
+    return round((nth((total - 1) // 2) + nth(total // 2)) / 2, 2)

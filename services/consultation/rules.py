@@ -113,7 +113,9 @@ def figures(matters, ratings, now):
     screened = [m for m in own if m["screened_at"] is not None]
     overdue_open = [m for m in own if m["status"] not in CLOSED and m["settle_due_at"] < now]
     unscreened_late = [m for m in own if m["status"] in UNSCREENED and m["screening_due_at"] < now]
-    days = sorted((m["settled_at"] - m["raised_at"]).total_seconds() / 86400 for m in settled)
+    # Days to settle to 2 places, as each matter_settled fact carries them, so the levels above get
+    # the same median from the facts' distribution (aggregator rules.median_from).
+    days = sorted(round((m["settled_at"] - m["raised_at"]).total_seconds() / 86400, 2) for m in settled)
 
     def rate(part, whole):
         return round(part / whole, 4) if whole else None

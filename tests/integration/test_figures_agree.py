@@ -495,25 +495,22 @@ def check(s, district, h, last):
                                                    CALLER, now)
     with tx_on(s.pool("registry"), None) as tx:
         own_party = party.report_rate(tx, {"under": STREET}, CALLER)
-    per_community = {}
-    for row in own_matters["rows"]:
-        c = per_community.setdefault(row["community_code"], {"matters": 0, "settled": 0})
-        c["matters"] += row["matters"]
-        c["settled"] += row["settled"]
+    # The service's figures per community (its rows are per community and category: one category here).
+    per_community = {row["community_code"]: row for row in own_matters["rows"]}
     party_rows = {r["community_code"]: r for r in own_party["communities"]}
     for level, pool in levels.items():
         for node in COMMUNITIES + (STREET,) + ((DISTRICT,) if level == "district" else ()):
             got = headline(pool, node, last)
             if len(node) == 12:
-                m = per_community.get(node, {"matters": 0, "settled": 0})
+                m = per_community.get(node, {"matters": 0, "settled": 0, "settlement_rate": None,
+                                             "on_time_rate": None, "median_days_to_settle": None})
                 p = party_rows.get(node, {"members": 0, "reported": 0, "rate": None})
             else:
-                m = {"matters": own_matters["total"]["matters"], "settled": own_matters["total"]["settled"]}
-                p = own_party["total"]
+                m, p = own_matters["total"], own_party["total"]
             assert (got["matters_raised"], got["matters_settled"]) == (m["matters"], m["settled"]), \
                 f"{level} {node} matters"
-            rate = None if not m["matters"] else round(m["settled"] / m["matters"], 4)
-            assert got["settlement_rate"] == rate, f"{level} {node} settlement rate"
+            assert (got["settlement_rate"], got["on_time_rate"], got["median_days_to_settle"]) == \
+                (m["settlement_rate"], m["on_time_rate"], m["median_days_to_settle"]), f"{level} {node} rates"
             assert (got["party_members"], got["party_members_reported"], got["report_rate"]) == \
                 (p["members"], p["reported"], p["rate"]), f"{level} {node} party"
             want_bands = {k[3]: v for k, v in h.snapshots[last].items() if k[0] == node and k[1] == "residents"

@@ -50,7 +50,7 @@ def test_trust_takes_the_senders_key_and_subtree():
 
 
 def test_medians_come_from_distributions():
-    assert rules.median_from({"3": 2, "10": 1, "30": 1}) == 3.0
+    assert rules.median_from({"3": 2, "10": 1, "30": 1}) == 6.5       # 3, 3, 10, 30: between the middle two
     assert rules.median_from({"3": 1, "10": 1, "30": 1}) == 10.0
     assert rules.median_from({}) is None
 
