@@ -2,12 +2,12 @@
 
 Hypothesis generates sequences of operations on one street: registrations (with a move-in date
 in the past), moves between communities, back-dated departures and deaths, corrections of tags
-and residence type, people coming back after they left, matters raised, merged into the open
-matter they repeat and settled, party members registered, reporting (back-dated) and withdrawn,
-organisations founded (back-dated), joined and left, handed to a new leader, suspended,
-reactivated and dissolved. The operations
-run through the services' own use cases on real PostgreSQL, day after day of a simulated clock;
-an operation the service refuses changes nothing and the history goes on.
+and residence type, people coming back after they left, matters raised (anonymously or by a
+resident), merged into the open matter they repeat, answered, settled and rated, party members
+registered, reporting (back-dated) and withdrawn, organisations founded (back-dated), joined and
+left, handed to a new leader, suspended, reactivated and dissolved. The operations run through
+the services' own use cases on real PostgreSQL, day after day of a simulated clock; an
+operation the service refuses changes nothing and the history goes on.
 
 Then the signed fact batches are taken from the services' outboxes, as the relay would publish
 them, and fed to the aggregator of the street and to the aggregator of a district (its own
@@ -16,8 +16,9 @@ test checks, for every community, the street and the district:
 
 - each figure the services report about themselves (the register's residents by age band, tag
   and residence type, party members and the report rate, organisations and their members, the
-  consultation figures of matters raised and settled and the settlement rate) equals the
-  street's roll-up and the district's roll-up, at the end of the period;
+  consultation figures: matters raised and settled, settlement, on-time and satisfaction rates,
+  median days to settle) equals the street's roll-up and the district's roll-up, at the end of
+  the period;
 - for every day of the period, every stock in the roll-ups equals the register as it stood at
   the end of that day, and none is ever negative.
 
@@ -35,7 +36,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from linli.demo import load_hierarchy
 from services.aggregator import figures as agg_figures, ingest, store as agg_store
 from services.consultation import figures as consultation_figures, matters
-from services.registry import organizations, party, residents
+from services.registry import holders, organizations, party, residents
 from services.registry.identity import check_character
 from shared import clock, envelope, facts
 from shared.db import Tx, make_pool
@@ -180,9 +181,11 @@ ARGUMENTS = {
     "die": st.tuples(person, back),
     "correct": st.tuples(person, TAG_SET, st.sampled_from(("registered", "permanent", "floating"))),
     "come_back": st.tuples(person, community),
-    "raise": st.tuples(community),
+    "raise": st.tuples(community, person),
     "merge": st.tuples(matter, matter),
+    "answer": st.tuples(matter),
     "settle": st.tuples(matter),
+    "rate": st.tuples(matter, st.integers(1, 5)),
     "party_register": st.tuples(person, back),
     "party_report": st.tuples(person, back),
     "party_withdraw": st.tuples(person, back),
@@ -194,9 +197,9 @@ ARGUMENTS = {
 }
 # Drawn by kind first, so every kind is as likely in a long history as in a short one; days,
 # registrations and matters come more often, as the other operations need people and matters.
-KINDS = ["days", "register", "raise", "merge", "party_register", "party_report", "org_found", "org_join"] * 2 + [
-    k for k in ARGUMENTS if k not in ("days", "register", "raise", "merge", "party_register", "party_report",
-                                      "org_found", "org_join")]
+OFTEN = ("days", "register", "raise", "merge", "settle", "rate", "party_register", "party_report", "org_found",
+         "org_join")
+KINDS = list(OFTEN) * 2 + [k for k in ARGUMENTS if k not in OFTEN]
 OPERATION = st.sampled_from(KINDS).flatmap(lambda kind: ARGUMENTS[kind].map(lambda args: (kind, *args)))
 
 
@@ -216,6 +219,12 @@ class History:
 
     def left(self):
         return {r["id"] for r in self.s.read("registry", "SELECT id FROM residents WHERE status = 'left'")}
+
+    def person(self, resident_id, caller):
+        """The registry's answer on a resident, which the consultation service asks by RPC."""
+        with tx_on(self.s.pool("registry"), None) as tx:
+            return holders.account_holder(tx, self.s.vault, "person", resident_id,
+                                          {**caller, "actor": "service:consultation"})
 
     def pick(self, items, n):
         return items[n % len(items)] if items else None
@@ -269,12 +278,25 @@ class History:
             if r:
                 self.people.append((r["id"], who[1], who[2]))
         elif kind == "raise":
-            r = s.run("consultation", matters.raise_matter, None, {
+            raiser = self.pick(active, op[2])   # anonymous while nobody is on the register
+            r = s.run("consultation", matters.raise_matter, self.person, {
                 "community_code": COMMUNITIES[op[1]], "category": "parking", "channel": "hotline",
-                "title": "小区夜间停车难", "description": "晚上车辆乱停，消防通道被占", "confirm_new": True},
-                CALLER, s.now())
+                "title": "小区夜间停车难", "description": "晚上车辆乱停，消防通道被占", "confirm_new": True,
+                "raiser_resident_id": raiser[0] if raiser else None}, CALLER, s.now())
             if r:
                 self.matters.append(r["id"])
+        elif kind == "answer" and self.matters:
+            s.run("consultation", matters.screen, self.pick(self.matters, op[1]), {"outcome": "answer",
+                                                                                  "note": "已答复"}, CALLER, s.now())
+        elif kind == "rate" and self.matters:
+            # The raiser rates the result; their rating settles an answered matter.
+            rateable = s.read("consultation", "SELECT id, raiser_resident_id FROM matters WHERE raiser_resident_id "
+                                              "IS NOT NULL AND status IN ('answered', 'referred', 'published', "
+                                              "'settled') ORDER BY id")
+            m = self.pick(rateable, op[1])
+            if m:
+                s.run("consultation", matters.rate, self.person, m["id"], {"resident_id": m["raiser_resident_id"],
+                                                                           "score": op[2]}, CALLER, s.now())
         elif kind == "merge" and self.matters:
             # A repeat and one of the other open matters of its community, if there is one.
             m = self.pick(self.matters, op[1])
@@ -435,7 +457,7 @@ def headline(pool, node, day):
 
 # -- the property ---------------------------------------------------------------------------------------
 
-@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+@settings(max_examples=100, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(OPERATION, min_size=20, max_size=60))
 def test_every_level_reports_the_same_figures_every_day(street, district, operations):
@@ -503,14 +525,17 @@ def check(s, district, h, last):
             got = headline(pool, node, last)
             if len(node) == 12:
                 m = per_community.get(node, {"matters": 0, "settled": 0, "settlement_rate": None,
-                                             "on_time_rate": None, "median_days_to_settle": None})
+                                             "on_time_rate": None, "median_days_to_settle": None,
+                                             "satisfaction_rate": None})
                 p = party_rows.get(node, {"members": 0, "reported": 0, "rate": None})
             else:
                 m, p = own_matters["total"], own_party["total"]
             assert (got["matters_raised"], got["matters_settled"]) == (m["matters"], m["settled"]), \
                 f"{level} {node} matters"
-            assert (got["settlement_rate"], got["on_time_rate"], got["median_days_to_settle"]) == \
-                (m["settlement_rate"], m["on_time_rate"], m["median_days_to_settle"]), f"{level} {node} rates"
+            assert (got["settlement_rate"], got["on_time_rate"], got["median_days_to_settle"],
+                    got["satisfaction_rate"]) == (m["settlement_rate"], m["on_time_rate"],
+                                                  m["median_days_to_settle"], m["satisfaction_rate"]), \
+                f"{level} {node} rates"
             assert (got["party_members"], got["party_members_reported"], got["report_rate"]) == \
                 (p["members"], p["reported"], p["rate"]), f"{level} {node} party"
             want_bands = {k[3]: v for k, v in h.snapshots[last].items() if k[0] == node and k[1] == "residents"
