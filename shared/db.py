@@ -320,18 +320,25 @@ def connect(dsn, **kwargs):
 
 
 @contextlib.contextmanager
-def transaction(dsn, schema, source=None, signer=None):
-    """A one-off `Tx` outside nameko (CLI, tests): commits on success, rolls back on error."""
-    pool = make_pool(dsn, schema, max_size=1)
-    pool.open(wait=True, timeout=30)
+def on_pool(pool, source=None, signer=None):
+    """A `Tx` on an open pool, outside nameko: commits on success, rolls back on error."""
     tx = Tx(pool, source, signer=signer)
     try:
         yield tx
     except BaseException:
         tx.finish(commit=False)
         raise
-    else:
-        tx.finish(commit=True)
+    tx.finish(commit=True)
+
+
+@contextlib.contextmanager
+def transaction(dsn, schema, source=None, signer=None):
+    """A one-off `Tx` outside nameko (CLI, tests) on a pool of its own."""
+    pool = make_pool(dsn, schema, max_size=1)
+    pool.open(wait=True, timeout=30)
+    try:
+        with on_pool(pool, source, signer) as tx:
+            yield tx
     finally:
         pool.close()
 

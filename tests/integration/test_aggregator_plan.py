@@ -69,12 +69,12 @@ class Recording:
         return self.tx.one(sql, params)
 
 
-def scans(plan):
-    """Every plan node that reads a relation, depth first."""
-    if "Relation Name" in plan:
+def scans(plan, key="Relation Name"):
+    """Every plan node that has `key` (that reads a relation, or an index), depth first."""
+    if key in plan:
         yield plan
     for sub in plan.get("Plans", ()):
-        yield from scans(sub)
+        yield from scans(sub, key)
 
 
 def read_everything(tx):
@@ -106,7 +106,7 @@ def test_every_read_of_the_views_uses_an_index_at_a_district_with_years_of_rollu
                 assert scan["Node Type"] != "Seq Scan", (params, plan)
             # Each half of the OR is an index scan led by its own column: a scan of a whole index
             # (no condition on node or parent) would be the Seq Scan again by another name.
-            index_scans = list(scans_with_index(plan))
+            index_scans = list(scans(plan, "Index Name"))
             assert index_scans, plan
             for scan in index_scans:
                 assert re.match(r"\(+(node|parent) = ANY", scan.get("Index Cond", "")), (params, scan)
@@ -115,13 +115,6 @@ def test_every_read_of_the_views_uses_an_index_at_a_district_with_years_of_rollu
                 assert any(s["Index Name"] == "rollups_parent" for s in index_scans), (params, plan)
                 by_parent += 1
         assert by_parent > len(reads) // 2
-
-
-def scans_with_index(plan):
-    if "Index Name" in plan:
-        yield plan
-    for sub in plan.get("Plans", ()):
-        yield from scans_with_index(sub)
 
 
 def test_the_stored_parent_is_the_parent_by_the_code_lengths_of_the_rules(cfg):

@@ -26,7 +26,6 @@ Real: PostgreSQL (the street's schemas in the test database, the district's aggr
 database of its own), Ed25519 signatures. No broker: nothing here is about transport. Not
 generated here yet: points (posting, reversal, redemption) and broadcasts with reads.
 """
-import contextlib
 from datetime import date, datetime, time, timedelta
 
 import psycopg
@@ -39,7 +38,7 @@ from services.consultation import figures as consultation_figures, matters
 from services.registry import holders, organizations, party, residents
 from services.registry.identity import check_character
 from shared import clock, envelope, facts
-from shared.db import Tx, make_pool
+from shared.db import Tx, make_pool, on_pool
 from shared.errors import DomainError
 from shared.migrations import migrate
 from shared.protect import Vault
@@ -148,17 +147,6 @@ def district(base_config):
         conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-@contextlib.contextmanager
-def tx_on(pool, source, signer=None):
-    tx = Tx(pool, source, signer=signer)
-    try:
-        yield tx
-    except BaseException:
-        tx.finish(commit=False)
-        raise
-    tx.finish(commit=True)
-
-
 def id_number(birth, seq):
     first17 = "310110" + birth + f"{seq:03d}"
     return first17 + check_character(first17)
@@ -222,7 +210,7 @@ class History:
 
     def person(self, resident_id, caller):
         """The registry's answer on a resident, which the consultation service asks by RPC."""
-        with tx_on(self.s.pool("registry"), None) as tx:
+        with on_pool(self.s.pool("registry"), None) as tx:
             return holders.account_holder(tx, self.s.vault, "person", resident_id,
                                           {**caller, "actor": "service:consultation"})
 
@@ -409,10 +397,10 @@ def fact_batches(s):
 
 
 def roll_up(s, district, batches):
-    with tx_on(s.pool("aggregator"), envelope.source_from_config("aggregator", s.cfg), s.signer) as tx:
+    with on_pool(s.pool("aggregator"), envelope.source_from_config("aggregator", s.cfg), s.signer) as tx:
         for b in batches:
             assert "rejected" not in ingest.accept(tx, b, STREET, s.signer.public_key, "street", DLQ), b
-    with tx_on(district["pool"], district["source"], DISTRICT_KEY) as tx:
+    with on_pool(district["pool"], district["source"], DISTRICT_KEY) as tx:
         tx.execute(agg_store.ADD_CHILD, (STREET, s.signer.public_key, None))
         for b in batches:
             assert "rejected" not in ingest.accept(tx, b, DISTRICT, DISTRICT_KEY.public_key, "district", DLQ,
@@ -441,7 +429,7 @@ def stocks_by_day(pool, first, last):
 
 def by_band(pool, node, first, last):
     """The aggregator's own daily series of residents by age band (figures.rollups, group dim:age_band)."""
-    with tx_on(pool, None) as tx:
+    with on_pool(pool, None) as tx:
         result = agg_figures.rollups(tx, {"metric": "residents", "node": node, "period": "day",
                                           "start": first.isoformat(), "end": last.isoformat(),
                                           "group": "dim:age_band"},
@@ -450,7 +438,7 @@ def by_band(pool, node, first, last):
 
 
 def headline(pool, node, day):
-    with tx_on(pool, None) as tx:
+    with on_pool(pool, None) as tx:
         return agg_figures.headline_figures(tx, {"node": node}, {"actor": "test", "scope": node[:6],
                                                                  "role": "street_admin"}, today=day)
 
@@ -511,11 +499,11 @@ def check(s, district, h, last):
                 assert got == want, f"{level} {node} residents by age band on {day}"
     # The services' own headline figures against both levels' headlines, per community and in total.
     now = datetime.combine(last, time(23, 0), clock.zone())
-    with tx_on(s.pool("consultation"), None) as tx:
+    with on_pool(s.pool("consultation"), None) as tx:
         own_matters = consultation_figures.figures(tx, {"since": date(last.year, 1, 1).isoformat(),
                                                         "until": (last + timedelta(days=1)).isoformat()},
                                                    CALLER, now)
-    with tx_on(s.pool("registry"), None) as tx:
+    with on_pool(s.pool("registry"), None) as tx:
         own_party = party.report_rate(tx, {"under": STREET}, CALLER)
     # The service's figures per community (its rows are per community and category: one category here).
     per_community = {row["community_code"]: row for row in own_matters["rows"]}
