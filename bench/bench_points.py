@@ -20,7 +20,7 @@ import shared.green  # noqa: F401,I001  (first: monkey-patches eventlet before p
 import argparse
 import random
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from common import Results, config, log, server_version, throwaway_database
 from shared import envelope
@@ -37,9 +37,9 @@ RAW_INSERT = ("INSERT INTO raw_transfers (transfer_id, kind, debit_account, cred
 def prepare(dsn, cfg, people, records):
     """Catalogue, accounts and pending records, loaded directly (this part is not measured)."""
     from services.points import catalogue
-    from services.points.rules import CHINA
+    from shared import clock
     admin = {"actor": "bench", "scope": cfg["NODE_CODE"], "role": "street_admin", "organization_id": None}
-    start = (datetime.now(CHINA) - timedelta(days=60)).date()
+    start = clock.today() - timedelta(days=60)
     source = envelope.source_from_config("points", cfg)
     with transaction(dsn, "points", source, Signer.from_config(cfg)) as tx:
         for code, name, unit, per in (("security_patrol", "平安巡逻", "hour", 10),
@@ -50,7 +50,7 @@ def prepare(dsn, cfg, people, records):
                                            "verifier_roles": ["community_worker"],
                                            "valid_from": start.isoformat()}, admin, today=start)
     rng = random.Random(4)
-    now = datetime.now(CHINA)
+    now = clock.now()
     with connect(dsn) as conn:
         with conn.cursor().copy("COPY points.accounts (kind, resident_id, community_code, name, member_category) "
                                 "FROM STDIN") as copy:
@@ -65,7 +65,7 @@ def prepare(dsn, cfg, people, records):
                 served = now - timedelta(days=1 + (i // people) % 50, hours=rng.randint(0, 6))
                 copy.write_row((account, COMMUNITIES[(account - ids[0]) % 5],
                                 ("security_patrol", "elderly_visit", "garbage_sorting")[i % 3], served,
-                                served.astimezone(CHINA).date(), rng.choice(("1.5", "2", "2.5", "3")),
+                                clock.local_date(served), rng.choice(("1.5", "2", "2.5", "3")),
                                 "楼道巡逻与独居老人探访", "logged", "bench", now + timedelta(days=30)))
         conn.commit()
         return [r["id"] for r in conn.execute("SELECT id FROM points.service_records ORDER BY id").fetchall()]
