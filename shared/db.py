@@ -67,8 +67,8 @@ def make_pool(dsn, schema=None, max_size=10, min_size=0, name=None, max_idle=60.
 def pool_config(cfg, service):
     """make_pool's sizing arguments for a service's workers, from the configuration (shared/budget.py)."""
     from shared import budget
-    return {"max_size": budget.worker_pool_size(cfg, service), "min_size": min(cfg.get("DB_POOL_MIN", 0),
-                                                                              budget.worker_pool_size(cfg, service)),
+    size = budget.worker_pool_size(cfg, service)
+    return {"max_size": size, "min_size": min(cfg.get("DB_POOL_MIN", 0), size),
             "max_idle": float(cfg.get("DB_POOL_IDLE_SECONDS", 60.0)),
             "timeout": float(cfg.get("DB_POOL_TIMEOUT_SECONDS", 10.0))}
 
@@ -279,19 +279,14 @@ class Database(DependencyProvider):
                     except Exception:  # kept with the answers: raised where the method asks, on the next pass
                         pass
                     continue
-                except Exception as exc:
+                except BaseException as exc:
                     tx.finish(commit=False)
-                    if unavailable(exc):
-                        raise DatabaseUnavailable(_unavailable_message(exc, tx.pool)) from exc
-                    raise
-                except BaseException:
-                    tx.finish(commit=False)
+                    _raise_unavailable(exc, tx.pool)
                     raise
                 try:
                     tx.finish(commit=True)
-                except Exception as exc:
-                    if unavailable(exc):  # the connection went at commit: say so, not 500
-                        raise DatabaseUnavailable(_unavailable_message(exc, tx.pool)) from exc
+                except Exception as exc:  # the connection went at commit: say so, not 500
+                    _raise_unavailable(exc, tx.pool)
                     raise
                 return result
             asked = sorted({tuple(k[:2]) if isinstance(k, tuple) else (str(k),) for k in tx.answers})
@@ -308,10 +303,14 @@ class Database(DependencyProvider):
             tx.finish(commit=False)  # only reached with a connection left if the wrapper never ran
 
 
-def _unavailable_message(exc, pool):
+def _raise_unavailable(exc, pool):
+    """Raise DatabaseUnavailable (a 503) in place of `exc` if it means the database cannot be used now."""
+    if not unavailable(exc):
+        return
     if isinstance(exc, PoolTimeout):
-        return f"the database is busy: no connection was free within {pool.timeout:g}s; try again"
-    return "the database is unavailable; try again"
+        raise DatabaseUnavailable(f"the database is busy: no connection was free within {pool.timeout:g}s; "
+                                  "try again") from exc
+    raise DatabaseUnavailable("the database is unavailable; try again") from exc
 
 
 def connect(dsn, **kwargs):
