@@ -28,15 +28,18 @@ def test_a_message_that_is_not_json_is_dead_lettered_alone(config, container_fac
         producer.publish(first, routing_key="registry.resident_registered", serializer="json")
         producer.publish(b"\xff not json", routing_key="registry.resident_registered", content_type="text/plain",
                          content_encoding="binary")
+        # Said to be JSON, but is not: the consumer decodes bodies itself, and must refuse this too.
+        producer.publish(b'{"batch_id": ', routing_key="registry.resident_registered",
+                         content_type="application/json", content_encoding="utf-8")
         producer.publish(second, routing_key="registry.resident_registered", serializer="json")
     dlq = facts_queue("aggregator", 0).name + ".dlq"
-    wait_for(lambda: broker.depth(dlq) == 1, timeout=30, message="the bad message in the DLQ")
+    wait_for(lambda: broker.depth(dlq) == 2, timeout=30, message="the bad messages in the DLQ")
 
     def logged():
         with psycopg.connect(config["DATABASE_URL"]) as conn:
             return conn.execute("SELECT count(*) FROM aggregator.facts_log").fetchone()[0]
     wait_for(lambda: logged() == 2, timeout=30, message="both good batches taken")
-    assert broker.depth(dlq) == 1
+    assert broker.depth(dlq) == 2
     # What the aggregator exports for the dead-letter alert, from the management API.
     management = federation.Management(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"])
-    wait_for(lambda: federation.dead_letters(management).get(dlq) == 1, timeout=15, message="the DLQ's depth")
+    wait_for(lambda: federation.dead_letters(management).get(dlq) == 2, timeout=15, message="the DLQ's depth")
