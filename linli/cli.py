@@ -584,13 +584,15 @@ def parent_set(ctx, amqp_uri):
 @child.command("list")
 @click.pass_context
 def child_list(ctx):
-    """Each child, its federation link state and the last fact seen from it."""
+    """Each child, its federation link state, the last fact seen from it, and, per service, whether
+    anything it sent is missing (shared/streams.py)."""
     from services.aggregator import store
-    from shared import federation
+    from shared import federation, streams
     from shared.db import transaction
     cfg = load_config(ctx)
     with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
         rows = tx.all(store.CHILDREN)
+        positions = streams.positions(tx)
     try:
         links = {link["upstream"]: link for link in
                  federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]).links()}
@@ -604,6 +606,11 @@ def child_list(ctx):
         seen = r["last_fact_at"].isoformat(timespec="seconds") if r["last_fact_at"] else "never"
         click.echo(f"{r['code']:<10} {link.get('status') or 'down':<10} {seen:<26} "
                    f"{r['added_at'].isoformat(timespec='seconds')}")
+        for p in (p for p in positions if p["source"] == r["code"]):
+            gap = (f"{p['missing']} missing, oldest gap {p['oldest_gap_seconds']:.0f} s" if p["missing"]
+                   else "nothing missing")
+            click.echo(f"    {p['service']:<13} {p['stream']:<6} contiguous {p['contiguous']:<8} {gap}; "
+                       f"resends requested {p['resends_requested']}, answered {p['resends_answered']}")
 
 
 @child.command("remove")

@@ -50,7 +50,9 @@ def _holders(obj, depth=2, seen=None):
     seen.add(id(obj))
     for value in vars(obj).values():
         if isinstance(value, ConnectionPool):
-            yield value.name, value.max_size
+            if id(value) not in seen:   # a pool shared by two parts (the relay's) is counted once
+                seen.add(id(value))
+                yield value.name, value.max_size
         elif isinstance(value, WakeLoop):
             yield f"LISTEN {value.channel}", 1
         elif depth > 0 and hasattr(value, "__dict__") and _ours(value):

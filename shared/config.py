@@ -25,7 +25,7 @@ ENV_KEYS = (
     "NOTIFICATION_PROVIDERS", "SMTP_URL", "SMTP_FROM", "WEBHOOK_SECRET", "NOTIFY_MAX_ATTEMPTS",
     "CHANNEL_RATES", "DIGEST_HOUR", "NOTIFY_RETRY_BASE", "NOTIFY_FAILOVER_AFTER", "NOTIFY_POLL_SECONDS",
     "PARENT_KEY", "TIME_ZONE", "DB_POOL_MIN", "DB_POOL_SIZES", "DB_POOL_IDLE_SECONDS", "DB_POOL_TIMEOUT_SECONDS",
-    "RPC_TIMEOUT_SECONDS",
+    "RPC_TIMEOUT_SECONDS", "RESEND_AFTER_SECONDS",
 )
 PROVIDER_CHANNELS = ("sms", "wechat")
 SERVICE_NAMES = ("registry", "points", "consultation", "notification", "aggregator", "gateway")
@@ -126,6 +126,7 @@ class ConfigSchema(Schema):
     DB_POOL_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
     # Every RPC's deadline (shared/rpc.py): a service that does not answer in time is a 503, not a hang.
     RPC_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
+    RESEND_AFTER_SECONDS = fields.Float(load_default=30.0, validate=validate.Range(1, 86400))
     OUTBOX_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
     OUTBOX_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))
     MAX_DELIVERIES = fields.Integer(load_default=5, validate=validate.Range(1, 100))

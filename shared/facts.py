@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from shared import outbox
+from shared import outbox, streams
 from shared.messaging import FACTS
 
 VERSION = 1
@@ -98,21 +98,27 @@ def fact(fact_type, node, occurred_on, subject=None, delta=1, **dims):
             "subject": subject, "delta": delta, "dims": dims}
 
 
-def batch(source, facts, batch_id=None):
+def batch(source, facts, batch_id=None, seq=None):
+    """A batch to sign. `seq`: its number in the sender's facts stream (shared/streams.py); a batch
+    sent by hand (`linli facts resend`) has none."""
     for f in facts:
         extra = set(f) - FACT_KEYS
         if extra:
             raise ValueError(f"a fact may not carry {sorted(extra)}")
-    return {"batch_id": str(batch_id or uuid.uuid4()), "v": VERSION,
-            "source": {k: source[k] for k in ("service", "level", "node_code", "instance")},
-            "issued_at": datetime.now(timezone.utc).isoformat(), "facts": facts}
+    out = {"batch_id": str(batch_id or uuid.uuid4()), "v": VERSION,
+           "source": {k: source[k] for k in ("service", "level", "node_code", "instance")},
+           "issued_at": datetime.now(timezone.utc).isoformat(), "facts": facts}
+    if seq is not None:
+        out["seq"] = seq
+    return out
 
 
-def publish(tx, signer, fact_type, facts):
-    """Sign the facts as one batch and add it to the outbox in the caller's transaction."""
+def publish(tx, signer, fact_type, facts, routing_key=None, batch_id=None):
+    """Sign the facts as one numbered batch and add it to the outbox in the caller's transaction."""
     if not facts:
         return None
-    signed = signer.sign(batch(tx.source, facts))
-    outbox.add_message(tx, FACTS.name, f"{tx.source['service']}.{fact_type}", signed["batch_id"], signed,
-                       tx.correlation_id)
+    seq = streams.allocate(tx, streams.FACTS_STREAM)
+    signed = signer.sign(batch(tx.source, facts, batch_id=batch_id, seq=seq))
+    outbox.add_message(tx, FACTS.name, routing_key or f"{tx.source['service']}.{fact_type}", signed["batch_id"],
+                       signed, tx.correlation_id, stream=streams.FACTS_STREAM, seq=seq)
     return signed

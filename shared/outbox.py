@@ -37,8 +37,8 @@ from shared.wakeup import Stopped, WakeLoop
 
 log = logging.getLogger(__name__)
 
-INSERT = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) "
-          "VALUES (%s, %s, %s, %s, %s)")
+INSERT = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id, stream, seq) "
+          "VALUES (%s, %s, %s, %s, %s, %s, %s)")
 COPY = "COPY outbox (event_id, exchange, routing_key, body, correlation_id) FROM STDIN"
 # The body as the text PostgreSQL stores: the relay sends it as it is. Decoding it to publish it encoded
 # again was more than half of a relaying aggregator's time.
@@ -64,9 +64,11 @@ def add(tx, exchange, routing_key, env):
     add_message(tx, exchange, routing_key, env["event_id"], env, env.get("correlation_id"))
 
 
-def add_message(tx, exchange, routing_key, message_id, body, correlation_id=None):
-    """Insert any JSON message (an event envelope, a fact batch) to be relayed after commit."""
-    tx.execute(INSERT, (message_id, exchange, routing_key, json.dumps(body, ensure_ascii=False), correlation_id))
+def add_message(tx, exchange, routing_key, message_id, body, correlation_id=None, stream=None, seq=None):
+    """Insert any JSON message (an event envelope, a fact batch) to be relayed after commit; `stream`
+    and `seq`: its number, if it crosses a level (shared/streams.py)."""
+    tx.execute(INSERT, (message_id, exchange, routing_key, json.dumps(body, ensure_ascii=False), correlation_id,
+                        stream, seq))
     # NOTIFY is transactional: delivered on commit, discarded on rollback.
     tx.execute(f"NOTIFY {channel_name(tx.source['service'])}")
 
@@ -212,8 +214,9 @@ class Publisher:
 class Relay:
     """Moves committed outbox rows of one schema to the broker. Usable inside or outside nameko."""
 
-    def __init__(self, dsn, amqp_uri, schema, batch=500, poll=1.0, prune_days=7):
+    def __init__(self, dsn, amqp_uri, schema, batch=500, poll=1.0, prune_days=7, announcer=None):
         self.dsn, self.schema, self.batch, self.poll, self.prune_days = dsn, schema, batch, poll, prune_days
+        self.announcer = announcer  # shared.streams.Announcer: the heads of this schema's numbered streams
         # One connection: the relay claims and marks in one greenthread (shared/budget.py counts it).
         self.pool = make_pool(dsn, schema, max_size=1, name=f"relay-{schema}")
         self.publisher = Publisher(amqp_uri)
@@ -285,6 +288,10 @@ class Relay:
             if now - self.last_prune > 600:
                 conn.execute(PRUNE, (self.prune_days,))
                 self.last_prune = now
+        if self.announcer is not None:
+            from shared.db import on_pool
+            with on_pool(self.pool, {"service": self.schema}) as tx:
+                self.announcer.announce(tx, now)
         metrics.OUTBOX_BACKLOG.labels(self.schema).set(row["backlog"])
         metrics.OUTBOX_AGE.labels(self.schema).set(float(row["oldest_age"]))
         try:
@@ -339,12 +346,20 @@ class OutboxRelay(DependencyProvider):
     """Runs a `Relay` for the service's schema in a managed greenthread while the service runs."""
 
     def setup(self):
+        from shared import envelope, facts, streams
         cfg = self.container.config
-        self.relay = Relay(cfg["DATABASE_URL"], cfg["AMQP_URI"], self.container.service_name,
-                           batch=cfg.get("OUTBOX_BATCH", 500), poll=cfg.get("OUTBOX_POLL_SECONDS", 1.0))
+        name = self.container.service_name
+        self.relay = Relay(cfg["DATABASE_URL"], cfg["AMQP_URI"], name,
+                           batch=cfg.get("OUTBOX_BATCH", 500), poll=cfg.get("OUTBOX_POLL_SECONDS", 1.0),
+                           announcer=streams.Announcer(facts.Signer.from_config(cfg),
+                                                       envelope.source_from_config(name, cfg)))
+        # Resend requests for this service's numbered messages (shared/streams.py): rare, so they
+        # share the relay's one connection rather than hold one of their own.
+        self.resends = streams.ResendListener(cfg, name, self.relay.pool)
 
     def start(self):
         self.gt = self.container.spawn_managed_thread(self.relay.run)
+        self.resends_gt = self.container.spawn_managed_thread(self.resends.run)
 
     def stop(self):
         # Let the relay finish or abandon its batch and end by itself (within its poll interval),
@@ -354,11 +369,15 @@ class OutboxRelay(DependencyProvider):
         # that is about to select on it leaks an eventlet listener for the fd (epoll refuses the
         # closed fd after the hub has recorded it), and the next socket that reuses the number fails
         # with "Second simultaneous read" for the rest of the process.
+        self.resends.running = False
+        self.resends_gt.kill()
         if not self.relay.stop():
             self.gt.kill()
             self.relay.close()
 
     def kill(self):
+        self.resends.running = False
+        self.resends_gt.kill()
         self.relay.loop.stop(timeout=0)  # no waiting: the container is being killed
         self.gt.kill()
         self.relay.close()

@@ -15,7 +15,7 @@ from datetime import date
 from prometheus_client import Counter
 
 from services.aggregator import rules, store
-from shared import facts as facts_mod, outbox
+from shared import facts as facts_mod, outbox, streams
 from shared.messaging import DLX
 
 BATCHES = Counter("linli_aggregator_batches_total", "Fact batches taken", ["source"])
@@ -50,8 +50,16 @@ def accept_many(tx, bodies, own_code, own_key, level, dead_letter_key, signer=No
     """Take a group of batches in one transaction: each is checked on its own; the accepted ones are
     recorded, logged and rolled up together, a statement each, whatever the size of the group."""
     trusted = keys(tx, own_code, own_key)
-    results, accepted = {}, {}
+    results, accepted, heads = {}, {}, []
     for n, body in enumerate(bodies):
+        if isinstance(body, dict) and body.get("kind") == "stream_head":
+            why = rules.head_refusal(body, own_code, trusted)
+            if why:
+                results[n] = _reject(tx, body, why, dead_letter_key)
+            else:
+                heads.append((body["source"]["node_code"], body["source"]["service"], body["stream"], body["seq"]))
+                results[n] = {"head": body["seq"]}
+            continue
         why = rules.refusal(body, own_code, trusted)
         if why:
             results[n] = _reject(tx, body, why, dead_letter_key)
@@ -88,6 +96,11 @@ def accept_many(tx, bodies, own_code, own_key, level, dead_letter_key, signer=No
         FACTS.labels(source).inc(len(fresh))
         results[n] = {"batch_id": batch_id, "facts": len(body["facts"]), "fresh": len(fresh)}
     _add(tx, rules.expand(rules.reduce(fresh_all), own_code))
+    # Every numbered batch taken counts for its sender's sequence, new or a duplicate: a batch sent
+    # again on request closes its gap either way (shared/streams.py).
+    streams.record(tx, [(bodies[n]["source"]["node_code"], bodies[n]["source"]["service"], streams.FACTS_STREAM,
+                         bodies[n]["seq"]) for n in accepted if bodies[n].get("seq") is not None])
+    streams.record_heads(tx, heads)
     return [results[n] for n in range(len(bodies))]
 
 
@@ -120,11 +133,10 @@ def _add(tx, cells):
 
 
 def _relay(tx, signer, body, fresh):
-    """The child's new facts, signed by this instance for the level above (same fact ids)."""
-    batch = facts_mod.batch(tx.source, fresh, batch_id=uuid.uuid5(RELAY_NAMESPACE, body["batch_id"]))
-    signed = signer.sign(batch)
-    outbox.add_message(tx, facts_mod.FACTS.name, f"relay.up.{body['source']['node_code']}", signed["batch_id"], signed,
-                       tx.correlation_id)
+    """The child's new facts, signed by this instance for the level above (same fact ids), numbered
+    in this instance's own facts stream."""
+    facts_mod.publish(tx, signer, None, fresh, routing_key=f"relay.up.{body['source']['node_code']}",
+                      batch_id=uuid.uuid5(RELAY_NAMESPACE, body["batch_id"]))
 
 
 def _reject(tx, body, why, dead_letter_key):

@@ -166,6 +166,29 @@ def age_band_cells(cells, keep_cohorts=False):
 
 # -- trust --------------------------------------------------------------------------------------
 
+def _sender_refusal(message, own_code, keys):
+    source = message["source"].get("node_code")
+    if not isinstance(source, str) or source not in keys:
+        return f"{source} is not this instance or one of its registered children"
+    if source != own_code and not source.startswith(own_code):
+        return f"{source} lies outside {own_code}"
+    seq = message.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 1
+                            or not isinstance(message["source"].get("service"), str)):
+        return "its seq is not a positive integer from a named service"
+    if not facts_mod.verify(message, keys[source]):
+        return f"the signature does not verify with {source}'s key"
+    return None
+
+
+def head_refusal(head, own_code, keys):
+    """None if a stream head (shared/streams.py) may be taken here, else why not."""
+    if not isinstance(head.get("source"), dict) or not isinstance(head.get("stream"), str) \
+            or not isinstance(head.get("seq"), int):
+        return "not a stream head"
+    return _sender_refusal(head, own_code, keys)
+
+
 def refusal(batch, own_code, keys):
     """None if the batch may be aggregated here, else why not. `keys`: {instance code: public key},
     this instance's own and its registered children's."""
@@ -173,13 +196,10 @@ def refusal(batch, own_code, keys):
             or not isinstance(batch.get("batch_id"), str) or not batch["batch_id"] \
             or not isinstance(batch.get("source"), dict):
         return "not a fact batch"
-    source = batch["source"].get("node_code")
-    if not isinstance(source, str) or source not in keys:
-        return f"{source} is not this instance or one of its registered children"
-    if source != own_code and not source.startswith(own_code):
-        return f"{source} lies outside {own_code}"
-    if not facts_mod.verify(batch, keys[source]):
-        return f"the signature does not verify with {source}'s key"
+    why = _sender_refusal(batch, own_code, keys)
+    if why:
+        return why
+    source = batch["source"]["node_code"]
     for f in batch["facts"]:
         if not isinstance(f, dict) or not isinstance(f.get("node"), str) or not f["node"].startswith(source):
             return f"a fact about {f.get('node') if isinstance(f, dict) else f!r} lies outside {source}'s subtree"

@@ -14,7 +14,7 @@ from prometheus_client import Gauge
 
 from services.aggregator import figures, ingest, store
 from services.aggregator.consumer import BatchingConsumer, facts_queue
-from shared import federation
+from shared import federation, streams
 from shared.db import Database
 from shared.errors import DomainError
 from shared.metrics import Telemetry
@@ -91,6 +91,14 @@ class AggregatorService:
         for queue, n in letters.items():
             DEAD_LETTERS.labels(queue).set(n)
 
+    @timer(interval=5)
+    def keep_streams(self):
+        """Completeness (shared/streams.py): ask senders again for what is missing longer than
+        RESEND_AFTER_SECONDS, and export every sender's position for the alert rules."""
+        streams.request_missing(self.db, self.db.signer, self.db.source,
+                                float(self.config.get("RESEND_AFTER_SECONDS", streams.RESEND_AFTER_SECONDS)))
+        streams.export(streams.positions(self.db))
+
     @timer(interval=30)
     def export_headlines(self):
         """The headline gauges, under the small-cell rule: stocks today, flows this year, and nothing else
@@ -125,6 +133,13 @@ class AggregatorService:
 
     @command
     def children(self):
+        """Registered children, each with the completeness of what it sends: per service's facts
+        stream, the contiguous number, what is missing above it, the oldest gap's age, and resends
+        requested and answered."""
+        by_source = {}
+        for p in streams.positions(self.db):
+            by_source.setdefault(p["source"], []).append({k: v for k, v in p.items() if k != "source"})
         return [{**r, "added_at": r["added_at"].isoformat(),
-                 "last_fact_at": r["last_fact_at"].isoformat() if r["last_fact_at"] else None}
+                 "last_fact_at": r["last_fact_at"].isoformat() if r["last_fact_at"] else None,
+                 "streams": by_source.get(r["code"], [])}
                 for r in self.db.all(store.CHILDREN)]

@@ -1225,12 +1225,25 @@ class FeedPageSchema(Schema):
     next = fields.Integer(metadata={"description": "pass as `after` for the next page (unchanged when none came)"})
 
 
+class StreamPositionSchema(Schema):
+    service = fields.String(metadata={"description": "the child's service that numbers the stream"})
+    stream = fields.String(metadata={"example": "facts"})
+    contiguous = fields.Integer(metadata={"description": "highest number below which nothing is missing"})
+    highest = fields.Integer(metadata={"description": "highest number seen or announced"})
+    missing = fields.Integer(metadata={"description": "numbers missing above `contiguous`"})
+    oldest_gap_seconds = fields.Float(metadata={"description": "age of the oldest open gap (0: none)"})
+    resends_requested = fields.Integer()
+    resends_answered = fields.Integer(metadata={"description": "gaps closed after a request"})
+
+
 class ChildInstanceSchema(Schema):
     code = fields.String()
     public_key = fields.String()
     amqp_uri = fields.String(allow_none=True, metadata={"description": "any password masked"})
     added_at = fields.DateTime()
     last_fact_at = fields.DateTime(allow_none=True)
+    streams = fields.List(fields.Nested(StreamPositionSchema), metadata={
+        "description": "completeness of what the child sends, per service's stream"})
 
 
 class RebuildResultSchema(Schema):
@@ -1271,8 +1284,8 @@ def add_aggregates(spec):
                                params=[{"in": "query", "schema": FeedQuerySchema}])),
     })
     spec.path("/api/v1/children", operations={
-        "get": _aggregates(_op("The child instances registered here and when each last sent facts (street admins, "
-                               "operators)", "ChildInstanceList")),
+        "get": _aggregates(_op("The child instances registered here, when each last sent facts, and whether "
+                               "anything it sent is missing (street admins, operators)", "ChildInstanceList")),
     })
     spec.path("/api/v1/rollups/headlines", operations={
         "get": _aggregates(_op(f"A node's headline figures: residents by residence type and age band, party members "

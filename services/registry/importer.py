@@ -19,7 +19,7 @@ import uuid
 from services.registry import residency, tabular
 from services.registry.store import imports as sql
 from services.registry.residents import ID, PHONE
-from shared import facts
+from shared import facts, streams
 from shared.db import unique_races
 from shared.errors import ValidationFailed
 from shared.messaging import FACTS
@@ -310,6 +310,9 @@ def _write(tx, vault, rows, caller, today, progress):
         tx.execute(sql.SET_HEADS, [[h for h, _ in heads], [r for _, r in heads]])
     import_id = str(uuid.uuid4())
     routing_key = f"{source['service']}.resident_registered"
+    starts = range(0, len(fact_list), FACT_BATCH)
+    # Numbered in the facts stream (shared/streams.py) before the pipeline, which cannot wait for an answer.
+    first_seq = streams.allocate(tx, streams.FACTS_STREAM, len(starts)) if starts else None
     # Pipeline mode sends history and events without waiting: the database builds them while
     # Python signs the fact batches, the two largest remaining pieces of work overlapping.
     with tx.conn.pipeline():
@@ -319,9 +322,10 @@ def _write(tx, vault, rows, caller, today, progress):
                                     "source": json.dumps(source), "cid": cid, "import_id": import_id,
                                     "per_event": EVENT_BATCH})
         signed = []
-        for start in range(0, len(fact_list), FACT_BATCH):
-            batch = facts.batch(source, fact_list[start:start + FACT_BATCH])
-            signed.append((batch["batch_id"], FACTS.name, routing_key, tx.signer.sign_to_json(batch), cid))
+        for n, start in enumerate(starts):
+            batch = facts.batch(source, fact_list[start:start + FACT_BATCH], seq=first_seq + n)
+            signed.append((batch["batch_id"], FACTS.name, routing_key, tx.signer.sign_to_json(batch), cid,
+                           streams.FACTS_STREAM, first_seq + n))
         tx.conn.cursor().executemany(sql.ADD_FACT_BATCH, signed)
     tx.execute(f"NOTIFY linli_outbox_{source['service']}")
     return len(rows), import_id

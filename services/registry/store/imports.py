@@ -64,4 +64,5 @@ ADD_HOUSEHOLDS = ("INSERT INTO households (id, household_no, community_code, roo
                   "SELECT id, coalesce(no, 'H' || community || '-' || lpad(id::text, 6, '0')), community, room, head "
                   "FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::bigint[]) "
                   "AS h(id, no, community, room, head)")
-ADD_FACT_BATCH = "INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id) VALUES (%s, %s, %s, %s, %s)"
+ADD_FACT_BATCH = ("INSERT INTO outbox (event_id, exchange, routing_key, body, correlation_id, stream, seq) "
+                  "VALUES (%s, %s, %s, %s, %s, %s, %s)")

@@ -1,0 +1,364 @@
+"""Sequenced messages between levels: completeness proven by the two ends, not by the broker.
+
+A confirm proves the broker took a message, not that the level above counted it: federation, a
+broker stopping, a queue unbound for a moment can each drop a confirmed message. So every message
+that crosses a level (today: fact batches) carries a number, gapless per sender (instance, service)
+and stream:
+
+- **Sender.** The number is taken in the transaction that writes the message to the outbox
+  (`allocate`, one counter row per stream), so a rolled-back transaction gives its number back and
+  none is ever skipped. The cost: writers of one stream in one service queue on that row from the
+  moment they take a number until they commit; `facts.publish` takes it as the batch is signed,
+  which most use cases do last. The outbox row keeps `stream` and `seq` and stays for the outbox's
+  retention (7 days), sent or not.
+- **Receiver.** Per sender it keeps the highest contiguous number it has counted and the numbers
+  seen above it (`record`, in the transaction that counts the message). A number above the first
+  one seen is a gap until it arrives. The first message seen from a sender sets where counting
+  starts: what a sender made before its parent was linked is brought by `linli facts resend`.
+- **Heads.** A dropped last message leaves no gap behind it, so each relay announces, every
+  `HEAD_SECONDS`, the highest number it has sent per stream (`head_message`); a head above the
+  contiguous number opens a gap like any later message would.
+- **Resend.** A gap older than `RESEND_AFTER_SECONDS` (default 30) makes the receiver write a signed
+  resend request to its outbox, on the `directives` exchange (federated downward) with the routing
+  key `resend.<sender code>.<service>`. The sender's relay checks the signature (its parent's key,
+  or its own for its own aggregator) and marks those outbox rows unsent, so they go out again
+  exactly as they were: same batch id, same signature. The receiver's de-duplication by batch and
+  fact id keeps the effect exactly once. A gap still open is asked again with back-off (30 s
+  doubling to 10 min); a number the sender no longer has is logged there, and the gap stays open
+  for the operator (the alert fires after 5 minutes).
+"""
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from prometheus_client import Counter, Gauge
+
+log = logging.getLogger(__name__)
+
+FACTS_STREAM = "facts"
+RESEND_AFTER_SECONDS = 30
+HEAD_SECONDS = 15
+MAX_SEQS_PER_REQUEST = 1000
+RESEND_PREFIX = "resend"
+
+# -- SQL (the tables are in shared/migrations/0003_streams.sql, in every service schema) --
+ALLOCATE = ("INSERT INTO stream_heads (stream, seq) VALUES (%s, %s) ON CONFLICT (stream) "
+            "DO UPDATE SET seq = stream_heads.seq + excluded.seq RETURNING seq")
+# Only numbers above the contiguous one are kept: one at or below it was counted already.
+SEE = ("INSERT INTO stream_seen (source, service, stream, seq) SELECT u.source, u.service, u.stream, u.seq "
+       "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS u(source, service, stream, seq) "
+       "JOIN stream_positions p USING (source, service, stream) WHERE u.seq > p.contiguous ON CONFLICT DO NOTHING")
+# First sight of a sender: counting starts just below the lowest number in this group.
+START = ("INSERT INTO stream_positions (source, service, stream, contiguous, highest) "
+         "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+         "ON CONFLICT DO NOTHING")
+SEEN_OF = ("ARRAY(SELECT s.seq FROM stream_seen s WHERE s.source = p.source AND s.service = p.service "
+           "AND s.stream = p.stream ORDER BY s.seq) AS seen")
+POSITIONS_FOR = ("SELECT p.source, p.service, p.stream, p.contiguous, p.highest, p.gap_since, p.requested, "
+                 f"p.answered, p.next_request_at, {SEEN_OF} FROM stream_positions p "
+                 "WHERE (p.source, p.service, p.stream) IN (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])) "
+                 "ORDER BY 1, 2, 3 FOR UPDATE")
+SET_POSITION = ("UPDATE stream_positions SET contiguous = %s, highest = %s, gap_since = %s, next_request_at = %s, "
+                "answered = %s, updated_at = now() WHERE source = %s AND service = %s AND stream = %s")
+FORGET_SEEN = "DELETE FROM stream_seen WHERE source = %s AND service = %s AND stream = %s AND seq <= %s"
+DUE = (f"SELECT p.source, p.service, p.stream, p.contiguous, p.highest, {SEEN_OF} FROM stream_positions p "
+       "WHERE p.gap_since IS NOT NULL AND p.gap_since <= now() - make_interval(secs => %s) "
+       "AND (p.next_request_at IS NULL OR p.next_request_at <= now()) FOR UPDATE SKIP LOCKED")
+REQUESTED = ("UPDATE stream_positions SET requested = requested + 1, "
+             "next_request_at = now() + make_interval(secs => least(600, 30 * power(2, requested))) "
+             "WHERE source = %s AND service = %s AND stream = %s")
+POSITIONS = ("SELECT p.source, p.service, p.stream, p.contiguous, p.highest, p.requested, p.answered, "
+             "extract(epoch FROM now() - p.gap_since) AS gap_age, "
+             "p.highest - p.contiguous - (SELECT count(*) FROM stream_seen s WHERE s.source = p.source "
+             "AND s.service = p.service AND s.stream = p.stream) AS missing "
+             "FROM stream_positions p ORDER BY 1, 2, 3")
+RESEND = ("UPDATE outbox SET sent_at = NULL, next_attempt_at = now(), attempts = 0, last_error = %s "
+          "WHERE stream = %s AND seq = ANY(%s) RETURNING seq")
+# The highest number sent per stream, with where its last message went (a head follows the same
+# route): one index probe per stream, never a scan of the retained rows.
+HEADS = ("SELECT h.stream, o.seq, o.exchange, o.routing_key FROM stream_heads h CROSS JOIN LATERAL "
+         "(SELECT seq, exchange, routing_key FROM outbox WHERE stream = h.stream AND sent_at IS NOT NULL "
+         "ORDER BY seq DESC LIMIT 1) o")
+
+GAP_AGE = Gauge("linli_stream_gap_age_seconds", "Age of the oldest open gap in a sender's sequence (0: none)",
+                ["source", "service", "stream"])
+MISSING = Gauge("linli_stream_missing", "Numbers missing in a sender's sequence", ["source", "service", "stream"])
+CONTIGUOUS = Gauge("linli_stream_contiguous", "Highest number below which nothing is missing, per sender",
+                   ["source", "service", "stream"])
+REQUESTED_TOTAL = Gauge("linli_stream_resends_requested", "Resend requests sent to a sender",
+                        ["source", "service", "stream"])
+ANSWERED_TOTAL = Gauge("linli_stream_resends_answered", "Gaps closed after a resend request",
+                       ["source", "service", "stream"])
+RESENT = Counter("linli_stream_resent_total", "Messages marked for sending again on a resend request",
+                 ["service", "stream"])
+RESEND_GONE = Counter("linli_stream_resend_gone_total", "Requested numbers this sender no longer has",
+                      ["service", "stream"])
+
+
+# -- sender --
+
+def allocate(tx, stream, n=1):
+    """Take `n` numbers of `stream` in this transaction; returns the first."""
+    return tx.one(ALLOCATE, (stream, n))["seq"] - n + 1
+
+
+def head_message(signer, source, stream, seq):
+    """A signed announcement: this sender has sent `stream` up to `seq`."""
+    return signer.sign({"kind": "stream_head", "v": 1, "source": _source(source), "stream": stream, "seq": seq,
+                        "issued_at": datetime.now(timezone.utc).isoformat()})
+
+
+def resend_request(signer, own, to_code, to_service, stream, seqs):
+    return signer.sign({"kind": "resend_request", "v": 1, "request_id": str(uuid.uuid4()), "from": _source(own),
+                        "to": {"node_code": to_code, "service": to_service}, "stream": stream,
+                        "seqs": sorted(seqs)[:MAX_SEQS_PER_REQUEST],
+                        "issued_at": datetime.now(timezone.utc).isoformat()})
+
+
+def request_routing_key(code, service):
+    return f"{RESEND_PREFIX}.{code}.{service}"
+
+
+def request_refusal(body, own_code, service, keys):
+    """Why a resend request must not be acted on (None: act on it). `keys`: public keys trusted to
+    ask, the parent's and this instance's own."""
+    from shared import facts
+    if not isinstance(body, dict) or body.get("kind") != "resend_request":
+        return "not a resend request"
+    to = body.get("to") or {}
+    if to.get("node_code") != own_code or to.get("service") != service:
+        return f"addressed to {to.get('node_code')}/{to.get('service')}"
+    seqs = body.get("seqs")
+    if not isinstance(body.get("stream"), str) or not isinstance(seqs, list) or not seqs or \
+            not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in seqs) or \
+            len(seqs) > MAX_SEQS_PER_REQUEST:
+        return "malformed"
+    if not any(k and facts.verify(body, k) for k in keys):
+        return "the signature does not verify with the parent's key or this instance's own"
+    return None
+
+
+def answer(tx, body):
+    """Mark the requested messages unsent, so the relay sends them again as they were. Returns
+    (numbers marked, numbers this sender no longer has)."""
+    asked = set(body["seqs"])
+    by = (body.get("from") or {}).get("node_code")
+    found = {r["seq"] for r in tx.all(RESEND, (f"resend requested by {by}", body["stream"], sorted(asked)))}
+    tx.execute(f"NOTIFY linli_outbox_{tx.source['service']}")
+    return sorted(found), sorted(asked - found)
+
+
+# -- receiver --
+
+def advance(contiguous, seen):
+    """(new contiguous, numbers still above it): pure, for the rule's own tests."""
+    above = sorted(s for s in set(seen) if s > contiguous)
+    while above and above[0] == contiguous + 1:
+        contiguous = above.pop(0)
+    return contiguous, above
+
+
+def record(tx, numbered):
+    """Count messages seen in this transaction: `numbered` is [(source code, service, stream, seq)]
+    of messages taken (new or not: a resent one closes its gap either way). Heads go through
+    `record_heads`."""
+    if not numbered:
+        return
+    lowest = {}
+    for source, service, stream, seq in numbered:
+        key = (source, service, stream)
+        lowest[key] = min(lowest.get(key, seq), seq)
+    keys = sorted(lowest)
+    tx.execute(START, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                       [lowest[k] - 1 for k in keys], [lowest[k] - 1 for k in keys]))
+    tx.execute(SEE, tuple(map(list, zip(*numbered))))
+    _settle(tx, keys, {})
+
+
+def record_heads(tx, heads):
+    """Heads: [(source code, service, stream, seq)]. A head first seen sets where counting starts."""
+    if not heads:
+        return
+    top = {}
+    for source, service, stream, seq in heads:
+        top[(source, service, stream)] = max(top.get((source, service, stream), seq), seq)
+    keys = sorted(top)
+    tx.execute(START, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                       [top[k] for k in keys], [top[k] for k in keys]))
+    _settle(tx, keys, top)
+
+
+def _settle(tx, keys, heads):
+    now = datetime.now(timezone.utc)
+    for p in tx.all(POSITIONS_FOR, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])):
+        key = (p["source"], p["service"], p["stream"])
+        contiguous, above = advance(p["contiguous"], p["seen"])
+        highest = max([p["highest"], contiguous, heads.get(key, 0)] + above)
+        gap_since, next_request_at, answered = p["gap_since"], p["next_request_at"], p["answered"]
+        if highest > contiguous:
+            gap_since = gap_since or now
+        else:
+            if gap_since is not None and p["requested"] and next_request_at is not None:
+                answered += 1   # a gap that was asked for has closed
+            gap_since = next_request_at = None
+        tx.execute(SET_POSITION, (contiguous, highest, gap_since, next_request_at, answered) + key)
+        if contiguous > p["contiguous"]:
+            tx.execute(FORGET_SEEN, key + (contiguous,))
+
+
+def request_missing(tx, signer, own_source, after_seconds=RESEND_AFTER_SECONDS):
+    """Write a resend request for every gap older than `after_seconds` that is due to be asked
+    (again); returns [(source, service, stream, numbers asked)]."""
+    from shared import outbox
+    from shared.messaging import DIRECTIVES
+    asked = []
+    for p in tx.all(DUE, (after_seconds,)):
+        seen = set(p["seen"])
+        missing = [s for s in range(p["contiguous"] + 1, p["highest"] + 1) if s not in seen][:MAX_SEQS_PER_REQUEST]
+        if not missing:
+            continue
+        body = resend_request(signer, own_source, p["source"], p["service"], p["stream"], missing)
+        outbox.add_message(tx, DIRECTIVES.name, request_routing_key(p["source"], p["service"]), body["request_id"],
+                           body, tx.correlation_id)
+        tx.execute(REQUESTED, (p["source"], p["service"], p["stream"]))
+        log.warning("stream gap: asking %s/%s to send %s %s again", p["source"], p["service"], p["stream"],
+                    _ranges(missing))
+        asked.append((p["source"], p["service"], p["stream"], missing))
+    return asked
+
+
+def positions(tx):
+    """Every sender's position, for `linli child list`, GET /children and the gauges."""
+    out = []
+    for r in tx.all(POSITIONS):
+        age = float(r["gap_age"]) if r["gap_age"] is not None else 0.0
+        out.append({"source": r["source"], "service": r["service"], "stream": r["stream"],
+                    "contiguous": r["contiguous"], "highest": r["highest"], "missing": int(r["missing"]),
+                    "oldest_gap_seconds": round(age, 1), "resends_requested": r["requested"],
+                    "resends_answered": r["answered"]})
+    return out
+
+
+def export(rows):
+    for r in rows:
+        labels = (r["source"], r["service"], r["stream"])
+        GAP_AGE.labels(*labels).set(r["oldest_gap_seconds"])
+        MISSING.labels(*labels).set(r["missing"])
+        CONTIGUOUS.labels(*labels).set(r["contiguous"])
+        REQUESTED_TOTAL.labels(*labels).set(r["resends_requested"])
+        ANSWERED_TOTAL.labels(*labels).set(r["resends_answered"])
+
+
+def _source(source):
+    return {k: source.get(k) for k in ("service", "level", "node_code", "instance")}
+
+
+def _ranges(seqs):
+    """[3, 4, 5, 9] -> '3-5, 9': readable in a log line."""
+    out, start, prev = [], None, None
+    for s in seqs:
+        if start is None:
+            start = prev = s
+        elif s == prev + 1:
+            prev = s
+        else:
+            out.append(f"{start}-{prev}" if start != prev else str(start))
+            start = prev = s
+    if start is not None:
+        out.append(f"{start}-{prev}" if start != prev else str(start))
+    return ", ".join(out)
+
+
+class Announcer:
+    """The sender's heads: every HEAD_SECONDS, each stream's highest sent number, written to the
+    outbox on the route of the stream's last message when it changed (or, unchanged, every
+    REPEAT_SECONDS, for a receiver that has restarted from a backup). Called by the relay."""
+
+    REPEAT_SECONDS = 300
+
+    def __init__(self, signer, source):
+        self.signer, self.source = signer, source
+        self.last = {}   # stream -> (seq, monotonic time announced)
+        self.due = 0.0
+
+    def announce(self, tx, now):
+        if now < self.due:
+            return 0
+        self.due = now + HEAD_SECONDS
+        n = 0
+        for row in tx.all(HEADS):
+            seq, when = self.last.get(row["stream"], (None, 0.0))
+            if seq == row["seq"] and now - when < self.REPEAT_SECONDS:
+                continue
+            from shared import outbox
+            body = head_message(self.signer, self.source, row["stream"], row["seq"])
+            outbox.add_message(tx, row["exchange"], row["routing_key"], str(uuid.uuid4()), body)
+            self.last[row["stream"]] = (row["seq"], now)
+            n += 1
+        return n
+
+
+class ResendListener:
+    """The sender's side of a resend request: consumes `resend.<own code>.<service>` from the
+    `directives` exchange (where a parent's requests arrive by federation, and its own aggregator's
+    directly), and marks the requested outbox rows unsent. Reconnects with back-off."""
+
+    def __init__(self, config, service, pool):
+        from shared import facts
+        from shared.messaging import DIRECTIVES, durable_queue
+        self.amqp_uri, self.service, self.pool = config["AMQP_URI"], service, pool
+        self.own_code = config["NODE_CODE"]
+        self.keys = [facts.Signer.from_config(config).public_key, config.get("PARENT_KEY")]
+        self.source = {"service": service, "level": config.get("LEVEL"), "node_code": self.own_code,
+                       "instance": config.get("INSTANCE")}
+        self.queue = durable_queue(f"{service}.resend", DIRECTIVES,
+                                   request_routing_key(self.own_code, service), config.get("MAX_DELIVERIES", 5))
+        self.running = True
+
+    def run(self):
+        import eventlet
+        backoff = 0.5
+        while self.running:
+            try:
+                self._consume()
+                backoff = 0.5
+            except Exception as exc:  # broker or database away: unacked requests return to the queue
+                log.warning("resend listener (%s): %s; reconnecting in %.1fs", self.service, exc, backoff)
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    def _consume(self):
+        import socket
+        from kombu import Connection, Consumer
+        from shared.messaging import DIRECTIVES, declare_queue
+        with Connection(self.amqp_uri, connect_timeout=5) as conn:
+            DIRECTIVES(conn.default_channel).declare()
+            declare_queue(conn, self.queue)
+            with Consumer(conn.channel(), queues=[self.queue], on_message=self.handle):
+                while self.running:
+                    try:
+                        conn.drain_events(timeout=1)
+                    except socket.timeout:
+                        pass
+
+    def handle(self, message):
+        from shared.db import on_pool
+        try:
+            body = json.loads(message.body)
+        except ValueError:
+            body = None
+        why = request_refusal(body, self.own_code, self.service, self.keys)
+        if why:
+            log.warning("resend request refused (%s): %s", self.service, why)
+            message.reject(requeue=False)
+            return
+        with on_pool(self.pool, self.source) as tx:
+            found, gone = answer(tx, body)
+        message.ack()
+        RESENT.labels(self.service, body["stream"]).inc(len(found))
+        log.warning("resend: %s asked for %s %s again: %d marked unsent%s", body["from"].get("node_code"),
+                    body["stream"], _ranges(body["seqs"]), len(found),
+                    f"; no longer kept here: {_ranges(gone)} (use `linli facts resend`)" if gone else "")
+        if gone:
+            RESEND_GONE.labels(self.service, body["stream"]).inc(len(gone))
