@@ -152,6 +152,23 @@ def test_every_service_has_a_health_check_or_is_a_one_shot_job(compose):
         assert "HEALTH_PORT" in test or f":{env['HEALTH_PORT']}/" in test, name
 
 
+def test_every_long_running_service_restarts_unless_stopped_and_only_the_one_shot_jobs_do_not(compose):
+    # Issue 17: one process exiting must not leave it, or anything else, down. Docker restarts a
+    # container with `unless-stopped` whatever its exit code, with back-off, until it is stopped by
+    # hand; `always` would also bring back a container stopped by hand when the engine restarts.
+    oneshots = {f"setup-{i}" for i in INSTANCES} | {"link"}
+    for name, service in services(compose).items():
+        if name in oneshots:
+            # A job that finished would be started again and again; the services wait for it instead.
+            assert service["restart"] == "no", name
+            assert service["entrypoint"] == ["sh", "-c"], name
+        else:
+            assert service.get("restart") == "unless-stopped", name
+    running = {name for name, _, _, _ in long_running(compose)}
+    assert len(running) == sum(len(services_) for _, _, _, services_ in INSTANCES.values()) == 17
+    assert {"postgres", "rabbitmq", "prometheus", "grafana"} | running == set(services(compose)) - oneshots
+
+
 def test_every_dependency_exists_and_the_services_wait_for_their_setup_and_the_link(compose):
     every = services(compose)
     oneshots = jobs(compose)
