@@ -34,6 +34,9 @@ from nameko.events import EventHandler
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.messaging import Consumer
 
+from shared import rpc as _rpc  # noqa: F401  every service imports this module: installs rpc's reply guard
+from shared.errors import broker_failure
+
 log = logging.getLogger(__name__)
 
 DLX = Exchange("linli.dlx", type="direct", durable=True)
@@ -91,7 +94,22 @@ def dead_letter_queue(queue_name):
     return Queue(f"{queue_name}.dlq", exchange=DLX, routing_key=queue_name, durable=True)
 
 
-class ReliableEventHandler(EventHandler):
+class _AckWhileAway:
+    """An ack or requeue on a connection the broker has just dropped is logged, not raised: raised in
+    nameko's worker thread it would kill the container. The broker already holds the message
+    unacknowledged and delivers it again on the new connection; the handler is idempotent."""
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        try:
+            super().handle_message_processed(message, result, exc_info)
+        except Exception as exc:
+            if broker_failure(exc) is None:
+                raise
+            log.warning("message not acknowledged, the broker connection is gone (%r): it will be delivered "
+                        "again", exc)
+
+
+class ReliableEventHandler(_AckWhileAway, EventHandler):
     """A SERVICE_POOL event handler on a quorum queue that requeues on error (see module doc)."""
 
     def __init__(self, source_service, event_type, **kwargs):
@@ -110,7 +128,7 @@ class ReliableEventHandler(EventHandler):
 handle_event = ReliableEventHandler.decorator
 
 
-class ReliableConsumer(Consumer):
+class ReliableConsumer(_AckWhileAway, Consumer):
     """Like ReliableEventHandler, for a message exchange that is not a nameko event exchange."""
 
     def __init__(self, exchange, routing_key, **kwargs):

@@ -5,7 +5,7 @@
   transaction when the call is made through nameko's bare proxy, so it is not a check that cannot
   fail. Points' own path (create_record -> accounts.ensure -> the registry's account_holder) is
   checked the same way, against a slow stand-in registry.
-- A call that outlives RPC_TIMEOUT_SECONDS is a ServiceTimeout (503), not a hang.
+- A call that outlives RPC_TIMEOUT_SECONDS is a ServiceTimeout (504, outcome unknown), not a hang.
 - A worker pool opens connections on demand, never more than its size, and closes idle ones; a
   worker that finds none free in DB_POOL_TIMEOUT_SECONDS gets a 503.
 - /readyz tells a pool whose connections are all busy from a server that refuses more (a role's
@@ -118,12 +118,12 @@ def test_a_worker_that_cannot_run_again_refuses_to_call_with_a_transaction_open(
     assert labels(config["DATABASE_URL"]) == []  # rolled back
 
 
-def test_a_call_past_its_deadline_is_a_503_and_holds_nothing(container_factory, config, probe_table):
+def test_a_call_past_its_deadline_is_a_504_and_holds_nothing(container_factory, config, probe_table):
     container_factory(CalleeService, config).start()
     container_factory(caller(RpcProxy), {**config, "RPC_TIMEOUT_SECONDS": 0.3}).start()
     with ClusterRpcProxy(config) as cluster, pytest.raises(ServiceTimeout) as err:
         cluster.conn_caller.write_then_ask("d", 3)
-    assert err.value.status == 503 and "conn_callee did not answer within 0.3s" in str(err.value)
+    assert err.value.status == 504 and "conn_callee did not answer within 0.3s" in str(err.value)
     assert labels(config["DATABASE_URL"]) == []
     assert "idle in transaction" not in states(config["DATABASE_URL"], CALLER_POOL)
 
@@ -343,15 +343,17 @@ class SilentRegistry:
         return {"items": []}
 
 
-def test_a_service_past_its_deadline_is_a_503_problem_at_the_gateway(container_factory, config, web_session,
+def test_a_service_past_its_deadline_is_a_504_problem_at_the_gateway(container_factory, config, web_session,
                                                                       make_token):
     from services.gateway.service import GatewayService
     container_factory(SilentRegistry, config).start()
     container_factory(GatewayService, {**config, "RPC_TIMEOUT_SECONDS": 0.5}).start()
     resp = web_session.get("/api/v1/nodes", headers={"Authorization": f"Bearer {make_token()}"})
-    assert resp.status_code == 503 and resp.headers["Content-Type"].startswith("application/problem+json")
+    # Asked and not answered: it may have been done, so not a 503 (which promises nothing was done).
+    assert resp.status_code == 504 and resp.headers["Content-Type"].startswith("application/problem+json")
     problem = resp.json()
-    assert problem["title"] == "Service unavailable" and problem["detail"] == "registry did not answer within 0.5s"
+    assert problem["title"] == "Outcome unknown"
+    assert problem["detail"].startswith("registry did not answer within 0.5s; it may have taken effect")
     assert problem["correlation_id"] == resp.headers["X-Correlation-ID"]
 
 

@@ -166,11 +166,26 @@ def test_a_worker_that_never_settles_fails_instead_of_looping():
     assert err.value.status == 503  # a clear problem for the HTTP caller, not a bare 500
 
 
-@pytest.mark.parametrize("exc", [rpc.ServiceTimeout("registry did not answer within 10s"),
-                                 DatabaseUnavailable("the database is busy: no connection was free within 10s"),
+def test_a_late_service_is_a_504_outcome_unknown_for_the_http_caller():
+    """Asked and not answered in time: it may have done it, so not a 503 (which says nothing was done)."""
+    import json
+
+    from nameko.exceptions import deserialize, serialize
+
+    from services.gateway.http import ApiHandler, PROBLEM
+    exc = rpc.ServiceTimeout("registry did not answer within 10s")
+    again = deserialize(serialize(exc))
+    assert type(again) is type(exc)
+    resp = ApiHandler("GET", "/x").response_from_exception(again)
+    body = json.loads(resp.get_data())
+    assert resp.status_code == 504 and resp.mimetype == PROBLEM and "Retry-After" not in resp.headers
+    assert body["title"] == "Outcome unknown" and body["detail"] == str(exc)
+
+
+@pytest.mark.parametrize("exc", [DatabaseUnavailable("the database is busy: no connection was free within 10s"),
                                  TooManyRemoteCalls("points.match_handovers asked for more than 100 remote answers "
                                                     "with its transaction open; nothing was changed")])
-def test_a_late_service_or_a_busy_database_is_a_503_problem_for_the_http_caller(exc):
+def test_a_busy_database_is_a_503_problem_for_the_http_caller(exc):
     import json
 
     from nameko.exceptions import deserialize, serialize
@@ -180,5 +195,5 @@ def test_a_late_service_or_a_busy_database_is_a_503_problem_for_the_http_caller(
     assert type(again) is type(exc)
     resp = ApiHandler("GET", "/x").response_from_exception(again)
     body = json.loads(resp.get_data())
-    assert resp.status_code == 503 and resp.mimetype == PROBLEM
+    assert resp.status_code == 503 and resp.mimetype == PROBLEM and resp.headers["Retry-After"] == "5"
     assert body["title"] == "Service unavailable" and body["detail"] == str(exc)
