@@ -17,6 +17,10 @@ states apart, because each asks for a different remedy:
 - "unavailable": the database cannot be reached or is shutting down.
 
 The pool opens connections again by itself once the server has room (shared/db.py).
+
+The broker is "unavailable" when no AMQP connection can be opened within a few seconds; the
+answer's `detail` then reads "broker unavailable". The services' own connections come back by
+themselves when it returns (nameko's consumers and the outbox relay reconnect with back-off).
 """
 import json
 import logging
@@ -78,7 +82,16 @@ def status(ok, checks):
     return "busy" if POOL_EXHAUSTED in checks.values() else "ok"
 
 
+def body(ok, checks):
+    """/readyz's answer: the status, each backend's state, and a line naming what is wrong
+    ("broker unavailable", "database server full") for whoever reads it first."""
+    detail = "; ".join(f"{backend} {state}" for backend, state in checks.items() if state != "ok") or "ok"
+    return {"status": status(ok, checks), "detail": detail, "checks": checks}
+
+
 def check_broker(amqp_uri, timeout=3):
+    """None if an AMQP connection can be opened now, else why not (for the log). A fresh connection,
+    not the service's own: those reconnect by themselves, and this says whether they can."""
     try:
         with Connection(amqp_uri, connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
@@ -122,7 +135,7 @@ def wsgi_app(config, pool=None):
         if path == "/readyz":
             ok, checks = readiness(config, pool)
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
-            return [json.dumps({"status": status(ok, checks), "checks": checks}).encode()]
+            return [json.dumps(body(ok, checks)).encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 

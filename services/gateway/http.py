@@ -1,4 +1,10 @@
-"""HTTP plumbing for the gateway: JSON in and out, errors as RFC 9457 problem+json."""
+"""HTTP plumbing for the gateway: JSON in and out, errors as RFC 9457 problem+json.
+
+`ApiHandler.response_from_exception` is the one place an exception becomes a status. A failure of
+the message broker is never a 500, whichever path it took to get here: a 503 (with Retry-After)
+means nothing was done, a 504 ("Outcome unknown") that the request reached the broker and may have
+taken effect (shared/errors.py says which is which, shared/rpc.py raises them).
+"""
 import json
 import logging
 import uuid
@@ -11,11 +17,17 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from shared import logs
-from shared.errors import DomainError, ValidationFailed
+from shared.errors import RETRY_SAME, DomainError, ValidationFailed, broker_failure
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 PROBLEM = "application/problem+json"
+RETRY_AFTER = 5  # seconds, on every 503 whose error does not say otherwise
+
+# What a service's worker raised, by class name, when the broker failed it there. The worker's
+# transaction was rolled back (shared/db.py), so nothing was done: a 503 like our own.
+REMOTE_BROKER_ERRORS = {"ConnectionRefusedError", "ConnectionResetError", "BrokenPipeError", "ConnectionError",
+                        "RecoverableConnectionError", "ConnectionForced", "OperationalError", "BrokerUnavailable"}
 
 
 class ServiceUnavailable(Exception):
@@ -97,10 +109,29 @@ class ApiHandler(HttpRequestHandler):
             logs.correlation_id.reset(token)
 
     def response_from_exception(self, exc):
+        response = self._problem_for(exc)
+        if response.status_code == 503:
+            response.headers["Retry-After"] = str(getattr(exc, "retry_after", None) or RETRY_AFTER)
+        return response
+
+    def _problem_for(self, exc):
         if isinstance(exc, DomainError):
             return problem(exc.status, exc.title, exc.message, exc.fields)
         if isinstance(exc, (ServiceUnavailable, UnknownService)):
             return problem(503, "Service unavailable", str(exc))
+        failure = broker_failure(exc)
+        if failure == "unreachable":
+            log.warning("broker unreachable: %r", exc)
+            return problem(503, "Service unavailable", "the message broker is unavailable; nothing was done, "
+                                                       "try again")
+        if failure == "lost":
+            log.warning("broker connection lost during the request: %r", exc)
+            return problem(504, "Outcome unknown", f"the connection to the message broker failed during the "
+                                                   f"request; {RETRY_SAME}")
+        if isinstance(exc, RemoteError) and exc.exc_type in REMOTE_BROKER_ERRORS:
+            log.warning("a service failed at the broker: %s", exc)
+            return problem(503, "Service unavailable", "the message broker is unavailable; nothing was done, "
+                                                       "try again")
         if isinstance(exc, RemoteError):
             log.error("remote error: %s", exc)
         else:

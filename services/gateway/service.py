@@ -17,10 +17,10 @@ from services.gateway.points import PointsRoutes
 from services.gateway.consultation import ConsultationRoutes
 from services.gateway.notification import NotificationRoutes
 from services.gateway.aggregates import AggregateRoutes
-from services.gateway.http import ServiceUnavailable, api, as_json, problem
+from services.gateway.http import api, as_json, problem
 from shared import health, metrics
 from shared.db import Database
-from shared.errors import Unauthorized
+from shared.errors import RETRY_SAME, Unauthorized
 from shared.metrics import Telemetry
 from shared import rpc
 from shared.rpc import RpcProxy
@@ -73,17 +73,19 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
 
     def _call(self, method, *args, service="registry", timeout=None):
         """An RPC with a deadline, RPC_TIMEOUT_SECONDS unless `timeout` is given (imports, rebuilds), so a
-        stopped service answers 503 (shared.rpc.ServiceTimeout) instead of hanging the client."""
+        stopped service answers 504 (shared.rpc.ServiceTimeout: asked, no answer, outcome unknown) and an
+        unreachable broker 503 (shared.errors.BrokerUnavailable: not asked) instead of hanging the client."""
         proxy = getattr(self, service)
-        if timeout is not None and isinstance(proxy, rpc.ServiceProxy):
-            proxy = proxy.with_deadline(timeout)
+        if isinstance(proxy, rpc.ServiceProxy):
+            # Its own deadline knows whether the request was sent (503) or not answered (504); a
+            # second timer here would fire first and hide which.
+            return getattr(proxy if timeout is None else proxy.with_deadline(timeout), method)(*args)
         try:
-            if timeout is None:
-                return getattr(proxy, method)(*args)
-            with eventlet.Timeout(timeout):
+            with eventlet.Timeout(timeout):  # None: no timer of ours, but the proxy's own may fire
                 return getattr(proxy, method)(*args)
         except eventlet.Timeout:
-            raise ServiceUnavailable(f"{service} did not answer in time")
+            # A proxy without a deadline of its own: it was asked, so what it did is unknown.
+            raise rpc.ServiceTimeout(f"{service} did not answer in time; {RETRY_SAME}")
 
     # -- operations -----------------------------------------------------------
 
@@ -94,7 +96,7 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     @api("GET", "/readyz")
     def readyz(self, request):
         ok, checks = health.readiness(self.config, getattr(self.db, "pool", None))
-        return as_json({"status": health.status(ok, checks), "checks": checks}, 200 if ok else 503)
+        return as_json(health.body(ok, checks), 200 if ok else 503)
 
     @api("GET", "/metrics")
     def metrics(self, request):

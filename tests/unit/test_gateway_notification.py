@@ -456,12 +456,13 @@ def test_the_services_refusals_map_to_problems(gateway, exc, status):
     assert resp.status_code == status and problem["status"] == status and problem["errors"] == exc.fields
 
 
-def test_a_stopped_notification_service_is_503(gateway):
+def test_a_stopped_notification_service_is_504_outcome_unknown(gateway):
     import eventlet
     gateway.notification.get_broadcast.side_effect = eventlet.Timeout
     with pytest.raises(Exception) as err:
         gateway.get_broadcast(request("GET", "/api/v1/broadcasts/3"), broadcast_id=3)
-    assert ApiHandler("GET", "/x").response_from_exception(err.value).status_code == 503
+    # It was asked and did not answer: what it did is unknown (shared.errors.OutcomeUnknown).
+    assert ApiHandler("GET", "/x").response_from_exception(err.value).status_code == 504
 
 
 def test_only_residents_tokens_send_a_resident_id():
