@@ -27,12 +27,16 @@ up: services venv
 	@$(MAKE) -s down >/dev/null 2>&1 || true
 	@deploy/local/up.sh
 
+# Stops every process of the tree and the supervisord that restarts them, and waits until they are gone.
 down:
-	@if [ -f $(RUN)/honcho.pid ]; then kill $$(cat $(RUN)/honcho.pid) 2>/dev/null || true; rm -f $(RUN)/honcho.pid; echo "stopped"; fi
+	@deploy/local/down.sh
 
+# Each process's state, pid and uptime (a crashed one shows BACKOFF while it is retried), then the outboxes.
 status: venv
+	@if [ -S $(RUN)/supervisor.sock ]; then $(BIN)/supervisorctl -c $(RUN)/supervisord.conf status || true; fi
 	@$(BIN)/linli outbox status
 
+# The combined log; each process also has its own, $(LOG)/<name>.log.
 logs:
 	@tail -f $(LOG)/linli.log
 

@@ -43,9 +43,14 @@ for cfg in "$DISTRICT" "${STREETS[@]}"; do
   linli "$cfg" demo load | sed "s/^/[up] $(setting "$cfg" INSTANCE) /"
 done
 
+# The processes of the Procfile under supervisord, which starts again whichever of them exits (with
+# back-off while it keeps dying) and leaves the others alone; its settings are explained in
+# deploy/local/supervisord_conf.py. supervisord detaches and writes $RUN/supervisord.pid;
+# `make down` (deploy/local/down.sh) stops it and everything it runs.
 mkdir -p "$RUN" "$LOG"
-LINLI_CONFIG=$STREET_A PATH=$PWD/$BIN:$PATH nohup "$BIN/honcho" -f Procfile start > "$LOG/linli.log" 2>&1 &
-echo $! > "$RUN/honcho.pid"
+: > "$LOG/linli.log"
+"$BIN/python" deploy/local/supervisord_conf.py --procfile Procfile --out "$RUN/supervisord.conf"
+LINLI_CONFIG=$STREET_A PATH=$PWD/$BIN:$PATH "$BIN/supervisord" -c "$RUN/supervisord.conf"
 
 for port in 8000 8001 8010; do
   for _ in $(seq 1 120); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
@@ -101,7 +106,8 @@ The local tree is up: district 310110 杨浦区 above streets 310110012 长海�
   OpenAPI      http://127.0.0.1:8000/api/v1/openapi.json
   health       http://127.0.0.1:8000/healthz  /readyz (each gateway and metrics port)
   RabbitMQ     http://127.0.0.1:15672 (guest/guest; vhosts linli, linli-310110013, linli-310110; Admin > Federation Status)
-  logs         $LOG/linli.log
+  logs         $LOG/linli.log (make logs), one file per process in $LOG/
+  processes    $BIN/supervisorctl -c $RUN/supervisord.conf status   (make status)
   try          curl -s -H "Authorization: Bearer $D" http://127.0.0.1:8010/api/v1/rollups/headlines
                curl -s -H "Authorization: Bearer $D" 'http://127.0.0.1:8010/api/v1/rollups?metric=residents&group=child&period=year'
   stop         make down
