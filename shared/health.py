@@ -126,9 +126,9 @@ def wsgi_app(config, pool=None):
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
-            body, ctype = metrics.exposition()
+            text, ctype = metrics.exposition()
             start_response("200 OK", [("Content-Type", ctype)])
-            return [body]
+            return [text]
         if path == "/healthz":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [b'{"status": "ok"}']

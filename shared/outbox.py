@@ -369,18 +369,22 @@ class OutboxRelay(DependencyProvider):
         # that is about to select on it leaks an eventlet listener for the fd (epoll refuses the
         # closed fd after the hub has recorded it), and the next socket that reuses the number fails
         # with "Second simultaneous read" for the rest of the process.
-        self.resends.running = False
-        self.resends_gt.kill()
+        self._stop_resends()
         if not self.relay.stop():
             self.gt.kill()
             self.relay.close()
 
     def kill(self):
-        self.resends.running = False
-        self.resends_gt.kill()
+        self._stop_resends()
         self.relay.loop.stop(timeout=0)  # no waiting: the container is being killed
         self.gt.kill()
         self.relay.close()
+
+    def _stop_resends(self):
+        self.resends.running = False
+        gt = getattr(self, "resends_gt", None)   # none if the container is killed before it started
+        if gt is not None:
+            gt.kill()
 
     def get_dependency(self, worker_ctx):
         return self.relay
