@@ -1,0 +1,211 @@
+"""The chaos suite: a street and its district as real processes, with real faults done to them.
+
+Real: everything. One RabbitMQ (a vhost per instance, federation set up by `linli child add`), one
+PostgreSQL (a database per instance), and each instance's services run as `linli run <service>`
+processes, exactly as the local tree and the image run them: the street's registry, gateway and
+aggregator, and the district's aggregator. Faults are done for real: RabbitMQ stopped with
+`rabbitmqctl stop_app`, a process killed with SIGKILL, federation connections closed through the
+management API, PostgreSQL restarted, a district queue unbound while the street publishes.
+
+Each test restores what it stopped, in a `finally`. These tests stop machine-wide services, so
+they run last (pyproject's testpaths) and never beside another test run. What each measured (time
+to recover, 503s, time from a dropped batch to exact figures) is printed at the end of the run.
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import psycopg
+import pytest
+import requests
+import yaml
+
+from linli import all_service_classes
+from linli.demo import load_hierarchy
+from services.gateway import auth, store as token_store
+from shared import envelope
+from shared.db import transaction
+from tests.e2e.test_federation import DISTRICT, STREET_A, _tree, add_child
+from tests.integration.conftest import wait_for
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+COMMUNITY, GRID = "310110012001", "310110012001001"
+MEASURED = []   # (test, what, value) for the summary
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("chaos: what was measured")
+        for test, what, value in MEASURED:
+            terminalreporter.write_line(f"{test}: {what} = {value}")
+
+
+def measured(request, what, value):
+    MEASURED.append((request.node.name, what, value))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """One `linli run <service>` of one instance, its output in a log file."""
+
+    def __init__(self, name, service, cfg, workdir):
+        self.name, self.service, self.cfg = name, service, cfg
+        self.config_path = workdir / f"{name}.yaml"
+        self.log_path = workdir / f"{name}.log"
+        self.config_path.write_text(yaml.safe_dump({k: v for k, v in cfg.items() if v is not None},
+                                                   allow_unicode=True))
+        self.proc = None
+
+    def start(self):
+        env = {**os.environ, "LINLI_CONFIG": str(self.config_path)}
+        for key in ("LEVEL", "NODE_CODE", "INSTANCE", "AMQP_URI", "DATABASE_URL", "PARENT_KEY"):
+            env.pop(key, None)   # the file says it all
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "linli"), "run", self.service], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    @property
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.alive:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def ready(self):
+        port = self.cfg.get("METRICS_PORT") or self.cfg["WEB_SERVER_ADDRESS"].rsplit(":", 1)[1]
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
+        except (requests.RequestException, ValueError):
+            return None
+
+    def tail(self, lines=40):
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Tree:
+    """The running street and district, and what tests read of them."""
+
+    def __init__(self, instances, workdir, token):
+        self.street, self.district = instances[STREET_A], instances[DISTRICT]
+        self.token = token
+        port = free_port()
+        street = {**self.street, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+        self.url = f"http://127.0.0.1:{port}"
+        self.processes = {}
+        for service in ("registry", "aggregator", "gateway"):
+            cfg = {**street, "METRICS_PORT": free_port() if service != "gateway" else None}
+            self.processes[f"street-{service}"] = Process(f"street-{service}", service, cfg, workdir)
+        self.processes["district-aggregator"] = Process(
+            "district-aggregator", "aggregator", {**self.district, "METRICS_PORT": free_port()}, workdir)
+        self.serial = 0
+
+    def start(self):
+        for p in self.processes.values():
+            p.start()
+        for p in self.processes.values():
+            try:
+                wait_for(lambda: (p.ready() or {}).get("status") == "ok", timeout=60, interval=0.3,
+                         message=f"{p.name} ready")
+            except AssertionError:
+                raise AssertionError(f"{p.name} not ready: {p.ready()}, exit {p.proc.poll()}\n{p.tail()}") from None
+
+    def stop(self):
+        for p in self.processes.values():
+            p.stop()
+
+    def exited(self):
+        return {name: p.proc.returncode for name, p in self.processes.items() if not p.alive}
+
+    # -- the work --
+    def register(self, timeout=15):
+        """POST one new resident; returns (status, id or None, Retry-After)."""
+        self.serial += 1
+        n = self.serial
+        birth = f"19{40 + n // 900 % 50:02d}0{1 + n // 300 % 3}{10 + n // 10 % 18:02d}"
+        first17 = "310110" + birth + f"{n % 1000:03d}"
+        from services.registry.identity import check_character
+        body = {"name": f"测试居民{n}", "id_number": first17 + check_character(first17), "phone": "13916275318",
+                "community_code": COMMUNITY, "grid_code": GRID, "building": "12号", "unit": "2单元",
+                "room": f"{100 + n % 50}", "relation": "self", "residence_type": "registered", "tags": [],
+                "moved_in": "1998-05-01"}
+        try:
+            resp = requests.post(f"{self.url}/api/v1/residents", json=body, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {self.token}"})
+        except requests.RequestException as exc:
+            return ("error", str(exc), None)
+        rid = resp.json().get("id") if resp.status_code == 201 else None
+        return (resp.status_code, rid, resp.headers.get("Retry-After"))
+
+    # -- what each end holds --
+    def _one(self, cfg, sql, params=()):
+        with psycopg.connect(cfg["DATABASE_URL"], connect_timeout=5) as conn:
+            return conn.execute(sql, params).fetchone()[0]
+
+    def registered(self):
+        return self._one(self.street, "SELECT count(*) FROM registry.residents WHERE community_code = %s",
+                         (COMMUNITY,))
+
+    def residents_in(self, cfg):
+        """The community's residents in this instance's roll-ups (the year's stock)."""
+        return self._one(cfg, "SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = %s "
+                              "AND metric = 'residents' AND period = 'year' AND dim = ''", (COMMUNITY,))
+
+    def facts_in(self, cfg):
+        return self._one(cfg, "SELECT count(*) FROM aggregator.facts_log")
+
+    def exact(self):
+        """The register, the street's roll-ups and the district's agree on the community."""
+        n = self.registered()
+        return n == self.residents_in(self.street) == self.residents_in(self.district)
+
+    def positions(self, cfg):
+        with psycopg.connect(cfg["DATABASE_URL"]) as conn:
+            return conn.execute("SELECT source, service, stream, contiguous, highest, requested, answered "
+                                "FROM aggregator.stream_positions ORDER BY 1, 2, 3").fetchall()
+
+    def facts_unsent(self):
+        return self._one(self.street, "SELECT count(*) FROM registry.outbox WHERE sent_at IS NULL "
+                                      "AND exchange = 'facts'")
+
+
+@pytest.fixture
+def tree(base_config, tmp_path):
+    base = {**base_config, "DB_POOL_MAX": 4, "LOG_LEVEL": "INFO",
+            # Faster than production's 30 s, so a test waits seconds, not minutes, for a resend.
+            "RESEND_AFTER_SECONDS": float(os.environ.get("LINLI_CHAOS_RESEND_AFTER", "3")),
+            "RPC_TIMEOUT_SECONDS": 5}
+    for instances in _tree(base, None, all_service_classes()):
+        street = instances[STREET_A]
+        add_child(instances[DISTRICT], street)
+        source = envelope.source_from_config("registry", street)
+        with transaction(street["DATABASE_URL"], "registry", source) as tx:
+            load_hierarchy(tx, STREET_A)
+        token_id, token = auth.new_token()
+        with psycopg.connect(street["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("SET search_path TO gateway")
+            token_store.add(conn, token_id, token, "混沌测试", "street_admin", STREET_A)
+        t = Tree(instances, tmp_path, token)
+        try:
+            t.start()
+            yield t
+        finally:
+            t.stop()
