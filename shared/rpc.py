@@ -212,4 +212,27 @@ def _guard_replies():
     nameko_rpc.RpcConsumer.handle_result = handle_result
 
 
+def _guard_acks():
+    """nameko's QueueConsumer gives up on an ack or requeue only for amqp's ConnectionError; a socket
+    the broker reset raises the builtin one (ConnectionResetError) from a reply listener's or a
+    consumer's ack, and that killed the container (seen in the chaos suite, in points, whose RPC
+    reply arrived as the broker stopped). The broker returns an unacknowledged message to its queue
+    by itself when the connection goes, so there is nothing left to do but say so."""
+    from nameko.messaging import QueueConsumer
+    for name in ("ack_message", "requeue_message"):
+        original = getattr(QueueConsumer, name)
+        if getattr(original, "linli_guarded", False):
+            continue
+
+        def guarded(self, message, _original=original, _name=name):
+            try:
+                return _original(self, message)
+            except OSError as exc:
+                log.warning("%s: the broker connection is gone (%r); the broker takes the message back",
+                            _name, exc)
+        guarded.linli_guarded = True
+        setattr(QueueConsumer, name, guarded)
+
+
 _guard_replies()
+_guard_acks()

@@ -16,7 +16,9 @@ import pathlib
 import signal
 import socket
 import subprocess
+import threading
 import time
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -30,6 +32,9 @@ from shared import envelope
 from shared.db import transaction
 from tests.e2e.test_federation import DISTRICT, STREET_A, _tree, add_child
 from tests.integration.conftest import wait_for
+
+# The in-process outage test (test_broker_outage.py) uses the integration suite's fixtures.
+from tests.integration.conftest import demo_tree, make_token, sql  # noqa: E402,F401
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMMUNITY, GRID = "310110012001", "310110012001001"
@@ -136,17 +141,16 @@ class Tree:
         return {name: p.proc.returncode for name, p in self.processes.items() if not p.alive}
 
     # -- the work --
-    def register(self, timeout=15):
-        """POST one new resident; returns (status, id or None, Retry-After)."""
-        self.serial += 1
-        n = self.serial
-        birth = f"19{40 + n // 900 % 50:02d}0{1 + n // 300 % 3}{10 + n // 10 % 18:02d}"
-        first17 = "310110" + birth + f"{n % 1000:03d}"
+    def register(self, serial=None, timeout=15):
+        """POST one new resident (its name says its serial); returns (status, id or None, Retry-After)."""
+        if serial is None:
+            self.serial += 1
+        n = serial or self.serial
+        first17 = "310110" + (date(1930, 1, 1) + timedelta(days=n)).strftime("%Y%m%d") + "123"
         from services.registry.identity import check_character
-        body = {"name": f"测试居民{n}", "id_number": first17 + check_character(first17), "phone": "13916275318",
-                "community_code": COMMUNITY, "grid_code": GRID, "building": "12号", "unit": "2单元",
-                "room": f"{100 + n % 50}", "relation": "self", "residence_type": "registered", "tags": [],
-                "moved_in": "1998-05-01"}
+        # No room and no household: each registration stands alone, whatever else is refused.
+        body = {"name": f"测试居民{n}", "id_number": first17 + check_character(first17),
+                "community_code": COMMUNITY, "residence_type": "registered"}
         try:
             resp = requests.post(f"{self.url}/api/v1/residents", json=body, timeout=timeout,
                                  headers={"Authorization": f"Bearer {self.token}"})
@@ -209,3 +213,117 @@ def tree(base_config, tmp_path):
             yield t
         finally:
             t.stop()
+
+
+# -- machine-wide faults, and putting them right --
+
+def rabbitmqctl(*args, timeout=90):
+    return subprocess.run(["rabbitmqctl", *args], capture_output=True, timeout=timeout, check=True)
+
+
+def broker_answers():
+    """AMQP answers and the management API can create a vhost: seen wedged on these machines
+    after a stop_app/start_app, with the TCP port open and nothing answering."""
+    from kombu import Connection
+    try:
+        with Connection("amqp://guest:guest@127.0.0.1:5672//", connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+        name = f"chaos-probe-{os.getpid()}"
+        for method in ("PUT", "DELETE"):
+            r = requests.request(method, f"http://127.0.0.1:15672/api/vhosts/{name}", auth=("guest", "guest"),
+                                 timeout=10)
+            if r.status_code not in (201, 204):
+                return False
+        return True
+    except Exception:
+        return False
+
+
+def restore_broker():
+    """RabbitMQ running and answering again, whatever state a test left it in. `start_app` first;
+    if the node does not answer within a minute, it is restarted as the machine starts it."""
+    try:
+        rabbitmqctl("start_app")
+    except (subprocess.SubprocessError, OSError):
+        pass
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if broker_answers():
+            return "start_app"
+        time.sleep(1)
+    subprocess.run(["pkill", "-u", "rabbitmq", "beam.smp"], check=False)
+    time.sleep(5)
+    subprocess.run(["pkill", "-9", "-u", "rabbitmq", "beam.smp"], check=False)
+    subprocess.run(["pkill", "-u", "rabbitmq", "epmd"], check=False)
+    subprocess.run(["rabbitmq-server", "-detached"], check=True, timeout=60)
+    wait_for(broker_answers, timeout=120, interval=1, message="RabbitMQ restarted and answering")
+    return "restarted"
+
+
+def postgres_cluster():
+    version = sorted(os.listdir("/etc/postgresql"), key=float)[-1]
+    return version, "main"
+
+
+def restart_postgres():
+    version, name = postgres_cluster()
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
+                   check=True, capture_output=True, timeout=120)
+
+
+class Burst:
+    """Threads registering residents until stopped; every answer kept with when it came."""
+
+    def __init__(self, tree, threads=4):
+        self.tree, self.answers, self.stop_event = tree, [], threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        while not self.stop_event.is_set():
+            with self.lock:
+                self.tree.serial += 1
+                n = self.tree.serial
+            status, rid, retry_after = self.tree.register(serial=n, timeout=60)
+            self.answers.append((time.monotonic(), n, status, rid, retry_after))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=120)
+
+    def statuses(self):
+        out = {}
+        for _, n, status, _, _ in self.answers:
+            out.setdefault(status, []).append(n)
+        return out
+
+    def first_201_after(self, t):
+        return next((at for at, _, status, _, _ in sorted(self.answers) if at > t and status == 201), None)
+
+
+def publish_backlog(cfg, batches, per_batch=100):
+    """Fact batches written to the street registry's outbox as the registry writes them; its relay
+    sends them. Returns how many facts."""
+    from shared import facts
+    source = envelope.source_from_config("registry", cfg)
+    signer = facts.Signer.from_config(cfg)
+    with transaction(cfg["DATABASE_URL"], "registry", source, signer) as tx:
+        for b in range(batches):
+            tx.publish_facts("resident_registered", [
+                facts.fact("resident_registered", "310110012002", "2026-11-20", subject=os.urandom(8).hex(),
+                           sex="FM"[i % 2], cohort=1950 + i % 40, residence_type="registered", tags=[])
+                for i in range(per_batch)])
+    return batches * per_batch
+
+
+def rollups_agree(tree):
+    """The district holds the street's roll-ups exactly (every metric, node, period and dimension)."""
+    from tests.e2e.test_federation import rollups
+    own = rollups(tree.street, STREET_A)
+    return bool(own) and rollups(tree.district, STREET_A) == own

@@ -9,11 +9,11 @@ What must hold while the broker is away and after it returns (issue 17, part 1):
 - the same running containers serve again once it is back, with no restart: RPC, the outbox
   relay and the aggregator's consumer all reconnect by themselves.
 
-It stops the broker of the whole machine, so every other test run fails meanwhile: run this file
-alone (`-m broker_outage`, or by path), never beside another pytest. The broker is started again
-in a `finally`, and the test waits until it answers.
+It stops the broker of the whole machine, so it is in the chaos suite, which runs last and alone.
+The broker is started again in a `finally` (restarted if it does not answer: tests/chaos/conftest.py).
+The same fault against a tree of real processes is test_broker_stopped.py; this one looks inside
+the containers.
 """
-import subprocess
 import threading
 import time
 from datetime import date, timedelta
@@ -25,17 +25,14 @@ from linli import all_service_classes
 from services.registry.identity import check_character
 from shared import health
 from shared.messaging import apply_topology
+from tests.chaos.conftest import rabbitmqctl, restore_broker
 from tests.integration.conftest import wait_for
 
-pytestmark = pytest.mark.broker_outage
+pytestmark = pytest.mark.chaos
 
 COMMUNITY = "310110012001"
 OUTAGE_SECONDS = 12
 DIGITS = "零一二三四五六七八九"
-
-
-def rabbitmqctl(*args):
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
 
 def registration(i):
@@ -65,9 +62,7 @@ def broker_restored(config):
     try:
         yield
     finally:
-        rabbitmqctl("start_app")
-        wait_for(lambda: health.check_broker(config["AMQP_URI"]) is None, timeout=60, interval=0.5,
-                 message="the broker to answer again")
+        restore_broker()
 
 
 def test_a_burst_of_registrations_outlives_a_stopped_broker(instance, broker_restored, sql, config):
@@ -107,7 +102,7 @@ def test_a_burst_of_registrations_outlives_a_stopped_broker(instance, broker_res
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))
         during = len(answers)
     finally:
-        rabbitmqctl("start_app")
+        restore_broker()
     wait_for(lambda: health.check_broker(config["AMQP_URI"]) is None, timeout=60, interval=0.5,
              message="the broker to answer again")
     returned = time.monotonic()
