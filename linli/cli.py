@@ -57,7 +57,7 @@ def _check_budget(cfg, procfile, config_path):
     if procfile:
         try:
             # Lines without their own LINLI_CONFIG run with this one, as the Makefile runs the local tree.
-            # The environment overrides every process's file, as it does under honcho.
+            # The environment overrides every process's file, as it does under the local supervisor.
             processes = budget.procfile(procfile, config_path or "deploy/config/local.yaml", environ=os.environ)
         except (ConfigError, OSError) as exc:
             raise click.ClickException(f"cannot read the tree in {procfile}: {exc}")

@@ -87,7 +87,7 @@ _RUN = re.compile(r"(?:^|\s)linli\s+run\s+(\w+)")
 
 
 def procfile(path, default_config, environ=None):
-    """[(process name, service, cfg)] for every `linli run` line of a Procfile (honcho's format).
+    """[(process name, service, cfg)] for every `linli run` line of a Procfile (the Procfile format).
 
     Each line's own `LINLI_CONFIG=…` picks its instance's file; lines without one use
     `default_config`, as the local runner does (LINLI_CONFIG from the Makefile).

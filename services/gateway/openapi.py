@@ -35,9 +35,12 @@ ERRORS = {str(code): {"description": desc, "content": {"application/problem+json
           for code, desc in [(401, "no or bad token"), (403, "role or node scope refuses it"),
                              (404, "no such node"), (409, "conflicts with the current state"),
                              (422, "invalid fields; see `errors`"),
-                             (503, "a service did not answer within its deadline, or no database connection was "
-                                   "free in time. A late service may still finish the change: retry with the "
-                                   "same request_id (or check first) where the operation takes one")]}
+                             (503, "not done: the message broker, the database or a pool was unavailable. "
+                                   "Nothing was changed; retry after the Retry-After header's seconds"),
+                             (504, "outcome unknown: the request reached the service but no answer came within "
+                                   "its deadline, so the change may have been made. Check, or send the same "
+                                   "request again: a repeated registration answers 409 naming the record, and an "
+                                   "operation with a request_id answers a repeat with its first result")]}
 
 
 def _op(summary, ok_schema, body=None, status="200", params=None):
