@@ -151,6 +151,22 @@ class ReliableConsumer(_AckWhileAway, Consumer):
 consume = ReliableConsumer.decorator
 
 
+def consume_until_stopped(consume, running, what):
+    """Run `consume()` (one connection's worth of consuming) again and again while `running()`,
+    backing off from 0.5 s to 10 s after a failure: a consumer of our own outlives a broker or
+    database outage, and its unacknowledged messages return to the queue meanwhile."""
+    import eventlet
+    backoff = 0.5
+    while running():
+        try:
+            consume()
+            backoff = 0.5
+        except Exception as exc:
+            log.warning("%s: %s; reconnecting in %.1fs", what, exc, backoff)
+            eventlet.sleep(backoff)
+            backoff = min(backoff * 2, 10)
+
+
 def declare_queue(conn, queue):
     channel = conn.default_channel
     DLX(channel).declare()

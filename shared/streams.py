@@ -317,16 +317,8 @@ class ResendListener:
         self.running = True
 
     def run(self):
-        import eventlet
-        backoff = 0.5
-        while self.running:
-            try:
-                self._consume()
-                backoff = 0.5
-            except Exception as exc:  # broker or database away: unacked requests return to the queue
-                log.warning("resend listener (%s): %s; reconnecting in %.1fs", self.service, exc, backoff)
-                eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+        from shared.messaging import consume_until_stopped
+        consume_until_stopped(self._consume, lambda: self.running, f"resend listener ({self.service})")
 
     def _consume(self):
         import socket

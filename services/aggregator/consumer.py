@@ -21,7 +21,7 @@ from nameko.extensions import DependencyProvider
 from shared import envelope
 from shared.db import Tx, make_pool
 from shared.facts import Signer
-from shared.messaging import FACTS, declare_queue, durable_queue
+from shared.messaging import FACTS, consume_until_stopped, declare_queue, durable_queue
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,7 @@ class BatchingConsumer(DependencyProvider):
         return self
 
     def run(self):
-        backoff = 0.5
-        while self.running:
-            try:
-                self._consume()
-                backoff = 0.5
-            except Exception as exc:  # the consumer outlives a broker or database outage; unacked messages return
-                log.warning("facts consumer: %s; reconnecting in %.1fs", exc, backoff)
-                eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+        consume_until_stopped(self._consume, lambda: self.running, "facts consumer")
 
     def _consume(self):
         buffer = []

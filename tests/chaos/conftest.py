@@ -13,6 +13,7 @@ to recover, 503s, time from a dropped batch to exact figures) is printed at the 
 """
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -217,8 +218,13 @@ def tree(base_config, tmp_path):
 
 # -- machine-wide faults, and putting them right --
 
+def sbin(name):
+    """A system command, found where Debian puts it even when /usr/sbin is not on PATH."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin") or name
+
+
 def rabbitmqctl(*args, timeout=90):
-    return subprocess.run(["rabbitmqctl", *args], capture_output=True, timeout=timeout, check=True)
+    return subprocess.run([sbin("rabbitmqctl"), *args], capture_output=True, timeout=timeout, check=True)
 
 
 def broker_answers():
@@ -255,7 +261,7 @@ def restore_broker():
     time.sleep(5)
     subprocess.run(["pkill", "-9", "-u", "rabbitmq", "beam.smp"], check=False)
     subprocess.run(["pkill", "-u", "rabbitmq", "epmd"], check=False)
-    subprocess.run(["rabbitmq-server", "-detached"], check=True, timeout=60)
+    subprocess.run([sbin("rabbitmq-server"), "-detached"], check=True, timeout=60)
     wait_for(broker_answers, timeout=120, interval=1, message="RabbitMQ restarted and answering")
     return "restarted"
 
@@ -267,7 +273,7 @@ def postgres_cluster():
 
 def restart_postgres():
     version, name = postgres_cluster()
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
+    subprocess.run([sbin("pg_ctlcluster"), "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
                    check=True, capture_output=True, timeout=120)
 
 
