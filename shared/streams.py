@@ -306,14 +306,20 @@ class ResendListener:
 
     def __init__(self, config, service, pool):
         from shared import facts
-        from shared.messaging import DIRECTIVES, durable_queue
+        from kombu import Queue
+        from shared.messaging import DIRECTIVES, DLX
         self.amqp_uri, self.service, self.pool = config["AMQP_URI"], service, pool
         self.own_code = config["NODE_CODE"]
         self.keys = [facts.Signer.from_config(config).public_key, config.get("PARENT_KEY")]
         self.source = {"service": service, "level": config.get("LEVEL"), "node_code": self.own_code,
                        "instance": config.get("INSTANCE")}
-        self.queue = durable_queue(f"{service}.resend", DIRECTIVES,
-                                   request_routing_key(self.own_code, service), config.get("MAX_DELIVERIES", 5))
+        # A classic durable queue, not a quorum one: a request lost with a broker is asked again
+        # (with back-off) until its gap closes, and every service of every instance has one, so
+        # the broker is spared a Raft group per service for messages that are rare and repeatable.
+        self.queue = Queue(f"{service}.resends", exchange=DIRECTIVES,
+                           routing_key=request_routing_key(self.own_code, service), durable=True, auto_delete=False,
+                           queue_arguments={"x-dead-letter-exchange": DLX.name,
+                                            "x-dead-letter-routing-key": f"{service}.resends"})
         self.running = True
 
     def run(self):

@@ -240,7 +240,7 @@ def open_pool():
 
 def test_readyz_is_ok_and_tells_an_exhausted_pool_from_the_database(config, open_pool):
     pool = open_pool(config["DATABASE_URL"], max_size=1)
-    assert readyz(config, pool) == (200, {"status": "ok", "checks": {"database": "ok", "broker": "ok"}})
+    assert readyz(config, pool) == (200, {"status": "ok", "detail": "ok", "checks": {"database": "ok", "broker": "ok"}})
     held = pool.getconn()  # every connection this process may hold is busy
     try:
         # Still ready (its workers wait for a connection and are served), but says it is busy:

@@ -198,7 +198,7 @@ def test_auth_refusals(api, make_token, snapshot):
 def test_operations_endpoints(api):
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz").json()
-    assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert ready == {"status": "ok", "detail": "ok", "checks": {"database": "ok", "broker": "ok"}}
     api.get("/api/v1/nodes")
     metrics = api.get("/metrics").text
     assert 'linli_entrypoint_calls_total{entrypoint="list_nodes",service="gateway"}' in metrics

@@ -37,8 +37,10 @@ def unsent_facts(dsn):
 
 
 def fact_batches(dsn):
-    """Fact batches made here, and those the aggregator has taken (each once, by batch id)."""
-    made = sum(one(dsn, f"SELECT count(*) FROM {s}.outbox WHERE exchange = 'facts'") for s in SCHEMAS)
+    """Fact batches made here (numbered rows: a relay's stream heads go the same way but are not
+    batches), and those the aggregator has taken (each once, by batch id)."""
+    made = sum(one(dsn, f"SELECT count(*) FROM {s}.outbox WHERE exchange = 'facts' AND stream IS NOT NULL")
+               for s in SCHEMAS)
     return made, one(dsn, "SELECT count(*) FROM aggregator.batches")
 
 
