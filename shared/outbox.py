@@ -288,7 +288,7 @@ class Relay:
             if now - self.last_prune > 600:
                 conn.execute(PRUNE, (self.prune_days,))
                 self.last_prune = now
-        if self.announcer is not None:
+        if self.announcer is not None and self.announcer.is_due(now):   # no transaction until it is
             from shared.db import on_pool
             with on_pool(self.pool, {"service": self.schema}) as tx:
                 self.announcer.announce(tx, now)

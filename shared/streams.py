@@ -161,32 +161,34 @@ def advance(contiguous, seen):
 
 def record(tx, numbered):
     """Count messages seen in this transaction: `numbered` is [(source code, service, stream, seq)]
-    of messages taken (new or not: a resent one closes its gap either way). Heads go through
-    `record_heads`."""
-    if not numbered:
-        return
-    lowest = {}
-    for source, service, stream, seq in numbered:
-        key = (source, service, stream)
-        lowest[key] = min(lowest.get(key, seq), seq)
-    keys = sorted(lowest)
-    tx.execute(START, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
-                       [lowest[k] - 1 for k in keys], [lowest[k] - 1 for k in keys]))
-    tx.execute(SEE, tuple(map(list, zip(*numbered))))
-    _settle(tx, keys, {})
+    of messages taken (new or not: a resent one closes its gap either way). A sender first seen
+    starts counting just below its lowest number here."""
+    if numbered:
+        keys = _start(tx, numbered, min, -1)
+        tx.execute(SEE, tuple(map(list, zip(*numbered))))
+        _settle(tx, keys, {})
 
 
 def record_heads(tx, heads):
     """Heads: [(source code, service, stream, seq)]. A head first seen sets where counting starts."""
-    if not heads:
-        return
-    top = {}
-    for source, service, stream, seq in heads:
-        top[(source, service, stream)] = max(top.get((source, service, stream), seq), seq)
-    keys = sorted(top)
+    if heads:
+        top = {}
+        for source, service, stream, seq in heads:
+            top[(source, service, stream)] = max(top.get((source, service, stream), seq), seq)
+        _settle(tx, _start(tx, heads, max, 0), top)
+
+
+def _start(tx, numbered, pick, offset):
+    """Positions for senders not seen before, at `pick` (min or max) of their numbers + `offset`;
+    returns the senders' keys, sorted (rows are locked in one order)."""
+    first = {}
+    for source, service, stream, seq in numbered:
+        key = (source, service, stream)
+        first[key] = pick(first.get(key, seq), seq)
+    keys = sorted(first)
     tx.execute(START, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
-                       [top[k] for k in keys], [top[k] for k in keys]))
-    _settle(tx, keys, top)
+                       [first[k] + offset for k in keys], [first[k] + offset for k in keys]))
+    return keys
 
 
 def _settle(tx, keys, heads):
@@ -282,16 +284,17 @@ class Announcer:
         self.last = {}   # stream -> (seq, monotonic time announced)
         self.due = 0.0
 
+    def is_due(self, now):
+        return now >= self.due
+
     def announce(self, tx, now):
-        if now < self.due:
-            return 0
+        from shared import outbox
         self.due = now + HEAD_SECONDS
         n = 0
         for row in tx.all(HEADS):
             seq, when = self.last.get(row["stream"], (None, 0.0))
             if seq == row["seq"] and now - when < self.REPEAT_SECONDS:
                 continue
-            from shared import outbox
             body = head_message(self.signer, self.source, row["stream"], row["seq"])
             outbox.add_message(tx, row["exchange"], row["routing_key"], str(uuid.uuid4()), body)
             self.last[row["stream"]] = (row["seq"], now)

@@ -1,0 +1,68 @@
+"""Sequenced messages on real PostgreSQL (shared/streams.py): the receiver's positions, gaps and
+resend requests, a head revealing a lost last message, and the sender answering a request from
+its outbox, with what it no longer keeps said apart.
+
+Real: PostgreSQL (the test database, every schema migrated); nothing is published (the outbox rows
+are read back), so no broker is needed.
+"""
+import json
+
+import psycopg
+
+from shared import envelope, facts, streams
+from shared.db import transaction
+
+STREET = "310110012"
+
+
+def positions(config):
+    with transaction(config["DATABASE_URL"], "aggregator") as tx:
+        return {(p["service"], p["stream"]): p for p in streams.positions(tx)}
+
+
+def test_gaps_are_tracked_asked_for_once_due_and_closed_by_what_arrives(config):
+    dsn, signer = config["DATABASE_URL"], facts.Signer.from_config(config)
+    own = envelope.source_from_config("aggregator", config)
+    with transaction(dsn, "aggregator") as tx:
+        streams.record(tx, [(STREET, "registry", "facts", s) for s in (5, 6, 8)])
+    p = positions(config)[("registry", "facts")]
+    assert (p["contiguous"], p["highest"], p["missing"]) == (6, 8, 1)   # counting starts below the first seen
+    with transaction(dsn, "aggregator") as tx:
+        streams.record_heads(tx, [(STREET, "registry", "facts", 10)])   # a lost last message is a gap too
+        streams.record(tx, [(STREET, "registry", "facts", 3)])          # below the start: already counted
+    p = positions(config)[("registry", "facts")]
+    assert (p["contiguous"], p["highest"], p["missing"]) == (6, 10, 3)
+    with transaction(dsn, "aggregator", own, signer) as tx:
+        asked = streams.request_missing(tx, signer, own, after_seconds=0)
+        again = streams.request_missing(tx, signer, own, after_seconds=0)   # not due again yet: back-off
+    assert asked == [(STREET, "registry", "facts", [7, 9, 10])] and again == []
+    with psycopg.connect(dsn) as conn:
+        (key, body), = conn.execute("SELECT routing_key, body FROM aggregator.outbox WHERE exchange = 'directives'")
+    assert key == "resend.310110012.registry" and body["seqs"] == [7, 9, 10]
+    assert streams.request_refusal(body, STREET, "registry", [signer.public_key]) is None
+    with transaction(dsn, "aggregator") as tx:
+        streams.record(tx, [(STREET, "registry", "facts", s) for s in (10, 7, 9)])
+    p = positions(config)[("registry", "facts")]
+    assert (p["contiguous"], p["missing"], p["resends_requested"], p["resends_answered"]) == (10, 0, 1, 1)
+    assert p["oldest_gap_seconds"] == 0
+
+
+def test_a_sender_sends_requested_batches_again_unchanged_and_says_what_it_no_longer_has(config):
+    dsn, signer = config["DATABASE_URL"], facts.Signer.from_config(config)
+    source = envelope.source_from_config("registry", config)
+    with transaction(dsn, "registry", source, signer) as tx:
+        sent = [tx.publish_facts("resident_registered", [facts.fact("resident_registered", STREET + "001",
+                                                                    "2026-11-20", sex="F")]) for _ in range(3)]
+    assert [b["seq"] for b in sent] == [1, 2, 3]   # gapless, from 1, in the writing transaction
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE registry.outbox SET sent_at = now() WHERE stream = 'facts'")
+    request = streams.resend_request(signer, source, STREET, "registry", "facts", [2, 40])
+    with transaction(dsn, "registry", source) as tx:
+        assert streams.answer(tx, request) == ([2], [40])
+    with psycopg.connect(dsn) as conn:
+        unsent = conn.execute("SELECT seq, body::text FROM registry.outbox WHERE stream = 'facts' AND sent_at IS NULL"
+                              ).fetchall()
+    assert [seq for seq, _ in unsent] == [2]
+    assert json.loads(unsent[0][1]) == sent[1]   # the same signed batch, to the byte's meaning
+    with transaction(dsn, "registry", source, signer) as tx:
+        assert streams.allocate(tx, "facts") == 4   # a number is never given twice
