@@ -62,35 +62,36 @@ def database(base_config):
     return base_config["DATABASE_URL"]
 
 
-APP_TABLES = {
-    "registry": ["worker_history", "worker_assessments", "workers", "organization_history",
-                 "organization_projects", "organization_members", "organizations",
-                 "audit_log", "party_member_history", "party_members", "party_orgs",
-                 "resident_history", "residents", "households", "rooms", "units", "buildings",
-                 "node_changes", "nodes", "outbox", "processed_events"],
-    "points": ["handovers_in", "evaluation_rows", "evaluations", "redemptions", "rewards", "service_records",
-               "entries", "transfers", "accounts", "rule_versions", "categories", "outbox", "processed_events"],
-    "consultation": ["cases", "ratings", "task_updates", "tasks", "decisions", "votes", "participants", "meeting_items",
-                     "meetings", "options", "backers", "matter_history", "matters", "agenda_items", "outbox",
-                     "processed_events"],
-    "notification": ["acknowledgement_reports", "broadcast_log", "broadcast_versions", "broadcasts", "deliveries", "early_receipts", "notice_waits", "notices",
-                     "preferences", "subscriber_channels", "subscriber_links", "subscribers", "phone_requests", "outbox",
-                     "processed_events"],
-    "aggregator": ["rollups", "facts_log", "batches", "rejected_batches", "children", "outbox", "processed_events"],
-    "gateway": ["api_tokens", "outbox", "processed_events"],
-}
-# Rows a migration ships (the notification service's own templates) survive; what a test added goes.
+SERVICE_SCHEMAS = ("registry", "points", "consultation", "notification", "aggregator", "gateway")
+# Tables a migration fills with rows the product ships; RESET puts them back instead of emptying them.
+SHIPPED = {("consultation", "deadlines"), ("notification", "templates"), ("notification", "template_versions")}
 RESET = ["DELETE FROM notification.template_versions WHERE actor <> 'system'",
          "DELETE FROM notification.templates t WHERE NOT EXISTS "
          "(SELECT 1 FROM notification.template_versions v WHERE v.code = t.code)",
-         "UPDATE notification.templates SET version = 1 WHERE version <> 1"]
+         "UPDATE notification.templates SET version = 1 WHERE version <> 1",
+         "DELETE FROM consultation.deadlines WHERE category <> '*'",
+         "UPDATE consultation.deadlines SET (screening_hours, settle_days) = (CASE urgency WHEN 'emergency' THEN 2 "
+         "WHEN 'urgent' THEN 24 ELSE 72 END, CASE urgency WHEN 'emergency' THEN 7 WHEN 'urgent' THEN 30 ELSE 60 END)"]
+
+
+def app_tables(dsn):
+    """{schema: [table]} of every table the services' migrations made that a test may fill, read from
+    the database itself, so a table a new migration adds is emptied without anyone listing it."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(%s) "
+                            "ORDER BY 1, 2", (list(SERVICE_SCHEMAS),)).fetchall()
+    tables = {}
+    for schema, table in rows:
+        if (schema, table) not in SHIPPED:
+            tables.setdefault(schema, []).append(table)
+    return tables
 
 
 @pytest.fixture
 def clean_db(database):
     """Empty every service table before the test (schemas stay migrated)."""
     with psycopg.connect(database, autocommit=True) as conn:
-        for schema, tables in APP_TABLES.items():
+        for schema, tables in app_tables(database).items():
             conn.execute("TRUNCATE " + ", ".join(f'"{schema}"."{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
         for statement in RESET:
             conn.execute(statement)

@@ -42,7 +42,7 @@ from shared.db import Tx, make_pool, on_pool
 from shared.errors import DomainError
 from shared.migrations import migrate
 from shared.protect import Vault
-from tests.conftest import ADMIN_DSN, APP_TABLES, TEST_DB, _dsn
+from tests.conftest import ADMIN_DSN, TEST_DB, _dsn, app_tables
 
 DISTRICT, STREET = "310110", "310110012"
 COMMUNITIES = ("310110012001", "310110012002", "310110012003")
@@ -119,7 +119,7 @@ def _reset(dsn, tables):
 def street(base_config, database):
     """The street: every service's tables emptied except the hierarchy, loaded once."""
     cfg = {**base_config, "DATABASE_URL": database}
-    tables = [f'"{s}"."{t}"' for s, ts in APP_TABLES.items() for t in ts]
+    tables = [f'"{s}"."{t}"' for s, ts in app_tables(database).items() for t in ts]
     _reset(database, tables)
     s = Street(cfg)
     s.run("registry", load_hierarchy, STREET, today=START)
@@ -139,7 +139,7 @@ def district(base_config):
     migrate(dsn, ["aggregator"])
     pool = make_pool(dsn, "aggregator", max_size=1)
     pool.open(wait=True, timeout=30)
-    yield {"dsn": dsn, "pool": pool,
+    yield {"dsn": dsn, "pool": pool, "tables": [f'"aggregator"."{t}"' for t in app_tables(dsn)["aggregator"]],
            "source": {"service": "aggregator", "level": "district", "node_code": DISTRICT,
                       "instance": f"district-{DISTRICT}"}}
     pool.close()
@@ -450,7 +450,7 @@ def headline(pool, node, day):
 @given(st.lists(OPERATION, min_size=20, max_size=60))
 def test_every_level_reports_the_same_figures_every_day(street, district, operations):
     _reset(street.cfg["DATABASE_URL"], street.tables)
-    _reset(district["dsn"], [f'"aggregator"."{t}"' for t in APP_TABLES["aggregator"]])
+    _reset(district["dsn"], district["tables"])
     street.day, street.done = START, set()
     saved = clock.now, clock.today
     clock_at(START)
