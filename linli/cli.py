@@ -586,6 +586,7 @@ def parent_set(ctx, amqp_uri):
 def child_list(ctx):
     """Each child, its federation link state, the last fact seen from it, and, per service, whether
     anything it sent is missing (shared/streams.py)."""
+    import psycopg
     from services.aggregator import store
     from shared import federation, streams
     from shared.db import transaction
@@ -593,6 +594,11 @@ def child_list(ctx):
     with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
         rows = tx.all(store.CHILDREN)
         positions = streams.positions(tx)
+    try:
+        with transaction(cfg["DATABASE_URL"], "consultation") as tx:   # the cases children escalate
+            positions += streams.positions(tx)
+    except psycopg.errors.UndefinedTable:
+        pass   # an instance that runs no consultation service (a city's aggregator alone)
     try:
         links = {link["upstream"]: link for link in
                  federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]).links()}

@@ -2,8 +2,12 @@
 
 A confirm proves the broker took a message, not that the level above counted it: federation, a
 broker stopping, a queue unbound for a moment can each drop a confirmed message. So every message
-that crosses a level (today: fact batches) carries a number, gapless per sender (instance, service)
-and stream:
+that crosses a level carries a number, gapless per sender (instance, service) and stream:
+
+- up: fact batches (`facts`, every service) and escalated cases (`cases`, consultation);
+- down: broadcast directives (`broadcasts`, notification, to every child) and answers to cases
+  (`answers.<street>`, consultation, one stream per street, so each street's is gapless for it).
+
 
 - **Sender.** The number is taken in the transaction that writes the message to the outbox
   (`allocate`, one counter row per stream), so a rolled-back transaction gives its number back and
@@ -19,9 +23,12 @@ and stream:
   `HEAD_SECONDS`, the highest number it has sent per stream (`head_message`); a head above the
   contiguous number opens a gap like any later message would.
 - **Resend.** A gap older than `RESEND_AFTER_SECONDS` (default 30) makes the receiver write a signed
-  resend request to its outbox, on the `directives` exchange (federated downward) with the routing
-  key `resend.<sender code>.<service>`. The sender's relay checks the signature (its parent's key,
-  or its own for its own aggregator) and marks those outbox rows unsent, so they go out again
+  resend request to its outbox with the routing key `resend.<sender code>.<service>`: to a child on
+  the `directives` exchange (federated downward); to the parent on the `cases` exchange (federated
+  upward, and read by no department's feed), where the parent's aggregator, which holds its
+  children's keys, checks the child's signature and passes the request on to its own services
+  under its own key (`forward_request`). The sender's relay checks the signature (its parent's key,
+  or its own) and marks those outbox rows unsent, so they go out again
   exactly as they were: same batch id, same signature. The receiver's de-duplication by batch and
   fact id keeps the effect exactly once. A gap still open is asked again with back-off (30 s
   doubling to 10 min); a number the sender no longer has is logged there, and the gap stays open
@@ -37,6 +44,11 @@ from prometheus_client import Counter, Gauge
 log = logging.getLogger(__name__)
 
 FACTS_STREAM = "facts"
+CASES_STREAM = "cases"
+BROADCASTS_STREAM = "broadcasts"
+# Streams a child sends up: a gap in one is asked for downward, on `directives`; a gap in any other
+# stream (sent down by the parent) is asked for upward, on `cases`.
+UPWARD_STREAMS = (FACTS_STREAM, CASES_STREAM)
 RESEND_AFTER_SECONDS = 30
 HEAD_SECONDS = 15
 MAX_SEQS_PER_REQUEST = 1000
@@ -103,21 +115,95 @@ def allocate(tx, stream, n=1):
     return tx.one(ALLOCATE, (stream, n))["seq"] - n + 1
 
 
+def answers_stream(street):
+    """The stream of a district's answers to one street's cases."""
+    return f"answers.{street}"
+
+
+def numbered(tx, stream, body):
+    """`body` with its number in `stream`, taken in this transaction; sign what this returns and
+    pass `stream` and its `seq` to the outbox row."""
+    return {**body, "stream": stream, "seq": allocate(tx, stream)}
+
+
+def is_head(body):
+    return isinstance(body, dict) and body.get("kind") == "stream_head"
+
+
+def head_sender(body):
+    """The instance code a head names as its sender (None if it names none)."""
+    source = body.get("source")
+    return source.get("node_code") if isinstance(source, dict) else None
+
+
+def count(tx, sender, service, stream, body):
+    """At a receiver, in the transaction that takes `body` from `sender` (its signature checked by
+    the caller): count its number if it is a message or head of `stream`, the one stream of that
+    sender this instance follows. Unnumbered messages (sent before numbering) and other streams
+    (another street's answers) are not counted; returns whether it was."""
+    seq = body.get("seq")
+    if body.get("stream") != stream or not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 \
+            or not isinstance(sender, str):
+        return False
+    if is_head(body):
+        record_heads(tx, [(sender, service, stream, seq)])
+    else:
+        record(tx, [(sender, service, stream, seq)])
+    return True
+
+
 def head_message(signer, source, stream, seq):
     """A signed announcement: this sender has sent `stream` up to `seq`."""
     return signer.sign({"kind": "stream_head", "v": 1, "source": _source(source), "stream": stream, "seq": seq,
                         "issued_at": datetime.now(timezone.utc).isoformat()})
 
 
-def resend_request(signer, own, to_code, to_service, stream, seqs):
-    return signer.sign({"kind": "resend_request", "v": 1, "request_id": str(uuid.uuid4()), "from": _source(own),
-                        "to": {"node_code": to_code, "service": to_service}, "stream": stream,
-                        "seqs": sorted(seqs)[:MAX_SEQS_PER_REQUEST],
-                        "issued_at": datetime.now(timezone.utc).isoformat()})
+def resend_request(signer, own, to_code, to_service, stream, seqs, for_child=None):
+    body = {"kind": "resend_request", "v": 1, "request_id": str(uuid.uuid4()), "from": _source(own),
+            "to": {"node_code": to_code, "service": to_service}, "stream": stream,
+            "seqs": sorted(seqs)[:MAX_SEQS_PER_REQUEST], "issued_at": datetime.now(timezone.utc).isoformat()}
+    if for_child:
+        body["for_child"] = for_child
+    return signer.sign(body)
 
 
 def request_routing_key(code, service):
     return f"{RESEND_PREFIX}.{code}.{service}"
+
+
+def request_exchange(stream):
+    """Where a request for `stream` goes: down to a child, or up to the parent (see the module doc)."""
+    from shared.messaging import CASES, DIRECTIVES
+    return DIRECTIVES if stream in UPWARD_STREAMS else CASES
+
+
+def forward_request(tx, signer, own_source, body, key_of):
+    """At a parent's aggregator: a child's request for something the parent sent down. Checked with
+    the child's key (`key_of(code)`: a registered child's, or None), then written to the outbox under
+    this instance's key for the service asked, on `directives` where that service's listener takes
+    it. Returns why it was refused, or None; a request addressed elsewhere (this instance's own,
+    going up to its parent) is None too and nothing is written."""
+    from shared import outbox
+    from shared.messaging import DIRECTIVES
+    own = own_source["node_code"]
+    if not isinstance(body, dict) or (body.get("to") or {}).get("node_code") != own:
+        return None
+    child = (body.get("from") or {}).get("node_code")
+    service = (body.get("to") or {}).get("service")
+    if not isinstance(service, str) or not service.isidentifier():
+        return "no service named"
+    key = key_of(child) if isinstance(child, str) and child.startswith(own) and child != own else None
+    why = request_refusal(body, own, service, [key]) if key else f"{child} is not a registered child"
+    if why:
+        return why
+    if body["stream"] in UPWARD_STREAMS:
+        return f"{body['stream']} is sent up, not down"
+    if body["stream"].startswith("answers.") and body["stream"] != answers_stream(child):
+        return "another street's answers"
+    mine = resend_request(signer, own_source, own, service, body["stream"], body["seqs"], for_child=child)
+    outbox.add_message(tx, DIRECTIVES.name, request_routing_key(own, service), mine["request_id"], mine,
+                       tx.correlation_id)
+    return None
 
 
 def request_refusal(body, own_code, service, keys):
@@ -213,7 +299,6 @@ def request_missing(tx, signer, own_source, after_seconds=RESEND_AFTER_SECONDS):
     """Write a resend request for every gap older than `after_seconds` that is due to be asked
     (again); returns [(source, service, stream, numbers asked)]."""
     from shared import outbox
-    from shared.messaging import DIRECTIVES
     asked = []
     for p in tx.all(DUE, (after_seconds,)):
         seen = set(p["seen"])
@@ -221,13 +306,20 @@ def request_missing(tx, signer, own_source, after_seconds=RESEND_AFTER_SECONDS):
         if not missing:
             continue
         body = resend_request(signer, own_source, p["source"], p["service"], p["stream"], missing)
-        outbox.add_message(tx, DIRECTIVES.name, request_routing_key(p["source"], p["service"]), body["request_id"],
+        outbox.add_message(tx, request_exchange(p["stream"]).name, request_routing_key(p["source"], p["service"]), body["request_id"],
                            body, tx.correlation_id)
         tx.execute(REQUESTED, (p["source"], p["service"], p["stream"]))
         log.warning("stream gap: asking %s/%s to send %s %s again", p["source"], p["service"], p["stream"],
                     _ranges(missing))
         asked.append((p["source"], p["service"], p["stream"], missing))
     return asked
+
+
+def keep(tx, config):
+    """A receiving service's timer: ask senders again for what is missing longer than
+    RESEND_AFTER_SECONDS, and export every sender's position for the alert rules."""
+    request_missing(tx, tx.signer, tx.source, float(config.get("RESEND_AFTER_SECONDS", RESEND_AFTER_SECONDS)))
+    export(positions(tx))
 
 
 def positions(tx):
@@ -358,7 +450,8 @@ class ResendListener:
             found, gone = answer(tx, body)
         message.ack()
         RESENT.labels(self.service, body["stream"]).inc(len(found))
-        log.warning("resend: %s asked for %s %s again: %d marked unsent%s", body["from"].get("node_code"),
+        log.warning("resend: %s asked for %s %s again: %d marked unsent%s",
+                    body.get("for_child") or body["from"].get("node_code"),
                     body["stream"], _ranges(body["seqs"]), len(found),
                     f"; no longer kept here: {_ranges(gone)} (use `linli facts resend`)" if gone else "")
         if gone:

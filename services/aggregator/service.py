@@ -16,7 +16,8 @@ from services.aggregator import figures, ingest, store
 from services.aggregator.consumer import BatchingConsumer, facts_queue
 from shared import federation, streams
 from shared.db import Database
-from shared.errors import DomainError
+from shared.errors import DomainError, ValidationFailed
+from shared.messaging import CASES, consume
 from shared.metrics import Telemetry
 from shared.outbox import OutboxRelay
 from shared import clock
@@ -91,13 +92,20 @@ class AggregatorService:
         for queue, n in letters.items():
             DEAD_LETTERS.labels(queue).set(n)
 
+    @consume(CASES, f"{streams.RESEND_PREFIX}.*.*")
+    def on_resend_request(self, body):
+        """A child asking again for something this instance sent down (shared/streams.py): checked
+        with the child's key, which only this service holds, and passed on to the service asked."""
+        why = streams.forward_request(self.db, self.db.signer, self.db.source, body, self.trusted_key)
+        if why:
+            log.warning("resend request from below refused: %s", why)
+            raise ValidationFailed(why, {"signature": [why]})   # dead-lettered after MAX_DELIVERIES
+
     @timer(interval=5)
     def keep_streams(self):
         """Completeness (shared/streams.py): ask senders again for what is missing longer than
         RESEND_AFTER_SECONDS, and export every sender's position for the alert rules."""
-        streams.request_missing(self.db, self.db.signer, self.db.source,
-                                float(self.config.get("RESEND_AFTER_SECONDS", streams.RESEND_AFTER_SECONDS)))
-        streams.export(streams.positions(self.db))
+        streams.keep(self.db, self.config)
 
     @timer(interval=30)
     def export_headlines(self):

@@ -12,6 +12,9 @@
   (`case.answer.<street>`), signed with its key. The street that raised the matter applies it:
   the matter is screened with the district's answer and comes back to the street, which settles
   it; its settlement counts where it was raised.
+- Both are numbered (shared/streams.py): a street's cases in its `cases` stream, the district's
+  answers to a street in that street's `answers.<street>` stream; a case or answer lost between
+  the levels is asked for again.
 """
 import uuid
 from datetime import date
@@ -19,7 +22,7 @@ from datetime import date
 from marshmallow import Schema, fields, validate
 
 from services.consultation import store
-from shared import facts, outbox
+from shared import facts, outbox, streams
 from shared.errors import Conflict, NotFound, ValidationFailed, load
 from shared.fields import Text, one_of
 from shared.messaging import CASES, DIRECTIVES
@@ -59,20 +62,26 @@ def escalate_up(tx, matter, note):
             "case": {"community_code": matter["community_code"], "category": matter["category"],
                      "urgency": matter["urgency"], "channel": matter["channel"],
                      "raised_on": clock.local_date(matter["raised_at"]).isoformat(), "reason": note}}
-    signed = tx.signer.sign(body)
+    signed = tx.signer.sign(streams.numbered(tx, streams.CASES_STREAM, body))
     outbox.add_message(tx, CASES.name, UP_KEY, str(uuid.uuid5(IDS, "up:" + body["case_id"])), signed,
-                       tx.correlation_id)
+                       tx.correlation_id, stream=signed["stream"], seq=signed["seq"])
     return signed
 
 
 def receive(tx, body, key_of):
-    """At the district: a case from a street below. `key_of(code)` is that child's key, or None."""
-    if not isinstance(body, dict) or not isinstance(body.get("case"), dict):
+    """At the district: a case from a street below, or the head of a street's cases stream.
+    `key_of(code)` is that child's key, or None."""
+    head = streams.is_head(body)
+    if not isinstance(body, dict) or not (head or isinstance(body.get("case"), dict)):
         raise Rejected("not a case", {"case": ["missing"]})
     source = (body.get("source") or {}).get("node_code")
-    key = key_of(source) if isinstance(source, str) else None
+    own = tx.source["node_code"]
+    key = key_of(source) if isinstance(source, str) and source.startswith(own) and source != own else None
     if key is None or not facts.verify(body, key):
         raise Rejected(f"the case is not signed by a registered child ({source})", {"signature": ["refused"]})
+    streams.count(tx, source, "consultation", streams.CASES_STREAM, body)   # new or sent again: either way
+    if head:
+        return False
     c = body["case"]
     if not str(body.get("case_id", "")).startswith(f"{source}:") or \
             not str(c.get("community_code", "")).startswith(source):
@@ -112,7 +121,9 @@ def answer(tx, cid, data, caller):
                                    "referred_to": d.get("referred_to"), "actor": caller["actor"]})
     body = {"v": 1, "issuer": tx.source["node_code"], "case_id": cid, "outcome": d["outcome"],
             "answer": d["answer"], "referred_to": d.get("referred_to"), "answered_by": caller["actor"]}
+    signed = tx.signer.sign(streams.numbered(tx, streams.answers_stream(row["from_code"]), body))
     outbox.add_message(tx, DIRECTIVES.name, f"{DOWN_PREFIX}.{row['from_code']}",
-                       str(uuid.uuid5(IDS, "down:" + cid)), tx.signer.sign(body), tx.correlation_id)
+                       str(uuid.uuid5(IDS, "down:" + cid)), signed, tx.correlation_id,
+                       stream=signed["stream"], seq=signed["seq"])
     tx.emit("case_answered", {"case_id": cid, "outcome": d["outcome"], "from_code": row["from_code"]})
     return _view(tx.one(store.CASE, (cid,)))

@@ -10,7 +10,7 @@ handled by its community until it is escalated; then by the street above it
 from services.consultation import cases, rules, store
 from services.consultation.schemas import (BackSchema, MatterCreateSchema, MatterListQuerySchema, MatterSchema,
                                            RateSchema, ScreenSchema, SettleSchema, SimilarQuerySchema)
-from shared import clock, facts
+from shared import clock, facts, streams
 from shared.db import unique_races
 from shared.errors import Conflict, DomainError, NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope, under
@@ -279,10 +279,13 @@ def set_deadline(tx, data, caller):
 
 
 def answered_from_above(tx, body, parent_key, now):
-    """At the street: the district's answer to a case it raised. True if it applied (False: applied
-    before, or not this street's); a forged one raises cases.Rejected."""
+    """At the street: the district's answer to a case it raised, or the head of this street's
+    answers stream. True if it applied (False: applied before, or not this street's); a forged one
+    raises cases.Rejected."""
     if not parent_key or not isinstance(body, dict) or not facts.verify(body, parent_key):
         raise cases.Rejected("the answer is not signed by this instance's parent", {"signature": ["refused"]})
+    sender = streams.head_sender(body) if streams.is_head(body) else body.get("issuer")
+    streams.count(tx, sender, "consultation", streams.answers_stream(tx.source["node_code"]), body)
     street, _, matter_id = str(body.get("case_id", "")).partition(":")
     if street != tx.source["node_code"] or not matter_id.isdigit():
         return False

@@ -8,6 +8,7 @@ raiser, backer, participant or rater is on the register within that scope.
 
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
+from nameko.timer import timer
 from prometheus_client import Counter
 
 from services.consultation import cases, decisions, deliberation, figures, matters
@@ -16,6 +17,7 @@ from shared.errors import DomainError
 from shared.metrics import Telemetry
 from shared.messaging import CASES, DIRECTIVES, consume
 from shared.outbox import OutboxRelay
+from shared import streams
 from shared.rpc import RpcProxy  # a deadline, and never called inside a transaction
 from shared import clock
 
@@ -68,6 +70,16 @@ class ConsultationService:
         except cases.Rejected:
             CASES_REJECTED.inc()
             raise
+
+    @timer(interval=5)
+    def keep_streams(self):
+        """Completeness of cases from below (at a district) and answers from above (at a street)."""
+        streams.keep(self.db, self.config)
+
+    @command
+    def stream_positions(self):
+        """What this service has counted of each sender's numbered stream (GET /api/v1/children)."""
+        return streams.positions(self.db)
 
     @command
     def list_cases(self, query, caller):

@@ -104,7 +104,12 @@ class AggregateRoutes:
     def aggregate_children(self, request):
         self._principal(request, "aggregates:admin")
         children = self._aggregator("children")
-        return as_json([{**c, "amqp_uri": _without_password(c.get("amqp_uri"))} for c in children])
+        # Cases a child escalates are numbered and counted by this instance's consultation service.
+        cases = {}
+        for p in self._call("stream_positions", service="consultation"):
+            cases.setdefault(p["source"], []).append({k: v for k, v in p.items() if k != "source"})
+        return as_json([{**c, "amqp_uri": _without_password(c.get("amqp_uri")),
+                         "streams": c["streams"] + cases.get(c["code"], [])} for c in children])
 
     @api("POST", f"{ROLLUPS}/rebuild")
     def rebuild_rollups(self, request):

@@ -1230,7 +1230,7 @@ class FeedPageSchema(Schema):
 
 class StreamPositionSchema(Schema):
     service = fields.String(metadata={"description": "the child's service that numbers the stream"})
-    stream = fields.String(metadata={"example": "facts"})
+    stream = fields.String(metadata={"example": "facts", "description": "`facts` (every service) or `cases` (consultation)"})
     contiguous = fields.Integer(metadata={"description": "highest number below which nothing is missing"})
     highest = fields.Integer(metadata={"description": "highest number seen or announced"})
     missing = fields.Integer(metadata={"description": "numbers missing above `contiguous`"})

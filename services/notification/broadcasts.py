@@ -23,7 +23,7 @@ import uuid
 from services.notification import fanout, rules, store
 from services.notification.schemas import (BroadcastDraftSchema, BroadcastEditSchema, BroadcastListQuerySchema,
                                            DeliveryQuerySchema, DirectiveSchema, ReasonSchema)
-from shared import facts, outbox
+from shared import facts, outbox, streams
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 from shared.messaging import DIRECTIVES
 from shared.scope import forbid, in_scope, under
@@ -196,9 +196,11 @@ def _direct(tx, row, approved_by):
         "title": row["title"],
         "message": row["message"], "channels": list(row["channels"]), "issued_by": f"{code}:{row['created_by']}",
         "approved_by": f"{code}:{approved_by}"}}
-    signed = tx.signer.sign(directive)
+    # Numbered in this instance's broadcasts stream (shared/streams.py): a street that misses one asks again.
+    signed = tx.signer.sign(streams.numbered(tx, streams.BROADCASTS_STREAM, directive))
     event_id = str(uuid.uuid5(DIRECTIVE_IDS, directive["directive"]["id"]))
-    outbox.add_message(tx, DIRECTIVES.name, DIRECTIVE_ROUTING_KEY, event_id, signed, tx.correlation_id)
+    outbox.add_message(tx, DIRECTIVES.name, DIRECTIVE_ROUTING_KEY, event_id, signed, tx.correlation_id,
+                       stream=signed["stream"], seq=signed["seq"])
     tx.emit("directive_issued", {"broadcast_id": row["id"], "directive_id": directive["directive"]["id"],
                                  "prefix": row["prefix"]})
 

@@ -15,7 +15,7 @@ from prometheus_client import Counter
 
 from services.notification import broadcasts, digests, fanout, notices, store, subscribers, templates, triggers
 from services.notification.sender import DeliveryWorker
-from shared import facts
+from shared import facts, streams
 from shared.db import Database
 from shared.errors import DomainError, NotFound, ValidationFailed
 from shared.inbox import idempotent
@@ -181,15 +181,22 @@ class NotificationService:
 
     @consume(DIRECTIVES, DIRECTIVE_ROUTING_KEY)
     def on_directive(self, body):
+        """A broadcast directive from the level above, or the head of its broadcasts stream. Every
+        one is counted in that stream (shared/streams.py), also one for another area, which is then
+        left alone: each child gets all of its parent's directives, so its sequence has no holes."""
         own = self.db.source["node_code"]
+        head = streams.is_head(body)
+        sender = streams.head_sender(body) if head else body.get("issuer") if isinstance(body, dict) else None
+        if sender == own:
+            return  # our own directive (or head) coming back: nothing to do here
         directive = body.get("directive") if isinstance(body, dict) else None
         prefix = str((directive or {}).get("prefix") or "")
-        if isinstance(body, dict) and (body.get("issuer") == own
-                                       or not (own.startswith(prefix) or prefix.startswith(own))):
-            return  # our own directive coming back, or one for another area: nothing to do here
+        elsewhere = not head and not (own.startswith(prefix) or prefix.startswith(own))
         key = self.config.get("PARENT_KEY")
         why = None
         if not key:
+            if elsewhere:
+                return  # an instance that takes no directives needn't say so about others' areas
             why = "no PARENT_KEY is configured: this instance takes no directives"
         elif not isinstance(body, dict) or not facts.verify(body, key):
             why = "the directive's signature does not verify with PARENT_KEY"
@@ -197,6 +204,9 @@ class NotificationService:
             DIRECTIVES_REJECTED.inc()
             log.warning("directive rejected", extra={"why": why})
             raise ValidationFailed(why, {"signature": [why]})  # dead-lettered after MAX_DELIVERIES
+        streams.count(self.db, sender, "notification", streams.BROADCASTS_STREAM, body)
+        if head or elsewhere:
+            return
         try:
             broadcasts.start_from_directive(self.db, self.nodes, body.get("directive") or {},
                                             self.db.source["node_code"], _now(), self.digest_hour)
@@ -227,6 +237,11 @@ class NotificationService:
             if subscribers.sync_phones(self.db, self.vault, self.contacts) < subscribers.PHONE_BATCH:
                 return
             self.db.finish(commit=True)
+
+    @timer(interval=5)
+    def keep_streams(self):
+        """Completeness of the directives from above (shared/streams.py)."""
+        streams.keep(self.db, self.config)
 
     @timer(interval=5)
     def close_broadcasts(self):

@@ -429,3 +429,133 @@ def test_a_city_sums_its_districts_which_sum_their_streets(city_tree, container_
     assert one(c, "SELECT count(DISTINCT source_code) FROM aggregator.facts_log") == 1
     assert one(c, "SELECT min(source_code) FROM aggregator.facts_log") == DISTRICT
     assert one(c, "SELECT count(*) FROM aggregator.rejected_batches") == 0
+
+
+# -- completeness of what goes up and down besides facts (shared/streams.py) --------------------------
+
+def quick_resends(tree):
+    """Ask for a gap after 1 s instead of 30, so a lost message comes back within the test's patience."""
+    for cfg in tree.values():
+        cfg["RESEND_AFTER_SECONDS"] = 1
+
+
+def lose_last(tx, stream):
+    """What a broker that confirmed a message and then dropped it between the levels leaves behind:
+    the sender's outbox row marked sent, in the very transaction that wrote it, so the relay never
+    publishes it. Only the receiver's count of the stream can notice."""
+    tx.execute("UPDATE outbox SET sent_at = now() WHERE stream = %s AND seq = (SELECT max(seq) FROM outbox "
+               "WHERE stream = %s)", (stream, stream))
+
+
+def position(cfg, schema, source, stream):
+    with psycopg.connect(cfg["DATABASE_URL"]) as conn:
+        row = conn.execute(f"SELECT contiguous, highest, requested, answered FROM {schema}.stream_positions "
+                           "WHERE source = %s AND stream = %s", (source, stream)).fetchone()
+    return row and dict(zip(("contiguous", "highest", "requested", "answered"), row))
+
+
+def test_a_lost_case_and_a_lost_answer_are_asked_for_again_and_taken_once(tree_with_consultation, container_factory):
+    tree = tree_with_consultation
+    d, a = tree[DISTRICT], tree[STREET_A]
+    quick_resends(tree)
+    add_child(d, a)
+    add_child(d, tree[STREET_B])
+    start(container_factory, tree, (AggregatorService, ConsultationService))
+    for cfg in (a, d):
+        links = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+        wait_for(lambda lk=links: len(running(lk)) >= (4 if cfg is d else 1), timeout=30,
+                 message="the federation links")
+    worker = {"actor": "token:a:长海一村 张丽", "scope": A1, "role": "community_worker"}
+    street = {"actor": "token:a:长海路街道 王建国", "scope": STREET_A, "role": "street_admin"}
+    ids = []
+    # The first message seen from a sender sets where counting starts, so the lost one is the second.
+    for n, (title, category) in enumerate((("长海路夜间停车占道", "parking"), ("国和路路灯损坏", "facilities_renewal"),
+                                           ("楼道堆物堵塞", "corridor_clutter"))):
+        with transaction(a["DATABASE_URL"], "consultation", envelope.source_from_config("consultation", a),
+                         facts.Signer.from_config(a)) as tx:
+            now = datetime.now(timezone.utc)
+            m = matters.raise_matter(tx, None, {"community_code": A1, "category": category, "channel": "hotline",
+                                                "title": title, "urgency": "urgent",
+                                                "description": "居民反映情况，社区无权处置。"}, worker, now)
+            matters.screen(tx, m["id"], {"outcome": "escalate", "note": "涉及市政道路"}, worker, now)
+            matters.screen(tx, m["id"], {"outcome": "escalate", "note": "需区里协调"}, street, now)
+            if n == 1:
+                lose_last(tx, "cases")          # the second case never reaches the district
+        ids.append(m["id"])
+        if n == 0:
+            wait_for(lambda: one(d, "SELECT count(*) FROM consultation.cases") == 1, timeout=30,
+                     message="the first case")
+    wait_for(lambda: one(d, "SELECT count(*) FROM consultation.cases") == 3, timeout=60,
+             message="the lost case asked for and sent again")
+    assert position(d, "consultation", STREET_A, "cases") == {"contiguous": 3, "highest": 3, "requested": 1,
+                                                              "answered": 1}
+    # GET /api/v1/children's source: the district's consultation counts each child's cases.
+    listing = CliRunner().invoke(cli, ["child", "list"], env=env_of(d))
+    assert listing.exit_code == 0 and "consultation  cases" in listing.output, listing.output
+
+    district = {"actor": "token:d:杨浦区 区建管委 刘强", "scope": DISTRICT, "role": "street_admin"}
+    for n, matter_id in enumerate(ids):
+        with transaction(d["DATABASE_URL"], "consultation", envelope.source_from_config("consultation", d),
+                         facts.Signer.from_config(d)) as tx:
+            cases.answer(tx, f"{STREET_A}:{matter_id}", {"outcome": "answered", "answer": "区里已协调处理。"}, district)
+            if n == 1:
+                lose_last(tx, f"answers.{STREET_A}")   # the second answer never reaches the street
+        if n == 0:
+            wait_for(lambda: one(a, "SELECT count(*) FROM consultation.matters WHERE status = 'answered'") == 1,
+                     timeout=30, message="the first answer")
+    # The street asks its district (up, on `cases`); the district's aggregator checks the street's key
+    # and passes the request to its consultation service, which sends the answer again.
+    wait_for(lambda: one(a, "SELECT count(*) FROM consultation.matters WHERE status = 'answered'") == 3,
+             timeout=60, message="the lost answer asked for and sent again")
+    assert position(a, "consultation", DISTRICT, f"answers.{STREET_A}") == {
+        "contiguous": 3, "highest": 3, "requested": 1, "answered": 1}
+    # Street B follows only its own answers: another street's are not a gap of its own.
+    assert position(tree[STREET_B], "consultation", DISTRICT, f"answers.{STREET_A}") is None
+    assert one(a, "SELECT count(*) FROM consultation.matter_history WHERE status = 'answered'") == 3
+
+
+def test_a_lost_broadcast_directive_is_asked_for_by_every_street_and_delivered_once(tree_with_notification,
+                                                                                    container_factory):
+    tree = tree_with_notification
+    d, a, b = tree[DISTRICT], tree[STREET_A], tree[STREET_B]
+    quick_resends(tree)
+    add_child(d, a)
+    add_child(d, b)
+    for cfg, people in ((a, [(1, A1), (2, A2)]), (b, [(7, B1)])):
+        with transaction(cfg["DATABASE_URL"], "notification") as tx:
+            for rid, community in people:
+                subscribers.apply_resident(tx, {"id": rid, "name": "居民", "community_code": community,
+                                                "grid_code": None, "household_id": rid, "tags": [],
+                                                "status": "active", "version": 1})
+    start(container_factory, tree, (AggregatorService, NotificationService))
+    mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
+    wait_for(lambda: len(running(mgmt)) == 4, timeout=30, message="both streets' facts and cases links up")
+    for street in (a, b):
+        below = federation.Management(street["RABBIT_MANAGEMENT_URL"], street["AMQP_URI"])
+        wait_for(lambda m=below: running(m), timeout=30, message="the directives link")
+    officer = {"actor": "token:d:区应急局 赵刚", "scope": DISTRICT, "role": "street_admin"}
+    leader = {"actor": "token:d:区应急局 钱伟", "scope": DISTRICT, "role": "street_admin"}
+    source = envelope.source_from_config("notification", d)
+    for n, title in enumerate(("防汛Ⅳ级应急响应", "高温橙色预警", "寒潮蓝色预警")):
+        with transaction(d["DATABASE_URL"], "notification", source, facts.Signer.from_config(d)) as tx:
+            made = broadcasts.create(tx, {DISTRICT: {"name": "杨浦区"}}.get,
+                                     {"prefix": DISTRICT, "title": title, "channels": ["inbox"],
+                                      "message": "请居民做好防范。"}, officer)
+            broadcasts.submit(tx, made["id"], officer)
+            broadcasts.approve(tx, {DISTRICT: {"name": "杨浦区"}}.get, made["id"], leader,
+                               datetime.now(timezone.utc), 19)
+            if n == 1:
+                lose_last(tx, "broadcasts")     # the second directive reaches no street
+        if n == 0:
+            for street in (a, b):
+                wait_for(lambda s=street: one(s, "SELECT count(*) FROM notification.broadcasts") == 1, timeout=30,
+                         message="the first directive")
+    for street, people in ((a, 2), (b, 1)):
+        wait_for(lambda s=street, k=people: one(s, "SELECT count(*) FROM notification.deliveries "
+                                                   "WHERE status = 'delivered'") == 3 * k, timeout=60,
+                 message=f"all three directives delivered in {street['NODE_CODE']}")
+        assert one(street, "SELECT count(*) FROM notification.broadcasts") == 3
+    seen = [position(street, "notification", DISTRICT, "broadcasts") for street in (a, b)]
+    assert [(p["contiguous"], p["highest"]) for p in seen] == [(3, 3), (3, 3)]
+    # Whichever street asked first had it sent again to both: the other may never have had to ask.
+    assert sum(p["requested"] for p in seen) >= 1

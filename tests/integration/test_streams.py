@@ -66,3 +66,60 @@ def test_a_sender_sends_requested_batches_again_unchanged_and_says_what_it_no_lo
     assert json.loads(unsent[0][1]) == sent[1]   # the same signed batch, to the byte's meaning
     with transaction(dsn, "registry", source, signer) as tx:
         assert streams.allocate(tx, "facts") == 4   # a number is never given twice
+
+
+def test_a_childs_request_is_passed_on_under_the_parents_key_only_when_the_child_signed_it(config):
+    """A district's aggregator takes a street's request for something the district sent down, checks
+    it with the street's registered key, and writes it again, signed by the district, for the
+    service asked; anything else is refused with a reason and nothing is written."""
+    district = {**config, "LEVEL": "district", "NODE_CODE": "310110", "INSTANCE": "district-310110"}
+    dsn, signer = config["DATABASE_URL"], facts.Signer.from_config(district)
+    own = envelope.source_from_config("aggregator", district)
+    street_signer = facts.Signer(facts._b64(b"\x32" * 32))
+    street = {"service": "notification", "level": "street", "node_code": STREET, "instance": f"street-{STREET}"}
+    keys = {STREET: street_signer.public_key}
+
+    def ask(stream, seqs=(2,), by=street_signer, to="310110", service="notification", sender=street):
+        body = streams.resend_request(by, sender, to, service, stream, list(seqs))
+        with transaction(dsn, "aggregator", own, signer) as tx:
+            return streams.forward_request(tx, signer, own, body, keys.get)
+
+    assert ask("broadcasts", to="3101") is None                      # this instance's own, going up: not ours
+    refused = [ask("broadcasts", by=signer),                          # not the street's signature
+               ask("broadcasts", sender={**street, "node_code": "310110013"}),   # not a registered child
+               ask("facts"),                                          # a stream the street sends up
+               ask("answers.310110013", service="consultation"),      # another street's answers
+               ask("broadcasts", service="no such.service")]
+    assert all(refused) and len(set(refused)) == 5, refused
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM aggregator.outbox").fetchone()[0] == 0
+    assert ask("broadcasts", seqs=(2, 3)) is None and ask(f"answers.{STREET}", service="consultation") is None
+    with psycopg.connect(dsn) as conn:
+        sent = conn.execute("SELECT exchange, routing_key, body FROM aggregator.outbox ORDER BY id").fetchall()
+    assert [(e, k) for e, k, _ in sent] == [("directives", "resend.310110.notification"),
+                                            ("directives", "resend.310110.consultation")]
+    body = sent[0][2]
+    assert body["seqs"] == [2, 3] and body["for_child"] == STREET and body["from"]["node_code"] == "310110"
+    # The district's own service takes it: signed with the district's own key.
+    assert streams.request_refusal(body, "310110", "notification", [signer.public_key, None]) is None
+
+
+def test_a_receiver_counts_only_the_stream_it_follows_and_asks_a_parent_upward(config):
+    dsn, signer = config["DATABASE_URL"], facts.Signer.from_config(config)
+    own = envelope.source_from_config("consultation", config)
+    with transaction(dsn, "consultation", own, signer) as tx:
+        mine, other = streams.answers_stream(STREET), streams.answers_stream("310110013")
+        assert streams.count(tx, "310110", "consultation", mine, {"stream": mine, "seq": 1})
+        assert not streams.count(tx, "310110", "consultation", mine, {"stream": other, "seq": 2})
+        assert not streams.count(tx, "310110", "consultation", mine, {"v": 1})          # sent before numbering
+        assert not streams.count(tx, "310110", "consultation", mine, {"stream": mine, "seq": True})
+        assert streams.count(tx, "310110", "consultation", mine, {"kind": "stream_head", "stream": mine, "seq": 3})
+    with transaction(dsn, "consultation") as tx:
+        (p,) = streams.positions(tx)
+    assert (p["source"], p["stream"], p["contiguous"], p["highest"], p["missing"]) == ("310110", mine, 1, 3, 2)
+    with transaction(dsn, "consultation", own, signer) as tx:
+        asked = streams.request_missing(tx, signer, own, after_seconds=0)
+    assert asked == [("310110", "consultation", mine, [2, 3])]
+    with psycopg.connect(dsn) as conn:
+        (exchange, key), = conn.execute("SELECT exchange, routing_key FROM consultation.outbox").fetchall()
+    assert (exchange, key) == ("cases", "resend.310110.consultation")   # up: the path that reaches the parent

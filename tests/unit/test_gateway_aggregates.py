@@ -211,12 +211,21 @@ def test_children_are_listed_with_passwords_masked(gateway):
          "last_fact_at": "2025-03-01T08:00:00+00:00"},
         {"code": "310110014", "public_key": "k3", "amqp_uri": "amqp://street14/linli",
          "added_at": "2025-01-03T00:00:00+00:00", "last_fact_at": None}]
+    facts = {"service": "registry", "stream": "facts", "contiguous": 9, "highest": 9, "missing": 0,
+             "oldest_gap_seconds": 0.0, "resends_requested": 0, "resends_answered": 0}
+    cases = {"service": "consultation", "stream": "cases", "contiguous": 3, "highest": 5, "missing": 1,
+             "oldest_gap_seconds": 42.0, "resends_requested": 1, "resends_answered": 0}
+    for child in gateway.aggregator.children.return_value:
+        child["streams"] = [facts] if child["code"] == "310110012" else []
+    gateway.consultation.stream_positions.return_value = [{"source": "310110012", **cases}]
     resp = gateway.aggregate_children(request("GET", "/api/v1/children", "operator"))
     children = json.loads(resp.get_data())
     assert [c["amqp_uri"] for c in children] == ["amqps://fed:***@street12.example:5671/linli", None,
                                                  "amqp://street14/linli"]
     assert "s3cret" not in resp.get_data(as_text=True)
     gateway.aggregator.children.assert_called_once_with()
+    # The cases a child escalates are counted by consultation, and listed beside its facts.
+    assert [c["streams"] for c in children] == [[facts, cases], [], []]
 
 
 def test_every_aggregate_route_is_documented_under_its_tag():
