@@ -746,5 +746,61 @@ def facts_resend(ctx):
         batches, n = ingest.resend(tx, cfg["LEVEL"])
     click.echo(f"{n} facts in {batches} signed batches queued for the level above")
 
+
+@main.group("streams")
+def streams_group():
+    """What this instance has counted of the numbered messages it receives (shared/streams.py)."""
+
+
+def _stream_positions(dsn):
+    """Every receiving service's positions, with the service that keeps them."""
+    import psycopg
+    from shared import streams
+    from shared.db import transaction
+    out = []
+    for schema in streams.RECEIVERS:
+        try:
+            with transaction(dsn, schema) as tx:
+                out += [{**p, "kept_by": schema} for p in streams.positions(tx)]
+        except psycopg.errors.UndefinedTable:
+            pass   # a service this instance does not run
+    return out
+
+
+@streams_group.command("list")
+@click.pass_context
+def streams_list(ctx):
+    """Per sender (a child below, or the parent above) and stream: the contiguous number, what is
+    missing, the oldest gap's age, and resends requested and answered."""
+    cfg = load_config(ctx)
+    rows = _stream_positions(cfg["DATABASE_URL"])
+    if not rows:
+        click.echo("nothing numbered received yet")
+    for p in rows:
+        gap = f"{p['missing']} missing, oldest gap {p['oldest_gap_seconds']:.0f} s" if p["missing"] else \
+            "nothing missing"
+        click.echo(f"{p['source']:<10} {p['service']:<13} {p['stream']:<20} contiguous {p['contiguous']:<8} {gap}; "
+                   f"resends requested {p['resends_requested']}, answered {p['resends_answered']}")
+
+
+@streams_group.command("close-gap")
+@click.option("--source", required=True, help="the sender's instance code")
+@click.option("--service", required=True, help="the sender's service")
+@click.option("--stream", required=True, help="facts, cases, broadcasts or answers.<street>")
+@click.pass_context
+def streams_close_gap(ctx, source, service, stream):
+    """Stop asking for what a sender no longer has: the gap is closed and its alert stops. Do this
+    only after what it held came another way (`linli facts resend` at the child, for facts)."""
+    from shared import streams
+    from shared.db import transaction
+    cfg = load_config(ctx)
+    schema = streams.receiver(stream)
+    with transaction(cfg["DATABASE_URL"], schema) as tx:
+        given_up = streams.close_gap(tx, source, service, stream)
+    if given_up is None:
+        raise click.ClickException(f"{schema} has counted nothing of {source}/{service} {stream}")
+    click.echo(f"{source}/{service} {stream}: " + (f"gave up on {streams.ranges(given_up)}; counting goes on "
+                                                   "from the highest number seen" if given_up else "no gap open"))
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -49,6 +49,8 @@ BROADCASTS_STREAM = "broadcasts"
 # Streams a child sends up: a gap in one is asked for downward, on `directives`; a gap in any other
 # stream (sent down by the parent) is asked for upward, on `cases`.
 UPWARD_STREAMS = (FACTS_STREAM, CASES_STREAM)
+# The services that receive numbered messages, and so keep positions.
+RECEIVERS = ("aggregator", "consultation", "notification")
 RESEND_AFTER_SECONDS = 30
 HEAD_SECONDS = 15
 MAX_SEQS_PER_REQUEST = 1000
@@ -73,6 +75,8 @@ POSITIONS_FOR = ("SELECT p.source, p.service, p.stream, p.contiguous, p.highest,
                  "ORDER BY 1, 2, 3 FOR UPDATE")
 SET_POSITION = ("UPDATE stream_positions SET contiguous = %s, highest = %s, gap_since = %s, next_request_at = %s, "
                 "answered = %s, updated_at = now() WHERE source = %s AND service = %s AND stream = %s")
+CLOSE_GAP = ("UPDATE stream_positions SET contiguous = highest, gap_since = NULL, next_request_at = NULL, "
+             "updated_at = now() WHERE source = %s AND service = %s AND stream = %s")
 FORGET_SEEN = "DELETE FROM stream_seen WHERE source = %s AND service = %s AND stream = %s AND seq <= %s"
 DUE = (f"SELECT p.source, p.service, p.stream, p.contiguous, p.highest, {SEEN_OF} FROM stream_positions p "
        "WHERE p.gap_since IS NOT NULL AND p.gap_since <= now() - make_interval(secs => %s) "
@@ -113,6 +117,13 @@ RESEND_GONE = Counter("linli_stream_resend_gone_total", "Requested numbers this 
 def allocate(tx, stream, n=1):
     """Take `n` numbers of `stream` in this transaction; returns the first."""
     return tx.one(ALLOCATE, (stream, n))["seq"] - n + 1
+
+
+def receiver(stream):
+    """The service whose schema counts `stream`."""
+    if stream == FACTS_STREAM:
+        return "aggregator"
+    return "notification" if stream == BROADCASTS_STREAM else "consultation"
 
 
 def answers_stream(street):
@@ -310,7 +321,7 @@ def request_missing(tx, signer, own_source, after_seconds=RESEND_AFTER_SECONDS):
                            body, tx.correlation_id)
         tx.execute(REQUESTED, (p["source"], p["service"], p["stream"]))
         log.warning("stream gap: asking %s/%s to send %s %s again", p["source"], p["service"], p["stream"],
-                    _ranges(missing))
+                    ranges(missing))
         asked.append((p["source"], p["service"], p["stream"], missing))
     return asked
 
@@ -320,6 +331,23 @@ def keep(tx, config):
     RESEND_AFTER_SECONDS, and export every sender's position for the alert rules."""
     request_missing(tx, tx.signer, tx.source, float(config.get("RESEND_AFTER_SECONDS", RESEND_AFTER_SECONDS)))
     export(positions(tx))
+
+
+def close_gap(tx, source, service, stream):
+    """An operator giving up on numbers a sender no longer has (what they held came another way):
+    counting goes on from the highest number seen. Returns the numbers given up, or None if this
+    sender's stream was never counted here."""
+    found = tx.all(POSITIONS_FOR, ([source], [service], [stream]))
+    if not found:
+        return None
+    p = found[0]
+    seen = set(p["seen"])
+    missing = [s for s in range(p["contiguous"] + 1, p["highest"] + 1) if s not in seen]
+    tx.execute(CLOSE_GAP, (source, service, stream))
+    tx.execute(FORGET_SEEN, (source, service, stream, p["highest"]))
+    if missing:
+        log.warning("stream gap closed by hand: %s/%s %s gave up on %s", source, service, stream, ranges(missing))
+    return missing
 
 
 def positions(tx):
@@ -348,7 +376,7 @@ def _source(source):
     return {k: source.get(k) for k in ("service", "level", "node_code", "instance")}
 
 
-def _ranges(seqs):
+def ranges(seqs):
     """[3, 4, 5, 9] -> '3-5, 9': readable in a log line."""
     out, start, prev = [], None, None
     for s in seqs:
@@ -452,7 +480,7 @@ class ResendListener:
         RESENT.labels(self.service, body["stream"]).inc(len(found))
         log.warning("resend: %s asked for %s %s again: %d marked unsent%s",
                     body.get("for_child") or body["from"].get("node_code"),
-                    body["stream"], _ranges(body["seqs"]), len(found),
-                    f"; no longer kept here: {_ranges(gone)} (use `linli facts resend`)" if gone else "")
+                    body["stream"], ranges(body["seqs"]), len(found),
+                    f"; no longer kept here: {ranges(gone)} (use `linli facts resend`)" if gone else "")
         if gone:
             RESEND_GONE.labels(self.service, body["stream"]).inc(len(gone))

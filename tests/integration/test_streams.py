@@ -123,3 +123,32 @@ def test_a_receiver_counts_only_the_stream_it_follows_and_asks_a_parent_upward(c
     with psycopg.connect(dsn) as conn:
         (exchange, key), = conn.execute("SELECT exchange, routing_key FROM consultation.outbox").fetchall()
     assert (exchange, key) == ("cases", "resend.310110.consultation")   # up: the path that reaches the parent
+
+
+def test_an_operator_lists_what_is_counted_and_gives_up_on_what_a_sender_no_longer_has(config):
+    from click.testing import CliRunner
+    from linli.cli import main as cli
+    from tests.conftest import cli_env
+    dsn = config["DATABASE_URL"]
+    with transaction(dsn, "aggregator") as tx:
+        streams.record(tx, [(STREET, "points", "facts", s) for s in (1, 2, 5, 7)])
+    with transaction(dsn, "notification") as tx:
+        streams.record(tx, [("310110", "notification", "broadcasts", 4)])
+    env = cli_env(config)
+    listing = CliRunner().invoke(cli, ["streams", "list"], env=env)
+    assert listing.exit_code == 0, listing.output
+    lines = listing.output.splitlines()
+    assert any(line.startswith("310110 ") and "broadcasts" in line and "nothing missing" in line for line in lines)
+    assert any(line.startswith(STREET) and "points" in line and "3 missing" in line for line in lines)
+    closed = CliRunner().invoke(cli, ["streams", "close-gap", "--source", STREET, "--service", "points",
+                                      "--stream", "facts"], env=env)
+    assert closed.exit_code == 0 and "gave up on 3-4, 6" in closed.output, closed.output
+    with transaction(dsn, "aggregator") as tx:
+        (p,) = streams.positions(tx)
+        assert (p["contiguous"], p["missing"], p["oldest_gap_seconds"]) == (7, 0, 0)
+        streams.record(tx, [(STREET, "points", "facts", 8)])    # counting goes on from there
+    with transaction(dsn, "aggregator") as tx:
+        assert streams.positions(tx)[0]["contiguous"] == 8
+    unknown = CliRunner().invoke(cli, ["streams", "close-gap", "--source", "310110099", "--service", "points",
+                                       "--stream", "facts"], env=env)
+    assert unknown.exit_code != 0 and "nothing of 310110099/points facts" in unknown.output
