@@ -87,6 +87,12 @@ class ApiHandler(HttpRequestHandler):
     data, so logs, RPC calls and emitted events carry the same id.
     """
 
+    def __init__(self, method, url, **kwargs):
+        # A refusal (409, 422, 403...) is an answer, not a fault: nameko logs it as a warning, not
+        # with ERROR and a traceback that an operator would chase.
+        kwargs.setdefault("expected_exceptions", DomainError)
+        super().__init__(method, url, **kwargs)
+
     def handle_request(self, request):
         cid = request.headers.get("X-Correlation-ID", "")
         if not (0 < len(cid) <= 100 and cid.isprintable()):

@@ -3,6 +3,8 @@
 Every refusal must be a clear 4xx with field-level errors and must leave the
 nodes, their history and the outbox exactly as they were.
 """
+import logging
+
 import pytest
 
 from tests.integration.conftest import assert_problem
@@ -54,10 +56,12 @@ def test_create_community_writes_node_history_and_event(api, sql):
     ({"code": "310110012006", "name": "空\x00字符"}, 422, "name"),
     ({"code": "310110012006", "name": "未来", "valid_from": "2999-01-01"}, 422, "valid_from"),
 ])
-def test_bad_nodes_are_refused_and_change_nothing(api, snapshot, body, status, field):
+def test_bad_nodes_are_refused_and_change_nothing(api, snapshot, caplog, body, status, field):
     before = snapshot()
     assert_problem(api.post("/api/v1/nodes", json=body), status, field)
     assert snapshot() == before
+    # A refusal is an answer, not a fault: nothing at ERROR for an operator to chase.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_a_node_outside_this_instance_is_refused(api, make_token, snapshot):
