@@ -52,5 +52,5 @@ def test_a_sender_acts_on_its_parents_or_its_own_requests_addressed_to_it_only()
 
 
 def test_ranges_read_well_in_a_log_line():
-    assert streams._ranges([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10"
-    assert streams._ranges([]) == ""
+    assert streams.ranges([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10"
+    assert streams.ranges([]) == ""
