@@ -245,6 +245,15 @@ def test_streets_roll_up_into_their_district_exactly_and_refusals_are_counted(tr
     assert again.exit_code != 0 and "no child" in again.output
 
 
+def subscribe(cfg, people):
+    """Residents (id, community) known to the street's notification service, as the registry's events make them."""
+    with transaction(cfg["DATABASE_URL"], "notification") as tx:
+        for rid, community in people:
+            subscribers.apply_resident(tx, {"id": rid, "name": "居民", "community_code": community,
+                                            "grid_code": None, "household_id": rid, "tags": [],
+                                            "status": "active", "version": 1})
+
+
 @pytest.fixture
 def proxy():
     p = CuttableProxy("127.0.0.1", 5672)
@@ -311,11 +320,7 @@ def test_a_district_broadcast_reaches_both_streets_once_and_the_counts_come_back
     add_child(d, a)
     add_child(d, b)
     for cfg, people in ((a, [(1, A1), (2, A1), (3, A2)]), (b, [(7, B1), (8, B1)])):
-        with transaction(cfg["DATABASE_URL"], "notification") as tx:
-            for rid, community in people:
-                subscribers.apply_resident(tx, {"id": rid, "name": "居民", "community_code": community,
-                                                "grid_code": None, "household_id": rid, "tags": [],
-                                                "status": "active", "version": 1})
+        subscribe(cfg, people)
     start(container_factory, tree, (AggregatorService, NotificationService))
     mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
     wait_for(lambda: facts_links(mgmt) == 2, timeout=30,
@@ -522,11 +527,7 @@ def test_a_lost_broadcast_directive_is_asked_for_by_every_street_and_delivered_o
     add_child(d, a)
     add_child(d, b)
     for cfg, people in ((a, [(1, A1), (2, A2)]), (b, [(7, B1)])):
-        with transaction(cfg["DATABASE_URL"], "notification") as tx:
-            for rid, community in people:
-                subscribers.apply_resident(tx, {"id": rid, "name": "居民", "community_code": community,
-                                                "grid_code": None, "household_id": rid, "tags": [],
-                                                "status": "active", "version": 1})
+        subscribe(cfg, people)
     start(container_factory, tree, (AggregatorService, NotificationService))
     mgmt = federation.Management(d["RABBIT_MANAGEMENT_URL"], d["AMQP_URI"])
     wait_for(lambda: len(running(mgmt)) == 4, timeout=30, message="both streets' facts and cases links up")
