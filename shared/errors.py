@@ -118,8 +118,9 @@ def broker_failure(exc):
     return found
 
 
-def from_marshmallow(exc, message="the request has invalid fields"):
-    """Flatten marshmallow's nested messages into `{"a.b": ["..."]}`."""
+def flatten(messages):
+    """Nested field messages as the Problem schema has them, field -> list of strings: a nested field is
+    named by its path, `{"options": {0: {"budget": [...]}}}` -> `{"options.0.budget": [...]}`."""
     flat = {}
 
     def walk(prefix, value):
@@ -127,10 +128,16 @@ def from_marshmallow(exc, message="the request has invalid fields"):
             for key, sub in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), sub)
         else:
-            flat[prefix or "_schema"] = value if isinstance(value, list) else [value]
+            values = value if isinstance(value, (list, tuple)) else [value]
+            flat.setdefault(prefix or "_schema", []).extend(values)
 
-    walk("", exc.normalized_messages())
-    return ValidationFailed(message, flat)
+    walk("", messages)
+    return flat
+
+
+def from_marshmallow(exc, message="the request has invalid fields"):
+    """Marshmallow's nested messages as `{"a.b": ["..."]}`."""
+    return ValidationFailed(message, flatten(exc.normalized_messages()))
 
 
 def load(schema, data):

@@ -11,41 +11,17 @@ Every view reads its counts as cells (`_cells`) and shows them through suppressi
 district analysts, department feeds and the gauges, headlines, roll-ups, their CSV and the gauges hide
 the same counts of 1 to 4 and whatever would give one back.
 """
+import csv
+import io
 from datetime import date
 
-from marshmallow import Schema, fields, validate
-
 from services.aggregator import rules, store, suppression
+from services.aggregator.schemas import FeedQuerySchema, HeadlineQuerySchema, RollupQuerySchema
 from shared.errors import ValidationFailed, load
-from shared.fields import CODE, one_of
 from shared.scope import forbid, in_scope
 from shared import clock
 
 SUPPRESSING_ROLES = suppression.SUPPRESSING_ROLES
-
-
-class RollupQuerySchema(Schema):
-    metric = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"),
-                           metadata={"example": "residents"})
-    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
-    period = fields.String(load_default="month", validate=one_of(rules.PERIODS))
-    start = fields.Date(metadata={"description": "default: 1 January this year"})
-    end = fields.Date(metadata={"description": "default: today; at most a year ahead"})
-    group = fields.String(load_default="none", validate=validate.Regexp(r"^(none|child|dim:[a-z_]{1,40})\Z"),
-                          metadata={"description": "none, child (per child node) or dim:<name>, e.g. dim:age_band"})
-
-
-class HeadlineQuerySchema(Schema):
-    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
-    year = fields.Integer(validate=validate.Range(2000, 2100), metadata={"description": "default: this year"})
-
-
-class FeedQuerySchema(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(0, 2 ** 63 - 1),
-                           metadata={"description": "cursor: `next` of the previous page"})
-    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
-    type = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"))
-    prefix = fields.String(validate=CODE)
 
 
 # How far a roll-up may reach: an end a year ahead at most (a year's plan, never date 9999-12-31, whose
@@ -238,6 +214,31 @@ def feed(tx, query, caller):
     items = [{**r, "subject": None if hide else r["subject"], "occurred_on": r["occurred_on"].isoformat(),
               "received_at": r["received_at"].isoformat()} for r in rows]
     return {"items": items, "next": items[-1]["seq"] if items else q["after"]}
+
+
+# A cell starting so is a formula to Excel; text from facts (dimension values) must never become one.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def rollups_csv(tx, query, caller):
+    """The roll-up as a CSV download: {"metric", "node", "csv"}."""
+    result = rollups(tx, query, caller)
+    return {"metric": result["metric"], "node": result["node"], "csv": csv_text(result)}
+
+
+def csv_text(result):
+    """A roll-up as CSV text, with a BOM so Excel on a Chinese Windows opens it as UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in csv_rows(result):
+        writer.writerow([_cell(v) for v in row])
+    return "\ufeff" + out.getvalue()
 
 
 def csv_rows(result):

@@ -118,6 +118,10 @@ class AggregatorService:
         return figures.rollups(self.db, query, caller)
 
     @command
+    def rollups_csv(self, query, caller):
+        return figures.rollups_csv(self.db, query, caller)
+
+    @command
     def headline_figures(self, query, caller):
         return figures.headline_figures(self.db, query, caller)
 

@@ -19,12 +19,10 @@
 import uuid
 from datetime import date
 
-from marshmallow import Schema, fields, validate
-
 from services.consultation import store
+from services.consultation.schemas import CaseAnswerSchema, CaseListQuerySchema
 from shared import facts, outbox, streams
 from shared.errors import Conflict, NotFound, ValidationFailed, load
-from shared.fields import Text, one_of
 from shared.messaging import CASES, DIRECTIVES
 from shared.scope import in_scope, under
 from shared import clock
@@ -36,19 +34,6 @@ IDS = uuid.UUID("3f9d6a0e-8d7b-4c1e-b1f4-5b7e2c9a6d44")
 
 class Rejected(ValidationFailed):
     """A case or answer that is not signed by whom it must be, or is about someone else's matter."""
-
-
-class AnswerSchema(Schema):
-    outcome = fields.String(required=True, validate=one_of(("answered", "referred")))
-    answer = Text(required=True, validate=validate.Length(min=1, max=2000),
-                  metadata={"example": "已协调区建管委，下周起对该路段实施夜间临时停车管理。"})
-    referred_to = Text(validate=validate.Length(min=1, max=200))
-
-
-class CaseListQuerySchema(Schema):
-    under = fields.String()
-    status = fields.String(validate=one_of(("open", "answered")))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
 
 
 def case_id(street, matter_id):
@@ -109,7 +94,7 @@ def list_cases(tx, query, caller):
 
 def answer(tx, cid, data, caller):
     """At the district: the answer, recorded and sent down to the street that raised the matter."""
-    d = load(AnswerSchema, data)
+    d = load(CaseAnswerSchema, data)
     row = tx.one(store.CASE_FOR_UPDATE, (cid,))
     if row is None or not in_scope(row["from_code"], caller):
         raise NotFound(f"no case {cid}", {"case_id": [f"no case {cid}"]})

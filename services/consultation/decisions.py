@@ -9,8 +9,8 @@ ratings to be settled.
 from services.consultation import matters as matters_mod
 from services.consultation import rules, store
 from services.consultation.deliberation import agenda_item_in_scope, meeting_in_scope, tally
-from services.consultation.schemas import (DecisionCreateSchema, DecisionSchema, ProgressSchema, PublishSchema,
-                                           TaskCreateSchema)
+from services.consultation.schemas import (DecisionCreateSchema, DecisionSchema, DecisionTaskCreateSchema,
+                                           ResultPublishSchema, TaskProgressSchema)
 from shared.errors import Conflict, NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope
 
@@ -37,9 +37,7 @@ def _in_scope(tx, decision_id, caller, for_update=False):
 
 
 def view(tx, row):
-    tasks = [{**t, "due_on": t["due_on"].isoformat(), "created_at": t["created_at"].isoformat(),
-              "updates": [{**u, "at": u["at"].isoformat()} for u in tx.all(store.TASK_UPDATES, (t["id"],))]}
-             for t in tx.all(store.TASKS, (row["id"],))]
+    tasks = [{**t, "updates": tx.all(store.TASK_UPDATES, (t["id"],))} for t in tx.all(store.TASKS, (row["id"],))]
     return _decision.dump({**row, "tasks": tasks})
 
 
@@ -82,7 +80,7 @@ def decide(tx, data, caller, now):
 
 
 def add_task(tx, decision_id, data, caller):
-    d = load(TaskCreateSchema, data)
+    d = load(DecisionTaskCreateSchema, data)
     row = _in_scope(tx, decision_id, caller, for_update=True)
     if d.get("request_id"):
         first = tx.one(store.TASK_BY_REQUEST, (d["request_id"],))
@@ -101,7 +99,7 @@ def add_task(tx, decision_id, data, caller):
 
 
 def progress(tx, task_id, data, caller):
-    d = load(ProgressSchema, data)
+    d = load(TaskProgressSchema, data)
     task = tx.one(store.TASK_FOR_UPDATE, (task_id,))
     if task is None:
         raise NotFound(f"no task {task_id}", {"id": [f"no task {task_id}"]})
@@ -122,7 +120,7 @@ def progress(tx, task_id, data, caller):
 
 def publish(tx, decision_id, data, caller, now):
     """公示: the result goes public once every task is done; raisers are then asked to rate it."""
-    d = load(PublishSchema, data)
+    d = load(ResultPublishSchema, data)
     row = _in_scope(tx, decision_id, caller, for_update=True)
     if row["published_at"] is not None:
         raise Conflict("published already", {"id": [f"published on {row['published_at']:%Y-%m-%d}"]})

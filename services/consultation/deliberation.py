@@ -10,17 +10,17 @@ from datetime import timedelta
 
 from services.consultation import matters as matters_mod
 from services.consultation import rules, store
-from services.consultation.schemas import (AgendaItemCreateSchema, AttendanceSchema, CancelMeetingSchema,
-                                           CloseMeetingSchema,
-                                           MeetingCreateSchema, MeetingMoveSchema, MeetingSchema, OptionCreateSchema,
-                                           TallySchema, VoteSchema)
+from services.consultation.schemas import (AgendaItemCreateSchema, AgendaOptionCreateSchema,
+                                           MeetingAttendanceSchema, MeetingCancelSchema, MeetingCloseSchema,
+                                           MeetingCreateSchema, MeetingMoveSchema, MeetingSchema, MeetingTallySchema,
+                                           MeetingVoteSchema, TallyQuerySchema)
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope
 
 _meeting = MeetingSchema()
-_tally = TallySchema()
+_tally = MeetingTallySchema()
 RACES = {"options_agenda_item_id_title_key": ("title", "the item already has an option of that title"),
          "votes_one_score": ("participant_id", "this participant already scored the item"),
          "votes_one_choice": ("participant_id", "this participant already voted on the option"),
@@ -44,20 +44,25 @@ def create_item(tx, data, caller, now):
     ids = sorted(set(d["matter_ids"]))
     rows = tx.all(store.MATTERS_FOR_UPDATE, (ids,))
     problems = {}
+    # Each refusal is named by the matter's place in the request, as a schema names a list's items.
+    where = {mid: f"matter_ids.{n}" for n, mid in reversed(list(enumerate(d["matter_ids"])))}
     rows = [r for r in rows if in_scope(r["community_code"], caller)]  # others read as missing: no leak
     for missing in set(ids) - {r["id"] for r in rows}:
-        problems[str(missing)] = ["no such matter"]
+        problems[where[missing]] = [f"no such matter {missing}"]
     for r in rows:
         if not in_scope(r["level_code"], caller):
-            problems[str(r["id"])] = [f"is handled by {r['level_code']}, above this token's scope"]
+            why = f"is handled by {r['level_code']}, above this token's scope"
         elif r["community_code"] != d["community_code"]:
-            problems[str(r["id"])] = [f"belongs to community {r['community_code']}"]
+            why = f"belongs to community {r['community_code']}"
         elif r["status"] != "deliberating":
-            problems[str(r["id"])] = [f"is {r['status']}: only matters screened for deliberation go on the agenda"]
+            why = f"is {r['status']}: only matters screened for deliberation go on the agenda"
         elif r["agenda_item_id"] is not None:
-            problems[str(r["id"])] = [f"is on agenda item {r['agenda_item_id']} already"]
+            why = f"is on agenda item {r['agenda_item_id']} already"
+        else:
+            continue
+        problems[where[r["id"]]] = [f"matter {r['id']} {why}"]
     if problems:
-        raise ValidationFailed("these matters cannot go on the agenda", {"matter_ids": problems})
+        raise ValidationFailed("these matters cannot go on the agenda", problems)
     item_id = tx.one(store.ADD_AGENDA_ITEM, (d["community_code"], d["title"], caller["actor"]))["id"]
     tx.execute(store.ATTACH_MATTERS, (item_id, ids))
     view = item(tx, item_id, caller, now)
@@ -74,7 +79,7 @@ def item(tx, item_id, caller, now):
 
 
 def add_option(tx, item_id, data, caller, now):
-    d = load(OptionCreateSchema, data)
+    d = load(AgendaOptionCreateSchema, data)
     row = agenda_item_in_scope(tx, item_id, caller, for_update=True, field="id")
     if row["status"] != "open":
         raise Conflict("the item is decided", {"id": [f"agenda item {item_id} is decided; options are closed"]})
@@ -205,7 +210,7 @@ def move(tx, meeting_id, data, caller, now):
 
 def open_meeting(tx, meeting_id, data, caller):
     """Open the meeting with the attendance taken (it may be taken again while it is open)."""
-    d = load(AttendanceSchema, data)
+    d = load(MeetingAttendanceSchema, data)
     row = meeting_in_scope(tx, meeting_id, caller, for_update=True)
     opening = row["status"] != "open"
     if opening:
@@ -225,7 +230,7 @@ def open_meeting(tx, meeting_id, data, caller):
 
 
 def vote(tx, meeting_id, data, caller):
-    d = load(VoteSchema, data)
+    d = load(MeetingVoteSchema, data)
     row = meeting_in_scope(tx, meeting_id, caller, for_update=True)
     if row["status"] != "open":
         raise Conflict(f"a {row['status']} meeting takes no votes", {"id": [f"meeting {meeting_id} is "
@@ -251,6 +256,11 @@ def vote(tx, meeting_id, data, caller):
     return tally(tx, meeting_id, d["agenda_item_id"], caller)
 
 
+def tally_of(tx, meeting_id, query, caller):
+    """GET .../tally?agenda_item_id=: the tally of the item the query names."""
+    return tally(tx, meeting_id, load(TallyQuerySchema, query)["agenda_item_id"], caller)
+
+
 def tally(tx, meeting_id, item_id, caller):
     row = meeting_in_scope(tx, meeting_id, caller)
     if item_id not in {i["id"] for i in tx.all(store.ITEMS_OF_MEETING, (meeting_id,))}:
@@ -266,7 +276,7 @@ def tally(tx, meeting_id, item_id, caller):
 
 
 def close(tx, meeting_id, data, caller, now):
-    d = load(CloseMeetingSchema, data)
+    d = load(MeetingCloseSchema, data)
     row = meeting_in_scope(tx, meeting_id, caller, for_update=True)
     why = rules.meeting_move(row["status"], "closed")
     if why:
@@ -282,7 +292,7 @@ def close(tx, meeting_id, data, caller, now):
 
 
 def cancel(tx, meeting_id, data, caller):
-    d = load(CancelMeetingSchema, data)
+    d = load(MeetingCancelSchema, data)
     row = meeting_in_scope(tx, meeting_id, caller, for_update=True)
     why = rules.meeting_move(row["status"], "cancelled")
     if why:

@@ -9,11 +9,11 @@ names, no raisers, no descriptions typed by residents, no one responsible by nam
 from datetime import date, datetime, time, timedelta
 
 from services.consultation import rules, store
-from services.consultation.schemas import FiguresQuerySchema, PublicPageSchema, PublicQuerySchema
+from services.consultation.schemas import FiguresQuerySchema, PublicQuerySchema, PublicResultPageSchema
 from shared.errors import ValidationFailed, load
 from shared.scope import under
 
-_public = PublicPageSchema()
+_public = PublicResultPageSchema()
 
 
 def figures(tx, query, caller, now):

@@ -8,8 +8,9 @@ handled by its community until it is escalated; then by the street above it
 (`level_code`), whose token must reach that level.
 """
 from services.consultation import cases, rules, store
-from services.consultation.schemas import (BackSchema, MatterCreateSchema, MatterListQuerySchema, MatterSchema,
-                                           RateSchema, ScreenSchema, SettleSchema, SimilarQuerySchema)
+from services.consultation.schemas import (ConsultationDeadlineSchema, MatterBackSchema, MatterCreateSchema,
+                                           MatterListQuerySchema, MatterRateSchema, MatterSchema, MatterScreenSchema,
+                                           MatterSettleSchema, SimilarQuerySchema)
 from shared import clock, facts, streams
 from shared.db import unique_races
 from shared.errors import Conflict, DomainError, NotFound, ValidationFailed, load
@@ -130,7 +131,7 @@ def _replay(first, d, now):
 
 def back(tx, people, matter_id, data, caller, now):
     """A resident backs an open matter instead of raising it again; each resident counts once."""
-    d = load(BackSchema, data)
+    d = load(MatterBackSchema, data)
     matter_in_scope(tx, matter_id, caller)
     resident(people, d["resident_id"], caller, "resident_id")  # asked before the lock: the registry may be slow
     row = matter_in_scope(tx, matter_id, caller, for_update=True)
@@ -149,7 +150,7 @@ def back(tx, people, matter_id, data, caller, now):
 def screen(tx, matter_id, data, caller, now):
     """The committee's (or, once escalated, the street's) answer to a matter; also how deliberation that
     adopted nothing ends (reject or refer a deliberating matter, which leaves its agenda item)."""
-    d = load(ScreenSchema, data)
+    d = load(MatterScreenSchema, data)
     to = rules.SCREENING[d["outcome"]]
     if to == "merged":
         # Both rows locked in id order, as agenda items lock them, so two merges never deadlock.
@@ -203,7 +204,7 @@ def screen(tx, matter_id, data, caller, now):
 
 def settle(tx, matter_id, data, caller, now, by=None):
     """办结: the matter is closed, once answered, referred, or its decision carried out and published."""
-    d = load(SettleSchema, data)
+    d = load(MatterSettleSchema, data)
     row = matter_in_scope(tx, matter_id, caller, for_update=True, handling=True)
     why = rules.matter_move(row["status"], "settled")
     if why:
@@ -225,7 +226,7 @@ def _settle(tx, row, note, actor, now):
 
 def rate(tx, people, matter_id, data, caller, now):
     """The raiser, a backer or a participant rates the result once; the raiser's rating settles it."""
-    d = load(RateSchema, data)
+    d = load(MatterRateSchema, data)
     rid = d["resident_id"]
     matter_in_scope(tx, matter_id, caller)
     resident(people, rid, caller, "resident_id")  # asked before the lock: the registry may be slow
@@ -270,8 +271,7 @@ def search(tx, query, caller, now):
 
 
 def set_deadline(tx, data, caller):
-    from services.consultation.schemas import DeadlineSchema
-    d = load(DeadlineSchema, data)
+    d = load(ConsultationDeadlineSchema, data)
     with unique_races({}):
         tx.execute(store.SET_DEADLINE, (d["category"], d["urgency"], d["screening_hours"], d["settle_days"]))
     tx.emit("consultation_deadline_set", {**d, "actor": caller["actor"]})

@@ -1,13 +1,42 @@
-"""Request and response shapes of the consultation service; the gateway's OpenAPI document is built from them."""
+"""Request and reply shapes of the consultation service: it loads and dumps with them, and its declared
+operations (api.py) name them, so the gateway validates, answers and documents with the very same."""
+import re
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.consultation.rules import CATEGORIES, CHANNELS, MATTER_MOVES, ROLES, SCREENING, URGENCIES
+from shared.api import page_schema
 from shared.fields import CLIENT_ID, CODE, ID, Text, page
 from shared.fields import one_of as _one_of
 
 TITLE = validate.Length(min=1, max=100, error="must be 1 to 100 characters")
 NOTE = validate.Length(min=1, max=1000, error="must be 1 to 1000 characters")
 COMMUNITY = [*CODE, validate.Length(equal=12, error="must be a 12-digit community code")]
+MAX_BUDGET = 10 ** 9
+# Only ASCII digits: int() would also take signs, spaces, underscores and other scripts' digits.
+DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def budget_in():
+    """A budget in yuan as a request sends it: a JSON number or a numeric string, kept to two decimals."""
+    # The document's range is numbers (services/gateway/openapi.numeric_bounds), not this field's "0.00".
+    return fields.Decimal(places=2, validate=validate.Range(0, MAX_BUDGET), allow_none=True, as_string=True,
+                          metadata={"example": 180000, "description": "yuan, at most two decimals"})
+
+
+def budget_out():
+    """A budget in yuan as a reply sends it: a string with two decimals (no float rounding)."""
+    return fields.Decimal(as_string=True, allow_none=True,
+                          metadata={"type": "string", "example": "180000.00", "description": "yuan"})
+
+
+class QueryId(fields.Integer):
+    """An id in a query string: ASCII digits only, from 1 to 2^63-1."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not DIGITS.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 # -- matters (一上一下) ----------------------------------------------------------------------------
@@ -37,11 +66,11 @@ class SimilarQuerySchema(Schema):
     text = Text(required=True, validate=validate.Length(2, 2000))
 
 
-class BackSchema(Schema):
+class MatterBackSchema(Schema):
     resident_id = fields.Integer(required=True, validate=ID)
 
 
-class ScreenSchema(Schema):
+class MatterScreenSchema(Schema):
     outcome = fields.String(required=True, validate=_one_of(SCREENING))
     note = Text(validate=NOTE, metadata={"description": "the answer, the reason for rejecting, or why it goes up"})
     referred_to = Text(validate=validate.Length(1, 100), metadata={"example": "区绿化市容局"})
@@ -59,13 +88,13 @@ class ScreenSchema(Schema):
             raise ValidationError("name the matter it repeats", "duplicate_of")
 
 
-class RateSchema(Schema):
+class MatterRateSchema(Schema):
     resident_id = fields.Integer(required=True, validate=ID)
     score = fields.Integer(required=True, validate=validate.Range(1, 5))
     comment = Text(validate=validate.Length(1, 500))
 
 
-class SettleSchema(Schema):
+class MatterSettleSchema(Schema):
     note = Text(validate=NOTE)
 
 
@@ -100,6 +129,39 @@ class MatterSchema(Schema):
     version = fields.Integer()
 
 
+class MatterResultSchema(MatterSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
+                                                      "is then 200 with the first matter"})
+
+
+class MatterHistorySchema(Schema):
+    version = fields.Integer()
+    status = fields.String()
+    note = fields.String(allow_none=True)
+    actor = fields.String()
+    at = fields.DateTime()
+
+
+class MatterDetailSchema(MatterSchema):
+    history = fields.List(fields.Nested(MatterHistorySchema))
+
+
+MatterPageSchema = page_schema(MatterSchema, fields.Integer(
+    allow_none=True, metadata={"description": "pass as `after` for the next page"}))
+
+
+class SimilarMatterSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    status = fields.String()
+    backers = fields.Integer()
+    similarity = fields.Float(metadata={"description": "0 to 1: how alike the texts are"})
+
+
+class SimilarMatterListSchema(Schema):
+    items = fields.List(fields.Nested(SimilarMatterSchema))
+
+
 class MatterListQuerySchema(Schema):
     under = fields.String(validate=CODE)
     status = fields.String(validate=_one_of(MATTER_MOVES))
@@ -111,11 +173,16 @@ class MatterListQuerySchema(Schema):
     limit, after = page()
 
 
-class DeadlineSchema(Schema):
+class ConsultationDeadlineSchema(Schema):
     category = fields.String(required=True, validate=_one_of([*CATEGORIES, "*"]))
     urgency = fields.String(required=True, validate=_one_of(URGENCIES))
     screening_hours = fields.Integer(required=True, validate=validate.Range(1, 720))
     settle_days = fields.Integer(required=True, validate=validate.Range(1, 365))
+
+
+class ConsultationDeadlineListSchema(Schema):
+    items = fields.List(fields.Nested(ConsultationDeadlineSchema),
+                        metadata={"description": "every deadline now in force"})
 
 
 # -- deliberation (二上二下) -----------------------------------------------------------------------
@@ -126,13 +193,31 @@ class AgendaItemCreateSchema(Schema):
     matter_ids = fields.List(fields.Integer(validate=ID), required=True, validate=validate.Length(1, 50))
 
 
-class OptionCreateSchema(Schema):
+class AgendaOptionCreateSchema(Schema):
     title = Text(required=True, validate=TITLE, metadata={"example": "绿化带改建30个停车位"})
     description = Text(validate=validate.Length(1, 2000))
-    budget = fields.Decimal(places=2, validate=validate.Range(0, 10 ** 9), allow_none=True, as_string=True)
+    budget = budget_in()
 
 
-class ParticipantSchema(Schema):
+class AgendaOptionSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String(allow_none=True)
+    budget = budget_out()
+
+
+class AgendaItemSchema(Schema):
+    id = fields.Integer()
+    community_code = fields.String()
+    title = fields.String()
+    status = fields.String()
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    matters = fields.List(fields.Nested(MatterSchema))
+    options = fields.List(fields.Nested(AgendaOptionSchema))
+
+
+class MeetingParticipantSchema(Schema):
     role = fields.String(required=True, validate=_one_of(ROLES))
     resident_id = fields.Integer(validate=ID, metadata={"description": "for residents of the street"})
     name = Text(required=True, validate=validate.Length(1, 64))
@@ -148,7 +233,7 @@ class MeetingCreateSchema(Schema):
     place = Text(required=True, validate=validate.Length(1, 100), metadata={"example": "居委会二楼会议室"})
     quorum = fields.Integer(required=True, validate=validate.Range(1, 500))
     agenda_item_ids = fields.List(fields.Integer(validate=ID), required=True, validate=validate.Length(1, 20))
-    roster = fields.List(fields.Nested(ParticipantSchema), required=True, validate=validate.Length(1, 200))
+    roster = fields.List(fields.Nested(MeetingParticipantSchema), required=True, validate=validate.Length(1, 200))
 
 
 class MeetingMoveSchema(Schema):
@@ -157,11 +242,11 @@ class MeetingMoveSchema(Schema):
     reason = Text(validate=NOTE)
 
 
-class AttendanceSchema(Schema):
+class MeetingAttendanceSchema(Schema):
     participant_ids = fields.List(fields.Integer(validate=ID), required=True, validate=validate.Length(0, 200))
 
 
-class VoteSchema(Schema):
+class MeetingVoteSchema(Schema):
     participant_id = fields.Integer(required=True, validate=ID)
     agenda_item_id = fields.Integer(required=True, validate=ID)
     score = fields.Integer(validate=validate.Range(1, 5), metadata={"description": "priority of the item, 1-5"})
@@ -176,12 +261,27 @@ class VoteSchema(Schema):
             raise ValidationError("an option vote needs both option_id and choice", "choice")
 
 
-class CancelMeetingSchema(Schema):
+class MeetingCancelSchema(Schema):
     reason = Text(required=True, validate=NOTE, metadata={"example": "台风预警，会议取消"})
 
 
-class CloseMeetingSchema(Schema):
+class MeetingCloseSchema(Schema):
     minutes = Text(required=True, validate=validate.Length(1, 20000))
+
+
+class MeetingItemSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    status = fields.String()
+
+
+class RosterEntrySchema(Schema):
+    id = fields.Integer(metadata={"description": "the participant id that attendance and votes name"})
+    role = fields.String()
+    resident_id = fields.Integer(allow_none=True)
+    name = fields.String()
+    affiliation = fields.String(allow_none=True)
+    attended = fields.Boolean()
 
 
 class MeetingSchema(Schema):
@@ -193,20 +293,39 @@ class MeetingSchema(Schema):
     quorum = fields.Integer()
     status = fields.String()
     minutes = fields.String(allow_none=True)
-    items = fields.List(fields.Dict())
-    roster = fields.List(fields.Dict())
+    items = fields.List(fields.Nested(MeetingItemSchema))
+    roster = fields.List(fields.Nested(RosterEntrySchema))
     attendance_by_role = fields.Dict(keys=fields.String(), values=fields.Integer())
     version = fields.Integer()
 
 
-class TallySchema(Schema):
+class MeetingResultSchema(MeetingSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
+                                                      "is then 200 with the first meeting"})
+
+
+class TallyQuerySchema(Schema):
+    agenda_item_id = QueryId(required=True, validate=ID,
+                             error_messages={"required": "required: the agenda item to tally",
+                                             "invalid": "must be an id from 1 to 2^63-1"},
+                             metadata={"description": "the agenda item to tally"})
+
+
+class TallyOptionSchema(Schema):
+    option_id = fields.Integer()
+    approve = fields.Integer()
+    oppose = fields.Integer()
+    abstain = fields.Integer()
+
+
+class MeetingTallySchema(Schema):
     meeting_id = fields.Integer()
     agenda_item_id = fields.Integer()
     attended = fields.Integer()
     quorum = fields.Integer()
     quorum_met = fields.Boolean()
     priority = fields.Float(allow_none=True)
-    options = fields.List(fields.Dict())
+    options = fields.List(fields.Nested(TallyOptionSchema))
     adopted_option_id = fields.Integer(allow_none=True)
     why_none = fields.String(allow_none=True)
 
@@ -217,27 +336,45 @@ class DecisionCreateSchema(Schema):
     meeting_id = fields.Integer(required=True, validate=ID)
     agenda_item_id = fields.Integer(required=True, validate=ID)
     responsible = Text(required=True, validate=validate.Length(1, 100), metadata={"example": "居委会、物业公司"})
-    budget = fields.Decimal(places=2, validate=validate.Range(0, 10 ** 9), allow_none=True, as_string=True)
+    budget = budget_in()
     deadline = fields.Date(required=True)
     summary = Text(validate=validate.Length(1, 2000))
 
 
-class TaskCreateSchema(Schema):
+class DecisionTaskCreateSchema(Schema):
     request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; a retry adds nothing"})
     title = Text(required=True, validate=TITLE, metadata={"example": "绿化带改建停车位施工"})
     responsible = Text(required=True, validate=validate.Length(1, 100))
     due_on = fields.Date(required=True)
 
 
-class ProgressSchema(Schema):
+class TaskProgressSchema(Schema):
     progress = fields.Integer(required=True, validate=validate.Range(0, 100))
     note = Text(required=True, validate=NOTE)
 
 
-class PublishSchema(Schema):
+class ResultPublishSchema(Schema):
     summary = Text(required=True, validate=validate.Length(1, 2000),
                    metadata={"description": "the public notice (公示) as residents will read it: no names, "
                                             "no room numbers", "example": "新增停车位30个，夜间停车秩序明显好转。"})
+
+
+class TaskUpdateSchema(Schema):
+    progress = fields.Integer()
+    note = fields.String()
+    actor = fields.String()
+    at = fields.DateTime()
+
+
+class DecisionTaskSchema(Schema):
+    id = fields.Integer(metadata={"description": "report progress under /tasks/{id}/progress"})
+    decision_id = fields.Integer()
+    title = fields.String()
+    responsible = fields.String()
+    due_on = fields.Date()
+    progress = fields.Integer(metadata={"description": "0 to 100"})
+    created_at = fields.DateTime()
+    updates = fields.List(fields.Nested(TaskUpdateSchema))
 
 
 class DecisionSchema(Schema):
@@ -253,13 +390,18 @@ class DecisionSchema(Schema):
     abstain = fields.Integer()
     attended = fields.Integer()
     responsible = fields.String()
-    budget = fields.Decimal(as_string=True, allow_none=True)
+    budget = budget_out()
     deadline = fields.Date()
     decided_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
     summary = fields.String(allow_none=True, metadata={"description": "internal"})
     public_summary = fields.String(allow_none=True, metadata={"description": "what the public notice says"})
-    tasks = fields.List(fields.Dict())
+    tasks = fields.List(fields.Nested(DecisionTaskSchema))
+
+
+class DecisionResultSchema(DecisionSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request repeats the last one (the same "
+                                                      "task request id, or the same progress and note)"})
 
 
 # -- figures and the public view -------------------------------------------------------------------
@@ -271,9 +413,35 @@ class FiguresQuerySchema(Schema):
     until = fields.Date(metadata={"description": "matters raised before; default: tomorrow"})
 
 
-class FiguresSchema(Schema):
-    rows = fields.List(fields.Dict(), metadata={"description": "per community and category"})
-    total = fields.Dict()
+class _Figures(Schema):
+    matters = fields.Integer(metadata={"description": "raised in the period, repeats merged away not counted"})
+    settled = fields.Integer()
+    settlement_rate = fields.Float(allow_none=True, metadata={"description": "0 to 1; null with no matters"})
+    on_time_rate = fields.Float(allow_none=True, metadata={"description": "of the settled, settled by the deadline"})
+    screened_on_time_rate = fields.Float(allow_none=True)
+    satisfaction_rate = fields.Float(allow_none=True, metadata={"description": "of the ratings, 4 or 5"})
+    median_days_to_settle = fields.Float(allow_none=True)
+    repeat_matters = fields.Integer()
+    overdue = fields.Integer(metadata={"description": "open past the settlement deadline"})
+    screening_overdue = fields.Integer(metadata={"description": "unscreened past the screening deadline"})
+
+
+class ConsultationFigureRowSchema(_Figures):
+    community_code = fields.String()
+    category = fields.String()
+    category_name = fields.String(allow_none=True)
+
+
+class ConsultationFigureTotalSchema(_Figures):
+    under = fields.String()
+    since = fields.Date()
+    until = fields.Date(metadata={"description": "exclusive"})
+
+
+class ConsultationFiguresSchema(Schema):
+    rows = fields.List(fields.Nested(ConsultationFigureRowSchema), metadata={"description": "per community and "
+                                                                                           "category"})
+    total = fields.Nested(ConsultationFigureTotalSchema)
 
 
 class PublicQuerySchema(Schema):
@@ -289,17 +457,74 @@ class PublicResultSchema(Schema):
     item_title = fields.String()
     option_title = fields.String()
     summary = fields.String(allow_none=True)
-    budget = fields.Decimal(as_string=True, allow_none=True)
+    budget = budget_out()
     deadline = fields.Date()
     decided_at = fields.DateTime()
     published_at = fields.DateTime()
-    vote = fields.Dict(metadata={"description": "approve / oppose / abstain / attended"})
-    attendance_by_role = fields.Dict()
+    vote = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                       metadata={"description": "approve / oppose / abstain / attended"})
+    attendance_by_role = fields.Dict(keys=fields.String(), values=fields.Integer())
     progress = fields.Integer()
     ratings = fields.Integer()
     satisfied = fields.Integer()
 
 
-class PublicPageSchema(Schema):
-    items = fields.List(fields.Nested(PublicResultSchema))
-    next = fields.Integer(allow_none=True)
+PublicResultPageSchema = page_schema(PublicResultSchema, fields.Integer(
+    allow_none=True, metadata={"description": "pass as `after` for the next page"}))
+
+
+# -- cases escalated from the streets below (at a district) ---------------------------------------
+
+class CaseAnswerSchema(Schema):
+    outcome = fields.String(required=True, validate=_one_of(("answered", "referred")))
+    answer = Text(required=True, validate=validate.Length(min=1, max=2000),
+                  metadata={"example": "已协调区建管委，下周起对该路段实施夜间临时停车管理。"})
+    referred_to = Text(validate=validate.Length(min=1, max=200))
+
+
+class CaseListQuerySchema(Schema):
+    under = fields.String()
+    status = fields.String(validate=_one_of(("open", "answered")))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+CASE_ID = "must be a 9-digit street code, a colon and the matter id: 310110012:42"
+
+
+def _no_newline(value):
+    # The pattern documents the rule; Python's `$` would also match before a final newline.
+    if value.endswith("\n"):
+        raise ValidationError(CASE_ID)
+
+
+class CaseIdSchema(Schema):
+    """The case id in a path: a malformed one would only be looked up in vain."""
+    case_id = fields.String(required=True, validate=[validate.Regexp(r"^[0-9]{9}:[0-9]{1,19}$", error=CASE_ID),
+                                                     _no_newline],
+                            metadata={"description": "the street's 9-digit code, a colon and the matter's id there",
+                                      "example": "310110012:42"})
+
+
+class CaseSchema(Schema):
+    """A matter escalated from a street below, as the district keeps it: de-identified (no raiser, no
+    resident's words)."""
+    case_id = fields.String(metadata={"description": "<street code>:<matter id at that street>",
+                                      "example": "310110012:42"})
+    from_code = fields.String(metadata={"description": "the street that escalated it"})
+    community_code = fields.String()
+    category = fields.String()
+    urgency = fields.String()
+    channel = fields.String()
+    reason = fields.String(allow_none=True, metadata={"description": "the street's own reason for escalating"})
+    raised_on = fields.Date()
+    status = fields.String(metadata={"enum": ["open", "answered"]})
+    outcome = fields.String(allow_none=True, metadata={"enum": ["answered", "referred"]})
+    answer = fields.String(allow_none=True)
+    referred_to = fields.String(allow_none=True, metadata={"description": "where a referred case was sent"})
+    answered_by = fields.String(allow_none=True)
+    answered_at = fields.DateTime(allow_none=True)
+    received_at = fields.DateTime()
+
+
+class CaseListSchema(Schema):
+    items = fields.List(fields.Nested(CaseSchema))

@@ -162,8 +162,8 @@ class ConsultationService:
         return deliberation.vote(self.db, meeting_id, data, caller)
 
     @command
-    def tally(self, meeting_id, item_id, caller):
-        return deliberation.tally(self.db, meeting_id, item_id, caller)
+    def tally(self, meeting_id, query, caller):
+        return deliberation.tally_of(self.db, meeting_id, query, caller)
 
     @command
     def close_meeting(self, meeting_id, data, caller):

@@ -17,7 +17,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from shared import logs
-from shared.errors import RETRY_SAME, DomainError, ValidationFailed, broker_failure
+from shared.errors import RETRY_SAME, DomainError, ValidationFailed, broker_failure, flatten
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -43,7 +43,8 @@ class PayloadTooLarge(DomainError):
 def problem(status, title, detail, errors=None):
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
-        body["errors"] = errors
+        # The document's Problem.errors is field -> messages: a service's nested ones are named by path.
+        body["errors"] = flatten(errors)
     cid = logs.correlation_id.get()
     if cid:
         body["correlation_id"] = cid

@@ -1,20 +1,18 @@
 """Gateway: the HTTP API in front of the services. Authenticates, scopes, forwards by RPC.
 
-The routes live in one mixin per area (hierarchy, people, points, consultation, ...); this class
-holds the plumbing they share and the operational endpoints.
+Every operation is declared once by the service that owns it (services/*/api.py); routes.py turns
+each declaration into a route of this class, and openapi.py into the document. Hand-written here
+are the plumbing the routes share, the operational endpoints, and the few routes that are not one
+JSON call (imports.py, points.py, notification.py, aggregates.py: CSV, signed receipts, two answers).
 """
 import eventlet
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
-from services.gateway import auth, openapi, store
-from services.gateway.hierarchy import HierarchyRoutes
-from services.gateway.people import PeopleRoutes
-from services.gateway.party import PartyRoutes
-from services.gateway.organizations import OrganizationRoutes
-from services.gateway.workers import WorkerRoutes
+from services.gateway import auth, openapi, routes, store
+from services.gateway.declared import OPERATIONS
+from services.gateway.imports import ImportRoutes
 from services.gateway.points import PointsRoutes
-from services.gateway.consultation import ConsultationRoutes
 from services.gateway.notification import NotificationRoutes
 from services.gateway.aggregates import AggregateRoutes
 from services.gateway.http import api, as_json, problem
@@ -28,8 +26,8 @@ from shared.rpc import RpcProxy
 VERSION = "0.1.0"
 
 
-class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRoutes, WorkerRoutes, PointsRoutes,
-                     ConsultationRoutes, NotificationRoutes, AggregateRoutes):
+class GatewayService(ImportRoutes, PointsRoutes,
+                     NotificationRoutes, AggregateRoutes):
     name = "gateway"
 
     db = Database()
@@ -110,3 +108,7 @@ class GatewayService(HierarchyRoutes, PeopleRoutes, PartyRoutes, OrganizationRou
     @api("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
     def not_found(self, request, path):
         return problem(404, "Not found", f"no route for {request.method} /{path}")
+
+
+# Every declared operation (services/*/api.py) becomes a route of its own.
+routes.install(GatewayService, OPERATIONS)

@@ -22,7 +22,7 @@ import uuid
 
 from services.notification import fanout, rules, store
 from services.notification.schemas import (BroadcastDraftSchema, BroadcastEditSchema, BroadcastListQuerySchema,
-                                           DeliveryQuerySchema, DirectiveSchema, ReasonSchema)
+                                           BroadcastReasonSchema, DeliveryQuerySchema, DeliverySchema, DirectiveSchema)
 from shared import facts, outbox, streams
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 from shared.messaging import DIRECTIVES
@@ -229,7 +229,7 @@ def report_acknowledgements(tx, today):
 
 
 def reject(tx, broadcast_id, data, caller):
-    d = load(ReasonSchema, data)
+    d = load(BroadcastReasonSchema, data)
     row = _in_scope(tx, broadcast_id, caller)
     _second_person(row, caller)
     _move(tx, row, "rejected", caller["actor"], reason=d["reason"])
@@ -237,7 +237,7 @@ def reject(tx, broadcast_id, data, caller):
 
 
 def cancel(tx, broadcast_id, data, caller):
-    d = load(ReasonSchema, data)
+    d = load(BroadcastReasonSchema, data)
     row = _in_scope(tx, broadcast_id, caller)
     _move(tx, row, "cancelled", caller["actor"], reason=d["reason"])
     stopped = tx.execute(store.CANCEL_DELIVERIES, (row["notice_id"],)).rowcount if row["notice_id"] else 0
@@ -265,7 +265,7 @@ def deliveries(tx, broadcast_id, query, caller):
         return {"items": [], "next": None}
     rows = tx.all(store.DELIVERIES_OF, {"notice_id": row["notice_id"], "status": q.get("status"),
                                         "after": q["after"] or None, "limit": q["limit"]})
-    items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in rows]
+    items = DeliverySchema(many=True).dump(rows)  # the documented fields, whatever else the row has
     return {"items": items, "next": items[-1]["id"] if len(items) == q["limit"] else None}
 
 

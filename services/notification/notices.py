@@ -15,7 +15,8 @@ import json
 from services.notification import channels, fanout, rules, sender, store, subscribers
 from services.notification.sender import clean
 from services.notification.broadcasts import area, rollup
-from services.notification.schemas import InboxQuerySchema, NoticeSchema, OrganizationNoticeSchema, ReceiptsSchema
+from services.notification.schemas import (InboxQuerySchema, NoticeCreateSchema, OrganizationNoticeCreateSchema,
+                                           ReceiptsSchema)
 from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, load
 from shared.scope import in_scope
 
@@ -27,7 +28,7 @@ def _key(caller, request_id):
 
 
 def targeted(tx, nodes, data, caller, now, digest_hour):
-    d = load(NoticeSchema, data)
+    d = load(NoticeCreateSchema, data)
     area(nodes, d["prefix"], caller)
     notice = {"trigger_key": _key(caller, d["request_id"]), "kind": "targeted", "category": d["category"],
               "priority": d["priority"], "template_code": "notice", "scope_code": d["prefix"],
@@ -39,10 +40,10 @@ def targeted(tx, nodes, data, caller, now, digest_hour):
 
 
 def organization_notice(tx, organizations, organization_id, data, caller, now, digest_hour):
-    d = load(OrganizationNoticeSchema, data)
     if caller.get("role") == "organization_leader" and caller.get("organization_id") != organization_id:
         raise Forbidden("a leader notifies their own organisation's members",
                         {"organization_id": ["not the organisation this token leads"]})
+    d = load(OrganizationNoticeCreateSchema, data)
     org = organizations(organization_id, caller)  # the registry answers NotFound/Forbidden by scope
     notice = {"trigger_key": _key(caller, d["request_id"]), "kind": "targeted", "category": "organizations",
               "priority": "normal", "template_code": "organization_notice", "scope_code": org["community_code"],

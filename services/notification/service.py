@@ -294,6 +294,36 @@ class NotificationService:
     def mark_read(self, resident_id, delivery_id, caller):
         return notices.mark_read(self.db, resident_id, delivery_id, caller)
 
+    # -- a resident's own (their token's resident_id) ----------------------------------------------
+
+    @command
+    def my_inbox(self, query, caller):
+        return notices.inbox(self.db, subscribers.own(caller), query, caller)
+
+    @command
+    def my_mark_read(self, delivery_id, caller):
+        return notices.mark_read(self.db, subscribers.own(caller), delivery_id, caller)
+
+    @command
+    def my_preferences(self, caller):
+        return subscribers.preferences(self.db, subscribers.own(caller), caller)
+
+    @command
+    def set_my_preferences(self, data, caller):
+        return subscribers.set_preferences(self.db, subscribers.own(caller), data, caller)
+
+    @command
+    def my_channels(self, caller):
+        return subscribers.channels(self.db, self.vault, subscribers.own(caller), caller)
+
+    @command
+    def set_my_channel(self, data, caller):
+        return subscribers.set_channel(self.db, self.vault, subscribers.own(caller), data, caller)
+
+    @command
+    def remove_my_channel(self, channel, caller):
+        return subscribers.remove_channel(self.db, self.vault, subscribers.own(caller), channel, caller)
+
     # -- notices and receipts -------------------------------------------------------------------
 
     @command

@@ -10,7 +10,7 @@ The SMS address is the phone the registry holds, fetched by RPC when a resident 
 or their phone changes, and sealed here again. A number the resident gives us themselves wins.
 """
 from services.notification import store
-from services.notification.schemas import ChannelAddressSchema, PreferencesSchema
+from services.notification.schemas import PreferencesSchema, SubscriberChannelSetSchema
 from shared.errors import Forbidden, NotFound, ValidationFailed, load
 from shared.scope import in_scope
 
@@ -105,6 +105,14 @@ def reach(tx, target):
 
 # -- a subscriber's own settings, by the resident (their token) or a worker of their community ------
 
+def own(caller):
+    """The resident a resident's token acts for (the `/me` operations): its own, never one named in a request."""
+    if caller.get("role") != "resident" or caller.get("resident_id") is None:
+        # The database refuses a resident's token without one; never guess whom it is for.
+        raise Forbidden("this token names no resident", {"Authorization": ["not a resident's token"]})
+    return caller["resident_id"]
+
+
 def subscriber(tx, resident_id, caller, lock=False):
     if caller.get("role") == "resident" and caller.get("resident_id") != resident_id:
         raise Forbidden("a resident sees only their own notices and settings",
@@ -134,7 +142,7 @@ def channels(tx, vault, resident_id, caller):
 
 
 def set_channel(tx, vault, resident_id, data, caller):
-    d = load(ChannelAddressSchema, data)
+    d = load(SubscriberChannelSetSchema, data)
     if d["channel"] == "webhook" and caller.get("role") == "resident":
         # The service posts to it from inside the street's network: staff set webhooks, residents do not.
         raise Forbidden("a webhook is set by a community worker", {"channel": ["residents cannot set webhooks"]})

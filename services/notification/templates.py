@@ -4,6 +4,8 @@ A template is checked when it is saved, not when a message goes out: it must par
 without error against the sample context its category promises (a misspelt variable is an error,
 not an empty string). Versions are only ever added; a delivery names the version it used.
 """
+import re
+
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -27,6 +29,15 @@ SAMPLES = {
 # Templates whose trigger gives less than their category's sample: checked against what they get.
 TEMPLATE_SAMPLES = {"points_redeemed": {"name": "刘秀兰", "points": 200, "category": "家用急救包"}}
 LOCALES = ("zh", "en")
+# As the templates table allows; anything else would fail in the database, not answer 422.
+CODE = re.compile(r"[a-z][a-z0-9_]{1,59}")
+
+
+def _code(code):
+    if not isinstance(code, str) or not CODE.fullmatch(code):
+        raise ValidationFailed("not a template code", {"code": ["2 to 60 lowercase letters, digits or _, "
+                                                                "starting with a letter"]})
+    return code
 
 
 def check(category, subject, body, code=None):
@@ -51,6 +62,7 @@ def render(subject, body, context):
 
 def save(tx, code, data, actor):
     """Create the template or add a version of it; every locale given is checked before anything is written."""
+    _code(code)
     if not isinstance(data, dict):
         raise ValidationFailed("the template must be an object", {"_schema": ["an object with category, zh, en"]})
     category = data.get("category")
@@ -87,6 +99,7 @@ def save(tx, code, data, actor):
 
 
 def get(tx, code):
+    _code(code)
     row = tx.one(store.TEMPLATE, (code,))
     if row is None:
         raise NotFound(f"no template {code}", {"code": [f"no template {code}"]})

@@ -12,12 +12,12 @@ event handlers act as the instance itself (`system_caller`).
 from decimal import Decimal
 
 from services.points import ledger, rules, store
-from services.points.schemas import (AccountListQuerySchema, AccountOpenSchema, AccountSchema, StatementLineSchema,
-                                     StatementQuerySchema)
+from services.points.schemas import (AccountListQuerySchema, PointsAccountOpenSchema, PointsAccountSchema,
+                                     StatementLineSchema, StatementQuerySchema)
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope, under  # noqa: F401  (records, redemptions and evaluation use them here)
 
-_account = AccountSchema()
+_account = PointsAccountSchema()
 _lines = StatementLineSchema(many=True)
 
 
@@ -79,12 +79,13 @@ def _event(row):
 
 def open_account(tx, holders, data, caller):
     not_for_leaders(caller, "open accounts")
-    d = load(AccountOpenSchema, data)
+    d = load(PointsAccountOpenSchema, data)
     if "resident_id" in d:
         row, opened = ensure(tx, holders, "person", d["resident_id"], caller, "resident_id")
     else:
         row, opened = ensure(tx, holders, "organization", d["organization_id"], caller, "organization_id")
-    return {**view(tx, row), "opened": opened}
+    # An account open already is answered as it is, marked like a retried request's first result.
+    return view(tx, row) if opened else {**view(tx, row), "replayed": True}
 
 
 def account_in_scope(tx, account_id, caller, for_update=False):

@@ -9,8 +9,8 @@ served cannot change under a record waiting for verification either.
 from datetime import timedelta
 
 from services.points import rules, store
-from services.points.schemas import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema, RewardCreateSchema,
-                                     RewardSchema, RewardUpdateSchema, RuleSchema)
+from services.points.schemas import (CatalogueQuerySchema, CategoryCreateSchema, CategorySchema, CategoryUpdateSchema,
+                                     RewardCreateSchema, RewardSchema, RewardUpdateSchema, RuleSchema)
 from shared.db import unique_races
 from shared.errors import Conflict, NotFound, ValidationFailed, load
 from shared import clock
@@ -84,7 +84,7 @@ def get_category(tx, code, today=None):
 
 def list_categories(tx, query, today=None):
     today = today or clock.today()
-    include_inactive = str(query.get("include_inactive", "")).lower() in ("1", "true", "yes")
+    include_inactive = load(CatalogueQuerySchema, query)["include_inactive"]
     versions = {}
     for v in tx.all(store.ALL_RULES):
         versions.setdefault(v["category_code"], []).append(v)
@@ -132,5 +132,5 @@ def update_reward(tx, reward_id, data, caller):
 
 
 def list_rewards(tx, query):
-    include_inactive = str(query.get("include_inactive", "")).lower() in ("1", "true", "yes")
+    include_inactive = load(CatalogueQuerySchema, query)["include_inactive"]
     return {"items": [_reward.dump(r) for r in tx.all(store.REWARDS, (include_inactive,))]}

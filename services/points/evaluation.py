@@ -11,7 +11,7 @@ import csv
 import io
 
 from services.points import accounts, rules, store
-from services.points.schemas import EvaluationQuerySchema, EvaluationSchema, SnapshotSchema
+from services.points.schemas import EvaluationQuerySchema, EvaluationSchema, EvaluationSnapshotSchema
 from shared.errors import Conflict, Forbidden, ValidationFailed, load
 from shared import clock
 
@@ -69,7 +69,7 @@ def to_csv(rows):
 
 
 def snapshot(tx, data, caller, instance_code, today=None):
-    d = load(SnapshotSchema, data)
+    d = load(EvaluationSnapshotSchema, data)
     if caller["scope"] != instance_code:
         raise Forbidden("the year-end snapshot covers the whole street",
                         {"scope": [f"needs a token for {instance_code}, not {caller['scope']}"]})

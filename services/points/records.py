@@ -11,13 +11,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from services.points import accounts, ledger, rules, store
-from services.points.schemas import (BatchVerifySchema, RecordCreateSchema, RecordListQuerySchema, RecordSchema,
-                                     ReverseSchema, VerifySchema, VoidSchema)
+from services.points.schemas import (RecordBatchVerifySchema, RecordListQuerySchema, RecordReverseSchema,
+                                     RecordVerifySchema, RecordVoidSchema, ServiceRecordCreateSchema,
+                                     ServiceRecordSchema)
 from shared import facts
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 from shared import clock
 
-_record = RecordSchema()
+_record = ServiceRecordSchema()
 SKEW = timedelta(minutes=5)      # clocks of phones and kiosks run a little fast
 OLDEST_CLAIM = timedelta(days=366)
 
@@ -45,7 +46,7 @@ def _rule_on(tx, category_code, day, field="served_at"):
 
 def create(tx, holders, data, caller, pending_days, now=None):
     now = now or clock.now()
-    d = load(RecordCreateSchema, data)
+    d = load(ServiceRecordCreateSchema, data)
     if d.get("request_id"):
         first = tx.one(store.RECORD_BY_REQUEST, (d["request_id"],))
         if first is not None:
@@ -144,14 +145,16 @@ def client_transfer_id(given, default):
 
 
 def verify(tx, record_id, data, caller, now=None):
-    d = load(VerifySchema, data)
+    d = load(RecordVerifySchema, data)
     record_in_scope(tx, record_id, caller)
     tid = client_transfer_id(d.get("transfer_id"), f"posting:{record_id}")
-    return post(tx, [record_id], caller, {record_id: tid}, now)["records"][0]
+    done = post(tx, [record_id], caller, {record_id: tid}, now, single=True)
+    view = _record.dump(tx.one(store.RECORD, (record_id,)))
+    return {**view, "replayed": True} if done["replayed"] else view
 
 
 def verify_batch(tx, data, caller, now=None):
-    d = load(BatchVerifySchema, data)
+    d = load(RecordBatchVerifySchema, data)
     return post(tx, list(dict.fromkeys(d["record_ids"])), caller, {}, now)
 
 
@@ -184,7 +187,9 @@ def _replays(tx, rows, transfer_ids):
     return out
 
 
-def post(tx, record_ids, caller, transfer_ids, now=None):
+def post(tx, record_ids, caller, transfer_ids, now=None, single=False):
+    """Post the records, all or none: {posted, points, capped, records (what each posting gave), replayed
+    (ids posted before)}. A refusal names `id` for a `single` verification, else each refused record."""
     now = now or clock.now()
     rows = tx.all(store.RECORDS_FOR_UPDATE, (record_ids,))
     found = {r["id"] for r in rows}
@@ -194,11 +199,10 @@ def post(tx, record_ids, caller, transfer_ids, now=None):
     outside = [r["id"] for r in rows if not accounts.in_scope(r["community_code"], caller)]
     if outside:
         raise Forbidden(f"records {outside[:10]} lie outside this token's scope {caller['scope']}",
-                        {"id" if len(record_ids) == 1 else "record_ids": [f"outside scope {caller['scope']}"]})
+                        {"id" if single else "record_ids": [f"outside scope {caller['scope']}"]})
     replayed = _replays(tx, rows, transfer_ids)
-    if len(record_ids) == 1 and replayed:
-        return {"posted": 0, "points": 0, "capped": 0,
-                "records": [{**_record.dump(tx.one(store.RECORD, (record_ids[0],))), "replayed": True}]}
+    if single and replayed:
+        return {"posted": 0, "points": 0, "capped": 0, "records": [], "replayed": [record_ids[0]]}
     replayed_ids = {r["id"] for r in replayed}
     todo = [r for r in rows if r["id"] not in replayed_ids]
     # Lock the people's accounts and the communities' issuance accounts, in id order, before reading
@@ -223,7 +227,7 @@ def post(tx, record_ids, caller, transfer_ids, now=None):
             problems[str(r["id"])] = [why]
             worst = Forbidden if kind is Forbidden else worst
     if problems:
-        if len(record_ids) == 1:
+        if single:
             why = next(iter(problems.values()))
             raise worst(why[0], {"id": why})
         raise worst(f"{len(problems)} of {len(rows)} records cannot be posted", {"record_ids": problems})
@@ -248,15 +252,11 @@ def post(tx, record_ids, caller, transfer_ids, now=None):
                                           rule_version=r["rule_version"], transfer=r["transfer_pk"])
                                    for r in fresh])
     tx.publish_facts("points_posted", [_fact("points_posted", r, r["points"], +1, r["served_on"]) for r in fresh])
-    result = {"posted": len(fresh), "points": sum(r["points"] for r in fresh),
-              "capped": sum(1 for r in fresh if r["capped_from"] is not None)}
-    if len(record_ids) == 1:
-        result["records"] = [_record.dump(tx.one(store.RECORD, (record_ids[0],)))]
-    else:  # a batch answers with what changed per record, not thousands of full views
-        result["records"] = [{"id": r["id"], "status": "posted", "points": r["points"], "capped_from": r["capped_from"],
-                              "transfer": r["transfer_pk"]} for r in fresh]
-        result["replayed"] = [r["id"] for r in replayed]
-    return result
+    return {"posted": len(fresh), "points": sum(r["points"] for r in fresh),
+            "capped": sum(1 for r in fresh if r["capped_from"] is not None),
+            "records": [{"id": r["id"], "status": "posted", "points": r["points"], "capped_from": r["capped_from"],
+                         "transfer": r["transfer_pk"]} for r in fresh],
+            "replayed": [r["id"] for r in replayed]}
 
 
 def _award(tx, todo, versions):
@@ -276,7 +276,7 @@ def _award(tx, todo, versions):
 # -- voiding, expiry and correction ----------------------------------------------------------
 
 def void(tx, record_id, data, caller, now=None):
-    d = load(VoidSchema, data)
+    d = load(RecordVoidSchema, data)
     r = record_in_scope(tx, record_id, caller, for_update=True)
     why = rules.record_move(r["status"], "voided")
     if why:
@@ -304,7 +304,7 @@ def expire_due(tx, limit=500):
 
 def reverse(tx, record_id, data, caller):
     """A correction: the posting is reversed by a new transfer, and the record's hours stop counting."""
-    d = load(ReverseSchema, data)
+    d = load(RecordReverseSchema, data)
     r = record_in_scope(tx, record_id, caller, for_update=True)
     tid = client_transfer_id(d.get("transfer_id"), f"reversal:{r['transfer_pk']}")
     if r["status"] == "reversed" and r["transfer_pk"] is not None:

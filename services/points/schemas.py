@@ -1,11 +1,26 @@
-"""Request and response shapes of the points service; the gateway's OpenAPI document is built from them."""
+"""Request and reply shapes of the points service: it loads and dumps with them, and the gateway
+validates, answers and documents its operations (services/points/api.py) with the same ones.
+
+Decimals (hours) are sent as strings ("2.50"), exact, and documented so; a request may give them as
+a number or a string.
+"""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.points.rules import RECORD_MOVES, REDEMPTION_MOVES, VERIFIER_ROLES
+from shared.api import page_schema
 from shared.fields import CLIENT_ID, CODE, ID, Text, page
 from shared.fields import one_of as _one_of
 from shared import clock
 
+
+def _hours(description=None, **kwargs):
+    """Hours as a reply sends them: a decimal string, never a float."""
+    metadata = {"type": "string", "example": "2.50", **({"description": description} if description else {})}
+    return fields.Decimal(as_string=True, metadata=metadata, **kwargs)
+
+
+def _next():
+    return fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
 
 
 class LocalDateTime(fields.AwareDateTime):
@@ -71,8 +86,17 @@ class CategorySchema(Schema):
     code = fields.String()
     name = fields.String()
     active = fields.Boolean()
-    rule = fields.Nested(RuleVersionSchema, metadata={"description": "the version in force today"})
+    rule = fields.Nested(RuleVersionSchema, allow_none=True,
+                         metadata={"description": "the version in force today; none before the first one starts"})
     versions = fields.List(fields.Nested(RuleVersionSchema))
+
+
+class CatalogueQuerySchema(Schema):
+    include_inactive = fields.Boolean(load_default=False, metadata={"description": "retired ones too"})
+
+
+class CategoryListSchema(Schema):
+    items = fields.List(fields.Nested(CategorySchema))
 
 
 class RewardCreateSchema(Schema):
@@ -105,9 +129,13 @@ class RewardSchema(Schema):
     description = fields.String(allow_none=True)
 
 
+class RewardListSchema(Schema):
+    items = fields.List(fields.Nested(RewardSchema))
+
+
 # -- accounts ------------------------------------------------------------------------------------
 
-class AccountOpenSchema(Schema):
+class PointsAccountOpenSchema(Schema):
     resident_id = fields.Integer(validate=ID)
     organization_id = fields.Integer(validate=ID)
 
@@ -117,7 +145,7 @@ class AccountOpenSchema(Schema):
             raise ValidationError("give exactly one of resident_id and organization_id", "resident_id")
 
 
-class AccountSchema(Schema):
+class PointsAccountSchema(Schema):
     id = fields.Integer()
     kind = fields.String()
     resident_id = fields.Integer(allow_none=True)
@@ -130,10 +158,16 @@ class AccountSchema(Schema):
     status = fields.String()
     balance = fields.Integer()
     held = fields.Integer(metadata={"description": "points reserved by pending redemptions"})
-    verified_hours = fields.Decimal(as_string=True)
+    verified_hours = _hours("hours of posted records, and hours brought from another street")
     stars = fields.Integer()
-    hours_to_next_star = fields.Decimal(as_string=True, allow_none=True)
+    hours_to_next_star = _hours("none at five stars", allow_none=True)
     opened_at = fields.DateTime()
+
+
+class PointsAccountResultSchema(PointsAccountSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the account was open already (opened by an "
+                                                      "earlier request or a party member's report); the answer is "
+                                                      "then 200 with it"})
 
 
 class AccountListQuerySchema(Schema):
@@ -143,9 +177,7 @@ class AccountListQuerySchema(Schema):
     limit, after = page()
 
 
-class AccountPageSchema(Schema):
-    items = fields.List(fields.Nested(AccountSchema))
-    next = fields.Integer(allow_none=True)
+PointsAccountPageSchema = page_schema(PointsAccountSchema, _next())
 
 
 class StatementQuerySchema(Schema):
@@ -167,14 +199,14 @@ class StatementLineSchema(Schema):
 
 
 class StatementSchema(Schema):
-    account = fields.Nested(AccountSchema)
+    account = fields.Nested(PointsAccountSchema)
     lines = fields.List(fields.Nested(StatementLineSchema))
-    next = fields.Integer(allow_none=True)
+    next = _next()
 
 
 # -- service records -----------------------------------------------------------------------------
 
-class RecordCreateSchema(Schema):
+class ServiceRecordCreateSchema(Schema):
     request_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen; the same id twice "
                                                                             "returns the first record"})
     resident_id = fields.Integer(validate=ID)
@@ -185,7 +217,8 @@ class RecordCreateSchema(Schema):
     served_at = LocalDateTime(required=True,
                                      metadata={"example": "2026-11-21T09:00:00+08:00"})
     hours = fields.Decimal(required=True, places=2, validate=validate.Range(0.25, 24),
-                           metadata={"description": "0.25 to 24, in quarter hours or finer (two decimals)"})
+                           metadata={"description": "0.25 to 24, in quarter hours or finer (two decimals); "
+                                                    "a number or a decimal string"})
     description = Text(required=True, validate=validate.Length(1, 1000))
     links = fields.List(fields.Url(schemes={"http", "https"}, validate=validate.Length(max=500)),
                         load_default=list, validate=validate.Length(max=10))
@@ -199,7 +232,7 @@ class RecordCreateSchema(Schema):
                                   "resident_id")
 
 
-class VerifySchema(Schema):
+class RecordVerifySchema(Schema):
     transfer_id = fields.String(validate=CLIENT_ID, metadata={"description": "client-chosen id of the posting; "
                                                                              "defaults to one derived from the record"})
 
@@ -216,16 +249,16 @@ class IdList(fields.Field):
         return value
 
 
-class BatchVerifySchema(Schema):
+class RecordBatchVerifySchema(Schema):
     record_ids = IdList(required=True, metadata={"type": "array", "items": {"type": "integer", "minimum": 1},
                                                  "maxItems": 5000})
 
 
-class VoidSchema(Schema):
+class RecordVoidSchema(Schema):
     reason = Text(required=True, validate=REASON)
 
 
-class ReverseSchema(Schema):
+class RecordReverseSchema(Schema):
     reason = Text(required=True, validate=REASON)
     transfer_id = fields.String(validate=CLIENT_ID)
 
@@ -240,11 +273,11 @@ class _AccountItemSchema(Schema):
     community_code = fields.String()
 
 
-class RecordSchema(_AccountItemSchema):
+class ServiceRecordSchema(_AccountItemSchema):
     category_code = fields.String()
     served_at = fields.DateTime()
     served_on = fields.Date()
-    hours = fields.Decimal(as_string=True)
+    hours = _hours()
     description = fields.String()
     links = fields.List(fields.String())
     organization_id = fields.Integer(allow_none=True)
@@ -271,12 +304,16 @@ class RecordListQuerySchema(Schema):
     limit, after = page()
 
 
-class RecordPageSchema(Schema):
-    items = fields.List(fields.Nested(RecordSchema))
-    next = fields.Integer(allow_none=True)
+class ServiceRecordResultSchema(ServiceRecordSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request id (or transfer id) was seen "
+                                                      "before; the answer is then the first result (200)"})
+
+
+ServiceRecordPageSchema = page_schema(ServiceRecordSchema, _next())
 
 
 class PostedSchema(Schema):
+    """What posting gave one record of a batch (not the whole record: a batch may be thousands)."""
     id = fields.Integer()
     status = fields.String()
     points = fields.Integer()
@@ -284,7 +321,7 @@ class PostedSchema(Schema):
     transfer = fields.Integer(allow_none=True)
 
 
-class BatchResultSchema(Schema):
+class RecordBatchResultSchema(Schema):
     posted = fields.Integer()
     points = fields.Integer()
     capped = fields.Integer()
@@ -326,9 +363,12 @@ class RedemptionListQuerySchema(Schema):
     limit, after = page()
 
 
-class RedemptionPageSchema(Schema):
-    items = fields.List(fields.Nested(RedemptionSchema))
-    next = fields.Integer(allow_none=True)
+class RedemptionResultSchema(RedemptionSchema):
+    replayed = fields.Boolean(metadata={"description": "true when the request id was seen before; the answer "
+                                                      "is then 200 with the first redemption"})
+
+
+RedemptionPageSchema = page_schema(RedemptionSchema, _next())
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -339,7 +379,7 @@ class EvaluationQuerySchema(Schema):
     format = fields.String(load_default="json", validate=_one_of(("json", "csv")))
 
 
-class SnapshotSchema(Schema):
+class EvaluationSnapshotSchema(Schema):
     year = fields.Integer(required=True, validate=validate.Range(2000, 2100))
 
 
@@ -351,8 +391,8 @@ class StandingSchema(Schema):
     name = fields.String(allow_none=True)
     member_category = fields.String(allow_none=True)
     points = fields.Integer()
-    hours = fields.Decimal(as_string=True)
-    cumulative_hours = fields.Decimal(as_string=True)
+    hours = _hours("this year's")
+    cumulative_hours = _hours("all years', hours brought from another street included")
     stars = fields.Integer()
     community_rank = fields.Integer()
     branch_rank = fields.Integer(allow_none=True)

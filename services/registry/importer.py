@@ -19,13 +19,14 @@ import uuid
 from services.registry import residency, tabular
 from services.registry.store import imports as sql
 from services.registry.residents import ID, PHONE
+from services.registry.schemas import IMPORT_MODES
 from shared import facts, streams
 from shared.db import unique_races
 from shared.errors import ValidationFailed
 from shared.messaging import FACTS
 from shared import clock
 
-MODES = ("all_or_nothing", "valid_rows")
+MODES = IMPORT_MODES
 FACT_BATCH = 500
 EVENT_BATCH = 500
 MAX_REPORTED_ERRORS = 10_000

@@ -2,7 +2,8 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.registry.domain import LEVELS
-from shared.fields import CODE, Text, no_trailing_newline  # noqa: F401  (the gateway imports them from here)
+from shared.fields import CODE, Text, no_trailing_newline
+from shared.api import page_schema
 
 NAME = validate.Length(min=1, max=64, error="must be 1 to 64 characters")
 REASON = validate.Length(min=1, max=500, error="must be 1 to 500 characters")
@@ -67,6 +68,18 @@ class NodeChangeSchema(Schema):
     detail = fields.Dict()
     actor = fields.String(allow_none=True)
     changed_at = fields.DateTime()
+
+
+class NodeDetailSchema(NodeSchema):
+    history = fields.List(fields.Nested(NodeChangeSchema))
+
+
+NodePageSchema = page_schema(NodeSchema)
+
+
+class SplitResultSchema(Schema):
+    retired = fields.Nested(NodeSchema)
+    created = fields.List(fields.Nested(NodeSchema))
 
 
 class NodeListQuerySchema(Schema):
@@ -219,6 +232,69 @@ class AuditEntrySchema(Schema):
     correlation_id = fields.String(allow_none=True)
 
 
+def _page(item, name=None):
+    """A page of `item`s; the registry's cursors are ids, so `next` is an integer."""
+    cursor = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+    return page_schema(item, cursor, name)
+
+
+class ResidentDetailSchema(ResidentSchema):
+    history = fields.List(fields.Nested(ResidentChangeSchema))
+
+
+ResidentPageSchema = _page(ResidentSchema)
+AuditPageSchema = _page(AuditEntrySchema, "AuditPage")
+
+
+class AddressSchema(Schema):
+    building = fields.String()
+    unit = fields.String()
+    room = fields.String()
+
+
+class HouseholdSchema(Schema):
+    id = fields.Integer()
+    household_no = fields.String()
+    community_code = fields.String()
+    address = fields.Nested(AddressSchema, allow_none=True)
+    head_resident_id = fields.Integer(allow_none=True)
+    members = fields.List(fields.Nested(ResidentSchema))
+
+
+# -- bulk imports (CSV in, a report out) --
+
+IMPORT_MODES = ("all_or_nothing", "valid_rows")
+
+
+class ImportQuerySchema(Schema):
+    mode = fields.String(load_default="all_or_nothing", validate=validate.OneOf(IMPORT_MODES),
+                         metadata={"description": "all_or_nothing writes nothing if any row is refused; "
+                                                  "valid_rows writes the rows that pass"})
+
+
+class ImportErrorSchema(Schema):
+    row = fields.Integer(metadata={"description": "the spreadsheet row (the header is row 1)"})
+    field = fields.String()
+    message = fields.String()
+
+
+class ImportReportSchema(Schema):
+    mode = fields.String()
+    encoding = fields.String()
+    columns = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "field -> the column header it was read from"})
+    ignored_columns = fields.List(fields.String())
+    rows = fields.Integer()
+    accepted = fields.Integer()
+    rejected = fields.Integer()
+    written = fields.Integer()
+    import_id = fields.String(allow_none=True)
+    errors = fields.List(fields.Nested(ImportErrorSchema))
+    errors_truncated = fields.Boolean()
+    seconds = fields.Dict(keys=fields.String(), values=fields.Float(),
+                          metadata={"description": "where the time went, per phase"})
+
+
 # -- party members under dual management ----------------------------------------
 
 from services.registry.party_rules import (CATEGORIES, MEMBERSHIP_ORG_MAX, ORG_KINDS, POSTS,  # noqa: E402
@@ -310,6 +386,13 @@ class PartyMemberChangeSchema(ResidentChangeSchema):
     pass
 
 
+class PartyMemberDetailSchema(PartyMemberSchema):
+    history = fields.List(fields.Nested(PartyMemberChangeSchema))
+
+
+PartyMemberPageSchema = _page(PartyMemberSchema)
+
+
 class PartyMemberListQuerySchema(Schema):
     under = fields.String(validate=CODE, metadata={"description": "community or grid code prefix; defaults to the token's scope"})
     category = fields.String(validate=_choice(CATEGORIES))
@@ -360,7 +443,7 @@ CURSOR = {"description": "cursor: `next` of the previous page"}
 
 
 class Money(fields.Decimal):
-    """Yuan with at most two decimals; a JSON number or string in, a string out (no float rounding)."""
+    """Yuan with at most two decimals, sent as a string (no float rounding)."""
 
     def __init__(self, **kwargs):
         kwargs["metadata"] = {"type": "string", **kwargs.get("metadata", {})}
@@ -422,7 +505,10 @@ class MemberLeaveSchema(Schema):
 class ProjectCreateSchema(Schema):
     name = Text(required=True, validate=PROJECT_TEXT, metadata={"example": "长者助餐服务"})
     funder = Text(required=True, validate=PROJECT_TEXT, metadata={"example": "长海路街道办事处"})
-    budget = Money(required=True, metadata={"description": "yuan, at most two decimals", "example": "120000.00"})
+    # A JSON number or a string of one; documented as a number with its bounds (civic_rules.check_budget).
+    budget = fields.Decimal(required=True, metadata={"description": "yuan, at most two decimals",
+                                                     "minimum": 0, "maximum": float(civic.MAX_BUDGET),
+                                                     "example": 120000.00})
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
 
@@ -485,9 +571,7 @@ class OrganizationDetailSchema(OrganizationSchema):
     history = fields.List(fields.Nested(OrganizationChangeSchema))
 
 
-class OrganizationPageSchema(Schema):
-    items = fields.List(fields.Nested(OrganizationSchema))
-    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+OrganizationPageSchema = _page(OrganizationSchema)
 
 
 class WorkerCreateSchema(Schema):
@@ -509,7 +593,8 @@ class WorkerCreateSchema(Schema):
 
 class AssessmentCreateSchema(Schema):
     year = fields.Integer(required=True, strict=True, validate=validate.Range(1949, 9999))
-    score = fields.Decimal(required=True, metadata={"description": "0 to 100, at most two decimals"})
+    score = fields.Decimal(required=True, metadata={"description": "0 to 100, at most two decimals",
+                                                    "minimum": 0, "maximum": float(civic.SCORE_MAX)})
     outcome = fields.String(required=True, validate=_choice(civic.OUTCOMES),
                             metadata={"description": "let_go ends the appointment (rolling management)"})
     assessed_on = fields.Date(metadata={"description": "defaults to today"})
@@ -566,6 +651,4 @@ class WorkerDetailSchema(WorkerSchema):
     history = fields.List(fields.Nested(WorkerChangeSchema))
 
 
-class WorkerPageSchema(Schema):
-    items = fields.List(fields.Nested(WorkerSchema))
-    next = fields.Integer(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+WorkerPageSchema = _page(WorkerSchema)

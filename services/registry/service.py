@@ -54,24 +54,24 @@ class RegistryService:
         return nodes.get(self.db, code)
 
     @command
-    def list_nodes(self, query, default_under):
-        return nodes.list_nodes(self.db, query, default_under)
+    def list_nodes(self, query, caller):
+        return nodes.list_nodes(self.db, query, caller["scope"])
 
     @command
-    def create_node(self, data, actor):
-        return nodes.create(self.db, data, self.instance_code, actor)
+    def create_node(self, data, caller):
+        return nodes.create(self.db, data, self.instance_code, caller["actor"])
 
     @command
-    def rename_node(self, code, data, actor):
-        return nodes.rename(self.db, code, data, self.instance_code, actor)
+    def rename_node(self, code, data, caller):
+        return nodes.rename(self.db, code, data, self.instance_code, caller["actor"])
 
     @command
-    def split_node(self, code, data, actor):
-        return nodes.split(self.db, code, data, self.instance_code, actor)
+    def split_node(self, code, data, caller):
+        return nodes.split(self.db, code, data, self.instance_code, caller["actor"])
 
     @command
-    def retire_node(self, code, data, actor):
-        return nodes.retire(self.db, code, data, self.instance_code, actor)
+    def retire_node(self, code, data, caller):
+        return nodes.retire(self.db, code, data, self.instance_code, caller["actor"])
 
     # -- residents and households (caller = {"actor", "scope"} from the gateway's token) --
 

@@ -1,4 +1,10 @@
-"""Integration helpers: a SQL shortcut, the demo hierarchy and tokens, a broker peek, the HTTP API."""
+"""Integration helpers: a SQL shortcut, the demo hierarchy and tokens, a broker peek, the HTTP API.
+
+Every answer the gateway gives a test through `web_session` is checked against the OpenAPI
+document (`web_session` below): the document is the contract, so a new route is held to it
+without anyone remembering to.
+"""
+import functools
 import json
 import time
 
@@ -22,6 +28,47 @@ def wait_for(predicate, timeout=15, interval=0.05, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(interval)
+
+
+@functools.lru_cache(maxsize=1)
+def _document():
+    from openapi_core import Config, OpenAPI
+    from services.gateway import openapi
+    # Problems are JSON too; openapi-core only knows application/json as such.
+    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    return OpenAPI.from_dict(openapi.build("test"), config=config)
+
+
+def check_against_document(resp):
+    """Fail unless the answer is one the document gives for that path and method: its status, its
+    media type, and a body its schema accepts. Paths the document does not have (the catch-all
+    404) are left alone."""
+    from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+    from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound, ServerNotFound
+    try:
+        _document().validate_response(RequestsOpenAPIRequest(resp.request), RequestsOpenAPIResponse(resp))
+    except (PathNotFound, OperationNotFound, ServerNotFound):
+        return
+    except Exception as exc:
+        cause = getattr(exc, "__cause__", None)
+        details = getattr(cause, "schema_errors", None) or [cause or exc]
+        raise AssertionError(f"{resp.request.method} {resp.request.path_url} answered {resp.status_code} "
+                             f"outside the OpenAPI document: {exc}: "
+                             + "; ".join(str(getattr(e, "message", e))[:300] for e in details)
+                             + f"\nbody: {resp.text[:500]}") from None
+
+
+@pytest.fixture
+def web_session(web_session):
+    """nameko's HTTP session, holding every answer to the OpenAPI document."""
+    send = web_session.request
+
+    def request(method, url, *args, **kwargs):
+        resp = send(method, url, *args, **kwargs)
+        check_against_document(resp)
+        return resp
+    web_session.request = request
+    return web_session
 
 
 @pytest.fixture

@@ -333,4 +333,4 @@ def test_an_escalated_matter_is_the_streets_to_deliberate_not_the_communitys(tx)
     with pytest.raises(ValidationFailed) as err:   # another community's matter reads as missing
         tx(deliberation.create_item, {"community_code": C2, "title": "x", "matter_ids": [m["id"]]}, OTHER_WORKER,
            now())
-    assert err.value.fields["matter_ids"] == {str(m["id"]): ["no such matter"]}
+    assert err.value.fields == {"matter_ids.0": [f"no such matter {m['id']}"]}

@@ -158,3 +158,74 @@ def test_a_resident_reads_their_inbox_and_sets_quiet_hours(api, sql, make_token)
     assert_problem(me.put(f"{N}/me/preferences", json={"opted_out": ["emergency:sms"]}), 422, "opted_out")
     assert me.get(f"{N}/broadcasts").status_code == 403
     assert me.get(f"{N}/subscribers/{rid}/inbox").status_code == 403
+
+
+def test_every_notification_operation_answers_as_its_declaration_says(api, config, sql, make_token):
+    """Each route once, through the gateway: the fixture holds every answer to the document, and the
+    declared reply schemas send exactly the documented fields (a notice's `channels` among them)."""
+    from services.notification.channels import sign
+    rid = register(api, "140", "郑丽华", "13912340140")
+    subscribed_with_phone(sql, rid)
+    assert api.get(f"{N}/subscribers/{rid}").json()["resident_id"] == rid
+    s = f"{N}/subscribers/{rid}"
+    given = api.put(f"{s}/channels", json={"channel": "email", "address": "zheng@example.com"})
+    assert given.status_code == 200 and {c["channel"] for c in given.json()} == {"sms", "email"}
+    assert [c["channel"] for c in api.delete(f"{s}/channels/email").json()] == ["sms"]
+    assert api.get(f"{s}/channels").json()[0]["address"] == "139****0140"
+    assert api.put(f"{s}/preferences", json={"locale": "en"}).json()["locale"] == "en"
+    assert api.get(f"{s}/preferences").json() == {"opted_out": [], "quiet_start": None, "quiet_end": None,
+                                                  "locale": "en"}
+
+    assert api.get(f"{N}/notices/reach", params={"tags": "elderly_alone,disabled"}).json() == {}
+    assert api.get(f"{N}/notices/reach", params={"prefix": C1}).json()[C1] >= 1
+    sent = api.post(f"{N}/notices", json={"prefix": C1, "title": "停电通知", "message": "明日停电。", "channels": ["inbox"],
+                                          "request_id": "every-1"})
+    assert sent.status_code == 201 and sent.headers["Location"] == f"/api/v1/notices/{sent.json()['id']}"
+    notice = api.get(f"{N}/notices/{sent.json()['id']}").json()
+    assert notice["channels"] == ["inbox"] and set(notice) == {
+        "id", "trigger_key", "kind", "category", "priority", "template_code", "template_version", "context",
+        "target", "channels", "scope_code", "created_by", "created_at", "rollup"}
+    inbox = wait_for(lambda: (b := api.get(f"{s}/inbox").json())["items"] and b, message="the inbox message")
+    assert api.post(f"{s}/inbox/{inbox['items'][0]['id']}/read").json()["status"] == "read"
+
+    me = api.as_(make_token("resident", prefix=C1, name="郑丽华", resident_id=rid))
+    again = me.post(f"{N}/me/inbox/{inbox['items'][0]['id']}/read").json()
+    assert again == {"id": inbox["items"][0]["id"], "status": "read", "replayed": True}
+    assert me.get(f"{N}/me/inbox", params={"unread": "true"}).json()["unread"] == 0
+    assert me.get(f"{N}/me/preferences").json()["locale"] == "en"
+    assert me.put(f"{N}/me/preferences", json={"locale": "zh"}).json()["locale"] == "zh"
+    assert len(me.put(f"{N}/me/channels", json={"channel": "email", "address": "z@example.com"}).json()) == 2
+    assert len(me.get(f"{N}/me/channels").json()) == 2
+    assert len(me.delete(f"{N}/me/channels/email").json()) == 1
+
+    checker = api.as_(make_token("street_admin", name="李明"))
+    b = api.post(f"{N}/broadcasts", json={"prefix": C1, "title": "停水", "message": "明日停水。", "channels": ["inbox"]})
+    assert b.status_code == 201 and b.headers["Location"] == f"/api/v1/broadcasts/{b.json()['id']}"
+    bid = b.json()["id"]
+    assert api.patch(f"{N}/broadcasts/{bid}", json={"title": "明日停水"}).json()["version"] == 2
+    assert api.post(f"{N}/broadcasts/{bid}/submit").json()["status"] == "pending_approval"
+    assert checker.post(f"{N}/broadcasts/{bid}/reject", json={"reason": "写明时间"}).json()["status"] == "rejected"
+    api.patch(f"{N}/broadcasts/{bid}", json={"message": "明日9时至15时停水。"})
+    api.post(f"{N}/broadcasts/{bid}/submit")
+    approved = checker.post(f"{N}/broadcasts/{bid}/approve").json()
+    assert approved["status"] == "sending" and approved["deliveries_queued"] >= 1
+    assert [x["id"] for x in api.get(f"{N}/broadcasts", params={"under": C1}).json()["items"]] == [bid]
+    deliveries = api.get(f"{N}/broadcasts/{bid}/deliveries").json()["items"]
+    assert deliveries and set(deliveries[0]) <= {"id", "resident_id", "community_code", "channel", "status",
+                                                 "attempts", "provider", "error", "due_at", "sent_at",
+                                                 "delivered_at", "read_at"}
+    assert api.get(f"{N}/broadcasts/{bid}").json()["rollup"]["source"] == "deliveries"
+    draft = api.post(f"{N}/broadcasts", json={"prefix": C1, "title": "演练", "message": "周五消防演练。"}).json()
+    assert api.post(f"{N}/broadcasts/{draft['id']}/cancel", json={"reason": "改期"}).json()["status"] == "cancelled"
+
+    text = {"subject": "{{ title }}", "body": "{{ name }}：{{ message }}"}
+    saved = api.put(f"{N}/notification/templates/every_notice", json={"category": "general", "zh": text})
+    assert saved.status_code == 200 and saved.json()["version"] == 1
+    assert api.get(f"{N}/notification/templates/every_notice").json()["versions"][0]["locale"] == "zh"
+
+    raw = '{"receipts": [{"id": "not-yet-ours", "status": "delivered"}]}'
+    got = api.post(f"{N}/notification/receipts/alpha", data=raw.encode(),
+                   headers={"X-Linli-Signature": sign("alpha-token", raw.encode()),
+                            "Content-Type": "application/json"})
+    assert got.status_code == 200 and got.json() == {"applied": 0, "ignored": 0, "waiting": 1}
+    assert_problem(api.get(f"{N}/notification/templates/Every-Notice"), 422, "code")

@@ -236,3 +236,74 @@ def test_a_move_within_the_street_keeps_the_account_and_a_death_freezes_it(api, 
     wait_for(lambda: sql("SELECT 1 FROM points.accounts WHERE id = %s AND status = 'frozen'", (account["id"],)),
              message="the account to be frozen")
     assert sql("SELECT balance FROM points.accounts WHERE id = %s", (account["id"],))[0]["balance"] == 10
+
+
+def test_every_points_route_answers_as_the_document_says(api, categories):
+    """Each of the points routes once, its answer held to the OpenAPI document by `web_session`:
+    hours as exact strings, retries answered 200 with `replayed`, a batch answered per record."""
+    categories_ = api.get(f"{P}/categories?include_inactive=true").json()["items"]
+    assert [c["code"] for c in categories_] == ["elderly_visit", "security_patrol"]
+    assert api.get(f"{P}/categories/security_patrol").json()["rule"]["points_per_unit"] == 10
+    assert api.patch(f"{P}/categories/elderly_visit", json={"name": "探访老人"}).json()["name"] == "探访老人"
+    ruled = api.post(f"{P}/categories/security_patrol/rules", json={"unit": "hour", "points_per_unit": 12,
+                                                                   "verifier_roles": ["community_worker"]})
+    assert ruled.status_code == 201 and len(ruled.json()["versions"]) == 2, ruled.text
+    reward = api.post(f"{P}/rewards", json={"name": "环保购物袋", "kind": "material", "points_cost": 10, "stock": 5})
+    assert reward.status_code == 201 and reward.headers["Location"] == f"{P}/rewards/{reward.json()['id']}"
+    reward_id = reward.json()["id"]
+    assert api.patch(f"{P}/rewards/{reward_id}", json={"stock": 4}).json()["stock"] == 4
+    assert [r["id"] for r in api.get(f"{P}/rewards").json()["items"]] == [reward_id]
+
+    rid = resident(api, 18)
+    opened = api.post(f"{P}/accounts", json={"resident_id": rid})
+    assert opened.status_code == 201 and "replayed" not in opened.json(), opened.text
+    again = api.post(f"{P}/accounts", json={"resident_id": rid})
+    assert again.status_code == 200 and again.json()["replayed"] is True and again.json()["id"] == opened.json()["id"]
+    account_id = opened.json()["id"]
+    assert api.get(f"{P}/accounts/{account_id}").json()["hours_to_next_star"] == "100.00"  # exact, a string
+
+    patrol = log(api, rid, hours="3").json()["id"]
+    served_at = served()
+    claim = log(api, rid, hours="1", request_id="kiosk-7-0001", served_at=served_at)
+    retried = log(api, rid, hours="1", request_id="kiosk-7-0001", served_at=served_at)
+    assert claim.status_code == 201 and retried.status_code == 200 and retried.json()["replayed"] is True
+    assert retried.json()["hours"] == "1.00"
+    mistaken = log(api, rid, hours="1").json()["id"]
+    assert api.get(f"{P}/records/{patrol}").json()["status"] == "pending"
+    assert len(api.get(f"{P}/records?under={COMMUNITY}&status=pending").json()["items"]) == 3
+
+    batch = api.post(f"{P}/records/verify", json={"record_ids": [patrol]})
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["records"] == [{"id": patrol, "status": "posted", "points": 30, "capped_from": None,
+                                        "transfer": batch.json()["records"][0]["transfer"]}]
+    assert api.post(f"{P}/records/verify", json={"record_ids": [patrol]}).json()["replayed"] == [patrol]
+    assert api.post(f"{P}/records/{mistaken}/void", json={"reason": "重复登记"}).json()["status"] == "voided"
+    refused = api.post(f"{P}/records/verify", json={"record_ids": [patrol, mistaken]})
+    assert_problem(refused, 409, f"record_ids.{mistaken}")   # each refused record, by id
+    assert list(refused.json()["errors"]) == [f"record_ids.{mistaken}"]
+    assert api.post(f"{P}/records/{claim.json()['id']}/verify", json={}).json()["points"] == 10
+    reversed_ = api.post(f"{P}/records/{claim.json()['id']}/reverse", json={"reason": "登记有误"})
+    assert reversed_.json()["status"] == "reversed" and "replayed" not in reversed_.json(), reversed_.text
+    assert api.post(f"{P}/records/{claim.json()['id']}/reverse", json={"reason": "登记有误"}).json()["replayed"]
+
+    body = {"request_id": "counter-1", "account_id": account_id, "reward_id": reward_id}
+    held = api.post(f"{P}/redemptions", json=body)
+    assert held.status_code == 201 and held.headers["Location"] == f"{P}/redemptions/{held.json()['id']}"
+    assert api.post(f"{P}/redemptions", json=body).json()["replayed"] is True
+    assert api.get(f"{P}/redemptions/{held.json()['id']}").json()["status"] == "pending"
+    assert api.post(f"{P}/redemptions/{held.json()['id']}/fulfil", json={}).json()["status"] == "fulfilled"
+    other = api.post(f"{P}/redemptions", json={"account_id": account_id, "reward_id": reward_id}).json()["id"]
+    assert api.post(f"{P}/redemptions/{other}/cancel", json={"reason": "不要了"}).json()["status"] == "cancelled"
+    assert len(api.get(f"{P}/redemptions?under={COMMUNITY}").json()["items"]) == 2
+
+    statement = api.get(f"{P}/accounts/{account_id}/statement?limit=2").json()
+    assert statement["account"]["balance"] == 20 and len(statement["lines"]) == 2 and statement["next"]
+    assert api.get(f"{P}/accounts?under={COMMUNITY}").json()["items"][0]["verified_hours"] == "3.00"
+
+    year = clock.now().year
+    standings = api.get(f"{P}/evaluation?year={year}").json()
+    assert standings["snapshot"] is False and standings["rows"][0]["hours"] == "3.00"
+    csv = api.get(f"{P}/evaluation?year={year}&format=csv")
+    assert csv.headers["Content-Type"] == "text/csv; charset=utf-8" and "3.00" in csv.text
+    taken = api.post(f"{P}/evaluation", json={"year": year - 1})
+    assert taken.status_code == 201 and taken.json()["snapshot"] is True, taken.text

@@ -11,8 +11,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from services.gateway import auth, openapi
-from services.gateway.aggregates import REBUILD_TIMEOUT, AggregateRoutes
-from services.gateway.http import ApiHandler
+from services.aggregator import api as aggregator_api, figures
+from services.aggregator.api import REBUILD_TIMEOUT
 from services.gateway.service import GatewayService
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
 from tests.unit.gateway_fakes import FakeTokens
@@ -78,9 +78,7 @@ def gateway():
     return worker_factory(GatewayService, db=FakeTokens(TOKENS, PRINCIPALS))
 
 
-ROUTES = sorted((name, ext.method, ext.url) for name in dir(AggregateRoutes)
-                for ext in getattr(getattr(AggregateRoutes, name), "nameko_entrypoints", ())
-                if isinstance(ext, ApiHandler))
+ROUTES = sorted((op.handler_name, op.method, op.path) for op in aggregator_api.OPERATIONS)
 READ_ROUTES = [r for r in ROUTES if r[0] in ("aggregate_rollups", "aggregate_rollups_csv", "aggregate_feed",
                                              "aggregate_headlines")]
 ADMIN_ROUTES = [r for r in ROUTES if r not in READ_ROUTES]
@@ -160,21 +158,13 @@ def test_a_node_inside_the_scope_goes_through(gateway):
 
 
 def test_the_services_refusals_pass_through(gateway):
-    gateway.aggregator.rollups.side_effect = ValidationFailed("bad", {"metric": ["Missing data for required field."]})
+    gateway.aggregator.rollups_csv.side_effect = ValidationFailed("bad", {"metric": ["Missing data for required field."]})
     with pytest.raises(ValidationFailed):
         gateway.aggregate_rollups_csv(request("GET", "/api/v1/rollups.csv"))
 
 
-def test_the_csv_is_utf8_with_a_bom_a_header_and_a_row_per_key_and_period(gateway):
-    a = gateway.aggregator
-    a.rollups.return_value = ROLLUP
-    query = {"metric": "residents", "node": "310110012", "group": "child"}
-    resp = gateway.aggregate_rollups_csv(request("GET", "/api/v1/rollups.csv", query=query))
-    a.rollups.assert_called_once_with(query, ANALYST_CALLER)
-    assert resp.status_code == 200
-    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert resp.headers["Content-Disposition"] == 'attachment; filename="rollups-residents-310110012.csv"'
-    raw = resp.get_data()
+def test_the_csv_is_utf8_with_a_bom_a_header_and_a_row_per_key_and_period():
+    raw = figures.csv_text(ROLLUP).encode("utf-8")
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0] == ["指标 metric", "节点 node", "分组 key", "周期 period_start", "数量 n", "合计 total"]
@@ -184,8 +174,19 @@ def test_the_csv_is_utf8_with_a_bom_a_header_and_a_row_per_key_and_period(gatewa
                         ["residents", "310110012", "'=HYPERLINK(1)", "2025-01-01", "7", "3.5"]]
 
 
+def test_the_csv_is_served_as_a_download(gateway):
+    a = gateway.aggregator
+    a.rollups_csv.return_value = {"metric": "residents", "node": "310110012", "csv": figures.csv_text(ROLLUP)}
+    query = {"metric": "residents", "node": "310110012", "group": "child"}
+    resp = gateway.aggregate_rollups_csv(request("GET", "/api/v1/rollups.csv", query=query))
+    a.rollups_csv.assert_called_once_with(query, ANALYST_CALLER)
+    assert resp.status_code == 200 and resp.get_data().startswith(b"\xef\xbb\xbf")
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="rollups-residents-310110012.csv"'
+
+
 def test_the_csv_filename_needs_no_quoting(gateway):
-    gateway.aggregator.rollups.return_value = {**ROLLUP, "metric": 'a"b; c', "node": "3101\r\n"}
+    gateway.aggregator.rollups_csv.return_value = {"metric": 'a"b; c', "node": "3101\r\n", "csv": ""}
     resp = gateway.aggregate_rollups_csv(request("GET", "/api/v1/rollups.csv"))
     assert resp.headers["Content-Disposition"] == 'attachment; filename="rollups-a_b__c-3101__.csv"'
 

@@ -180,7 +180,8 @@ def test_the_cases_are_documented():
     schemas = spec["components"]["schemas"]
     assert set(schemas["Case"]["properties"]) == {
         "case_id", "from_code", "community_code", "category", "urgency", "channel", "reason", "raised_on", "status",
-        "outcome", "answer", "answered_by", "answered_at", "received_at"}
+        "outcome", "answer", "referred_to", "answered_by", "answered_at", "received_at"}
+    assert answer["parameters"][0]["schema"]["pattern"] == "^[0-9]{9}:[0-9]{1,19}$"
     assert set(schemas["CaseAnswer"]["required"]) == {"outcome", "answer"}
     assert schemas["CaseAnswer"]["properties"]["outcome"]["enum"] == ["answered", "referred"]
     assert "consultation" in {t["name"] for t in spec["tags"]}

@@ -60,7 +60,7 @@ def gateway(tokens):
 
 
 def test_a_matter_is_201_with_its_location_and_200_when_replayed(gateway):
-    body = {"request_id": "r1", "community_code": "310110012003", "category": "parking", "channel": "visit",
+    body = {"request_id": "r1", "community_code": "310110012003", "category": "parking", "channel": "hotline",
             "title": "小区夜间停车难", "description": "消防通道被占"}
     gateway.consultation.raise_matter.return_value = {"id": 41, "status": "raised"}
     resp = gateway.raise_matter(request("POST", "/api/v1/matters", body, "community_worker"))
@@ -111,7 +111,7 @@ def test_a_tally_goes_to_the_service_with_the_item_as_an_integer(gateway):
     resp = gateway.meeting_tally(request("GET", "/api/v1/meetings/5/tally", role="community_worker",
                                          query={"agenda_item_id": "9"}), 5)
     assert resp.status_code == 200
-    gateway.consultation.tally.assert_called_once_with(5, 9, WORKER_CALLER)
+    gateway.consultation.tally.assert_called_once_with(5, {"agenda_item_id": "9"}, WORKER_CALLER)
 
 
 def test_role_and_scope_are_checked_before_the_consultation_service_is_asked(gateway):
@@ -159,15 +159,54 @@ def test_a_code_that_is_not_a_string_is_left_to_the_service_schema(gateway):
                                            "community_worker"))
 
 
+MEETING = {"community_code": "310110012003", "title": "停车议事会", "starts_at": "2030-05-01T19:00:00+08:00",
+           "place": "居委会", "quorum": 1, "agenda_item_ids": [9],
+           "roster": [{"role": "resident_rep", "name": "王阿姨"}]}
+VOTE = {"participant_id": 1, "agenda_item_id": 9, "score": 4}
+
+
 def test_creations_answer_201(gateway):
-    gateway.consultation.schedule_meeting.return_value = {"id": 3}
-    resp = gateway.schedule_meeting(request("POST", "/api/v1/meetings", {"community_code": "310110012003"},
-                                            "community_worker"))
+    # A dict missing `items` would be dumped with dict.items (marshmallow falls back to the attribute).
+    gateway.consultation.schedule_meeting.return_value = {"id": 3, "items": [], "roster": []}
+    resp = gateway.schedule_meeting(request("POST", "/api/v1/meetings", MEETING, "community_worker"))
     assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/meetings/3"
+    gateway.consultation.schedule_meeting.return_value = {"id": 3, "items": [], "roster": [], "replayed": True}
+    resp = gateway.schedule_meeting(request("POST", "/api/v1/meetings", MEETING, "community_worker"))
+    assert resp.status_code == 200 and json.loads(resp.get_data())["replayed"] is True
     gateway.consultation.cast_vote.return_value = {"meeting_id": 3, "agenda_item_id": 9}
-    resp = gateway.cast_vote(request("POST", "/api/v1/meetings/3/votes", {"participant_id": 1}, "community_worker"), 3)
+    resp = gateway.cast_vote(request("POST", "/api/v1/meetings/3/votes", VOTE, "community_worker"), 3)
     assert resp.status_code == 201 and "Location" not in resp.headers
-    gateway.consultation.cast_vote.assert_called_once_with(3, {"participant_id": 1}, WORKER_CALLER)
+    gateway.consultation.cast_vote.assert_called_once_with(3, VOTE, WORKER_CALLER)
+
+
+def test_an_invalid_body_is_422_before_any_rpc(gateway):
+    with pytest.raises(ValidationFailed) as err:
+        gateway.add_agenda_option(request("POST", "/api/v1/agenda-items/4/options",
+                                          {"title": "改建", "budget": "-1"}, "community_worker"), 4)
+    assert set(err.value.fields) == {"budget"}
+    with pytest.raises(ValidationFailed) as err:
+        gateway.schedule_meeting(request("POST", "/api/v1/meetings", {**MEETING, "roster": [{"role": "x"}]},
+                                         "community_worker"))
+    assert set(err.value.fields) == {"roster.0.role", "roster.0.name"}
+    assert not gateway.consultation.mock_calls
+
+
+def test_budgets_are_documented_as_sent():
+    schemas = openapi.build("test")["components"]["schemas"]
+    for name in ("AgendaOptionCreate", "DecisionCreate"):
+        budget = schemas[name]["properties"]["budget"]
+        assert (budget["type"], budget["minimum"], budget["maximum"]) == ("number", 0, 10 ** 9)
+    for name in ("AgendaOption", "Decision", "PublicResult"):
+        assert schemas[name]["properties"]["budget"]["type"] == "string"
+
+
+def test_a_reply_is_what_its_schema_declares(gateway):
+    # Budgets go out as the strings the service sends; fields the document does not name are not sent.
+    gateway.consultation.get_decision.return_value = {"id": 2, "budget": "180000.00", "decided_by": "token:x",
+                                                      "tasks": [{"id": 1, "due_on": "2030-06-01", "updates": []}]}
+    body = json.loads(gateway.get_decision(request("GET", "/api/v1/decisions/2", role="community_worker"), 2)
+                      .get_data())
+    assert body == {"id": 2, "budget": "180000.00", "tasks": [{"id": 1, "due_on": "2030-06-01", "updates": []}]}
 
 
 def _url_map():

@@ -1,5 +1,5 @@
-"""The gateway's notification routes: who may do what, residents' own tokens, receipts without a token, and the
-routes with a fake notification service."""
+"""The gateway's notification routes (declared in services/notification/api.py): who may do what, residents' own
+tokens, receipts without a token, and the routes with a fake notification service."""
 import json
 import re
 from unittest import mock
@@ -10,8 +10,9 @@ from werkzeug.routing import Map, Rule
 
 from services.gateway import auth, openapi, store
 from services.gateway.http import ApiHandler, PayloadTooLarge
-from services.gateway.notification import NotificationRoutes
 from services.gateway.service import GatewayService
+from services.notification import api as notification_api
+from services.notification import subscribers, templates
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from tests.unit.gateway_fakes import FakeTokens, http_request
 
@@ -156,7 +157,7 @@ def _call(gateway, name, method, url, role, body=None):
     return getattr(gateway, name)(request(method, path, body, role), **args)
 
 
-NOTIFICATION_ROUTES = sorted((n, m, u) for n, m, u in _routes(NotificationRoutes))
+NOTIFICATION_ROUTES = sorted((op.handler_name, op.method, op.path) for op in notification_api.OPERATIONS)
 ME_ROUTES = [r for r in NOTIFICATION_ROUTES if r[2].startswith("/api/v1/me/")]
 OPEN_ROUTES = {"notification_receipts", "public_results", "healthz", "readyz", "metrics", "openapi", "not_found"}
 # Routes that read and check their input before the token (the same 422 for anyone).
@@ -200,41 +201,65 @@ def test_staff_tokens_do_not_reach_the_me_routes(gateway, name, method, url):
     assert not gateway.notification.mock_calls
 
 
+PREFS = {"opted_out": ["points:sms"], "quiet_start": "22:00", "quiet_end": "07:00", "locale": "zh"}
+CHANNELS = [{"channel": "sms", "address": "138****5678", "source": "given", "updated_at": "2026-12-01T08:00:00+00:00"}]
+
+
 def test_the_me_routes_act_for_the_tokens_resident(gateway):
+    """The `/me` RPCs take no resident: the service reads it from the caller, the token's own."""
     n = gateway.notification
-    n.inbox.return_value = {"items": [], "unread": 0, "next": None}
+    n.my_inbox.return_value = {"items": [], "unread": 0, "next": None}
     resp = gateway.my_inbox(request("GET", "/api/v1/me/inbox", role="resident", query={"unread": "true"}))
     assert resp.status_code == 200 and json.loads(resp.get_data())["unread"] == 0
-    n.inbox.assert_called_once_with(42, {"unread": "true"}, RESIDENT_CALLER)
+    n.my_inbox.assert_called_once_with({"unread": "true"}, RESIDENT_CALLER)
 
-    n.mark_read.return_value = {"id": 9, "status": "read"}
+    n.my_mark_read.return_value = {"id": 9, "status": "read"}
     gateway.my_mark_read(request("POST", "/api/v1/me/inbox/9/read", role="resident"), delivery_id=9)
-    n.mark_read.assert_called_once_with(42, 9, RESIDENT_CALLER)
+    n.my_mark_read.assert_called_once_with(9, RESIDENT_CALLER)
 
-    gateway.my_preferences(request("GET", "/api/v1/me/preferences", role="resident"))
-    n.get_preferences.assert_called_once_with(42, RESIDENT_CALLER)
+    n.my_preferences.return_value = n.set_my_preferences.return_value = PREFS
+    resp = gateway.my_preferences(request("GET", "/api/v1/me/preferences", role="resident"))
+    n.my_preferences.assert_called_once_with(RESIDENT_CALLER)
+    assert json.loads(resp.get_data()) == PREFS  # "22:00" as sent, not a re-formatted time
     prefs = {"opted_out": ["points:sms"], "quiet_start": "22:00", "quiet_end": "07:00"}
     gateway.set_my_preferences(request("PUT", "/api/v1/me/preferences", prefs, role="resident"))
-    n.set_preferences.assert_called_once_with(42, prefs, RESIDENT_CALLER)
+    n.set_my_preferences.assert_called_once_with(prefs, RESIDENT_CALLER)
 
-    n.get_channels.return_value = []
-    gateway.my_channels(request("GET", "/api/v1/me/channels", role="resident"))
-    n.get_channels.assert_called_once_with(42, RESIDENT_CALLER)
+    for rpc in (n.my_channels, n.set_my_channel, n.remove_my_channel):
+        rpc.return_value = CHANNELS
+    resp = gateway.my_channels(request("GET", "/api/v1/me/channels", role="resident"))
+    n.my_channels.assert_called_once_with(RESIDENT_CALLER)
+    assert json.loads(resp.get_data()) == CHANNELS
     channel = {"channel": "sms", "address": "13812345678"}
     gateway.set_my_channel(request("PUT", "/api/v1/me/channels", channel, role="resident"))
-    n.set_channel.assert_called_once_with(42, channel, RESIDENT_CALLER)
+    n.set_my_channel.assert_called_once_with(channel, RESIDENT_CALLER)
     gateway.remove_my_channel(request("DELETE", "/api/v1/me/channels/email", role="resident"), channel="email")
-    n.remove_channel.assert_called_once_with(42, "email", RESIDENT_CALLER)
+    n.remove_my_channel.assert_called_once_with("email", RESIDENT_CALLER)
 
 
-def test_a_resident_named_in_the_body_changes_nothing(gateway):
+def test_the_me_rpcs_act_only_for_a_residents_token_and_its_own_resident():
+    assert subscribers.own(RESIDENT_CALLER) == 42
+    for caller in ({**RESIDENT_CALLER, "resident_id": None}, {k: v for k, v in RESIDENT_CALLER.items()
+                                                             if k != "resident_id"}, WORKER_CALLER):
+        with pytest.raises(Forbidden, match="names no resident"):
+            subscribers.own(caller)
+
+
+def test_a_resident_named_in_the_body_is_refused(gateway):
     body = {"channel": "sms", "address": "13812345678", "resident_id": 43}
-    gateway.set_my_channel(request("PUT", "/api/v1/me/channels", body, role="resident"))
-    assert gateway.notification.set_channel.call_args.args[0] == 42
+    with pytest.raises(ValidationFailed) as err:
+        gateway.set_my_channel(request("PUT", "/api/v1/me/channels", body, role="resident"))
+    assert set(err.value.fields) == {"resident_id"}
+    assert not gateway.notification.mock_calls
 
 
 def test_workers_act_for_the_resident_the_path_names(gateway):
     n = gateway.notification
+    n.get_subscriber.return_value = {"resident_id": 43, "name": "王秀英", "tags": []}
+    n.inbox.return_value = {"items": [], "unread": 0, "next": None}
+    n.mark_read.return_value = {"id": 9, "status": "read"}
+    n.set_channel.return_value = n.remove_channel.return_value = CHANNELS
+    n.set_preferences.return_value = PREFS
     gateway.get_subscriber(request("GET", "/api/v1/subscribers/43", role="community_worker"), resident_id=43)
     n.get_subscriber.assert_called_once_with(43, WORKER_CALLER)
     gateway.subscriber_inbox(request("GET", "/api/v1/subscribers/43/inbox", role="community_worker",
@@ -265,7 +290,11 @@ def test_broadcasts_two_people(gateway):
     n.create_broadcast.assert_called_once_with(body, WORKER_CALLER)
     n.create_broadcast.return_value = {"id": 3, "status": "draft", "replayed": True}
     resp = gateway.create_broadcast(request("POST", "/api/v1/broadcasts", body, "community_worker"))
-    assert resp.status_code == 200 and resp.headers["Location"] == "/api/v1/broadcasts/3"
+    assert resp.status_code == 200 and json.loads(resp.get_data())["replayed"] is True
+    for rpc in (n.edit_broadcast, n.submit_broadcast, n.approve_broadcast, n.reject_broadcast, n.cancel_broadcast,
+                n.get_broadcast):
+        rpc.return_value = {"id": 3, "status": "draft", "rollup": None}
+    n.list_broadcasts.return_value = n.broadcast_deliveries.return_value = {"items": [], "next": None}
 
     gateway.edit_broadcast(request("PATCH", "/api/v1/broadcasts/3", {"title": "台风“梅花”防御通知"},
                                    "community_worker"), broadcast_id=3)
@@ -317,10 +346,11 @@ def test_the_area_named_is_checked_before_the_service_is_asked(gateway):
     assert not gateway.notification.mock_calls
 
 
-def test_a_prefix_that_is_not_a_string_is_left_to_the_service_schema(gateway):
-    gateway.notification.send_notice.side_effect = ValidationFailed("bad", {"prefix": ["Not a valid string."]})
-    with pytest.raises(ValidationFailed):
+def test_a_prefix_that_is_not_a_string_is_refused_by_the_declared_schema(gateway):
+    with pytest.raises(ValidationFailed) as err:
         gateway.send_notice(request("POST", "/api/v1/notices", {"prefix": 310110012003}, "community_worker"))
+    assert "prefix" in err.value.fields
+    assert not gateway.notification.mock_calls
 
 
 def test_notices(gateway):
@@ -333,8 +363,11 @@ def test_notices(gateway):
     n.send_notice.assert_called_once_with(body, WORKER_CALLER)
     n.send_notice.return_value = {"id": 5, "deliveries_added": 0, "replayed": True}
     assert gateway.send_notice(request("POST", "/api/v1/notices", body, "community_worker")).status_code == 200
-    gateway.get_notice(request("GET", "/api/v1/notices/5", role="community_worker"), notice_id=5)
+    n.get_notice.return_value = {"id": 5, "channels": ["inbox", "wechat"], "table_column": "not documented"}
+    resp = gateway.get_notice(request("GET", "/api/v1/notices/5", role="community_worker"), notice_id=5)
     n.get_notice.assert_called_once_with(5, WORKER_CALLER)
+    # Exactly the documented fields: `channels` is documented, a column that is not is not sent.
+    assert json.loads(resp.get_data()) == {"id": 5, "channels": ["inbox", "wechat"]}
 
 
 def test_a_leader_notifies_their_own_organisation_only(gateway):
@@ -345,11 +378,15 @@ def test_a_leader_notifies_their_own_organisation_only(gateway):
                                                     "organization_leader"), organization_id=7)
     assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/notices/6"
     n.send_organization_notice.assert_called_once_with(7, body, LEADER_CALLER)
+    # The caller names the leader's organisation; the service refuses another (notices.organization_notice).
+    n.send_organization_notice.side_effect = Forbidden("a leader notifies their own organisation's members",
+                                                       {"organization_id": ["not the organisation this token leads"]})
     with pytest.raises(Forbidden) as err:
         gateway.send_organization_notice(request("POST", "/api/v1/organizations/8/notices", body,
                                                  "organization_leader"), organization_id=8)
     assert set(err.value.fields) == {"organization_id"}
-    assert n.send_organization_notice.call_count == 1
+    n.send_organization_notice.assert_called_with(8, body, LEADER_CALLER)
+    n.send_organization_notice.side_effect = None
     gateway.send_organization_notice(request("POST", "/api/v1/organizations/8/notices", body, "community_worker"),
                                      organization_id=8)
     n.send_organization_notice.assert_called_with(8, body, WORKER_CALLER)
@@ -383,7 +420,7 @@ def test_reach_refuses_a_bad_audience_before_any_rpc(gateway, query, field):
 
 def test_templates(gateway):
     n = gateway.notification
-    n.get_template.return_value = {"code": "notice", "version": 1}
+    n.get_template.return_value = n.save_template.return_value = {"code": "notice", "version": 1}
     gateway.get_notification_template(request("GET", "/api/v1/notification/templates/notice",
                                               role="community_worker"), code="notice")
     n.get_template.assert_called_once_with("notice")
@@ -394,18 +431,28 @@ def test_templates(gateway):
     gateway.save_notification_template(request("PUT", "/api/v1/notification/templates/notice", body),
                                        code="notice")
     n.save_template.assert_called_once_with("notice", body, ADMIN_CALLER)
-    for bad in ("Notice", "n", "notice-1", "x" * 61, "通知"):
-        with pytest.raises(ValidationFailed) as err:
-            gateway.save_notification_template(request("PUT", "/api/v1/notification/templates/x", body), code=bad)
-        assert set(err.value.fields) == {"code"}
+    with pytest.raises(ValidationFailed) as err:  # the declared body: a Chinese variant is required
+        gateway.save_notification_template(request("PUT", "/api/v1/notification/templates/notice",
+                                                    {"en": body["zh"]}), code="notice")
+    assert set(err.value.fields) == {"zh"}
     assert n.save_template.call_count == 1
+
+
+@pytest.mark.parametrize("bad", ["Notice", "n", "notice-1", "x" * 61, "通知"])
+def test_a_template_code_the_table_would_refuse_is_a_422_before_any_query(bad):
+    tx = mock.Mock()
+    for call in (lambda: templates.get(tx, bad), lambda: templates.save(tx, bad, {}, "actor")):
+        with pytest.raises(ValidationFailed) as err:
+            call()
+        assert set(err.value.fields) == {"code"}
+    assert not tx.mock_calls
 
 
 SIGNED = "sha256=" + "ab" * 32
 
 
 def test_receipts_need_no_token_and_go_over_as_the_raw_text(gateway, tokens):
-    gateway.notification.receipts.return_value = {"applied": 1, "ignored": 0, "unknown": 0}
+    gateway.notification.receipts.return_value = {"applied": 1, "ignored": 0, "waiting": 0}
     raw = '{"receipts":  [{"id": "m-1", "status": "delivered", "note": "送达"}]}'
     resp = gateway.notification_receipts(request("POST", "/api/v1/notification/receipts/sms_main", role=None,
                                                  data=raw.encode("utf-8"),

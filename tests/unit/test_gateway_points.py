@@ -88,9 +88,13 @@ def gateway():
     return worker_factory(GatewayService, db=FakeTokens(TOKENS, PRINCIPALS))
 
 
+RECORD = {"resident_id": 3, "category_code": "security_patrol", "served_at": "2026-11-21T09:00:00+08:00",
+          "hours": "2.5", "description": "晚间小区巡逻"}
+
+
 def test_a_record_goes_to_the_points_service_with_the_leaders_organisation(gateway):
     gateway.points.create_record.return_value = {"id": 41, "status": "pending"}
-    body = {"organization_id": 7, "resident_id": 3, "category_code": "security_patrol"}
+    body = {**RECORD, "organization_id": 7}
     resp = gateway.create_service_record(request("POST", "/api/v1/points/records", body, "organization_leader"))
     assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/points/records/41"
     gateway.points.create_record.assert_called_once_with(body, {
@@ -100,9 +104,32 @@ def test_a_record_goes_to_the_points_service_with_the_leaders_organisation(gatew
 
 
 def test_a_replayed_record_is_200(gateway):
-    gateway.points.create_record.return_value = {"id": 41, "status": "pending", "replayed": True}
-    resp = gateway.create_service_record(request("POST", "/api/v1/points/records", {"request_id": "r1"},
+    gateway.points.create_record.return_value = {"id": 41, "status": "pending", "hours": "2.50", "replayed": True}
+    resp = gateway.create_service_record(request("POST", "/api/v1/points/records", {**RECORD, "request_id": "r1"},
                                                  "community_worker"))
+    assert resp.status_code == 200 and json.loads(resp.get_data()) == {"id": 41, "status": "pending",
+                                                                     "hours": "2.50", "replayed": True}
+
+
+def test_a_record_the_schema_refuses_never_reaches_the_points_service(gateway):
+    with pytest.raises(ValidationFailed) as err:
+        gateway.create_service_record(request("POST", "/api/v1/points/records", {**RECORD, "hours": 30},
+                                              "community_worker"))
+    assert set(err.value.fields) == {"hours"}
+    assert not gateway.points.mock_calls
+
+
+def test_an_account_open_already_is_200_and_a_new_one_201(gateway):
+    account = {"id": 9, "kind": "person", "resident_id": 3, "community_code": "310110012003", "balance": 25,
+               "held": 0, "verified_hours": "2.50", "stars": 0, "hours_to_next_star": "47.50"}
+    gateway.points.open_account.return_value = account
+    resp = gateway.open_point_account(request("POST", "/api/v1/points/accounts", {"resident_id": 3},
+                                              "community_worker"))
+    assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/points/accounts/9"
+    assert json.loads(resp.get_data()) == account   # hours stay exact strings
+    gateway.points.open_account.return_value = {**account, "replayed": True}
+    resp = gateway.open_point_account(request("POST", "/api/v1/points/accounts", {"resident_id": 3},
+                                              "community_worker"))
     assert resp.status_code == 200 and json.loads(resp.get_data())["replayed"] is True
 
 

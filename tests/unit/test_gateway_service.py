@@ -1,4 +1,5 @@
 """The gateway's entrypoints with nameko's worker_factory: a fake token store and a fake registry."""
+import base64
 import json
 from unittest import mock
 
@@ -41,15 +42,19 @@ def request(method, path, body=None, token=TOKEN):
 def gateway():
     admin = auth.Principal("a1b2c3d4", "长海路街道管理员", "street_admin", "310110012")
     service = worker_factory(GatewayService, db=FakeTokens({auth.token_hash(TOKEN): admin}))
-    service.registry.create_node.side_effect = lambda body, actor: {**body, "level": "community"}
+    service.registry.create_node.side_effect = lambda body, caller: {**body, "level": "community"}
     return service
 
 
-def test_create_forwards_the_body_and_the_actor(gateway):
+def test_create_forwards_the_body_and_the_caller(gateway):
     resp = gateway.create_node(request("POST", "/api/v1/nodes", {"code": "310110012006", "name": "政立路居委会"}))
-    assert resp.status_code == 201
+    assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/nodes/310110012006"
     gateway.registry.create_node.assert_called_once_with(
-        {"code": "310110012006", "name": "政立路居委会"}, "token:a1b2c3d4:长海路街道管理员")
+        {"code": "310110012006", "name": "政立路居委会"},
+        {"actor": "token:a1b2c3d4:长海路街道管理员", "scope": "310110012", "role": "street_admin",
+         "organization_id": None})
+    # The reply is what the declared schema says: nothing more.
+    assert json.loads(resp.get_data()) == {"code": "310110012006", "name": "政立路居委会", "level": "community"}
 
 
 def test_scope_is_checked_before_the_registry_is_asked(gateway):
@@ -68,3 +73,33 @@ def test_a_body_that_is_not_an_object_never_reaches_the_registry(gateway):
         gateway.create_node(request("POST", "/api/v1/nodes", ["310110012006"]))
     assert "_body" in err.value.fields
     gateway.registry.create_node.assert_not_called()
+
+
+def test_a_registration_answers_201_with_its_location_and_only_declared_fields(gateway):
+    gateway.registry.register_resident.side_effect = lambda body, caller: {
+        "id": 7, "name": body["name"], "community_code": body["community_code"], "id_cipher": "sealed"}
+    body = {"name": "王秀英", "id_number": "11010519491231002X", "residence_type": "registered",
+            "community_code": "310110012001"}
+    resp = gateway.register_resident(request("POST", "/api/v1/residents", body))
+    assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/residents/7"
+    assert json.loads(resp.get_data()) == {"id": 7, "name": "王秀英", "community_code": "310110012001"}
+
+
+def test_a_named_community_outside_the_scope_is_refused_before_the_registry_is_asked(gateway):
+    with pytest.raises(Forbidden) as err:
+        gateway.appoint_worker(request("POST", "/api/v1/workers", {"community_code": "310110013001"}))
+    assert "community_code" in err.value.fields
+    gateway.registry.appoint_worker.assert_not_called()
+
+
+@pytest.mark.parametrize("written, status", [(0, 422), (3, 200)])
+def test_an_import_answers_422_with_its_report_when_nothing_was_written(gateway, written, status):
+    report = {"mode": "valid_rows", "rows": 4, "accepted": written, "rejected": 1, "written": written}
+    gateway.registry.import_residents.return_value = report
+    builder = EnvironBuilder(method="POST", path="/api/v1/imports/residents", query_string={"mode": "valid_rows"},
+                             headers={"Authorization": f"Bearer {TOKEN}"}, data="姓名\n".encode(),
+                             content_type="text/csv")
+    resp = gateway.import_residents(Request(builder.get_environ()))
+    assert resp.status_code == status and json.loads(resp.get_data()) == report
+    data, mode, caller = gateway.registry.import_residents.call_args.args
+    assert (base64.b64decode(data), mode, caller["scope"]) == ("姓名\n".encode(), "valid_rows", "310110012")

@@ -1,0 +1,139 @@
+"""The aggregator's schemas: what its HTTP operations take (queries) and answer (replies)."""
+from marshmallow import Schema, fields, validate
+
+from services.aggregator import rules
+from shared.api import page_schema
+from shared.fields import CODE, one_of
+
+
+class RollupQuerySchema(Schema):
+    metric = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"),
+                           metadata={"example": "residents"})
+    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
+    period = fields.String(load_default="month", validate=one_of(rules.PERIODS))
+    start = fields.Date(metadata={"description": "default: 1 January this year"})
+    end = fields.Date(metadata={"description": "default: today; at most a year ahead"})
+    group = fields.String(load_default="none", validate=validate.Regexp(r"^(none|child|dim:[a-z_]{1,40})\Z"),
+                          metadata={"description": "none, child (per child node) or dim:<name>, e.g. dim:age_band"})
+
+
+class HeadlineQuerySchema(Schema):
+    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
+    year = fields.Integer(validate=validate.Range(2000, 2100), metadata={"description": "default: this year"})
+
+
+class FeedQuerySchema(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(0, 2 ** 63 - 1),
+                           metadata={"description": "cursor: `next` of the previous page"})
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
+    type = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"))
+    prefix = fields.String(validate=CODE)
+
+
+class RollupPointSchema(Schema):
+    period_start = fields.Date()
+    n = fields.Integer(allow_none=True, metadata={"description": "null when suppressed"})
+    suppressed = fields.Boolean(metadata={"description": "hidden from analysts' and feeds' tokens by the one "
+                                                         "small-cell rule: a count of 1 to 4, or one that a "
+                                                         "difference or rate with shown figures would give back"})
+    total = fields.Float(allow_none=True, metadata={"description": "the measure's sum (points, hours, ...); null "
+                                                                   "when suppressed"})
+
+
+class RollupSeriesSchema(Schema):
+    key = fields.String(metadata={"description": "'' without grouping, else the child node code or the dimension "
+                                                 "value"})
+    points = fields.List(fields.Nested(RollupPointSchema))
+
+
+class RollupsSchema(Schema):
+    metric = fields.String()
+    node = fields.String()
+    period = fields.String()
+    start = fields.Date()
+    end = fields.Date()
+    group = fields.String()
+    stock = fields.Boolean(metadata={"description": "true: the level at the end of each period; false: what "
+                                                    "happened in it"})
+    series = fields.List(fields.Nested(RollupSeriesSchema))
+
+
+def _count(description):
+    return fields.Integer(allow_none=True, metadata={"description": description + "; null where the small-cell "
+                                                                   "rule hides it"})
+
+
+def _rate(description):
+    return fields.Float(allow_none=True, metadata={"description": description + "; null with no whole, or where "
+                                                                   "a count it is made of is hidden"})
+
+
+class HeadlinesSchema(Schema):
+    """A node's headline figures. For district analysts' and department feeds' tokens, counts follow the
+    one small-cell rule of every aggregate view (services/aggregator/suppression.py)."""
+    node = fields.String()
+    year = fields.Integer()
+    as_of = fields.Date(metadata={"description": "the day stocks are counted at (today in the instance's zone)"})
+    residents = _count("residents now")
+    residents_by_residence_type = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
+    residents_by_age_band = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
+    party_members = _count("party members now")
+    party_members_reported = _count("of them, reported to their community")
+    report_rate = _rate("reported / party members")
+    organizations = _count("organisations now")
+    organizations_by_category = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
+    workers = _count("community workers now")
+    points_posted = fields.Float(allow_none=True, metadata={"description": "points posted in the year; null where "
+                                                                           "the count of postings is hidden"})
+    points_redeemed = fields.Float(allow_none=True)
+    service_hours = fields.Float(allow_none=True)
+    matters_raised = _count("matters raised in the year")
+    matters_settled = _count("matters settled in the year; hidden too where raised - settled is 1 to 4")
+    settlement_rate = _rate("settled / raised")
+    on_time_rate = _rate("settled on time / settled")
+    satisfaction_rate = _rate("rated 4 or 5 / rated")
+    median_days_to_settle = fields.Float(allow_none=True)
+
+
+class FactSchema(Schema):
+    seq = fields.Integer(metadata={"description": "the cursor"})
+    fact_id = fields.String()
+    batch_id = fields.String()
+    source_code = fields.String(metadata={"description": "the instance that signed the batch"})
+    type = fields.String()
+    v = fields.Integer()
+    node = fields.String()
+    occurred_on = fields.Date()
+    subject = fields.String(allow_none=True, metadata={"description": "a keyed pseudonym, never a person's data"})
+    delta = fields.Integer()
+    dims = fields.Dict(keys=fields.String())
+    received_at = fields.DateTime()
+
+
+FeedPageSchema = page_schema(FactSchema, fields.Integer(
+    metadata={"description": "pass as `after` for the next page (unchanged when none came)"}), name="FeedPage")
+
+
+class StreamPositionSchema(Schema):
+    service = fields.String(metadata={"description": "the child's service that numbers the stream"})
+    stream = fields.String(metadata={"example": "facts", "description": "`facts` (every service) or `cases` (consultation)"})
+    contiguous = fields.Integer(metadata={"description": "highest number below which nothing is missing"})
+    highest = fields.Integer(metadata={"description": "highest number seen or announced"})
+    missing = fields.Integer(metadata={"description": "numbers missing above `contiguous`"})
+    oldest_gap_seconds = fields.Float(metadata={"description": "age of the oldest open gap (0: none)"})
+    resends_requested = fields.Integer()
+    resends_answered = fields.Integer(metadata={"description": "gaps closed after a request"})
+
+
+class ChildInstanceSchema(Schema):
+    code = fields.String()
+    public_key = fields.String()
+    amqp_uri = fields.String(allow_none=True, metadata={"description": "any password masked"})
+    added_at = fields.DateTime()
+    last_fact_at = fields.DateTime(allow_none=True)
+    streams = fields.List(fields.Nested(StreamPositionSchema), metadata={
+        "description": "completeness of what the child sends, per service's stream"})
+
+
+class RebuildResultSchema(Schema):
+    facts = fields.Integer(metadata={"description": "facts replayed from the log"})
