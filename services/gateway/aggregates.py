@@ -1,15 +1,9 @@
 """The aggregator's two routes that are not one JSON call (declared in services/aggregator/api.py):
 the roll-up as a CSV download, and the child instances, whose cases are counted by consultation."""
-import re
 from urllib.parse import urlsplit, urlunsplit
 
-from werkzeug.wrappers import Response
-
-from services.gateway.http import api
+from services.gateway.http import api, csv_download
 from services.gateway.routes import reply
-
-UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
-
 
 def _without_password(uri):
     """A child's AMQP URI with any password masked: the list is for reading, not for connecting."""
@@ -35,10 +29,7 @@ class AggregateRoutes:
         query = request.args.to_dict()
         principal = self._principal(request, "aggregates:read", query.get("node") or None, field="node")
         result = self._call("rollups_csv", query, self._caller(principal), service="aggregator")
-        # The name goes into a header: keep it to characters that need no quoting in any browser.
-        filename = UNSAFE_FILENAME.sub("_", f"rollups-{result['metric']}-{result['node']}.csv")
-        return Response(result["csv"], content_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return csv_download(result["csv"], f"rollups-{result['metric']}-{result['node']}.csv")
 
     @api("GET", "/api/v1/children")
     def aggregate_children(self, request):

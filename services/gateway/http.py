@@ -7,6 +7,7 @@ taken effect (shared/errors.py says which is which, shared/rpc.py raises them).
 """
 import json
 import logging
+import re
 import uuid
 from functools import partial
 
@@ -54,6 +55,17 @@ def problem(status, title, detail, errors=None):
 def as_json(payload, status=200, headers=None):
     return Response(json.dumps(payload, ensure_ascii=False, default=str), status=status,
                     mimetype="application/json", headers=headers)
+
+
+UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def csv_download(text, filename):
+    """A CSV answered as a file to save; the name goes into a header, so it keeps to characters that
+    need no quoting in any browser."""
+    filename = UNSAFE_FILENAME.sub("_", filename)
+    return Response(text, content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def raw_body(request, limit=MAX_BODY, too_large=ValidationFailed):
