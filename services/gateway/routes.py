@@ -65,7 +65,7 @@ def reply(op, result):
     status = 200 if replayed else op.status
     if op.reply is None:
         return Response(status=status)
-    schema = op.reply() if isinstance(op.reply, type) else op.reply
+    schema = _reply_schema(op)
     try:
         body = schema.dump(schema.load(result, many=op.many, unknown=EXCLUDE), many=op.many)
     except ValidationError as exc:
@@ -73,6 +73,33 @@ def reply(op, result):
     # A replayed request is told where the first one's result is, as a new one would be.
     headers = {"Location": op.location.format(**result)} if op.location and (status == 201 or replayed) else None
     return as_json(body, status, headers)
+
+
+_SCHEMAS = {}
+
+
+def _reply_schema(op):
+    """The op's reply schema, made once, leaving out undeclared keys at every depth: a field a service
+    adds to a nested object is not sent (and not a 500); a declared field of the wrong type still is."""
+    if op.handler_name not in _SCHEMAS:
+        schema = op.reply() if isinstance(op.reply, type) else op.reply
+        _exclude_unknown(schema, set())
+        _SCHEMAS[op.handler_name] = schema
+    return _SCHEMAS[op.handler_name]
+
+
+def _exclude_unknown(schema, seen):
+    if id(schema) in seen:
+        return
+    seen.add(id(schema))
+    schema.unknown = EXCLUDE
+    for field in schema.fields.values():
+        while hasattr(field, "inner") or hasattr(field, "value_field"):
+            field = getattr(field, "inner", None) or getattr(field, "value_field", None)
+            if field is None:
+                break
+        if field is not None and hasattr(field, "schema") and hasattr(field, "nested"):
+            _exclude_unknown(field.schema, seen)
 
 
 class ReplyMismatch(Exception):

@@ -83,3 +83,15 @@ def test_the_documents_patterns_are_ecma_and_its_bounds_numbers():
     assert "\\\\Z" not in text and "\\\\A" not in text
     budget = spec["components"]["schemas"]["DecisionCreate"]["properties"]["budget"]
     assert isinstance(budget["minimum"], float) and isinstance(budget["maximum"], float)
+
+
+def test_a_reply_is_sent_as_declared_at_every_depth_and_a_wrong_one_is_refused():
+    import json
+    import pytest
+    from services.gateway import routes
+    from services.gateway.declared import BY_NAME
+    op = BY_NAME["get_household"]
+    sent = routes.reply(op, {"id": 1, "internal": "x", "members": [{"id": 3, "name": "王秀英", "surprise": 1}]})
+    assert json.loads(sent.get_data()) == {"id": 1, "members": [{"id": 3, "name": "王秀英"}]}
+    with pytest.raises(routes.ReplyMismatch):
+        routes.reply(op, {"id": "not a number"})
