@@ -26,7 +26,7 @@ OPERATIONS = [
               extra={"responses": {"200": {
                   "description": "UTF-8 CSV with a BOM, Chinese column labels; "
                                  'Content-Disposition: attachment; filename="rollups-<metric>-<node>.csv"',
-                  "content": {"text/csv": {"schema": {"type": "string"}}}}}}),
+                  "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}}}),
     Operation("GET", "/api/v1/rollups/headlines", "aggregator", "headline_figures", "aggregates:read",
               f"A node's headline figures: residents by residence type and age band, party members and report "
               f"rate, organisations, points, service hours, matters raised and settled, settlement, on-time and "
