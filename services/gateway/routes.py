@@ -6,7 +6,7 @@ the declared schema (a 422 with field errors before anything is asked), calls th
 with a deadline, and answers with the reply loaded and dumped through the declared reply schema,
 so what is sent is exactly what the document says. Problems are mapped in one place (http.py).
 """
-from marshmallow import EXCLUDE, ValidationError
+from marshmallow import ValidationError, fields
 from werkzeug.wrappers import Response
 
 from services.gateway.http import api, as_json, json_body
@@ -34,7 +34,8 @@ def _entrypoint(op):
         return serve(self, op, request, params)
     handle.__name__ = handle.__qualname__ = op.handler_name
     handle.__doc__ = op.summary
-    return api(op.method, op.path)(handle)
+    # Only a public reading (no token) carries no personal data and may be cached.
+    return api(op.method, op.path, cacheable=op.permission is None and op.method == "GET")(handle)
 
 
 def serve(gateway, op, request, params):
@@ -67,7 +68,7 @@ def reply(op, result):
         return Response(status=status)
     schema = _reply_schema(op)
     try:
-        body = schema.dump(schema.load(result, many=op.many, unknown=EXCLUDE), many=op.many)
+        body = schema.dump(schema.load(_declared(schema, result), many=op.many), many=op.many)
     except ValidationError as exc:
         raise ReplyMismatch(f"{op.method} {op.path}: the reply does not match its schema: {exc.messages}")
     # A replayed request is told where the first one's result is, as a new one would be.
@@ -75,31 +76,34 @@ def reply(op, result):
     return as_json(body, status, headers)
 
 
-_SCHEMAS = {}
-
-
 def _reply_schema(op):
-    """The op's reply schema, made once, leaving out undeclared keys at every depth: a field a service
-    adds to a nested object is not sent (and not a 500); a declared field of the wrong type still is."""
-    if op.handler_name not in _SCHEMAS:
-        schema = op.reply() if isinstance(op.reply, type) else op.reply
-        _exclude_unknown(schema, set())
-        _SCHEMAS[op.handler_name] = schema
-    return _SCHEMAS[op.handler_name]
+    return op.reply() if isinstance(op.reply, type) else op.reply
 
 
-def _exclude_unknown(schema, seen):
-    if id(schema) in seen:
-        return
-    seen.add(id(schema))
-    schema.unknown = EXCLUDE
-    for field in schema.fields.values():
-        while hasattr(field, "inner") or hasattr(field, "value_field"):
-            field = getattr(field, "inner", None) or getattr(field, "value_field", None)
-            if field is None:
-                break
-        if field is not None and hasattr(field, "schema") and hasattr(field, "nested"):
-            _exclude_unknown(field.schema, seen)
+def _declared(schema, data):
+    """`data` with only the keys `schema` declares, at every depth (marshmallow's `unknown` does not
+    reach nested schemas): a field a service adds to a nested object is not sent, and not a 500. It
+    walks the data, so a schema that nests itself (a tree) ends where the data does."""
+    if isinstance(data, list):
+        return [_declared(schema, item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for name, field in schema.fields.items():
+        key = field.data_key or name
+        if key in data:
+            out[key] = _declared_field(field, data[key])
+    return out
+
+
+def _declared_field(field, value):
+    if isinstance(field, fields.Nested):
+        return _declared(field.schema, value)
+    if isinstance(field, fields.List) and isinstance(value, list):
+        return [_declared_field(field.inner, v) for v in value]
+    if isinstance(field, fields.Dict) and field.value_field is not None and isinstance(value, dict):
+        return {k: _declared_field(field.value_field, v) for k, v in value.items()}
+    return value
 
 
 class ReplyMismatch(Exception):
