@@ -203,16 +203,46 @@ def token_create(ctx, name, role, node_prefix, expires_days, organization_id, re
     from shared.errors import ValidationFailed
     cfg = load_config(ctx)
     node_prefix = node_prefix or cfg["NODE_CODE"]
-    try:
-        auth.validate_grant(name, role, node_prefix, cfg["NODE_CODE"], organization_id, resident_id)
-    except ValidationFailed as exc:
-        raise click.ClickException(f"{exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}")
     token_id, secret = auth.new_token()
     expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
     with connect(cfg["DATABASE_URL"]) as conn:
+        try:
+            auth.validate_grant(name, role, node_prefix, cfg["NODE_CODE"], organization_id, resident_id)
+            _grant_names_the_register(conn, node_prefix, organization_id, resident_id)
+        except ValidationFailed as exc:
+            raise click.ClickException(f"{exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}")
         conn.execute("SET search_path TO gateway")
         store.add(conn, token_id, secret, name, role, node_prefix, expires, organization_id, resident_id)
     click.echo(secret)
+
+
+def _grant_names_the_register(conn, node_prefix, organization_id, resident_id):
+    """The resident or organisation a token is for is on this instance's register, live and inside
+    --prefix: a token for nobody, or for someone the prefix does not reach, is refused, not stored."""
+    from shared.errors import ValidationFailed
+    errors = {}
+    if resident_id is not None:
+        row = conn.execute("SELECT community_code, status FROM registry.residents WHERE id = %s",
+                           (resident_id,)).fetchone()
+        if row is None:
+            errors["resident_id"] = [f"no resident {resident_id} on this instance's register"]
+        elif row["status"] != "active":
+            errors["resident_id"] = [f"resident {resident_id} is {row['status']}"]
+        elif row["community_code"] != node_prefix:
+            errors["node_prefix"] = [f"resident {resident_id} lives in community {row['community_code']}, "
+                                     f"not {node_prefix}"]
+    if organization_id is not None:
+        row = conn.execute("SELECT community_code, status FROM registry.organizations WHERE id = %s",
+                           (organization_id,)).fetchone()
+        if row is None:
+            errors["organization_id"] = [f"no organisation {organization_id} on this instance's register"]
+        elif row["status"] == "dissolved":
+            errors["organization_id"] = [f"organisation {organization_id} is dissolved"]
+        elif not row["community_code"].startswith(node_prefix):
+            errors["node_prefix"] = [f"organisation {organization_id} is of community {row['community_code']}, "
+                                     f"outside {node_prefix}"]
+    if errors:
+        raise ValidationFailed("the token cannot be created", errors)
 
 
 @token.command("list")
@@ -224,7 +254,7 @@ def token_list(ctx):
     with connect(cfg["DATABASE_URL"]) as conn:
         conn.execute("SET search_path TO gateway")
         for row in store.list_tokens(conn):
-            state = "revoked" if row["revoked_at"] else "active"
+            state = "revoked" if row["revoked_at"] else "expired" if row["expired"] else "active"
             click.echo(f"{row['token_id']}  {row['role']:<19} {row['node_prefix']:<15} {state:<8} {row['name']}")
 
 
@@ -664,7 +694,7 @@ def feed_user():
 @click.argument("name")
 @click.pass_context
 def feed_user_add(ctx, name):
-    """Create user feed-NAME, which may bind its own queues (feed-NAME.*) to `facts` and read them."""
+    """Create user feed-NAME and its queue feed-NAME, bound to `facts`: the user may read that queue only."""
     import re
     import secrets
     from shared import federation
@@ -678,7 +708,8 @@ def feed_user_add(ctx, name):
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"management API: {exc}")
     click.echo(f"user {user} password {password}")
-    click.echo(f"  it may declare queues named {user}.*, bind them to the `facts` exchange and consume them")
+    click.echo(f"  it may read the queue {user} (bound to the `facts` exchange) and nothing else; consume it "
+               f"without declaring it, or declare it passively")
 
 
 

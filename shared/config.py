@@ -6,6 +6,7 @@ key, so an operator sees every mistake at once instead of one per restart.
 """
 import base64
 import binascii
+import ipaddress
 import json
 import os
 
@@ -22,7 +23,8 @@ ENV_KEYS = (
     "WEB_SERVER_ADDRESS", "METRICS_PORT", "LOG_LEVEL", "PSEUDONYM_SECRET",
     "DATA_ENCRYPTION_KEY", "SIGNING_KEY", "DB_POOL_MAX", "OUTBOX_POLL_SECONDS",
     "OUTBOX_BATCH", "MAX_DELIVERIES", "HANDOVER_SECRET", "PEER_KEYS", "POINTS_PENDING_DAYS",
-    "NOTIFICATION_PROVIDERS", "SMTP_URL", "SMTP_FROM", "WEBHOOK_SECRET", "NOTIFY_MAX_ATTEMPTS",
+    "NOTIFICATION_PROVIDERS", "SMTP_URL", "SMTP_FROM", "WEBHOOK_SECRET", "WEBHOOK_ALLOW_NETWORKS",
+    "NOTIFY_MAX_ATTEMPTS",
     "CHANNEL_RATES", "DIGEST_HOUR", "NOTIFY_RETRY_BASE", "NOTIFY_FAILOVER_AFTER", "NOTIFY_POLL_SECONDS",
     "PARENT_KEY", "TIME_ZONE", "DB_POOL_MIN", "DB_POOL_SIZES", "DB_POOL_IDLE_SECONDS", "DB_POOL_TIMEOUT_SECONDS",
     "RPC_TIMEOUT_SECONDS", "RESEND_AFTER_SECONDS",
@@ -65,6 +67,22 @@ class JsonMapping(fields.Dict):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class TextList(fields.List):
+    """A list given in YAML, or comma-separated in an environment variable."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _network(value):
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValidationError(f"{value!r} is not a network like 10.20.0.0/16 or 127.0.0.1/32 ({exc})")
+
+
 class ConfigSchema(Schema):
     LEVEL = fields.String(required=True, validate=validate.OneOf(list(LEVEL_DIGITS)))
     NODE_CODE = fields.String(required=True, validate=validate.Regexp(r"^\d+$", error="must be digits only"))
@@ -97,6 +115,9 @@ class ConfigSchema(Schema):
     # Signs webhook deliveries (X-Linli-Signature: sha256=HMAC of the body).
     WEBHOOK_SECRET = fields.String(load_default=None, allow_none=True,
                                    validate=validate.Length(min=32, error="must be at least {min} characters"))
+    # Networks webhooks may reach although they are not public (an internal receiver), e.g. 10.20.0.0/16.
+    # Empty: webhooks reach public addresses only (services/notification/egress.py).
+    WEBHOOK_ALLOW_NETWORKS = TextList(fields.String(validate=_network), load_default=list)
     NOTIFY_MAX_ATTEMPTS = fields.Integer(load_default=6, validate=validate.Range(1, 20))
     # Sends per second per channel (a token bucket each); a channel not named is not limited.
     CHANNEL_RATES = JsonMapping(keys=fields.String(validate=validate.OneOf(["sms", "wechat", "email", "webhook"])),

@@ -1,8 +1,13 @@
 """Domain errors that cross RPC intact and map to HTTP problem responses.
 
-nameko serialises an exception as its class path plus `args`; registering the
-classes with `deserialize_to_instance` makes the caller re-raise the same class,
-so the gateway can turn a registry refusal into a field-level 4xx.
+nameko serialises an exception as its class path plus `args`, and the caller
+re-raises the same class only if that path is in nameko's registry of exception
+classes; any other arrives as a `RemoteError`, which the gateway can only answer
+with a 500. So every subclass of `DomainError`, wherever it is defined, is
+registered as it is defined (`DomainError.__init_subclass__`), and the registry
+finds a domain error whose module the receiving process has not imported yet.
+A refusal defined in a service (`InsufficientPoints`) thus reaches the gateway
+as itself and becomes its field-level 4xx; a new one needs no decorator.
 
 Two of them say what became of a request when the broker failed it, and the HTTP
 status is a promise to the caller:
@@ -17,14 +22,63 @@ status is a promise to the caller:
 `broker_failure` is the one place that tells which a low-level exception means.
 """
 import errno
+import importlib
 import socket
 
-from nameko.exceptions import deserialize_to_instance
+import nameko.exceptions
+from nameko.exceptions import deserialize_to_instance, get_module_path
+
+# Where domain errors may be defined: a path outside these is never imported on a message's say-so.
+_OWN_PACKAGES = ("services", "shared")
+
+
+class _Registry(dict):
+    """nameko's registry of the exception classes that cross RPC as themselves, keyed by class path.
+
+    nameko's `deserialize` asks `path in registry`. A domain error raised in a module this process
+    never imported (a service's own, e.g. `services.consultation.cases.Rejected` at the gateway) is
+    found by importing that module, which registers its classes; a path that names anything but a
+    domain error of our own packages stays unknown, and arrives as nameko's RemoteError.
+    """
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or self._find(key) is not None
+
+    def __missing__(self, key):
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def _find(self, key):
+        if not isinstance(key, str) or key.split(".", 1)[0] not in _OWN_PACKAGES:
+            return None
+        module, _, name = key.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            return None
+        if isinstance(found, type) and issubclass(found, DomainError) and get_module_path(found) == key:
+            self[key] = found
+            return found
+        return None
+
+
+# nameko looks the registry up by its module-level name at each call, so replacing it takes effect
+# everywhere; the classes registered before this (nameko's own) are kept.
+if not isinstance(nameko.exceptions.registry, _Registry):
+    nameko.exceptions.registry = _Registry(nameko.exceptions.registry)
 
 
 class DomainError(Exception):
+    """A refusal the caller gets as a problem with `status`. Raised as `cls(message, fields)`: the two
+    are the exception's `args`, which is all that crosses RPC, so a subclass adds no other state."""
     status = 400
     title = "Bad request"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        deserialize_to_instance(cls)
 
     def __init__(self, message, fields=None):
         super().__init__(message, fields or {})
@@ -41,37 +95,34 @@ class DomainError(Exception):
         return self.message
 
 
-@deserialize_to_instance
+deserialize_to_instance(DomainError)
+
+
 class ValidationFailed(DomainError):
     status = 422
     title = "Validation failed"
 
 
-@deserialize_to_instance
 class NotFound(DomainError):
     status = 404
     title = "Not found"
 
 
-@deserialize_to_instance
 class Conflict(DomainError):
     status = 409
     title = "Conflict"
 
 
-@deserialize_to_instance
 class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"
 
 
-@deserialize_to_instance
 class Forbidden(DomainError):
     status = 403
     title = "Forbidden"
 
 
-@deserialize_to_instance
 class BrokerUnavailable(DomainError):
     """503: the message broker could not be reached, so the request was never handed over; nothing was done."""
     status = 503
@@ -79,7 +130,6 @@ class BrokerUnavailable(DomainError):
     retry_after = 5  # seconds; a broker restart takes about this long
 
 
-@deserialize_to_instance
 class OutcomeUnknown(DomainError):
     """504: the request was handed over but no answer came in time; it may have taken effect."""
     status = 504

@@ -97,14 +97,30 @@ def remove_child(parent, code):
     parent.remove_upstream(child_upstream(code))
 
 
+# A department that stops reading must not fill the broker (its disk alarm would block every
+# publisher of the instance): past this many, its oldest facts are dropped, never refused upstream.
+FEED_MAX_LENGTH = 1_000_000
+
+
 def feed_user(management, name, password):
-    """A read-only AMQP user for a superior department: it may declare queues named `feed-<name>.*`,
-    bind them to `facts` and consume them, and nothing else (no publishing, no other exchange)."""
-    own = f"^feed-{name}\\..*$"
-    management._call("PUT", f"users/{quote(f'feed-{name}', safe='')}", {"password": password, "tags": ""})
-    management._call("PUT", f"permissions/{management.vhost}/{quote(f'feed-{name}', safe='')}",
-                     {"configure": own, "write": own, "read": f"^(facts|feed-{name}\\..*)$"})
-    return f"feed-{name}"
+    """A read-only AMQP user for a superior department, and its queue: both named `feed-<name>`.
+
+    The queue is declared and bound to `facts` here, with the management API's own rights, and the
+    user may only read it (basic.get, or basic.consume without declaring). RabbitMQ matches one
+    pattern against exchanges and queues alike, so any configure or write right on a queue name
+    pattern would also let the user declare, and publish to, an exchange of that name: the user
+    gets none, and can declare, bind, publish or delete nothing."""
+    user = f"feed-{name}"
+    path = quote(user, safe="")
+    management._call("PUT", f"queues/{management.vhost}/{path}",
+                     {"durable": True, "auto_delete": False,
+                      "arguments": {"x-queue-type": "quorum", "x-max-length": FEED_MAX_LENGTH,
+                                    "x-overflow": "drop-head"}})
+    management._call("POST", f"bindings/{management.vhost}/e/facts/q/{path}", {"routing_key": "#"})
+    management._call("PUT", f"users/{path}", {"password": password, "tags": ""})
+    management._call("PUT", f"permissions/{management.vhost}/{path}",
+                     {"configure": "", "write": "", "read": f"^{re.escape(user)}$"})
+    return user
 
 
 # What a parent's link reads from a child, and a child's from its parent.

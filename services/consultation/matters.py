@@ -7,7 +7,7 @@ rater must be someone on the register within the caller's scope. A matter is
 handled by its community until it is escalated; then by the street above it
 (`level_code`), whose token must reach that level.
 """
-from services.consultation import cases, rules, store
+from services.consultation import cases, disclosure, rules, store
 from services.consultation.schemas import (ConsultationDeadlineSchema, MatterBackSchema, MatterCreateSchema,
                                            MatterListQuerySchema, MatterRateSchema, MatterSchema, MatterScreenSchema,
                                            MatterSettleSchema, SimilarQuerySchema)
@@ -147,9 +147,13 @@ def back(tx, people, matter_id, data, caller, now):
     return view(tx.one(store.MATTER, (matter_id,)), now)
 
 
-def screen(tx, matter_id, data, caller, now):
+def screen(tx, matter_id, data, caller, now, names_in=None):
     """The committee's (or, once escalated, the street's) answer to a matter; also how deliberation that
-    adopted nothing ends (reject or refer a deliberating matter, which leaves its agenda item)."""
+    adopted nothing ends (reject or refer a deliberating matter, which leaves its agenda item).
+
+    `names_in(text, street)` is the registry's answer whether a text names a resident of the street:
+    a reason escalated to the district is refused if it carries anything personal (see `outgoing`).
+    Without it (the demo loader) nothing can go up to the district."""
     d = load(MatterScreenSchema, data)
     to = rules.SCREENING[d["outcome"]]
     if to == "merged":
@@ -163,6 +167,8 @@ def screen(tx, matter_id, data, caller, now):
         raise Conflict(why, {"outcome": [why]})
     if to == "escalated" and rules.escalate_to(row["level_code"]) is None:
         raise Conflict("a district escalates no further from here", {"outcome": ["escalation ends at the district"]})
+    if to == "escalated" and len(rules.escalate_to(row["level_code"])) == 6:
+        outgoing(d["note"], row["community_code"][:9], names_in)
     values = {"status": to, "actor": caller["actor"], "note": d.get("note"), "referred_to": d.get("referred_to"),
               "duplicate_of": None, "level_code": row["level_code"], "id": matter_id, "now": now,
               "screening_due_at": row["screening_due_at"], "rescreen": False}
@@ -200,6 +206,20 @@ def screen(tx, matter_id, data, caller, now):
             cases.escalate_up(tx, after, d.get("note"))
     tx.publish_facts("matter_screened", facts_out)
     return view(after, now)
+
+
+def outgoing(note, street, names_in):
+    """Refuse a reason for the district that carries anything personal, naming only what kind it is.
+    The registry is asked last (an RPC, which re-runs the worker): most refusals need no answer."""
+    found = disclosure.findings(note)
+    if not found:
+        if names_in is None:
+            raise RuntimeError("a reason for the district is checked against the register: pass names_in")
+        if names_in(note, street):
+            found = [disclosure.NAME]
+    if found:
+        raise ValidationFailed("the reason goes to the district and must carry nothing personal",
+                               {"note": found})
 
 
 def settle(tx, matter_id, data, caller, now, by=None):

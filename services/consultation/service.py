@@ -43,6 +43,10 @@ class ConsultationService:
     def people(self, resident_id, caller):
         return self.registry.account_holder("person", resident_id, caller)
 
+    def names_in(self, text, street):
+        """Whether the text names a resident of the street (the registry says only whether, never who)."""
+        return self.registry.names_in(text, street)["found"]
+
     def people_of(self, resident_ids, caller):
         """Many residents in one question (a roster): each question asked in a transaction costs a re-run."""
         return self.registry.account_holders(resident_ids, caller)
@@ -113,7 +117,7 @@ class ConsultationService:
 
     @command
     def screen_matter(self, matter_id, data, caller):
-        return matters.screen(self.db, matter_id, data, caller, now())
+        return matters.screen(self.db, matter_id, data, caller, now(), self.names_in)
 
     @command
     def rate_matter(self, matter_id, data, caller):

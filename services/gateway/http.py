@@ -4,6 +4,11 @@
 the message broker is never a 500, whichever path it took to get here: a 503 (with Retry-After)
 means nothing was done, a 504 ("Outcome unknown") that the request reached the broker and may have
 taken effect (shared/errors.py says which is which, shared/rpc.py raises them).
+
+`ApiWebServer` is nameko's web server with what every answer needs, routed or not: werkzeug's own
+errors (no route, a method the path does not take, OPTIONS, TRACE) as problem+json, 405 with
+`Allow`, path ids in ASCII digits only, and the headers of `harden` (nosniff everywhere,
+`Cache-Control: no-store` on the API's answers, `WWW-Authenticate: Bearer` on a 401).
 """
 import json
 import logging
@@ -15,7 +20,10 @@ from eventlet.event import Event
 
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import HttpRequestHandler
-from werkzeug.wrappers import Response
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
+from werkzeug.wrappers import Request, Response
 
 from shared import logs
 from shared.errors import RETRY_SAME, DomainError, ValidationFailed, broker_failure, flatten
@@ -36,9 +44,24 @@ class ServiceUnavailable(Exception):
 
 
 class PayloadTooLarge(DomainError):
-    """413: raised here only (never crosses RPC), for routes that answer an oversized body so."""
+    """413: raised here only (never crosses RPC), for a request body over its route's limit."""
     status = 413
     title = "Payload too large"
+
+
+class UnsupportedMediaType(DomainError):
+    """415: a request body of another type than its operation declares (JSON, or an import's CSV)."""
+    status = 415
+    title = "Unsupported media type"
+
+
+def require_type(request, expected):
+    """Refuse a body that says it is something else: a JSON route reading an XML or form body as JSON
+    would accept what no client meant to send as JSON. A body without a Content-Type is refused too."""
+    if request.mimetype != expected:
+        got = request.mimetype or "none"
+        raise UnsupportedMediaType(f"the request body must be {expected}, not {got}",
+                                   {"Content-Type": [f"must be {expected}"]})
 
 
 def problem(status, title, detail, errors=None):
@@ -68,7 +91,7 @@ def csv_download(text, filename):
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def raw_body(request, limit=MAX_BODY, too_large=ValidationFailed):
+def raw_body(request, limit=MAX_BODY, too_large=PayloadTooLarge):
     if request.content_length and request.content_length > limit:
         raise too_large("the request body is too large", {"_body": [f"at most {limit} bytes"]})
     raw = request.get_data(cache=False)
@@ -79,6 +102,8 @@ def raw_body(request, limit=MAX_BODY, too_large=ValidationFailed):
 
 def json_body(request):
     raw = raw_body(request)
+    if raw:   # no body at all is refused below, as not an object
+        require_type(request, "application/json")
     try:
         body = json.loads(raw or b"null")
         # A lone surrogate (\ud800) is valid JSON but not text PostgreSQL can store.
@@ -100,16 +125,16 @@ class ApiHandler(HttpRequestHandler):
     data, so logs, RPC calls and emitted events carry the same id.
     """
 
-    def __init__(self, method, url, **kwargs):
+    def __init__(self, method, url, cacheable=False, **kwargs):
         # A refusal (409, 422, 403...) is an answer, not a fault: nameko logs it as a warning, not
         # with ERROR and a traceback that an operator would chase.
         kwargs.setdefault("expected_exceptions", DomainError)
+        # Whether an answer under /api/v1/ may be kept by a cache: only what carries no personal data.
+        self.cacheable = cacheable
         super().__init__(method, url, **kwargs)
 
     def handle_request(self, request):
-        cid = request.headers.get("X-Correlation-ID", "")
-        if not (0 < len(cid) <= 100 and cid.isprintable()):
-            cid = uuid.uuid4().hex
+        cid = correlation_id(request)
         token = logs.correlation_id.set(cid)
         try:
             request.shallow = False
@@ -128,6 +153,8 @@ class ApiHandler(HttpRequestHandler):
             logs.correlation_id.reset(token)
 
     def response_from_exception(self, exc):
+        if isinstance(exc, HTTPException):   # werkzeug's own (a malformed request), raised in a route
+            return http_problem(exc)
         response = self._problem_for(exc)
         if response.status_code == 503:
             response.headers["Retry-After"] = str(getattr(exc, "retry_after", None) or RETRY_AFTER)
@@ -158,4 +185,86 @@ class ApiHandler(HttpRequestHandler):
         return problem(500, "Internal error", "the request failed; quote the correlation id when reporting it")
 
 
+def correlation_id(request):
+    """The caller's `X-Correlation-ID` if it is a sane one, else a new one."""
+    cid = request.headers.get("X-Correlation-ID", "")
+    return cid if 0 < len(cid) <= 100 and cid.isprintable() else uuid.uuid4().hex
+
+
+def http_problem(exc):
+    """A werkzeug HTTPException (404 no route, 405, 400...) as problem+json, keeping its headers (Allow)."""
+    status = exc.code or 500
+    detail = exc.description or exc.name
+    if status == 405:
+        detail = f"this path takes {', '.join(exc.valid_methods or ())}, not this method"
+    response = problem(status, exc.name, detail)
+    for name, value in exc.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
+class AsciiIntegerConverter(IntegerConverter):
+    """`<int:...>` (every one an id) in ASCII digits only: werkzeug's own takes any Unicode digit
+    (`\\d`), so /residents/６９ or /residents/𝟔𝟗 would find resident 69. No leading zero and at most
+    19 digits, in the pattern itself: a value refused after matching (werkzeug's min and max) would
+    make the path's other methods answer 405 instead of 404."""
+    regex = r"[1-9][0-9]{0,18}"
+
+
+def harden(request, response, cacheable=False):
+    """The headers every answer carries. Browsers must not guess a type (nosniff); an answer under
+    /api/v1/ is kept by no cache unless its route says it carries no personal data (the OpenAPI
+    document, the public results); a 401 says which scheme it wants (RFC 9110 requires it)."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.path.startswith("/api/v1/") and not cacheable:
+        response.headers["Cache-Control"] = "no-store"
+    if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = (
+            'Bearer error="invalid_token"' if request.headers.get("Authorization") else "Bearer")
+    return response
+
+
+class ApiWsgiApp(WsgiApp):
+    """nameko's WSGI app, with routing errors as problems and `harden` on every answer."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        provider = None
+        try:
+            provider, values = self.url_map.bind_to_environ(environ).match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            if (exc.code or 500) < 400:   # a redirect is no error
+                response = exc.get_response(environ)
+            else:
+                cid = correlation_id(request)
+                token = logs.correlation_id.set(cid)
+                try:
+                    response = http_problem(exc)
+                finally:
+                    logs.correlation_id.reset(token)
+                response.headers["X-Correlation-ID"] = cid
+        return harden(request, response, getattr(provider, "cacheable", False))(environ, start_response)
+
+
+class ApiWebServer(WebServer):
+    """The web server of ApiHandler's routes (one per container, as nameko's own)."""
+
+    def make_url_map(self):
+        # A doubled slash is no route (404), not a redirect to one.
+        url_map = Map(converters={"int": AsciiIntegerConverter}, merge_slashes=False)
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            url_map.add(rule)
+        return url_map
+
+    def get_wsgi_app(self):
+        return ApiWsgiApp(self)
+
+
+# Every ApiHandler route is served by it (nameko's entrypoints find their server as a class attribute).
+ApiHandler.server = ApiWebServer()
 api = ApiHandler.decorator

@@ -16,7 +16,7 @@ from nameko.exceptions import RemoteError, UnknownService
 
 from services.gateway import routes
 from services.gateway.declared import BY_NAME
-from services.gateway.http import MAX_BODY, PayloadTooLarge, ServiceUnavailable, api, as_json, raw_body
+from services.gateway.http import MAX_BODY, PayloadTooLarge, ServiceUnavailable, api, as_json, raw_body, require_type
 from services.notification.schemas import ReachQuerySchema
 from shared.errors import DomainError, ValidationFailed, load
 from shared.rpc import ServiceTimeout
@@ -80,6 +80,7 @@ class NotificationRoutes:
     @api("POST", "/api/v1/notification/receipts/<string:provider>")
     def notification_receipts(self, request, provider):
         raw = raw_body(request, RECEIPTS_MAX_BODY, too_large=PayloadTooLarge)
+        require_type(request, "application/json")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

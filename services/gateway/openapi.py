@@ -28,7 +28,18 @@ ERRORS = {str(code): {"description": desc, "content": {"application/problem+json
 
 PROBLEMS = {401: "no or bad token", 403: "role or node scope refuses it", 404: "no such thing in the caller's scope",
             409: "conflicts with the current state", 413: "the request body is too large",
+            415: "the request body is not of the type this operation takes (its Content-Type)",
             422: "invalid fields; see `errors`"}
+
+# A path's <int:...>, as services/gateway/http.py's converter takes it: an id, in ASCII digits.
+ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2 ** 63 - 1}
+
+# What every answer has in common, routes or not (services/gateway/http.py).
+HTTP = ("Every error is `application/problem+json`. A path no operation has answers 404; a path asked with a "
+        "method it does not take answers 405 with `Allow`. Path ids are ASCII digits. Every answer carries "
+        "`X-Content-Type-Options: nosniff` and `X-Correlation-ID`; every answer under /api/v1/ carries "
+        "`Cache-Control: no-store`, except this document and the public results; every 401 carries "
+        "`WWW-Authenticate: Bearer`.")
 
 
 def declared(op):
@@ -43,7 +54,7 @@ def declared(op):
         params = [{"in": "path", "schema": op.path_schema}]
     else:
         params = [{"in": "path", "name": name, "required": True,
-                   "schema": {"type": "integer"} if conv == "int" else {"type": "string"}} for name, conv in op.params]
+                   "schema": ID if conv == "int" else {"type": "string"}} for name, conv in op.params]
     if op.query is not None:
         params.append({"in": "query", "schema": op.query})
     params += op.extra.get("parameters", [])
@@ -60,6 +71,8 @@ def declared(op):
     if op.replayed_ok:
         responses["200"] = {**ok, "description": "a repeat of a request already done: its first result"}
     codes = (AUTH_PROBLEMS if op.permission else ()) + tuple(op.problems) + ALWAYS
+    if op.body is not None or "requestBody" in op.extra:
+        codes += (413, 415)   # every body is read with a size limit and its declared type
     for code in sorted(set(codes)):
         responses[str(code)] = ERRORS.get(str(code)) or {
             "description": PROBLEMS[code], "content": {"application/problem+json": {"schema": "Problem"}}}
@@ -86,7 +99,7 @@ def numeric_bounds(self, field, ret, **kwargs):
 def build(version):
     marshmallow = MarshmallowPlugin()
     spec = APISpec(title="Linli API", version=version, openapi_version="3.0.3", plugins=[marshmallow],
-                   info={"description": "邻里 community governance: registers, hierarchy and feeds of one instance."})
+                   info={"description": "邻里 community governance: registers, hierarchy and feeds of one instance.\n\n" + HTTP})
     marshmallow.converter.add_attribute_function(ecma_pattern)
     marshmallow.converter.add_attribute_function(numeric_bounds)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

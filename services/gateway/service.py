@@ -15,7 +15,7 @@ from services.gateway.imports import ImportRoutes
 from services.gateway.points import PointsRoutes
 from services.gateway.notification import NotificationRoutes
 from services.gateway.aggregates import AggregateRoutes
-from services.gateway.http import api, as_json, problem
+from services.gateway.http import api, as_json
 from shared import health, metrics
 from shared.db import Database
 from shared.errors import RETRY_SAME, Unauthorized
@@ -101,13 +101,12 @@ class GatewayService(ImportRoutes, PointsRoutes,
         body, ctype = metrics.exposition()
         return Response(body, content_type=ctype)
 
-    @api("GET", "/api/v1/openapi.json")
+    @api("GET", "/api/v1/openapi.json", cacheable=True)
     def openapi(self, request):
         return as_json(openapi.build(VERSION))
 
-    @api("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
-    def not_found(self, request, path):
-        return problem(404, "Not found", f"no route for {request.method} /{path}")
+    # No catch-all route: a path no route has answers 404, and a known path asked with a method it does
+    # not take 405 with Allow, both as problems (http.ApiWsgiApp).
 
 
 # Every declared operation (services/*/api.py) becomes a route of its own.

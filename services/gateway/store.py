@@ -7,8 +7,9 @@ INSERT = ("INSERT INTO api_tokens (token_id, token_hash, name, role, node_prefix
 LOOKUP = ("SELECT token_id, name, role, node_prefix, organization_id, resident_id FROM api_tokens "
           "WHERE token_hash = %s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())")
 REVOKE = "UPDATE api_tokens SET revoked_at = now() WHERE token_id = %s AND revoked_at IS NULL"
-LIST = ("SELECT token_id, name, role, node_prefix, organization_id, resident_id, created_at, expires_at, revoked_at "
-        "FROM api_tokens ORDER BY created_at")
+# `expired` by the database's clock, the one LOOKUP refuses an expired token by.
+LIST = ("SELECT token_id, name, role, node_prefix, organization_id, resident_id, created_at, expires_at, revoked_at, "
+        "expires_at IS NOT NULL AND expires_at <= now() AS expired FROM api_tokens ORDER BY created_at")
 
 
 def add(conn, token_id, token, name, role, node_prefix, expires_at=None, organization_id=None, resident_id=None):

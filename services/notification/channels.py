@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -21,6 +22,12 @@ from urllib.parse import unquote, urlsplit
 import eventlet
 import requests
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
+
+from services.notification import egress
 
 __all__ = [
     "HttpProvider",
@@ -78,6 +85,71 @@ def _session():
     session = requests.Session()
     session.headers.update({"User-Agent": USER_AGENT})
     session.auth = _keep_auth
+    return session
+
+
+class _CheckedConnection:
+    """A urllib3 connection that resolves its host once, refuses it unless every address is public (or
+    allowed), and connects to exactly the addresses it checked: nothing resolves the name again between
+    the check and the connection, so DNS rebinding cannot swap an internal address in. TLS still checks
+    the certificate against the name. `egress.Refused` passes through urllib3 and requests as itself."""
+
+    allow = ()
+
+    def _new_conn(self):
+        answers = None
+        try:
+            answers = egress.resolve(self._dns_host.rstrip("."), self.port, self.allow, allowed_gai_family())
+            return _open_socket(answers, self.timeout, self.socket_options)
+        except socket.gaierror as e:
+            raise NameResolutionError(self.host, self, e) from e
+        except socket.timeout as e:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from e
+        except OSError as e:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e
+
+
+def _open_socket(answers, timeout, options):
+    """Connect to the first of `answers` (checked sockaddrs) that takes the connection."""
+    error = None
+    for family, kind, proto, sockaddr in answers:
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in options or ():
+                sock.setsockopt(*option)
+            if isinstance(timeout, (int, float)):
+                sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as e:
+            error = e
+            sock.close()
+    raise error
+
+
+def _checked_session(allow):
+    """A session for webhooks: every connection checked (`_CheckedConnection`), no proxy from the
+    environment (a proxy would resolve and reach the address for us, past the check) and no ~/.netrc."""
+    allow = tuple(allow or ())
+    http_conn = type("CheckedHTTPConnection", (_CheckedConnection, HTTPConnection), {"allow": allow})
+    https_conn = type("CheckedHTTPSConnection", (_CheckedConnection, HTTPSConnection), {"allow": allow})
+    pools = {"http": type("CheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+             "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn})}
+
+    class CheckedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy, **kwargs):
+            raise egress.Refused("webhooks are not sent through a proxy")
+
+    session = requests.Session()
+    session.trust_env = False
+    session.headers.update({"User-Agent": USER_AGENT})
+    session.auth = _keep_auth
+    session.mount("http://", CheckedAdapter())
+    session.mount("https://", CheckedAdapter())
     return session
 
 
@@ -341,14 +413,19 @@ class WebhookChannel:
     connection errors: retried; other statuses (4xx, 3xx, not followed): permanent.
     Every URL is a different receiver, so this channel never raises ProviderDown.
     Messages are posted one after another: a batch can take len(batch) × timeout.
+
+    Only public addresses are called (services/notification/egress.py), checked after resolving
+    the name and connected to as checked; `allow` lists networks an operator allows besides
+    (`WEBHOOK_ALLOW_NETWORKS`). A receiver's answer body is never read: the error a delivery
+    keeps is the status and a fixed reason, so a webhook cannot be used to read what answers there.
     """
 
     name = "webhook"
     channel = "webhook"
 
-    def __init__(self, secret=None, timeout=5.0):
-        self._secret, self.timeout = secret, float(timeout)
-        self.session = _session()
+    def __init__(self, secret=None, timeout=5.0, allow=()):
+        self._secret, self.timeout, self.allow = secret, float(timeout), tuple(allow or ())
+        self.session = _checked_session(self.allow)
 
     def send(self, messages: list[Message]) -> list[Outcome]:
         return [self._send_one(m) for m in messages]
@@ -357,6 +434,10 @@ class WebhookChannel:
         parts = urlsplit(m.to or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             return Outcome(m.ref, False, error="not an http(s) URL", permanent=True)
+        try:   # saved before the rule, or by hand: the same rule as when saved, before any request
+            egress.check_url(m.to, self.allow)
+        except egress.Refused as e:
+            return Outcome(m.ref, False, error=f"refused: the address {_snippet(str(e), 160)}", permanent=True)
         body = _json_bytes({"ref": m.ref, "subject": m.subject, "text": m.text})
         headers = {"Content-Type": "application/json; charset=utf-8", "X-Linli-Delivery": m.ref}
         if self._secret:
@@ -366,8 +447,10 @@ class WebhookChannel:
             with eventlet.Timeout(self.timeout * 2):
                 resp = self.session.post(m.to, data=body, headers=headers, timeout=self.timeout,
                                          allow_redirects=False, stream=True)
-                with resp:   # read at most the start of the answer: a receiver's body is only for the error text
-                    status, start = resp.status_code, resp.raw.read(1024, decode_content=True) or b""
+                with resp:   # closed unread: nothing a receiver answers is kept or shown
+                    status = resp.status_code
+        except egress.Refused as e:   # the name resolved to an address that is not to be called
+            return Outcome(m.ref, False, error=f"refused: {_snippet(str(e), 160)}", permanent=True)
         except (requests.Timeout, eventlet.Timeout):
             return Outcome(m.ref, False, error=f"no answer within {self.timeout:g}s")
         # The errors name the host only: a webhook's path and query may hold the receiver's secret.
@@ -380,8 +463,21 @@ class WebhookChannel:
             return Outcome(m.ref, False, error=f"{type(e).__name__} talking to {parts.hostname}")
         if 200 <= status < 300:
             return Outcome(m.ref, True, provider_ref=m.ref)
-        error = f"HTTP {status} {_snippet(start.decode('utf-8', 'replace'))}".rstrip()
-        return Outcome(m.ref, False, error=error, permanent=not (status >= 500 or status in (408, 429)))
+        return Outcome(m.ref, False, error=f"HTTP {status}: {_webhook_reason(status)}",
+                       permanent=not (status >= 500 or status in (408, 429)))
+
+
+def _webhook_reason(status):
+    """A fixed reason per status class: the receiver's own words are never kept."""
+    if 300 <= status < 400:
+        return "redirects are not followed"
+    if status in (408, 429):
+        return "the receiver is busy, will retry"
+    if status >= 500:
+        return "the receiver failed, will retry"
+    if 400 <= status < 500:
+        return "the receiver refused the message"
+    return "unexpected answer"
 
 
 def build(config) -> dict[str, list]:
@@ -394,5 +490,5 @@ def build(config) -> dict[str, list]:
             adapters[channel] = built
     if config.get("SMTP_URL"):
         adapters["email"] = [SmtpChannel(config["SMTP_URL"], config.get("SMTP_FROM") or "linli@localhost")]
-    adapters["webhook"] = [WebhookChannel(config.get("WEBHOOK_SECRET"))]
+    adapters["webhook"] = [WebhookChannel(config.get("WEBHOOK_SECRET"), allow=config.get("WEBHOOK_ALLOW_NETWORKS"))]
     return adapters

@@ -67,8 +67,8 @@ class DirectiveSchema(Schema):
     title = Text(required=True, validate=TITLE)
     message = Text(required=True, validate=MESSAGE)
     channels = _channels(load_default=lambda: ["inbox", "wechat", "sms"])
-    issued_by = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    approved_by = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    issued_by = Text(required=True, validate=validate.Length(min=1, max=200))
+    approved_by = Text(required=True, validate=validate.Length(min=1, max=200))
 
     class Meta:
         unknown = "exclude"
@@ -201,8 +201,8 @@ class ReachQuerySchema(Schema):
 
 
 class TemplateTextSchema(Schema):
-    subject = fields.String(required=True, metadata={"description": "Jinja2, at most 200 characters"})
-    body = fields.String(required=True, metadata={"description": "Jinja2, at most 5000 characters"})
+    subject = Text(required=True, metadata={"description": "Jinja2, at most 200 characters"})
+    body = Text(required=True, metadata={"description": "Jinja2, at most 5000 characters"})
 
     class Meta:
         unknown = "exclude"

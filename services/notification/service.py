@@ -272,7 +272,8 @@ class NotificationService:
 
     @command
     def set_channel(self, resident_id, data, caller):
-        return subscribers.set_channel(self.db, self.vault, resident_id, data, caller)
+        return subscribers.set_channel(self.db, self.vault, resident_id, data, caller,
+                                       allow=self.config.get("WEBHOOK_ALLOW_NETWORKS") or ())
 
     @command
     def remove_channel(self, resident_id, channel, caller):
@@ -318,7 +319,8 @@ class NotificationService:
 
     @command
     def set_my_channel(self, data, caller):
-        return subscribers.set_channel(self.db, self.vault, subscribers.own(caller), data, caller)
+        return subscribers.set_channel(self.db, self.vault, subscribers.own(caller), data, caller,
+                                       allow=self.config.get("WEBHOOK_ALLOW_NETWORKS") or ())
 
     @command
     def remove_my_channel(self, channel, caller):

@@ -9,7 +9,7 @@ queues and may come before the resident's; a link only moves forward in event ti
 The SMS address is the phone the registry holds, fetched by RPC when a resident is registered
 or their phone changes, and sealed here again. A number the resident gives us themselves wins.
 """
-from services.notification import store
+from services.notification import egress, store
 from services.notification.schemas import PreferencesSchema, SubscriberChannelSetSchema
 from shared.errors import Forbidden, NotFound, ValidationFailed, load
 from shared.scope import in_scope
@@ -141,11 +141,18 @@ def channels(tx, vault, resident_id, caller):
             for r in tx.all(store.CHANNELS_OF, (resident_id,))]
 
 
-def set_channel(tx, vault, resident_id, data, caller):
+def set_channel(tx, vault, resident_id, data, caller, allow=()):
+    """Save an address; a webhook only to a public host (or one in `allow`, WEBHOOK_ALLOW_NETWORKS)."""
     d = load(SubscriberChannelSetSchema, data)
     if d["channel"] == "webhook" and caller.get("role") == "resident":
         # The service posts to it from inside the street's network: staff set webhooks, residents do not.
         raise Forbidden("a webhook is set by a community worker", {"channel": ["residents cannot set webhooks"]})
+    if d["channel"] == "webhook":
+        try:
+            egress.check_url(d["address"], allow)
+        except egress.Refused as exc:
+            raise ValidationFailed("the webhook address is not one this service will call",
+                                   {"address": [str(exc)]}) from None
     subscriber(tx, resident_id, caller, lock=True)
     tx.execute(store.SET_CHANNEL, (resident_id, d["channel"], vault.seal(d["address"], ADDRESS), "given"))
     tx.emit("subscriber_channel_set", {"resident_id": resident_id, "channel": d["channel"], "actor": caller["actor"]})

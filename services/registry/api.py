@@ -23,10 +23,11 @@ def _import(what, rpc, summary):
     return Operation(
         "POST", f"/api/v1/imports/{what}", "registry", rpc, "people:write", summary, PEOPLE, custom=True,
         query=s.ImportQuerySchema, reply=s.ImportReportSchema, body={"type": "string", "format": "binary"},
-        content_type="text/csv", problems=(422,),
+        content_type="text/csv", problems=(413, 415, 422),
         description="The report lists every refused row. A 422 with the report (application/json) means "
-                    "nothing was written; a 422 problem (application/problem+json), that the file (unreadable, "
-                    "or over 64 MB) or the mode was refused as a whole.",
+                    "nothing was written; a 422 problem (application/problem+json), that the file (unreadable) "
+                    "or the mode was refused as a whole. A file over 64 MB is a 413, a body not sent as text/csv "
+                    "a 415.",
         extra={"responses": {"422": {
             "description": "nothing was written (the report says why), or the file or mode was refused",
             "content": {"application/json": {"schema": s.ImportReportSchema},

@@ -7,6 +7,8 @@ party member while not withdrawn, else a volunteer while in a volunteer team,
 else a resident. Reads on behalf of a person's token are audited like any other
 read of a personal record; the service's own look-ups (from events) are not.
 """
+import unicodedata
+
 from services.registry import store
 from services.registry.residency import is_in_scope
 from services.registry.residents import ID, PHONE
@@ -91,6 +93,27 @@ def residents_by_handover_keys(tx, keys):
     except (TypeError, ValueError):
         raise ValidationFailed("bad handover key", {"keys": ["must be hex strings"]})
     return {bytes(r["handover_hash"]).hex(): r["id"] for r in store.residents_by_handover(tx, raw)}
+
+
+MAX_TEXT = 4000
+
+
+def names_in(tx, text, under):
+    """{"found": true} if the text names anyone on the register under `under` (a street, say), in any
+    status: the consultation service's check of a reason that is to leave the street. The answer says
+    only whether, never who, so nothing personal comes back for asking."""
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise ValidationFailed("bad text", {"text": [f"a string of at most {MAX_TEXT} characters"]})
+    if not (isinstance(under, str) and under.isascii() and under.isdigit() and len(under) >= 6):
+        raise ValidationFailed("bad node code", {"under": ["a node code of 6 digits or more"]})
+    return {"found": bool(store.names_in(tx, folded(text), under))}
+
+
+def folded(text):
+    """The text as names are compared with it (store.NAMES_IN folds the names alike): compatibility
+    forms folded, lower case, no spaces, invisible characters or the dots inside names such as 阿依古丽·买买提."""
+    s = unicodedata.normalize("NFKC", text).lower()
+    return "".join(c for c in s if not (c.isspace() or unicodedata.category(c) in ("Cf", "Cc") or c in "·•・."))
 
 
 MAX_CONTACTS = 1000

@@ -10,17 +10,20 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from shared.errors import ValidationFailed
+
 __all__ = [
     "IdNumberError", "IdInfo", "check_character", "normalize_text", "parse_id_number",
     "check_agreement", "age_on", "age_band", "PhoneError", "normalize_phone",
 ]
 
 
-class IdNumberError(ValueError):
+# Refusals (422) as well as ValueErrors: callers name the field, and one that forgets to is still a 4xx.
+class IdNumberError(ValidationFailed, ValueError):
     """A citizen ID number that cannot be accepted; str(exc) is the user-facing message."""
 
 
-class PhoneError(ValueError):
+class PhoneError(ValidationFailed, ValueError):
     """A phone number that cannot be accepted; str(exc) is the user-facing message."""
 
 

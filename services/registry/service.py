@@ -230,6 +230,10 @@ class RegistryService:
         return holders.account_holders(self.db, self.vault, resident_ids, caller)
 
     @command
+    def names_in(self, text, under):
+        return holders.names_in(self.db, text, under)
+
+    @command
     def contacts(self, resident_ids):
         return holders.contacts(self.db, self.vault, resident_ids)
 

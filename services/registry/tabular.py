@@ -13,6 +13,8 @@ import unicodedata
 from datetime import date
 from operator import itemgetter
 
+from shared.errors import ValidationFailed
+
 __all__ = [
     "FileProblem", "KINDS", "Table", "decode", "read",
     "SEX", "RELATION", "RESIDENCE_TYPE", "TAGS", "CATEGORY", "POSTS", "LABELS",
@@ -20,17 +22,15 @@ __all__ = [
 ]
 
 
-class FileProblem(ValueError):
-    """The file as a whole cannot be read; .errors is {field: [messages]} e.g. {"_file": [...]} or {"columns": [...]}"""
+class FileProblem(ValidationFailed, ValueError):
+    """The file as a whole cannot be read; .errors is {field: [messages]} e.g. {"_file": [...]} or {"columns": [...]}
 
-    def __init__(self, message, errors):
-        # Both in args, so the exception survives pickling (RPC, worker pools).
-        super().__init__(message, errors)
-        self.message = message
-        self.errors = errors
+    A refusal (422) wherever it surfaces; message and errors are its args, so it survives pickling and RPC.
+    """
 
-    def __str__(self):
-        return self.message
+    @property
+    def errors(self):
+        return self.fields
 
 
 # canonical key -> (required, accepted header aliases); the first alias is the one

@@ -44,8 +44,9 @@ def tree(base_config):
 
 @pytest.fixture
 def tree_with_consultation(base_config):
-    """The same three instances running the aggregator and consultation services."""
-    yield from _tree(base_config, ["aggregator", "consultation"], [AggregatorService, ConsultationService])
+    """The same three instances running the aggregator and consultation services (with the registry's
+    schema, which a street asks whether a reason for the district names a resident)."""
+    yield from _tree(base_config, ["aggregator", "consultation", "registry"], [AggregatorService, ConsultationService])
 
 
 @pytest.fixture
@@ -361,6 +362,16 @@ def test_a_district_broadcast_reaches_both_streets_once_and_the_counts_come_back
         assert depth == 0, cfg["NODE_CODE"]
 
 
+def registry_names(cfg):
+    """The registry's answer whether a text names a resident of the street (its `names_in` RPC), in-process."""
+    from services.registry import holders
+
+    def names_in(text, street):
+        with transaction(cfg["DATABASE_URL"], "registry", envelope.source_from_config("registry", cfg)) as rtx:
+            return holders.names_in(rtx, text, street)["found"]
+    return names_in
+
+
 def test_an_escalated_matter_goes_up_de_identified_and_its_answer_comes_back_down(tree_with_consultation,
                                                                                  container_factory):
     tree = tree_with_consultation
@@ -381,7 +392,8 @@ def test_an_escalated_matter_goes_up_de_identified_and_its_answer_comes_back_dow
                                             "title": "长海路夜间停车占道", "urgency": "urgent",
                                             "description": "居民陈志强反映：长海路晚上车辆占道，消防通道被堵。"}, worker, now)
         matters.screen(tx, m["id"], {"outcome": "escalate", "note": "涉及市政道路，社区无权处置"}, worker, now)
-        up = matters.screen(tx, m["id"], {"outcome": "escalate", "note": "需区建管委协调道路停车管理"}, street, now)
+        up = matters.screen(tx, m["id"], {"outcome": "escalate", "note": "需区建管委协调道路停车管理"}, street, now,
+                            registry_names(a))
     assert up["status"] == "escalated"
     case_id = f"{STREET_A}:{m['id']}"
     wait_for(lambda: one(d, "SELECT count(*) FROM consultation.cases WHERE case_id = %s", (case_id,)) == 1,
@@ -483,7 +495,8 @@ def test_a_lost_case_and_a_lost_answer_are_asked_for_again_and_taken_once(tree_w
                                                 "title": title, "urgency": "urgent",
                                                 "description": "居民反映情况，社区无权处置。"}, worker, now)
             matters.screen(tx, m["id"], {"outcome": "escalate", "note": "涉及市政道路"}, worker, now)
-            matters.screen(tx, m["id"], {"outcome": "escalate", "note": "需区里协调"}, street, now)
+            matters.screen(tx, m["id"], {"outcome": "escalate", "note": "需区里协调"}, street, now,
+                           registry_names(a))
             if n == 1:
                 lose_last(tx, "cases")          # the second case never reaches the district
         ids.append(m["id"])

@@ -60,11 +60,14 @@ def check_against_document(resp):
 
 @pytest.fixture
 def web_session(web_session):
-    """nameko's HTTP session, holding every answer to the OpenAPI document."""
+    """nameko's HTTP session, holding every answer to the OpenAPI document and failing the test on a 5xx
+    other than the broker's 503/504: a 500 is a fault of ours, never a refusal."""
     send = web_session.request
 
     def request(method, url, *args, **kwargs):
         resp = send(method, url, *args, **kwargs)
+        if resp.status_code >= 500 and resp.status_code not in (503, 504):
+            raise AssertionError(f"{method} {url} answered {resp.status_code}: {resp.text[:500]}")
         check_against_document(resp)
         return resp
     web_session.request = request

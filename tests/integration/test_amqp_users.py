@@ -1,8 +1,8 @@
 """The AMQP users an instance gives others, on the real broker: a department's feed user
 (`linli feed-user add`) and the level above's federation link user (`linli link-user add`).
 
-Real: RabbitMQ (this test's vhost) and its management API. A feed user may bind its own queue to
-`facts` and read it; a link user may do what the federation plugin does on our side and read
+Real: RabbitMQ (this test's vhost) and its management API. A feed user may read its own queue,
+bound to `facts` for it; a link user may do what the federation plugin does on our side and read
 `facts` and `cases` that way. Neither may publish, nor reach any other exchange or queue.
 (tests/e2e runs every federation link of the tree through link users.)
 """
@@ -28,7 +28,7 @@ def assert_no_queue_of_its_own_nor_publishing(uri):
             {"forged": True}, routing_key="registry.x", serializer="json")
 
 
-def test_a_feed_user_reads_facts_and_nothing_else(config):
+def test_a_feed_user_reads_its_queue_and_nothing_else(config):
     apply_topology(config, [])
     name = "mz" + uuid.uuid4().hex[:6]
     result = CliRunner().invoke(cli, ["feed-user", "add", name], env=env_of(config))
@@ -37,23 +37,37 @@ def test_a_feed_user_reads_facts_and_nothing_else(config):
     vhost = config["AMQP_URI"].rsplit("/", 1)[1]
     uri = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
     try:
+        with Connection(config["AMQP_URI"]) as admin:
+            # an exchange of the user's own name pattern, there already: still not the user's to publish to
+            admin.default_channel.exchange_declare(f"{user}.x", "topic", durable=False, auto_delete=True)
+            Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b1", "facts": []},
+                                                                    routing_key="registry.resident_registered",
+                                                                    serializer="json")
         with Connection(uri) as conn:
-            queue = Queue(f"{user}.figures", durable=True)    # declared bare, then bound: the user
-            queue(conn.default_channel).declare()              # may not (re)declare `facts` itself
-            conn.default_channel.queue_bind(queue.name, FACTS.name, "#")
-            with Connection(config["AMQP_URI"]) as admin:
-                Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b1", "facts": []},
-                                                                        routing_key="registry.resident_registered",
-                                                                        serializer="json")
-            message = conn.default_channel.basic_get(queue.name, no_ack=True)
+            channel = conn.default_channel
+            channel.queue_declare(user, passive=True)                      # there, made by `feed-user add`
+            message = channel.basic_get(user, no_ack=True)
             assert message is not None and json.loads(message.body)["batch_id"] == "b1"
-        with Connection(uri) as conn, pytest.raises(AccessRefused):
-            channel = conn.channel()
-            Queue(f"{user}.orders", durable=True)(channel).declare()
-            channel.queue_bind(f"{user}.orders", DIRECTIVES.name, "#")
+        refused = [
+            lambda ch: ch.exchange_declare(f"{user}.x", "topic", passive=False, durable=False, auto_delete=True),
+            lambda ch: ch.exchange_declare(f"{user}.y", "fanout", durable=True),
+            lambda ch: ch.queue_declare(f"{user}.figures", durable=True),
+            lambda ch: ch.queue_bind(user, DIRECTIVES.name, "#"),
+            lambda ch: ch.queue_bind(user, FACTS.name, "registry.#"),
+            lambda ch: ch.queue_delete(user),
+        ]
+        for attempt in refused:
+            with Connection(uri) as conn, pytest.raises(AccessRefused):
+                attempt(conn.channel())
+        for exchange in (f"{user}.x", FACTS.name, ""):
+            with Connection(uri, transport_options={"confirm_publish": True}) as conn, pytest.raises(AccessRefused):
+                Producer(conn.channel(), exchange=Exchange(exchange, type="topic" if exchange else "direct")
+                         ).publish({"forged": True}, routing_key=user if not exchange else "registry.x",
+                                   serializer="json")
         assert_no_queue_of_its_own_nor_publishing(uri)
     finally:
         requests.delete(f"http://127.0.0.1:15672/api/users/{user}", auth=("guest", "guest"), timeout=10)
+        requests.delete(f"http://127.0.0.1:15672/api/queues/{vhost}/{user}", auth=("guest", "guest"), timeout=10)
 
 
 def link_user(config, reader, reader_vhost):

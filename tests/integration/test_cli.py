@@ -106,3 +106,40 @@ def test_import_residents_reports_rows_and_refuses_a_bad_file_whole(cli, sql, tm
     assert "40 row(s) read (gb18030): 40 valid, 0 rejected, 40 registered" in done.output
     assert sql("SELECT count(*) AS n FROM registry.residents")[0]["n"] == 40
     assert '"written": 40' in report.read_text(encoding="utf-8")
+
+
+def test_a_token_is_for_someone_on_the_register_inside_its_prefix(cli, config, demo_tree, sql):
+    from services.registry import residents
+    from services.registry.identity import check_character
+    from shared import envelope
+    from shared.db import transaction
+    from shared.protect import Vault
+    first17 = "31011019580312041"
+    from shared.facts import Signer
+    with transaction(config["DATABASE_URL"], "registry", envelope.source_from_config("registry", config),
+                     Signer.from_config(config)) as tx:
+        rid = residents.register(tx, Vault.from_config(config), {
+            "name": "周桂兰", "id_number": first17 + check_character(first17), "community_code": "310110012001",
+            "residence_type": "registered"},
+            {"actor": "cli", "scope": config["NODE_CODE"], "role": "street_admin"})["id"]
+    for args, refusal in [
+            (["--resident", "999999", "--prefix", "310110012001"], "no resident 999999 on this instance's register"),
+            (["--resident", str(rid), "--prefix", "310110012002"], f"resident {rid} lives in community 310110012001"),
+            (["--role", "organization_leader", "--organization", "999999", "--prefix", "310110012001"],
+             "no organisation 999999")]:
+        role = [] if "--role" in args else ["--role", "resident"]
+        refused = CliRunner().invoke(main, ["token", "create", "--name", "x", *role, *args])
+        assert refused.exit_code != 0 and refusal in refused.output, refused.output
+    assert sql("SELECT count(*) AS n FROM gateway.api_tokens")[0]["n"] == 0
+    made = cli("token", "create", "--name", "周桂兰", "--role", "resident", "--resident", str(rid),
+               "--prefix", "310110012001")
+    assert made.exit_code == 0 and made.output.strip().startswith("lnl_"), made.output
+
+
+def test_token_list_shows_an_expired_token_as_expired(cli, sql):
+    for name in ("还有效", "已过期", "已吊销"):
+        assert cli("token", "create", "--name", name, "--role", "street_admin", "--expires-days", "1").exit_code == 0
+    sql("UPDATE gateway.api_tokens SET expires_at = now() - interval '1 second' WHERE name = '已过期'")
+    sql("UPDATE gateway.api_tokens SET revoked_at = now() WHERE name = '已吊销'")
+    states = {line.split()[-1]: line.split()[-2] for line in cli("token", "list").output.splitlines()}
+    assert states == {"还有效": "active", "已过期": "expired", "已吊销": "revoked"}

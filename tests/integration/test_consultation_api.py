@@ -179,3 +179,16 @@ def test_deadlines_are_set_per_category_by_the_street(api, make_token):
     m = noise.json()
     hours = (datetime.fromisoformat(m["screening_due_at"]) - datetime.fromisoformat(m["raised_at"])).total_seconds()
     assert hours == 12 * 3600
+
+
+def test_a_reason_for_the_district_naming_a_resident_is_refused_by_asking_the_registry(api, sql):
+    resident(api, 41, "周桂兰")
+    mid = api.post("/api/v1/matters", json={**PARKING, "confirm_new": True}).json()["id"]
+    assert api.post(f"/api/v1/matters/{mid}/screen", json={"outcome": "escalate", "note": "需街道协调"}).status_code == 200
+    body = assert_problem(api.post(f"/api/v1/matters/{mid}/screen",
+                                   json={"outcome": "escalate", "note": "居民周桂兰多次反映，需区里协调"}), 422, "note")
+    assert body["errors"]["note"] == ["contains the name of a resident of this street"] and "周桂兰" not in str(body)
+    assert sql("SELECT count(*) AS n FROM consultation.outbox WHERE exchange = 'cases'")[0]["n"] == 0
+    up = api.post(f"/api/v1/matters/{mid}/screen", json={"outcome": "escalate", "note": "需区建管委协调道路停车管理"})
+    assert up.status_code == 200 and up.json()["level_code"] == C1[:6], up.text
+    assert sql("SELECT count(*) AS n FROM consultation.outbox WHERE exchange = 'cases'")[0]["n"] == 1

@@ -334,3 +334,53 @@ def test_an_escalated_matter_is_the_streets_to_deliberate_not_the_communitys(tx)
         tx(deliberation.create_item, {"community_code": C2, "title": "x", "matter_ids": [m["id"]]}, OTHER_WORKER,
            now())
     assert err.value.fields == {"matter_ids.0": [f"no such matter {m['id']}"]}
+
+
+@pytest.fixture
+def registry_names(in_tx, cfg):
+    """The real registry (its `names_in` use case on the test database) with one resident, 陈志强, of C1."""
+    from linli.demo import load_hierarchy
+    from services.registry import holders, residents
+    from services.registry.identity import check_character
+    from shared.protect import Vault
+    rtx = in_tx("registry")
+    rtx(load_hierarchy, STREET)
+    first17 = "31011019580312031"
+    rtx(residents.register, Vault.from_config(cfg), {
+        "name": "陈志强", "id_number": first17 + check_character(first17), "community_code": C1,
+        "residence_type": "registered"}, STREET_ADMIN)
+    return lambda text, street: rtx(holders.names_in, text, street)["found"]
+
+
+@pytest.mark.parametrize("note, found", [
+    ("请区里协调，联系人身份证号31011019580312031X", "contains an ID number"),
+    ("老户籍证件310110580312031仍在使用", "contains an ID number"),                        # the 15-digit form
+    ("居民电话 139 1627-5318，请区里回电", "contains a phone number"),
+    ("可打 +86 13916275318 联系", "contains a phone number"),
+    ("联系电话０２１－６５０１２３４５", "contains a phone number"),                          # full-width landline
+    ("问题出在3号楼2单元501室，需区里协调", "contains an address down to the room"),
+    ("501室漏水影响楼下，需区建管委协调", "contains an address down to the room"),
+    ("居民陈志强多次反映，需区里协调", "contains the name of a resident of this street"),
+    ("居民陈\u200b志 强多次反映", "contains the name of a resident of this street"),        # hidden, spaced
+])
+def test_a_reason_for_the_district_carrying_anything_personal_is_refused_and_nothing_goes_up(tx, q, registry_names,
+                                                                                          note, found):
+    m = raise_(tx)
+    tx(matters.screen, m["id"], {"outcome": "escalate", "note": "需街道协调"}, WORKER, now())
+    with pytest.raises(ValidationFailed) as err:
+        tx(matters.screen, m["id"], {"outcome": "escalate", "note": note}, STREET_ADMIN, now(), registry_names)
+    assert err.value.fields == {"note": [found]}
+    assert not any(part in str(err.value.fields) + err.value.message
+                   for part in ("陈志强", "1391627", "31011019580312", "501"))   # what was found is not repeated
+    assert q("SELECT status, level_code FROM matters WHERE id = %s", (m["id"],))[0] == ("escalated", STREET)
+    assert q("SELECT count(*) FROM outbox WHERE exchange = 'cases'")[0][0] == 0
+
+
+def test_a_clean_reason_goes_up_to_the_district_as_written(tx, q, registry_names):
+    m = raise_(tx)
+    tx(matters.screen, m["id"], {"outcome": "escalate", "note": "需街道协调"}, WORKER, now())
+    note = "涉及市政道路，8号楼前停车位规划需区建管委协调，2024-05-01起已接到12户反映，预算180000元，2室1厅户型为主"
+    up = tx(matters.screen, m["id"], {"outcome": "escalate", "note": note}, STREET_ADMIN, now(), registry_names)
+    assert up["status"] == "escalated" and up["level_code"] == STREET[:6]
+    [(body,)] = q("SELECT body FROM outbox WHERE exchange = 'cases'")
+    assert body["case"]["reason"] == note

@@ -229,3 +229,53 @@ def test_every_notification_operation_answers_as_its_declaration_says(api, confi
                             "Content-Type": "application/json"})
     assert got.status_code == 200 and got.json() == {"applied": 0, "ignored": 0, "waiting": 1}
     assert_problem(api.get(f"{N}/notification/templates/Every-Notice"), 422, "code")
+
+
+@pytest.mark.parametrize("form", ["http://127.0.0.1:{port}/api/v1/nodes", "http://2130706433:{port}/api/v1/nodes",
+                                  "http://0x7f.1:{port}/api/v1/nodes", "http://[::ffff:127.0.0.1]:{port}/api/v1/nodes",
+                                  "http://localhost:{port}/api/v1/nodes", "http://169.254.169.254/latest/meta-data/"])
+def test_a_worker_cannot_point_a_webhook_inside(api, config, sql, make_token, form):
+    """Issue 19's SSRF, saving: a community worker's webhook to the gateway itself is a 422 on `address`."""
+    rid = register(api, "150", "周建平", "13912340150")
+    subscribed_with_phone(sql, rid)
+    worker = api.as_(make_token("community_worker", prefix=C1, name="社区工作者"))
+    port = config["WEB_SERVER_ADDRESS"].rsplit(":", 1)[1]
+    body = assert_problem(worker.put(f"{N}/subscribers/{rid}/channels",
+                                     json={"channel": "webhook", "address": form.format(port=port)}), 422, "address")
+    assert "inside the network" in body["errors"]["address"][0]
+    assert [c["channel"] for c in worker.get(f"{N}/subscribers/{rid}/channels").json()] == ["sms"]
+
+
+def test_a_webhook_saved_before_the_rule_cannot_read_an_internal_service(api, config, sql, make_token):
+    """Issue 19's SSRF, sending: webhooks already stored pointing at the gateway and at a loopback listener
+    (as saved before the rule) are refused by the real sender; no request reaches the listener and the
+    deliveries' errors hold a fixed reason, nothing of what answers there."""
+    from shared.protect import Vault
+    from tests.integration.providers import WebhookReceiver
+    gateway, hooked = (register(api, seq, name, phone) for seq, name, phone in
+                       (("151", "吴晓红", "13912340151"), ("152", "冯志明", "13912340152")))
+    for rid in (gateway, hooked):
+        subscribed_with_phone(sql, rid)
+    vault = Vault.from_config(config)
+    with WebhookReceiver() as hooks:
+        for rid, url in ((gateway, f"http://{config['WEB_SERVER_ADDRESS']}/api/v1/nodes"),
+                         (hooked, hooks.url_for("/linli"))):
+            sql("INSERT INTO notification.subscriber_channels (resident_id, channel, address_cipher, source) "
+                "VALUES (%s, 'webhook', %s, 'given')", (rid, vault.seal(url, "notification.address")))
+        checker = api.as_(make_token("street_admin", name="李明"))
+        bid = api.post(f"{N}/broadcasts", json={"prefix": C1, "title": "燃气检修", "message": "明日上午燃气检修。",
+                                                "channels": ["webhook"], "request_id": "ssrf-1"}).json()["id"]
+        api.post(f"{N}/broadcasts/{bid}/submit")
+        assert checker.post(f"{N}/broadcasts/{bid}/approve").status_code == 200
+
+        def settled():
+            items = api.get(f"{N}/broadcasts/{bid}/deliveries", params={"status": "failed"}).json()["items"]
+            mine = {d["resident_id"]: d for d in items if d["resident_id"] in (gateway, hooked)}
+            return len(mine) == 2 and mine
+        failed = wait_for(settled, message="both webhook deliveries to fail")
+        assert hooks.received == []
+    for d in failed.values():
+        assert d["error"] == "refused: the address must not point inside the network: 127.0.0.1 is a loopback address"
+        assert d["attempts"] == 1                               # refused for good, not retried
+    errors = [r["error"] for r in sql("SELECT error FROM notification.deliveries WHERE channel = 'webhook'")]
+    assert not any(e and ("310110" in e or "{" in e or "nodes" in e) for e in errors)

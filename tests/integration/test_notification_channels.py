@@ -15,6 +15,7 @@ import time
 import eventlet
 import pytest
 
+from services.notification import channels as channels_mod, egress
 from services.notification.channels import (
     HttpProvider,
     Message,
@@ -30,6 +31,7 @@ from tests.integration.providers import FakeProvider, LocalSmtp, WebhookReceiver
 
 TYPHOON = "台风“梅花”预计今晚登陆，请关好门窗。"
 SECRET = "w" * 40
+LOCAL = ("127.0.0.1/32",)   # the local stand-in receivers; what WEBHOOK_ALLOW_NETWORKS would say
 
 
 def msg(ref, to="+8613800000001", subject="通知", text=TYPHOON):
@@ -92,7 +94,7 @@ def test_netrc_credentials_are_never_applied(provider, hooks, tmp_path, monkeypa
     monkeypatch.setenv("NETRC", str(netrc))
     assert HttpProvider("alpha", "sms", provider.url, "tok-1", timeout=5).send([msg(1)])[0].ok
     assert provider.requests[0]["headers"]["Authorization"] == "Bearer tok-1"
-    assert WebhookChannel().send([msg(2, to=hooks.url)])[0].ok
+    assert WebhookChannel(allow=LOCAL).send([msg(2, to=hooks.url)])[0].ok
     assert "Authorization" not in hooks.received[0]["headers"]
 
 
@@ -319,7 +321,7 @@ def hooks():
 
 
 def test_webhook_posts_signed_json(hooks):
-    out = WebhookChannel(SECRET).send([msg(21, to=hooks.url_for("/linli"), subject="防汛")])
+    out = WebhookChannel(SECRET, allow=LOCAL).send([msg(21, to=hooks.url_for("/linli"), subject="防汛")])
     assert out == [Outcome("21", True, provider_ref="21")]
     (got,) = hooks.received
     assert got["path"] == "/linli"
@@ -331,27 +333,118 @@ def test_webhook_posts_signed_json(hooks):
 
 
 def test_webhook_without_secret_is_unsigned(hooks):
-    assert WebhookChannel().send([msg(1, to=hooks.url)])[0].ok
+    assert WebhookChannel(allow=LOCAL).send([msg(1, to=hooks.url)])[0].ok
     assert "X-Linli-Signature" not in hooks.received[0]["headers"]
 
 
-def test_webhook_reads_only_the_start_of_a_big_error_answer():
+def serve(app):
+    listener = eventlet.listen(("127.0.0.1", 0))
+    return listener.getsockname()[1], eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False)
+
+
+@pytest.mark.parametrize("status", ["502 Bad Gateway", "404 Not Found", "200 OK"])
+def test_webhook_never_reads_or_keeps_the_receivers_answer(status):
     def app(environ, start_response):
         environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        start_response("502 Bad Gateway", [("Content-Type", "text/plain")])
-        return (b"x" * 65536 for _ in range(1000))          # 64 MB, streamed
+        start_response(status, [("Content-Type", "application/json")])
+        yield b'{"nodes": [{"code": "310110012001", "name": "internal"}]}'
+        yield from (b"x" * 65536 for _ in range(1000))          # then 64 MB, streamed
 
-    listener = eventlet.listen(("127.0.0.1", 0))
-    server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False)
+    port, server = serve(app)
     try:
-        (o,) = WebhookChannel(timeout=2).send([msg(1, to=f"http://127.0.0.1:{listener.getsockname()[1]}/")])
-        assert not o.ok and not o.permanent and o.error.startswith("HTTP 502 xxx") and len(o.error) < 220
+        started = time.monotonic()
+        (o,) = WebhookChannel(timeout=2, allow=LOCAL).send([msg(1, to=f"http://127.0.0.1:{port}/")])
+        assert time.monotonic() - started < 2                   # closed unread, not drained
     finally:
         server.kill()
+    expected = {"502 Bad Gateway": Outcome("1", False, error="HTTP 502: the receiver failed, will retry"),
+                "404 Not Found": Outcome("1", False, error="HTTP 404: the receiver refused the message",
+                                         permanent=True),
+                "200 OK": Outcome("1", True, provider_ref="1")}[status]
+    assert o == expected
+
+
+def test_webhook_follows_no_redirect():
+    hit, answer = [], []
+
+    def inside(environ, start_response):
+        hit.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b"internal"]
+
+    def redirecting(environ, start_response):
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response(answer[-1], [("Location", f"http://127.0.0.1:{inside_port}/api/v1/nodes")])
+        return [b""]
+
+    inside_port, inside_server = serve(inside)
+    port, server = serve(redirecting)
+    try:
+        for status in ("307 Temporary Redirect", "302 Found", "301 Moved Permanently", "308 Permanent Redirect"):
+            answer.append(status)
+            (o,) = WebhookChannel(timeout=2, allow=LOCAL).send([msg(1, to=f"http://127.0.0.1:{port}/hook")])
+            assert o == Outcome("1", False, error=f"HTTP {status[:3]}: redirects are not followed", permanent=True)
+    finally:
+        server.kill()
+        inside_server.kill()
+    assert hit == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/api/v1/nodes", "http://2130706433:{port}/",
+                                 "http://0x7f.1:{port}/", "http://[::ffff:127.0.0.1]:{port}/",
+                                 "http://localhost:{port}/"])
+def test_webhook_to_an_inside_address_is_refused_before_any_request(hooks, url):
+    """The SSRF of issue 19, at the channel: a URL saved before the rule (or by hand) is refused when sent."""
+    (o,) = WebhookChannel(timeout=2).send([msg(1, to=url.format(port=hooks.port))])
+    assert not o.ok and o.permanent and o.error.startswith("refused: ") and "inside the network" in o.error
+    assert hooks.received == []
+
+
+def test_dns_rebinding_cannot_swap_in_loopback(hooks, monkeypatch):
+    """The name answers a public address first and 127.0.0.1 after: the channel resolves once, checks,
+    and connects to what it checked, so the second answer is never asked for and nothing reaches the
+    loopback listener. (Connecting to the public address is stubbed: it refuses, as if down.)"""
+    real_getaddrinfo, real_open = socket.getaddrinfo, channels_mod._open_socket
+    asked, connected = [], []
+
+    def rebinding(host, port, family=0, kind=0, *rest):
+        if host != "hooks.example.org":
+            return real_getaddrinfo(host, port, family, kind, *rest)
+        asked.append(host)
+        ip = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    def recording(answers, timeout, options):
+        connected.extend(sa for _, _, _, sa in answers)
+        if any(sa[0] == "93.184.215.14" for _, _, _, sa in answers):
+            raise ConnectionRefusedError("stub: the public receiver is down")
+        return real_open(answers, timeout, options)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(channels_mod, "_open_socket", recording)
+    channel = WebhookChannel(timeout=2)
+    url = f"http://hooks.example.org:{hooks.port}/linli"
+    (first,) = channel.send([msg(1, to=url)])
+    assert first == Outcome("1", False, error="cannot connect to hooks.example.org")   # retried later
+    assert asked == ["hooks.example.org"] and connected == [("93.184.215.14", hooks.port)]
+    (retry,) = channel.send([msg(1, to=url)])   # a retry resolves afresh, and the new answer is checked
+    assert retry == Outcome("1", False, error="refused: hooks.example.org resolves to a loopback address",
+                            permanent=True)
+    assert len(asked) == 2 and connected == [("93.184.215.14", hooks.port)]
+    assert hooks.received == []
+
+
+def test_webhook_ignores_proxy_settings_from_the_environment(hooks, monkeypatch):
+    """A proxy would resolve and reach the address itself, past the check: webhooks go direct."""
+    with WebhookReceiver() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        monkeypatch.setenv("http_proxy", proxy.base_url)
+        assert WebhookChannel(timeout=2, allow=LOCAL).send([msg(1, to=hooks.url)])[0].ok
+        assert proxy.received == [] and len(hooks.received) == 1
 
 
 def test_webhook_failures(hooks):
-    channel = WebhookChannel(SECRET, timeout=2)
+    channel = WebhookChannel(SECRET, timeout=2, allow=LOCAL)
     hooks.fail_next(1, status=500)
     server_error = channel.send([msg(1, to=hooks.url)])[0]
     assert not server_error.ok and not server_error.permanent and "HTTP 500" in server_error.error

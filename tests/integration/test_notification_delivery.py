@@ -26,6 +26,7 @@ ADMIN = {"actor": "token:a:王建国", "scope": STREET, "role": "street_admin"}
 CHECKER = {"actor": "token:b:李明", "scope": STREET, "role": "street_admin"}
 THIRD = {"actor": "token:c:张伟", "scope": STREET, "role": "street_admin"}
 NODES = {STREET: "长海路街道", C1: "长海一村", C2: "长海二村"}
+LOCAL = ("127.0.0.1/32",)   # the local webhook receiver, allowed as WEBHOOK_ALLOW_NETWORKS would
 
 
 def nodes(code):
@@ -69,7 +70,7 @@ def sms():
 
 def make_sender(vault, sms_servers=(), smtp=None, rates=None, **kw):
     adapters = {"sms": [channels.HttpProvider(s.name, "sms", s.url, s.token, timeout=2) for s in sms_servers],
-                "webhook": [channels.WebhookChannel(secret="w" * 32)]}
+                "webhook": [channels.WebhookChannel(secret="w" * 32, allow=LOCAL)]}
     if smtp is not None:
         adapters["email"] = [channels.SmtpChannel(smtp.url, "noreply@changhai.example.cn")]
     kw.setdefault("retry_base", 0.01)
@@ -291,7 +292,8 @@ def test_email_goes_through_real_smtp_and_webhooks_are_signed(tx, q, vault, conn
     people(tx, vault, n=2, phone=False)
     tx(subscribers.set_channel, vault, 1, {"channel": "email", "address": "wang.xiuying@example.cn"}, ADMIN)
     with LocalSmtp() as smtp, WebhookReceiver() as hooks:
-        tx(subscribers.set_channel, vault, 2, {"channel": "webhook", "address": hooks.url_for("/linli")}, ADMIN)
+        tx(subscribers.set_channel, vault, 2, {"channel": "webhook", "address": hooks.url_for("/linli")}, ADMIN,
+           allow=LOCAL)
         tx(triggers.meeting, meeting_event(ids=[1, 2]), now(), 19)
         drain(make_sender(vault, smtp=smtp), conn)
         mail = smtp.messages[0].message

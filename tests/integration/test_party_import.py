@@ -249,11 +249,13 @@ def test_import_over_the_api(api, sql, make_token):
     listed = api.get("/api/v1/party-members").json()["items"]
     assert sorted(m["resident_id"] for m in listed) == sorted(ids)
     assert {(m["report_status"], m["party_org"]["name"]) for m in listed} == {("reported", "第一党支部")}
-    again = api.post("/api/v1/imports/party-members", params={"mode": "valid_rows"}, data=data)
+    again = api.post("/api/v1/imports/party-members", params={"mode": "valid_rows"}, data=data,
+                     headers={"Content-Type": "text/csv"})
     assert again.status_code == 422 and again.json()["rejected"] == 3 and again.json()["written"] == 0
     analyst = api.as_(make_token("district_analyst", prefix="310110"))
     assert analyst.post("/api/v1/imports/party-members", data=data).status_code == 403
-    bad_mode = api.post("/api/v1/imports/party-members", params={"mode": "most"}, data=data)
+    bad_mode = api.post("/api/v1/imports/party-members", params={"mode": "most"}, data=data,
+                        headers={"Content-Type": "text/csv"})
     assert bad_mode.status_code == 422 and "mode" in bad_mode.json()["errors"]
     assert sql("SELECT count(*) AS n FROM registry.party_members")[0]["n"] == 3
     spec = api.get("/api/v1/openapi.json").json()

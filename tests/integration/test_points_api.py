@@ -10,6 +10,7 @@ sends the balance after them, signed; a handover published twice to the broker c
 every test the ledger balances.
 """
 import json
+import threading
 from datetime import timedelta
 
 import psycopg
@@ -307,3 +308,51 @@ def test_every_points_route_answers_as_the_document_says(api, categories):
     assert csv.headers["Content-Type"] == "text/csv; charset=utf-8" and "3.00" in csv.text
     taken = api.post(f"{P}/evaluation", json={"year": year - 1})
     assert taken.status_code == 201 and taken.json()["snapshot"] is True, taken.text
+
+
+def account_with(api, seq, hours):
+    """A resident's account holding hours × 10 points, verified."""
+    rid = resident(api, seq)
+    account_id = api.post(f"{P}/accounts", json={"resident_id": rid}).json()["id"]
+    record = log(api, rid, hours=hours).json()["id"]
+    assert api.post(f"{P}/records/{record}/verify", json={}).json()["points"] == int(hours) * 10
+    return account_id
+
+
+def stock(api, reward_id):
+    return next(r["stock"] for r in api.get(f"{P}/rewards").json()["items"] if r["id"] == reward_id)
+
+
+def test_a_redemption_over_the_balance_is_a_409_that_changes_nothing(api, categories):
+    # InsufficientPoints is raised in the points service; it once crossed RPC as a RemoteError, a 500.
+    account_id = account_with(api, 21, "3")                                             # 30 points
+    reward_id = api.post(f"{P}/rewards", json={"name": "环保购物袋", "kind": "material", "points_cost": 20,
+                                               "stock": 5}).json()["id"]
+    refused = api.post(f"{P}/redemptions", json={"account_id": account_id, "reward_id": reward_id, "quantity": 2})
+    body = assert_problem(refused, 409, "amount")
+    assert body["errors"]["amount"] == ["only 30 points are available"]
+    assert api.get(f"{P}/accounts/{account_id}").json()["balance"] == 30
+    assert stock(api, reward_id) == 5
+
+
+def test_of_two_redemptions_racing_for_the_same_points_one_wins_and_the_other_is_a_409(api, categories):
+    account_id = account_with(api, 22, "3")                                             # 30 points
+    reward_id = api.post(f"{P}/rewards", json={"name": "社区食堂餐券", "kind": "material", "points_cost": 20,
+                                               "stock": 5}).json()["id"]
+    start, answers = threading.Barrier(2), [None, None]
+
+    def redeem(i):
+        start.wait()
+        answers[i] = api.post(f"{P}/redemptions", json={"account_id": account_id, "reward_id": reward_id,
+                                                        "request_id": f"race-{i}"})
+
+    threads = [threading.Thread(target=redeem, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    lost = next(a for a in answers if a.status_code == 409)
+    assert assert_problem(lost, 409, "amount")["errors"]["amount"] == ["only 10 points are available"]
+    assert api.get(f"{P}/accounts/{account_id}").json()["balance"] == 10
+    assert stock(api, reward_id) == 4

@@ -1,6 +1,6 @@
 """SQL behind other services' questions: who holds an account (one or many), who arrived with a handover."""
 
-__all__ = ["account_holder", "account_holders", "residents_by_handover", "phones"]
+__all__ = ["account_holder", "account_holders", "residents_by_handover", "phones", "names_in"]
 
 HOLDERS = """
 SELECT r.id AS resident_id, r.name, r.community_code, r.grid_code, r.status, r.pseudonym, r.id_cipher,
@@ -17,6 +17,14 @@ MANY_HOLDERS = HOLDERS + "WHERE r.id = ANY(%s) ORDER BY r.id"
 PHONES = ("SELECT id, community_code, phone_cipher FROM residents WHERE id = ANY(%s) AND status = 'active' "
           "AND phone_cipher IS NOT NULL")
 BY_HANDOVER = "SELECT id, handover_hash FROM residents WHERE handover_hash = ANY(%s) AND status = 'active'"
+# Each name folded as holders.names_in folds the text (NFKC, lower case, no spaces or name dots); one
+# character is no name to look for (it would be found in any text).
+NAMES_IN = r"""
+SELECT EXISTS (
+    SELECT 1 FROM (SELECT lower(regexp_replace(normalize(name, NFKC), '[[:space:]·•・.]', '', 'g')) AS folded
+                   FROM residents WHERE starts_with(community_code, %(under)s)) r
+    WHERE char_length(r.folded) >= 2 AND strpos(%(text)s, r.folded) > 0) AS found
+"""
 
 
 def account_holder(tx, resident_id):
@@ -29,6 +37,10 @@ def account_holders(tx, resident_ids):
 
 def residents_by_handover(tx, hashes):
     return tx.all(BY_HANDOVER, (hashes,))
+
+
+def names_in(tx, text, under):
+    return tx.one(NAMES_IN, {"text": text, "under": under})["found"]
 
 
 def phones(tx, ids):
