@@ -32,9 +32,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False, default=str)
 
 
+class RefusalsWithoutTraceback(logging.Filter):
+    """nameko logs an expected exception (a DomainError: a 401, 403, 409, 422 answered to the caller)
+    with its traceback; a refusal is an answer, not a fault, so its line keeps the message only and
+    nobody chases a traceback that points at no bug."""
+
+    def filter(self, record):
+        if record.name == "nameko.containers" and str(record.msg).startswith("(expected)"):
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def configure(level="INFO", **static):
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(static))
+    handler.addFilter(RefusalsWithoutTraceback())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
