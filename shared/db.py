@@ -22,7 +22,6 @@ import functools
 import logging
 
 import psycopg
-from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from psycopg.rows import dict_row
 from prometheus_client import Counter
@@ -73,7 +72,6 @@ def pool_config(cfg, service):
             "timeout": float(cfg.get("DB_POOL_TIMEOUT_SECONDS", 10.0))}
 
 
-@deserialize_to_instance
 class DatabaseUnavailable(DomainError):
     """503: no connection could be had (the pool stayed busy, or the server is full or away)."""
     status = 503
@@ -109,7 +107,6 @@ class RpcInTransaction(RuntimeError):
     """A remote call was about to be made while a transaction holds a connection."""
 
 
-@deserialize_to_instance
 class TooManyRemoteCalls(DomainError):
     """503: a worker asked for more than MAX_DEFERRALS remote answers with its transaction open.
 

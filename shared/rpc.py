@@ -35,7 +35,6 @@ from kombu.exceptions import ChannelError
 from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import Publisher, UndeliverableMessage, get_producer
 from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, PERSISTENT
-from nameko.exceptions import deserialize_to_instance
 
 from shared.db import Database, RpcInTransaction
 from shared.errors import RETRY_SAME, BrokerUnavailable, OutcomeUnknown, broker_failure
@@ -46,7 +45,6 @@ DEFAULT_TIMEOUT = 10.0
 CONNECT_RETRIES = 2  # a refused connection is tried again this often (nothing was sent; it is safe)
 
 
-@deserialize_to_instance
 class ServiceTimeout(OutcomeUnknown):
     """504: the service was asked and did not answer within the deadline; the change may have been made."""
 
