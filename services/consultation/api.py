@@ -19,6 +19,7 @@ MATTER, ITEM = f"{MATTERS}/<int:matter_id>", f"{ITEMS}/<int:item_id>"
 MEETING, DECISION = f"{MEETINGS}/<int:meeting_id>", f"{DECISIONS}/<int:decision_id>"
 ACT = (404, 409, 422)   # an action on a thing by id: not there (or not in scope), not now, or invalid
 COMMUNITY = dict(scope="body:community_code")
+UNDER = (404, 422)      # a listing under a node code the registry does not hold: 404, not an empty page
 
 
 def _matter_action(action, body, summary):
@@ -39,11 +40,12 @@ OPERATIONS = [
               replayed_ok=True, problems=ACT, **COMMUNITY),
     Operation("GET", MATTERS, "consultation", "search_matters", READ,
               "Matters in scope, newest first (overdue, escalated, by status or category)", TAG,
-              query=s.MatterListQuerySchema, reply=s.MatterPageSchema, scope="query:under"),
+              query=s.MatterListQuerySchema, reply=s.MatterPageSchema, scope="query:under", problems=UNDER),
     # `similar` is no int, so it never meets `matters/<int:matter_id>`.
     Operation("GET", f"{MATTERS}/similar", "consultation", "similar_matters", READ,
               "Open matters of a community and category that read alike: back one instead of raising anew", TAG,
-              query=s.SimilarQuerySchema, reply=s.SimilarMatterListSchema, scope="query:community_code"),
+              query=s.SimilarQuerySchema, reply=s.SimilarMatterListSchema, scope="query:community_code",
+              problems=UNDER),
     Operation("GET", MATTER, "consultation", "get_matter", READ, "A matter and its history", TAG,
               reply=s.MatterDetailSchema, problems=(404,)),
     _matter_action("back", s.MatterBackSchema, "A resident backs an open matter; each resident counts once"),
@@ -109,12 +111,12 @@ OPERATIONS = [
     Operation("GET", "/api/v1/consultation/figures", "consultation", "figures", "consultation:figures",
               "Settlement, on-time and satisfaction rates per community and category (no one named)", TAG,
               query=s.FiguresQuerySchema, reply=s.ConsultationFiguresSchema, scope="query:under",
-              name="consultation_figures"),
+              name="consultation_figures", problems=UNDER),
     # 公示 is for every resident: no token is asked for, and the service shows nothing personal.
     Operation("GET", "/api/v1/public/results", "consultation", "public_results", None,
               "Published results (公示) of a street or community: vote, attendance by role, progress and "
               "satisfaction, nothing personal. Public: no token.", TAG,
-              query=s.PublicQuerySchema, reply=s.PublicResultPageSchema, caller=False),
+              query=s.PublicQuerySchema, reply=s.PublicResultPageSchema, caller=False, problems=UNDER),
 
     # -- cases escalated from the streets below (at a district) ------------------------------------
     Operation("GET", "/api/v1/cases", "consultation", "list_cases", READ,

@@ -11,8 +11,8 @@ from services.consultation import rules, store
 from services.consultation.deliberation import agenda_item_in_scope, meeting_in_scope, tally
 from services.consultation.schemas import (DecisionCreateSchema, DecisionSchema, DecisionTaskCreateSchema,
                                            ResultPublishSchema, TaskProgressSchema)
-from shared.errors import Conflict, NotFound, ValidationFailed, load
-from shared.scope import forbid, in_scope
+from shared.errors import Conflict, ValidationFailed, load
+from shared.scope import missing, visible
 
 _decision = DecisionSchema()
 
@@ -28,12 +28,8 @@ def _move_matters(tx, item_id, to, actor, note=None):
 
 
 def _in_scope(tx, decision_id, caller, for_update=False):
-    row = tx.one(store.DECISION_FOR_UPDATE if for_update else store.DECISION, (decision_id,))
-    if row is None:
-        raise NotFound(f"no decision {decision_id}", {"id": [f"no decision {decision_id}"]})
-    if not in_scope(row["community_code"], caller):
-        forbid(f"decision {decision_id}", caller, "id")
-    return row
+    return visible(tx.one(store.DECISION_FOR_UPDATE if for_update else store.DECISION, (decision_id,)), caller,
+                   missing("decision", decision_id))
 
 
 def view(tx, row):
@@ -100,11 +96,8 @@ def add_task(tx, decision_id, data, caller):
 
 def progress(tx, task_id, data, caller):
     d = load(TaskProgressSchema, data)
-    task = tx.one(store.TASK_FOR_UPDATE, (task_id,))
-    if task is None:
-        raise NotFound(f"no task {task_id}", {"id": [f"no task {task_id}"]})
-    if not in_scope(task["community_code"], caller):
-        forbid(f"task {task_id}", caller, "id")
+    task = visible(tx.one(store.TASK_FOR_UPDATE, (task_id,)), caller,
+                   missing("task", task_id))
     last = tx.one(store.LAST_TASK_UPDATE, (task_id,))
     if last is not None and (last["progress"], last["note"]) == (d["progress"], d["note"]):
         return {**view(tx, tx.one(store.DECISION, (task["decision_id"],))), "replayed": True}  # a retry

@@ -14,10 +14,11 @@ from services.consultation.schemas import (AgendaItemCreateSchema, AgendaOptionC
                                            MeetingAttendanceSchema, MeetingCancelSchema, MeetingCloseSchema,
                                            MeetingCreateSchema, MeetingMoveSchema, MeetingSchema, MeetingTallySchema,
                                            MeetingVoteSchema, TallyQuerySchema)
-from shared import facts
+from shared import clock, facts
 from shared.db import unique_races
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
-from shared.scope import forbid, in_scope
+from shared.errors import Conflict, NotFound, ValidationFailed, load
+from shared.nodes import live
+from shared.scope import first_of, forbid, in_scope, missing, visible
 
 _meeting = MeetingSchema()
 _tally = MeetingTallySchema()
@@ -28,19 +29,18 @@ RACES = {"options_agenda_item_id_title_key": ("title", "the item already has an 
 
 
 def agenda_item_in_scope(tx, item_id, caller, for_update=False, field="agenda_item_id"):
-    row = tx.one(store.AGENDA_ITEM_FOR_UPDATE if for_update else store.AGENDA_ITEM, (item_id,))
-    if row is None:
-        raise NotFound(f"no agenda item {item_id}", {field: [f"no agenda item {item_id}"]})
-    if not in_scope(row["community_code"], caller):
-        forbid(f"agenda item {item_id}", caller, field)
-    return row
+    return visible(tx.one(store.AGENDA_ITEM_FOR_UPDATE if for_update else store.AGENDA_ITEM, (item_id,)), caller,
+                   missing("agenda item", item_id, field))
 
 
-def create_item(tx, data, caller, now):
-    """Take matters screened for deliberation into one agenda item."""
+def create_item(tx, data, caller, now, nodes=None):
+    """Take matters screened for deliberation into one agenda item (of a live community: `nodes` as for
+    matters_mod.raise_matter)."""
     d = load(AgendaItemCreateSchema, data)
     if not in_scope(d["community_code"], caller):
         forbid(d["community_code"], caller, "community_code")
+    if nodes is not None:
+        live(nodes, d["community_code"], "community_code", clock.local_date(now), level="community")
     ids = sorted(set(d["matter_ids"]))
     rows = tx.all(store.MATTERS_FOR_UPDATE, (ids,))
     problems = {}
@@ -91,12 +91,8 @@ def add_option(tx, item_id, data, caller, now):
 # -- meetings --------------------------------------------------------------------------------
 
 def meeting_in_scope(tx, meeting_id, caller, for_update=False):
-    row = tx.one(store.MEETING_FOR_UPDATE if for_update else store.MEETING, (meeting_id,))
-    if row is None:
-        raise NotFound(f"no meeting {meeting_id}", {"id": [f"no meeting {meeting_id}"]})
-    if not in_scope(row["community_code"], caller):
-        forbid(f"meeting {meeting_id}", caller, "id")
-    return row
+    return visible(tx.one(store.MEETING_FOR_UPDATE if for_update else store.MEETING, (meeting_id,)), caller,
+                   missing("meeting", meeting_id))
 
 
 def _meeting_view(tx, row):
@@ -137,15 +133,13 @@ def roster_on_register(people_of, roster, caller):
     if not ids:
         return
     answer = people_of(ids, caller)
-    forbidden, not_found = set(answer["forbidden"]), set(answer["not_found"])
+    not_found = set(answer["not_found"])  # a resident outside the scope among them, as the registry answers
     problems, first = {}, None
     for n, p in enumerate(roster):
         rid = p.get("resident_id")
         if rid is None:
             continue
-        if rid in forbidden:
-            kind, why = Forbidden, f"resident {rid} lies outside this token's scope {caller['scope']}"
-        elif rid in not_found:
+        if rid in not_found:
             kind, why = NotFound, f"no resident {rid}"
         elif answer["holders"][str(rid)]["status"] != "active":
             kind, why = ValidationFailed, f"resident {rid} is {answer['holders'][str(rid)]['status']}"
@@ -157,14 +151,18 @@ def roster_on_register(people_of, roster, caller):
         raise first("residents on the roster must be on the active register within this token's scope", problems)
 
 
-def schedule(tx, people_of, data, caller, now):
+def schedule(tx, people_of, data, caller, now, nodes=None):
+    """A meeting of a live community (`nodes` as for matters_mod.raise_matter, asked before the
+    transaction opens) with open agenda items of it and a roster on the register."""
     d = load(MeetingCreateSchema, data)
     if not in_scope(d["community_code"], caller):
         forbid(d["community_code"], caller, "community_code")
+    if nodes is not None:
+        live(nodes, d["community_code"], "community_code", clock.local_date(now), level="community")
     if d.get("request_id"):
         first = tx.one(store.MEETING_BY_REQUEST, (d["request_id"],))
         if first is not None:
-            return {**get(tx, first["id"], caller), "replayed": True}
+            return {**get(tx, first_of(first, d["request_id"], caller)["id"], caller), "replayed": True}
     _ahead(d["starts_at"], now)
     if d["quorum"] > len(d["roster"]):
         raise ValidationFailed("the quorum is larger than the roster",
@@ -177,7 +175,8 @@ def schedule(tx, people_of, data, caller, now):
     roster_on_register(people_of, d["roster"], caller)
     inserted = tx.one(store.ADD_MEETING, {**d, "request_id": d.get("request_id"), "actor": caller["actor"]})
     if inserted is None:  # the same request, committed meanwhile by a concurrent retry
-        return {**get(tx, tx.one(store.MEETING_BY_REQUEST, (d["request_id"],))["id"], caller), "replayed": True}
+        first = first_of(tx.one(store.MEETING_BY_REQUEST, (d["request_id"],)), d["request_id"], caller)
+        return {**get(tx, first["id"], caller), "replayed": True}
     meeting_id = inserted["id"]
     for i in items:
         tx.execute(store.ADD_MEETING_ITEM, (meeting_id, i["id"]))

@@ -11,19 +11,23 @@ from datetime import date, datetime, time, timedelta
 from services.consultation import rules, store
 from services.consultation.schemas import FiguresQuerySchema, PublicQuerySchema, PublicResultPageSchema
 from shared.errors import ValidationFailed, load
+from shared.nodes import known, known_in
 from shared.scope import under
 
 _public = PublicResultPageSchema()
 
 
-def figures(tx, query, caller, now):
+def figures(tx, query, caller, now, nodes=None):
     q = load(FiguresQuerySchema, query)
+    prefix = under(q, caller)
+    if nodes is not None:
+        known_in(nodes, q, "under")
     today = now.date()
     since = q.get("since") or date(today.year, 1, 1)
     until = q.get("until") or today + timedelta(days=1)
     if until <= since:
         raise ValidationFailed("an empty period", {"until": [f"must be after {since}"]})
-    params = {"under": under(q, caller), "category": q.get("category"),
+    params = {"under": prefix, "category": q.get("category"),
               "since": datetime.combine(since, time(), now.tzinfo),
               "until": datetime.combine(until, time(), now.tzinfo)}
     groups, scores = {}, {}
@@ -40,8 +44,10 @@ def figures(tx, query, caller, now):
     return {"rows": rows, "total": total}
 
 
-def public_results(tx, query):
+def public_results(tx, query, nodes=None):
     q = load(PublicQuerySchema, query)
+    if nodes is not None:
+        known(nodes, q["under"], "under")
     rows = tx.all(store.PUBLIC_RESULTS, {"under": q["under"], "after": q["after"], "limit": q["limit"]})
     items = []
     for r in rows:

@@ -13,8 +13,9 @@ from services.consultation.schemas import (ConsultationDeadlineSchema, MatterBac
                                            MatterSettleSchema, SimilarQuerySchema)
 from shared import clock, facts, streams
 from shared.db import unique_races
-from shared.errors import Conflict, DomainError, NotFound, ValidationFailed, load
-from shared.scope import forbid, in_scope, under
+from shared.errors import Conflict, DomainError, ValidationFailed, load
+from shared.nodes import known, live
+from shared.scope import first_of, forbid, in_scope, missing, under, visible
 
 _matter = MatterSchema()
 
@@ -61,19 +62,20 @@ def resident(people, resident_id, caller, field):
 
 def matter_in_scope(tx, matter_id, caller, for_update=False, handling=False):
     """The matter, if the caller reaches its community (or, to act on it, the level handling it)."""
-    row = tx.one(store.MATTER_FOR_UPDATE if for_update else store.MATTER, (matter_id,))
-    if row is None:
-        raise NotFound(f"no matter {matter_id}", {"id": [f"no matter {matter_id}"]})
-    code = row["level_code"] if handling else row["community_code"]
-    if not in_scope(code, caller):
+    row = visible(tx.one(store.MATTER_FOR_UPDATE if for_update else store.MATTER, (matter_id,)), caller,
+                  missing("matter", matter_id))
+    # The caller sees the matter (its community is theirs): the level handling it now is theirs or not.
+    if handling and not in_scope(row["level_code"], caller):
         forbid(f"matter {matter_id} (handled at {row['level_code']})", caller, "id")
     return row
 
 
-def similar(tx, query, caller):
+def similar(tx, query, caller, nodes=None):
     q = load(SimilarQuerySchema, query)
     if not in_scope(q["community_code"], caller):
         forbid(q["community_code"], caller, "community_code")
+    if nodes is not None:
+        known(nodes, q["community_code"], "community_code")
     return {"items": _similar(tx, q["community_code"], q["category"], q["text"])}
 
 
@@ -84,14 +86,19 @@ def _similar(tx, community_code, category, text):
              "similarity": round(float(r["similarity"]), 3)} for r in rows]
 
 
-def raise_matter(tx, people, data, caller, now):
+def raise_matter(tx, people, data, caller, now, nodes=None):
+    """`nodes(code)` is the registry's answer on a node (its get_node): the community must be live today.
+    Asked before the transaction opens, so it costs no re-run. Without it (the demo loader, raising
+    matters in communities it has just made) the community is not checked."""
     d = load(MatterCreateSchema, data)
     if not in_scope(d["community_code"], caller):
         forbid(d["community_code"], caller, "community_code")
+    if nodes is not None:
+        live(nodes, d["community_code"], "community_code", clock.local_date(now), level="community")
     if d.get("request_id"):
         first = tx.one(store.MATTER_BY_REQUEST, (d["request_id"],))
         if first is not None:
-            return _replay(first, d, now)
+            return _replay(first, d, caller, now)
     if d.get("raiser_resident_id") is not None:
         holder = resident(people, d["raiser_resident_id"], caller, "raiser_resident_id")
         if holder["community_code"][:9] != d["community_code"][:9]:
@@ -112,7 +119,7 @@ def raise_matter(tx, people, data, caller, now):
               "settle_due_at": settle_due, "similar_to": alike[0]["id"] if alike else None}
     inserted = tx.one(store.ADD_MATTER, values)
     if inserted is None:  # the same request id, committed meanwhile by a concurrent retry
-        return _replay(tx.one(store.MATTER_BY_REQUEST, (d["request_id"],)), d, now)
+        return _replay(tx.one(store.MATTER_BY_REQUEST, (d["request_id"],)), d, caller, now)
     row = tx.one(store.MATTER, (inserted["id"],))
     history(tx, row, 1, "raised", None, caller["actor"])
     tx.emit("matter_raised", event(row, channel=row["channel"], urgency=row["urgency"],
@@ -121,7 +128,8 @@ def raise_matter(tx, people, data, caller, now):
     return view(row, now)
 
 
-def _replay(first, d, now):
+def _replay(first, d, caller, now):
+    first_of(first, d["request_id"], caller)
     if (first["community_code"], first["category"], first["title"]) != (d["community_code"], d["category"],
                                                                         d["title"]):
         raise Conflict(f"request id {d['request_id']} was already used for another matter",
@@ -281,9 +289,12 @@ def get(tx, matter_id, caller, now):
                                                                                           (matter_id,))]}
 
 
-def search(tx, query, caller, now):
+def search(tx, query, caller, now, nodes=None):
     q = load(MatterListQuerySchema, query)
-    rows = tx.all(store.LIST_MATTERS, {"under": under(q, caller), "status": q.get("status"),
+    prefix = under(q, caller)
+    if nodes is not None and q.get("under"):
+        known(nodes, q["under"], "under")
+    rows = tx.all(store.LIST_MATTERS, {"under": prefix, "status": q.get("status"),
                                        "category": q.get("category"), "overdue": q["overdue"],
                                        "screening_overdue": q["screening_overdue"],
                                        "escalated": q["escalated"], "after": q["after"], "limit": q["limit"]})

@@ -47,6 +47,11 @@ class ConsultationService:
         """Whether the text names a resident of the street (the registry says only whether, never who)."""
         return self.registry.names_in(text, street)["found"]
 
+    def nodes(self, code):
+        """A node as the registry has it (NotFound if it holds none): what a matter, item or meeting names
+        must be live, and what a query reads under must exist."""
+        return self.registry.get_node(code)
+
     def people_of(self, resident_ids, caller):
         """Many residents in one question (a roster): each question asked in a transaction costs a re-run."""
         return self.registry.account_holders(resident_ids, caller)
@@ -97,11 +102,11 @@ class ConsultationService:
 
     @command
     def raise_matter(self, data, caller):
-        return matters.raise_matter(self.db, self.people, data, caller, now())
+        return matters.raise_matter(self.db, self.people, data, caller, now(), nodes=self.nodes)
 
     @command
     def similar_matters(self, query, caller):
-        return matters.similar(self.db, query, caller)
+        return matters.similar(self.db, query, caller, nodes=self.nodes)
 
     @command
     def get_matter(self, matter_id, caller):
@@ -109,7 +114,7 @@ class ConsultationService:
 
     @command
     def search_matters(self, query, caller):
-        return matters.search(self.db, query, caller, now())
+        return matters.search(self.db, query, caller, now(), nodes=self.nodes)
 
     @command
     def back_matter(self, matter_id, data, caller):
@@ -135,7 +140,7 @@ class ConsultationService:
 
     @command
     def create_agenda_item(self, data, caller):
-        return deliberation.create_item(self.db, data, caller, now())
+        return deliberation.create_item(self.db, data, caller, now(), nodes=self.nodes)
 
     @command
     def get_agenda_item(self, item_id, caller):
@@ -147,7 +152,7 @@ class ConsultationService:
 
     @command
     def schedule_meeting(self, data, caller):
-        return deliberation.schedule(self.db, self.people_of, data, caller, now())
+        return deliberation.schedule(self.db, self.people_of, data, caller, now(), nodes=self.nodes)
 
     @command
     def get_meeting(self, meeting_id, caller):
@@ -203,8 +208,8 @@ class ConsultationService:
 
     @command
     def figures(self, query, caller):
-        return figures.figures(self.db, query, caller, now())
+        return figures.figures(self.db, query, caller, now(), nodes=self.nodes)
 
     @command
     def public_results(self, query):
-        return figures.public_results(self.db, query)
+        return figures.public_results(self.db, query, nodes=self.nodes)

@@ -67,7 +67,7 @@ OPERATIONS = [
                body=s.BroadcastDraftSchema, status=201, scope="body:prefix", location=B + "/{id}",
                replayed_ok=True, problems=(404, 409, 422)),
     _broadcast("GET", B, "list_broadcasts", "notification:read", "Emergency broadcasts in scope, newest first",
-               query=s.BroadcastListQuerySchema, reply=BroadcastPage, scope="query:under"),
+               query=s.BroadcastListQuerySchema, reply=BroadcastPage, scope="query:under", problems=(404, 422)),
     _broadcast("GET", f"{B}/<int:broadcast_id>", "get_broadcast", "notification:read",
                "A broadcast with its versions, log and roll-up: at a street its own deliveries per community; "
                "at a district or city, reach and reads per street and per community as the streets reported "
@@ -97,7 +97,7 @@ OPERATIONS = [
     # `reach` is no int, so it never meets `notices/<int:notice_id>`.
     _notification("GET", "/api/v1/notices/reach", "reach", "notification:read",
                   "How many active subscribers a target reaches, per community, before anything is sent", None,
-                  name="notice_reach", query=s.ReachQuerySchema, custom=True,
+                  name="notice_reach", query=s.ReachQuerySchema, custom=True, problems=(404, 422),
                   extra={"responses": {"200": {"description": "ok",
                                                "content": {"application/json": {"schema": REACH}}}}}),
     _notification("GET", "/api/v1/notices/<int:notice_id>", "get_notice", "notification:read",

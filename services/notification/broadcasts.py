@@ -23,9 +23,10 @@ import uuid
 from services.notification import fanout, rules, store
 from services.notification.schemas import (BroadcastDraftSchema, BroadcastEditSchema, BroadcastListQuerySchema,
                                            BroadcastReasonSchema, DeliveryQuerySchema, DeliverySchema, DirectiveSchema)
-from shared import facts, outbox, streams
+from shared import clock, facts, outbox, streams
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
 from shared.messaging import DIRECTIVES
+from shared.nodes import known_in, why_not_live
 from shared.scope import forbid, in_scope, under
 
 DIRECTIVE_ROUTING_KEY = "broadcast.emergency"
@@ -78,13 +79,18 @@ def rollup(tx, notice_id):
 
 
 def area(nodes, prefix, caller, field="prefix"):
-    """The area's name, if the registry knows a node with this code and the token reaches it."""
+    """The area's name, if the registry knows a node with this code, it is not retired, and the token reaches it."""
     if not in_scope(prefix, caller):
         forbid(prefix, caller, field)
     try:
-        return nodes(prefix)["name"]
+        node = nodes(prefix)
     except NotFound:
         raise ValidationFailed("unknown area", {field: [f"no node {prefix} in the registry"]})
+    # Nobody lives in a retired community any more: a notice there would reach no one, and say nothing.
+    why = why_not_live({"code": prefix, **node}, clock.today())
+    if why:
+        raise ValidationFailed("the area is retired", {field: [why]})
+    return node["name"]
 
 
 def _in_scope(tx, broadcast_id, caller, lock=True):
@@ -211,6 +217,7 @@ def report_acknowledgements(tx, today):
     published = 0
     for b in tx.all(store.DIRECTIVE_BROADCASTS):
         tx.one(store.BROADCAST_FOR_UPDATE, (b["id"],))  # one reporter at a time, even on the first report
+        tx.execute(store.ACKNOWLEDGED_THROUGH, (b["id"],))
         reported = {r["community_code"]: r for r in tx.all(store.REPORTED, (b["id"],))}
         out = []
         for c in rollup(tx, b["notice_id"])["communities"]:
@@ -250,9 +257,12 @@ def get(tx, broadcast_id, caller):
     return _view(tx, _in_scope(tx, broadcast_id, caller, lock=False))
 
 
-def list_broadcasts(tx, query, caller):
+def list_broadcasts(tx, query, caller, nodes=None):
     q = load(BroadcastListQuerySchema, query)
-    rows = tx.all(store.BROADCASTS, {"under": under(q, caller), "status": q.get("status"),
+    prefix = under(q, caller)
+    if nodes is not None:
+        known_in(nodes, q, "under")
+    rows = tx.all(store.BROADCASTS, {"under": prefix, "status": q.get("status"),
                                      "after": q["after"] or None, "limit": q["limit"]})
     items = [_view(tx, r, full=False) for r in rows]
     return {"items": items, "next": items[-1]["id"] if len(items) == q["limit"] else None}

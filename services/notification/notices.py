@@ -44,7 +44,11 @@ def organization_notice(tx, organizations, organization_id, data, caller, now, d
         raise Forbidden("a leader notifies their own organisation's members",
                         {"organization_id": ["not the organisation this token leads"]})
     d = load(OrganizationNoticeCreateSchema, data)
-    org = organizations(organization_id, caller)  # the registry answers NotFound/Forbidden by scope
+    org = organizations(organization_id, caller)  # NotFound from the registry, for one outside the scope too
+    if org.get("status") == "dissolved":
+        # A dissolution ends every membership: the notice would reach no one, and say nothing of it.
+        raise ValidationFailed("the organisation is dissolved", {"organization_id": [
+            f"organisation {organization_id} was dissolved on {org.get('status_on')}"]})
     notice = {"trigger_key": _key(caller, d["request_id"]), "kind": "targeted", "category": "organizations",
               "priority": "normal", "template_code": "organization_notice", "scope_code": org["community_code"],
               "context": {"organization": org["name"], "notice": d["notice"]},

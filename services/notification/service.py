@@ -264,7 +264,7 @@ class NotificationService:
 
     @command
     def reach(self, target):
-        return subscribers.reach(self.db, target)
+        return subscribers.reach(self.db, target, nodes=self.nodes)
 
     @command
     def get_channels(self, resident_id, caller):
@@ -377,7 +377,7 @@ class NotificationService:
 
     @command
     def list_broadcasts(self, query, caller):
-        return broadcasts.list_broadcasts(self.db, query, caller)
+        return broadcasts.list_broadcasts(self.db, query, caller, nodes=self.nodes)
 
     @command
     def broadcast_deliveries(self, broadcast_id, query, caller):

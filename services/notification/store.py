@@ -243,9 +243,21 @@ READER = ("SELECT s.name, coalesce(p.locale, 'zh') AS locale FROM subscribers s 
           "LEFT JOIN preferences p USING (resident_id) WHERE s.resident_id = %s")
 
 # -- directives up and down -------------------------------------------------------------------
-DIRECTIVE_BROADCASTS = ("SELECT id, directive_id, notice_id FROM broadcasts WHERE directive_id IS NOT NULL "
-                        "AND notice_id IS NOT NULL AND created_at > now() - interval '7 days' "
-                        "AND status IN ('sending', 'sent') ORDER BY id")
+# Cancelled ones too: their people were targeted (broadcasts.rollup counts them), some reached before the
+# cancel, and an inbox message delivered by then can still be read; left out, the level above never
+# heard of what the street's own figures show.
+# In its first week every pass looks; after it, only when a delivery changed since the last look. The
+# margin: a delivery's updated_at is its transaction's start, which may lie before a look that did not
+# see it yet committed, so a change is looked at again for ten minutes after it.
+DIRECTIVE_BROADCASTS = """
+SELECT b.id, b.directive_id, b.notice_id FROM broadcasts b
+WHERE b.directive_id IS NOT NULL AND b.notice_id IS NOT NULL AND b.status IN ('sending', 'sent', 'cancelled')
+  AND (b.created_at > now() - interval '7 days' OR b.acknowledged_through IS NULL
+       OR EXISTS (SELECT 1 FROM deliveries d WHERE d.notice_id = b.notice_id
+                  AND d.updated_at > b.acknowledged_through - interval '10 minutes'))
+ORDER BY b.id
+"""
+ACKNOWLEDGED_THROUGH = "UPDATE broadcasts SET acknowledged_through = now() WHERE id = %s"
 REPORTED = ("SELECT community_code, targeted, reached, read FROM acknowledgement_reports "
             "WHERE broadcast_id = %s FOR UPDATE")
 SET_REPORTED = ("INSERT INTO acknowledgement_reports (broadcast_id, community_code, targeted, reached, read) "

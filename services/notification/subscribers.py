@@ -12,6 +12,7 @@ or their phone changes, and sealed here again. A number the resident gives us th
 from services.notification import egress, store
 from services.notification.schemas import PreferencesSchema, SubscriberChannelSetSchema
 from shared.errors import Forbidden, NotFound, ValidationFailed, load
+from shared.nodes import known
 from shared.scope import in_scope
 
 ADDRESS = "notification.address"  # associated data of sealed addresses (the sender opens them)
@@ -93,10 +94,13 @@ def phone_changed(env):
     return env["type"] == "resident_registered" or "phone" in (env["payload"].get("changed") or ())
 
 
-def reach(tx, target):
-    """How many active subscribers a target reaches, per community (before anything is sent)."""
+def reach(tx, target, nodes=None):
+    """How many active subscribers a target reaches, per community (before anything is sent). The area
+    must be a node the registry holds (`nodes`, its get_node): a typo is a 404, not nobody reached."""
     if not target.get("prefix") or not str(target["prefix"]).isdigit():
         raise ValidationFailed("a target needs a node-code prefix", {"prefix": ["digits of a node code"]})
+    if nodes is not None:
+        known(nodes, target["prefix"], "prefix")
     rows = tx.all(store.COUNT_TARGET, {"prefix": target["prefix"], "tags": list(target.get("tags") or []),
                                        "roles": list(target.get("roles") or []), "ids": None,
                                        "organization_id": target.get("organization_id")})

@@ -11,11 +11,12 @@ event handlers act as the instance itself (`system_caller`).
 """
 from decimal import Decimal
 
-from services.points import ledger, rules, store
+from services.points import ledger, reported, rules, store
 from services.points.schemas import (AccountListQuerySchema, PointsAccountOpenSchema, PointsAccountSchema,
                                      StatementLineSchema, StatementQuerySchema)
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
-from shared.scope import forbid, in_scope, under  # noqa: F401  (records, redemptions and evaluation use them here)
+from shared.nodes import known_in
+from shared.scope import missing, under, visible  # noqa: F401  (evaluation uses `under` from here)
 
 _account = PointsAccountSchema()
 _lines = StatementLineSchema(many=True)
@@ -52,11 +53,10 @@ def ensure(tx, holders, kind, ref_id, caller, field, holder=None):
     """
     row = tx.one(store.ACCOUNT_OF_RESIDENT if kind == "person" else store.ACCOUNT_OF_ORGANIZATION, (ref_id,))
     if row is not None:
-        if not in_scope(row["community_code"], caller):
-            forbid(f"account {row['id']}", caller, field)
-        return row, False
+        # An account outside the scope answers as its holder would: as a resident (or organisation) not there.
+        return visible(row, caller, missing("resident" if kind == "person" else "organisation", ref_id, field)), False
     if holder is None:
-        holder = holders(kind, ref_id, caller)  # raises NotFound / Forbidden from the registry
+        holder = holders(kind, ref_id, caller)  # raises the registry's NotFound, for one outside the scope too
     if kind == "person" and holder["status"] != "active":
         raise ValidationFailed("the resident is not on the active register",
                                {field: [f"resident {ref_id} is {holder['status']}"]})
@@ -91,11 +91,10 @@ def open_account(tx, holders, data, caller):
 def account_in_scope(tx, account_id, caller, for_update=False):
     not_for_leaders(caller, "read or spend people's points")
     row = tx.one(store.ACCOUNT + (" FOR UPDATE" if for_update else ""), (account_id,))
-    if row is None or row["kind"] not in ("person", "organization"):
-        raise NotFound(f"no points account {account_id}", {"account_id": [f"no account {account_id}"]})
-    if not in_scope(row["community_code"], caller):
-        forbid(f"account {account_id}", caller, "account_id")
-    return row
+    if row is not None and row["kind"] not in ("person", "organization"):
+        row = None   # the ledger's own accounts (issuance, held, redeemed) are no one's to read or spend
+    return visible(row, caller,
+                   NotFound(f"no points account {account_id}", {"account_id": [f"no account {account_id}"]}))
 
 
 def view(tx, row):
@@ -111,10 +110,13 @@ def get(tx, account_id, caller):
     return view(tx, account_in_scope(tx, account_id, caller))
 
 
-def search(tx, query, caller):
+def search(tx, query, caller, nodes=None):
     not_for_leaders(caller, "list accounts")
     q = load(AccountListQuerySchema, query)
-    rows = tx.all(store.LIST_ACCOUNTS, {"under": under(q, caller), "member_category": q.get("member_category"),
+    prefix = under(q, caller)
+    if nodes is not None:
+        known_in(nodes, q, "under")
+    rows = tx.all(store.LIST_ACCOUNTS, {"under": prefix, "member_category": q.get("member_category"),
                                         "after": q["after"], "limit": q["limit"]})
     items = [view(tx, r) for r in rows]
     return {"items": items, "next": rows[-1]["id"] if len(rows) == q["limit"] else None}
@@ -137,12 +139,13 @@ def require_active(row, field="account_id"):
 
 def refresh(tx, holders, resident_id, instance_code):
     """Re-read a holder after a registry change (a move inside the street, a report, a placement)."""
-    row = tx.one(store.ACCOUNT_OF_RESIDENT, (resident_id,))
+    row = tx.one(store.ACCOUNT_OF_RESIDENT + " FOR UPDATE", (resident_id,))
     if row is None:
         return None
     holder = holders("person", resident_id, system_caller(instance_code))
     values = {**_holder_values("person", holder), "id": row["id"]}
     tx.execute(store.REFRESH_ACCOUNT, values)
+    reported.restate(tx, row, {**row, **values})
     if values["community_code"] != row["community_code"]:
         tx.emit("points_account_moved", {**_event(row), "from_community_code": row["community_code"],
                                          "community_code": values["community_code"]})

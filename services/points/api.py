@@ -16,6 +16,7 @@ P = "/api/v1/points"
 # Posting a batch locks and posts up to 5000 records in one transaction.
 BATCH_VERIFY_TIMEOUT = 60
 CHANGE = (404, 409, 422)
+UNDER = (404, 422)  # a listing under a node code the registry does not hold: 404, not an empty page
 
 
 def _op(method, path, rpc, permission, summary, **kwargs):
@@ -26,7 +27,7 @@ EVALUATION = _op(
     "GET", "/evaluation", "evaluation", "points:read",
     "The year's standings, ranked per community and party branch (live until the snapshot)",
     query=s.EvaluationQuerySchema, reply=s.EvaluationSchema, scope="query:under", custom=True,
-    name="point_evaluation",
+    name="point_evaluation", problems=UNDER,
     extra={"responses": {"200": {
         "description": "JSON, or with format=csv a UTF-8 CSV (with BOM) download",
         "content": {"application/json": {"schema": s.EvaluationSchema},
@@ -62,7 +63,7 @@ OPERATIONS = [
     _op("GET", "/accounts", "search_accounts", "points:read",
         "Points accounts in scope, with balance, held points, verified hours and stars",
         query=s.AccountListQuerySchema, reply=s.PointsAccountPageSchema, scope="query:under",
-        name="search_point_accounts"),
+        name="search_point_accounts", problems=UNDER),
     _op("POST", "/accounts", "open_account", "points:write",
         "Open the account of a resident or an organisation (or answer the one that exists)",
         body=s.PointsAccountOpenSchema, reply=s.PointsAccountResultSchema, status=201,
@@ -79,7 +80,7 @@ OPERATIONS = [
     _op("GET", "/records", "search_records", "points:read",
         "Service records in scope (an organisation's leader sees its organisation's only)",
         query=s.RecordListQuerySchema, reply=s.ServiceRecordPageSchema, scope="query:under",
-        name="search_service_records"),
+        name="search_service_records", problems=UNDER),
     _op("POST", "/records", "create_record", "points:write",
         "Claim or log a service record; it waits for verification", body=s.ServiceRecordCreateSchema,
         reply=s.ServiceRecordResultSchema, status=201, location=P + "/records/{id}", replayed_ok=True,
@@ -105,7 +106,7 @@ OPERATIONS = [
 
     # -- redemptions ------------------------------------------------------------------------------
     _op("GET", "/redemptions", "search_redemptions", "points:read", "Redemptions in scope",
-        query=s.RedemptionListQuerySchema, reply=s.RedemptionPageSchema, scope="query:under"),
+        query=s.RedemptionListQuerySchema, reply=s.RedemptionPageSchema, scope="query:under", problems=UNDER),
     _op("POST", "/redemptions", "request_redemption", "points:write",
         "Redeem points for a reward: the points are held until fulfilment or cancellation",
         body=s.RedemptionCreateSchema, reply=s.RedemptionResultSchema, status=201,

@@ -13,6 +13,7 @@ import io
 from services.points import accounts, rules, store
 from services.points.schemas import EvaluationQuerySchema, EvaluationSchema, EvaluationSnapshotSchema
 from shared.errors import Conflict, Forbidden, ValidationFailed, load
+from shared.nodes import known_in
 from shared import clock
 
 _evaluation = EvaluationSchema()
@@ -40,10 +41,12 @@ def standings(tx, year, under):
     return sorted(ranked.values(), key=lambda r: (r["community_code"], r["community_rank"], r["account_id"]))
 
 
-def report(tx, query, caller):
+def report(tx, query, caller, nodes=None):
     accounts.not_for_leaders(caller, "read the evaluation")
     q = load(EvaluationQuerySchema, query)
     under = accounts.under(q, caller)
+    if nodes is not None:
+        known_in(nodes, q, "under")
     taken = tx.one(store.EVALUATION, (q["year"],))
     rows = tx.all(store.EVALUATION_ROWS, (q["year"], under)) if taken else standings(tx, q["year"], under)
     view = _evaluation.dump({"year": q["year"], "snapshot": taken is not None,

@@ -10,12 +10,13 @@ batch, all in the caller's transaction.
 from datetime import timedelta
 from decimal import Decimal
 
-from services.points import accounts, ledger, rules, store
+from services.points import accounts, ledger, reported, rules, store
 from services.points.schemas import (RecordBatchVerifySchema, RecordListQuerySchema, RecordReverseSchema,
                                      RecordVerifySchema, RecordVoidSchema, ServiceRecordCreateSchema,
                                      ServiceRecordSchema)
-from shared import facts
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared.nodes import known_in
+from shared.scope import first_of, in_scope, visible
 from shared import clock
 
 _record = ServiceRecordSchema()
@@ -28,12 +29,6 @@ def _event(r, **extra):
             "community_code": r["community_code"], "category_code": r["category_code"],
             "served_on": r["served_on"].isoformat(), "hours": str(r["hours"]), "status": r["status"],
             "organization_id": r["organization_id"], **extra}
-
-
-def _fact(fact_type, r, points, delta, day):
-    return facts.fact(fact_type, r["community_code"], day, subject=r["pseudonym"], delta=delta,
-                      category=r["category_code"], points=points, hours=float(r["hours"]),
-                      member_category=r["member_category"])
 
 
 def _rule_on(tx, category_code, day, field="served_at"):
@@ -93,8 +88,7 @@ def create(tx, holders, data, caller, pending_days, now=None):
 
 
 def _replay(first, d, caller):
-    if not accounts.in_scope(first["community_code"], caller):
-        accounts.forbid(f"record {first['id']}", caller, "request_id")
+    first_of(first, d["request_id"], caller)
     _leaders_own(first, caller, "request_id")
     same = (first["category_code"] == d["category_code"] and first["served_at"] == d["served_at"]
             and Decimal(first["hours"]) == d["hours"] and first["organization_id"] == d.get("organization_id")
@@ -106,11 +100,8 @@ def _replay(first, d, caller):
 
 
 def record_in_scope(tx, record_id, caller, for_update=False):
-    row = tx.one(store.RECORD + (" FOR UPDATE OF s" if for_update else ""), (record_id,))
-    if row is None:
-        raise NotFound(f"no service record {record_id}", {"id": [f"no record {record_id}"]})
-    if not accounts.in_scope(row["community_code"], caller):
-        accounts.forbid(f"record {record_id}", caller, "id")
+    row = visible(tx.one(store.RECORD + (" FOR UPDATE OF s" if for_update else ""), (record_id,)), caller,
+                  NotFound(f"no service record {record_id}", {"id": [f"no record {record_id}"]}))
     _leaders_own(row, caller, "id")
     return row
 
@@ -125,9 +116,11 @@ def get(tx, record_id, caller):
     return _record.dump(record_in_scope(tx, record_id, caller))
 
 
-def search(tx, query, caller):
+def search(tx, query, caller, nodes=None):
     q = load(RecordListQuerySchema, query)
     under = accounts.under(q, caller)
+    if nodes is not None:
+        known_in(nodes, q, "under")
     org = q.get("organization_id")
     if caller["role"] == "organization_leader":
         org = caller["organization_id"]
@@ -191,15 +184,12 @@ def post(tx, record_ids, caller, transfer_ids, now=None, single=False):
     """Post the records, all or none: {posted, points, capped, records (what each posting gave), replayed
     (ids posted before)}. A refusal names `id` for a `single` verification, else each refused record."""
     now = now or clock.now()
-    rows = tx.all(store.RECORDS_FOR_UPDATE, (record_ids,))
+    # Records outside the caller's scope are missing to them, as each is to record_in_scope.
+    rows = [r for r in tx.all(store.RECORDS_FOR_UPDATE, (record_ids,)) if in_scope(r["community_code"], caller)]
     found = {r["id"] for r in rows}
     missing = [i for i in record_ids if i not in found]
     if missing:
         raise NotFound(f"no service record {missing[:10]}", {"record_ids": [f"no record {missing[:10]}"]})
-    outside = [r["id"] for r in rows if not accounts.in_scope(r["community_code"], caller)]
-    if outside:
-        raise Forbidden(f"records {outside[:10]} lie outside this token's scope {caller['scope']}",
-                        {"id" if single else "record_ids": [f"outside scope {caller['scope']}"]})
     replayed = _replays(tx, rows, transfer_ids)
     if single and replayed:
         return {"posted": 0, "points": 0, "capped": 0, "records": [], "replayed": [record_ids[0]]}
@@ -251,7 +241,7 @@ def post(tx, record_ids, caller, transfer_ids, now=None, single=False):
     tx.emit_many("points_posted", [_event(r, points=r["points"], capped_from=r["capped_from"],
                                           rule_version=r["rule_version"], transfer=r["transfer_pk"])
                                    for r in fresh])
-    tx.publish_facts("points_posted", [_fact("points_posted", r, r["points"], +1, r["served_on"]) for r in fresh])
+    tx.publish_facts("points_posted", [reported.posting("points_posted", r, +1) for r in fresh])
     return {"posted": len(fresh), "points": sum(r["points"] for r in fresh),
             "capped": sum(1 for r in fresh if r["capped_from"] is not None),
             "records": [{"id": r["id"], "status": "posted", "points": r["points"], "capped_from": r["capped_from"],
@@ -323,5 +313,5 @@ def reverse(tx, record_id, data, caller):
     tx.emit("points_reversed", _event(row, points=r["points"], reason=d["reason"],
                                       transfer=reversal["id"] if reversal else None))
     # Dated like the posting it cancels, so a roll-up per period nets out where the points were counted.
-    tx.publish_facts("points_reversed", [_fact("points_reversed", r, r["points"], -1, r["served_on"])])
+    tx.publish_facts("points_reversed", [reported.posting("points_reversed", r, -1)])
     return _record.dump(row)

@@ -8,11 +8,13 @@ cancellation back to the person, with the reward's stock returned.
 """
 from datetime import datetime
 
-from services.points import accounts, ledger, rules, store
+from services.points import accounts, ledger, reported, rules, store
 from services.points.schemas import (RedemptionCloseSchema, RedemptionCreateSchema, RedemptionListQuerySchema,
                                      RedemptionSchema)
-from shared import clock, facts
-from shared.errors import Conflict, NotFound, ValidationFailed, load
+from shared import clock
+from shared.errors import Conflict, ValidationFailed, load
+from shared.nodes import known_in
+from shared.scope import first_of, missing, visible
 
 _redemption = RedemptionSchema()
 
@@ -21,12 +23,6 @@ def _event(r, **extra):
     return {"id": r["id"], "account_id": r["account_id"], "resident_id": r["resident_id"],
             "community_code": r["community_code"], "reward_id": r["reward_id"], "reward_name": r["reward_name"],
             "quantity": r["quantity"], "points": r["points"], "status": r["status"], **extra}
-
-
-def _fact(fact_type, r, delta):
-    return facts.fact(fact_type, r["community_code"], clock.local_date(r["closed_at"] or r["requested_at"]),
-                      subject=r["pseudonym"], delta=delta, reward_kind=r["reward_kind"], points=r["points"],
-                      member_category=r["member_category"])
 
 
 def _account(tx, code, name):
@@ -41,12 +37,11 @@ def request(tx, data, caller, instance_code):
     if d.get("request_id"):
         first = tx.one(store.REDEMPTION_BY_REQUEST, (d["request_id"],))
         if first is not None:
+            first_of(first, d["request_id"], caller)
             if (first["account_id"], first["reward_id"], first["quantity"]) != (d["account_id"], d["reward_id"],
                                                                                 d["quantity"]):
                 raise Conflict(f"request id {d['request_id']} was already used for a different redemption",
                                {"request_id": [f"already used by redemption {first['id']}"]})
-            if not accounts.in_scope(first["community_code"], caller):
-                accounts.forbid(f"redemption {first['id']}", caller, "request_id")
             return {**_redemption.dump(first), "replayed": True}
     accounts.require_active(account)
     reward = tx.one(store.REWARD, (d["reward_id"],))
@@ -78,12 +73,8 @@ def request(tx, data, caller, instance_code):
 
 def _in_scope(tx, redemption_id, caller, for_update=True):
     accounts.not_for_leaders(caller, "handle redemptions")
-    row = tx.one(store.REDEMPTION_FOR_UPDATE if for_update else store.REDEMPTION, (redemption_id,))
-    if row is None:
-        raise NotFound(f"no redemption {redemption_id}", {"id": [f"no redemption {redemption_id}"]})
-    if not accounts.in_scope(row["community_code"], caller):
-        accounts.forbid(f"redemption {redemption_id}", caller, "id")
-    return row
+    return visible(tx.one(store.REDEMPTION_FOR_UPDATE if for_update else store.REDEMPTION, (redemption_id,)), caller,
+                   missing("redemption", redemption_id))
 
 
 def _close(tx, redemption_id, to, data, caller, instance_code):
@@ -112,7 +103,7 @@ def _close(tx, redemption_id, to, data, caller, instance_code):
 def fulfil(tx, redemption_id, data, caller, instance_code):
     row = _close(tx, redemption_id, "fulfilled", data, caller, instance_code)
     tx.emit("points_redeemed", _event(row))
-    tx.publish_facts("points_redeemed", [_fact("points_redeemed", row, +1)])
+    tx.publish_facts("points_redeemed", [reported.redemption(row, +1)])
     return _redemption.dump(row)
 
 
@@ -135,10 +126,12 @@ def get(tx, redemption_id, caller):
     return _redemption.dump(_in_scope(tx, redemption_id, caller, for_update=False))
 
 
-def search(tx, query, caller):
+def search(tx, query, caller, nodes=None):
     accounts.not_for_leaders(caller, "list redemptions")
     q = load(RedemptionListQuerySchema, query)
     under = accounts.under(q, caller)
+    if nodes is not None:
+        known_in(nodes, q, "under")
     rows = tx.all(store.LIST_REDEMPTIONS, {"under": under, "status": q.get("status"), "account_id": q.get("account_id"),
                                            "after": q["after"], "limit": q["limit"]})
     return {"items": [_redemption.dump(r) for r in rows], "next": rows[-1]["id"] if len(rows) == q["limit"] else None}

@@ -47,6 +47,10 @@ class PointsService:
     def holders(self, kind, ref_id, caller):
         return self.registry.account_holder(kind, ref_id, caller)
 
+    def nodes(self, code):
+        """A node as the registry has it (NotFound if it holds none): a listing's `under` must exist."""
+        return self.registry.get_node(code)
+
     def holders_of(self, resident_ids, caller):
         """Many residents in one question: each question asked in a transaction costs a re-run."""
         return self.registry.account_holders(resident_ids, caller)
@@ -100,7 +104,7 @@ class PointsService:
 
     @command
     def search_accounts(self, query, caller):
-        return accounts.search(self.db, query, caller)
+        return accounts.search(self.db, query, caller, nodes=self.nodes)
 
     @command
     def statement(self, account_id, query, caller):
@@ -122,7 +126,7 @@ class PointsService:
 
     @command
     def search_records(self, query, caller):
-        return records.search(self.db, query, caller)
+        return records.search(self.db, query, caller, nodes=self.nodes)
 
     @command
     def verify_record(self, record_id, data, caller):
@@ -166,13 +170,13 @@ class PointsService:
 
     @command
     def search_redemptions(self, query, caller):
-        return redemptions.search(self.db, query, caller)
+        return redemptions.search(self.db, query, caller, nodes=self.nodes)
 
     # -- evaluation -----------------------------------------------------------------------------
 
     @command
     def evaluation(self, query, caller):
-        return evaluation.report(self.db, query, caller)
+        return evaluation.report(self.db, query, caller, nodes=self.nodes)
 
     @command
     def take_evaluation(self, data, caller):

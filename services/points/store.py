@@ -115,6 +115,14 @@ RECORD_COLUMNS = ("s.id, s.request_id, s.account_id, s.community_code, s.categor
                   "a.member_category, a.kind AS account_kind")
 RECORD_FROM = "FROM service_records s JOIN accounts a ON a.id = s.account_id"
 RECORD = f"SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE s.id = %s"
+# What an account counted, to restate when it moves (reported.restate): its postings that stand,
+# each in the community it was counted in, and its fulfilled redemptions.
+POSTED_OF_ACCOUNT = ("SELECT id, community_code, category_code, served_on, hours, points FROM service_records "
+                     "WHERE account_id = %s AND status = 'posted' ORDER BY id FOR UPDATE")
+MOVE_RECORDS = "UPDATE service_records SET community_code = %s WHERE account_id = %s"
+FULFILLED_OF_ACCOUNT = ("SELECT d.id, d.points, d.closed_at, d.requested_at, w.kind AS reward_kind FROM redemptions d "
+                        "JOIN rewards w ON w.id = d.reward_id WHERE d.account_id = %s AND d.status = 'fulfilled' "
+                        "ORDER BY d.id")
 RECORDS = f"SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE s.id = ANY(%s) ORDER BY s.id"
 RECORD_BY_REQUEST = f"SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE s.request_id = %s"
 RECORDS_FOR_UPDATE = f"SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE s.id = ANY(%b) ORDER BY s.id FOR UPDATE OF s"

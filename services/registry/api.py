@@ -4,6 +4,7 @@ from shared.api import Operation
 
 NODES = "hierarchy"
 PEOPLE, PARTY, ORGS, WORKERS = "people", "party", "organizations", "workers"
+UNDER = (404, 422)  # a listing under a node code the register does not hold: 404, not an empty page
 TAGS = {NODES: "The instance's communities and grids: created, renamed, split and retired with their history",
         PEOPLE: "Residents and households, bulk imports, and the audit log of who read which personal record",
         PARTY: "Party members under dual management (双重管理), the community party structure and the report rate",
@@ -37,7 +38,7 @@ def _import(what, rpc, summary):
 OPERATIONS = [
     Operation("GET", "/api/v1/nodes", "registry", "list_nodes", "nodes:read",
               "List nodes under a code (default: the token's scope)", NODES,
-              query=s.NodeListQuerySchema, reply=s.NodePageSchema, scope="query:under"),
+              query=s.NodeListQuerySchema, reply=s.NodePageSchema, scope="query:under", problems=UNDER),
     Operation("POST", "/api/v1/nodes", "registry", "create_node", "nodes:write",
               "Create a community or grid", NODES, body=s.NodeCreateSchema, reply=s.NodeSchema, status=201,
               scope="body:code", location="/api/v1/nodes/{code}", problems=(409, 422)),
@@ -60,7 +61,7 @@ OPERATIONS = [
     # checks the role and any node code the request names.
     Operation("GET", "/api/v1/residents", "registry", "search_residents", "people:read",
               "Search residents in scope (ID numbers and phones masked; every record listed is audited)", PEOPLE,
-              query=s.ResidentListQuerySchema, reply=s.ResidentPageSchema, scope="query:under"),
+              query=s.ResidentListQuerySchema, reply=s.ResidentPageSchema, scope="query:under", problems=UNDER),
     Operation("POST", "/api/v1/residents", "registry", "register_resident", "people:write",
               "Register a resident (the same person once per street)", PEOPLE, body=s.ResidentCreateSchema,
               reply=s.ResidentSchema, status=201, location="/api/v1/residents/{id}", problems=(409, 422)),
@@ -92,13 +93,14 @@ OPERATIONS = [
     # -- party members under dual management: personal data, so people:read and people:write --
     Operation("GET", "/api/v1/party-orgs", "registry", "party_org_tree", "people:read",
               "A community's party structure as a tree: committee, branches, building groups", PARTY,
-              query=s.PartyOrgTreeQuerySchema, reply=s.PartyOrgTreeSchema, scope="query:community_code"),
+              query=s.PartyOrgTreeQuerySchema, reply=s.PartyOrgTreeSchema, scope="query:community_code",
+              problems=UNDER),
     Operation("POST", "/api/v1/party-orgs", "registry", "create_party_org", "people:write",
               "Create a party committee, branch or building group", PARTY, body=s.PartyOrgCreateSchema,
               reply=s.PartyOrgSchema, status=201, scope="body:community_code", problems=(409, 422)),
     Operation("GET", "/api/v1/party-members", "registry", "search_party_members", "people:read",
               "List party members (reads are audited)", PARTY, query=s.PartyMemberListQuerySchema,
-              reply=s.PartyMemberPageSchema, scope="query:under"),
+              reply=s.PartyMemberPageSchema, scope="query:under", problems=UNDER),
     Operation("POST", "/api/v1/party-members", "registry", "register_party_member", "people:write",
               "Register an active resident as a party member", PARTY, body=s.PartyMemberCreateSchema,
               reply=s.PartyMemberSchema, status=201, location="/api/v1/party-members/{resident_id}",
@@ -117,12 +119,13 @@ OPERATIONS = [
               body=s.PartyPlaceSchema, reply=s.PartyMemberSchema, problems=(404, 422)),
     Operation("GET", "/api/v1/party/report-rate", "registry", "party_report_rate", "people:read",
               "报到率: reported / members not withdrawn, per community and in total", PARTY,
-              query=s.ReportRateQuerySchema, reply=s.ReportRateSchema, scope="query:under"),
+              query=s.ReportRateQuerySchema, reply=s.ReportRateSchema, scope="query:under", problems=UNDER),
 
     # -- social organisations and volunteer teams: the registry checks the host community --
     Operation("GET", "/api/v1/organizations", "registry", "search_organizations", "orgs:read",
               "List social organisations and volunteer teams in scope", ORGS,
-              query=s.OrganizationListQuerySchema, reply=s.OrganizationPageSchema, scope="query:community_code"),
+              query=s.OrganizationListQuerySchema, reply=s.OrganizationPageSchema, scope="query:community_code",
+              problems=UNDER),
     Operation("POST", "/api/v1/organizations", "registry", "register_organization", "orgs:write",
               "Register an organisation or team; its leader becomes its first member", ORGS,
               body=s.OrganizationCreateSchema, reply=s.OrganizationSchema, status=201, scope="body:community_code",
@@ -151,7 +154,8 @@ OPERATIONS = [
     # community worker's token may read its own community's workers (every read is audited) --
     Operation("GET", "/api/v1/workers", "registry", "search_workers", "workers:read",
               "List community workers in scope (ID numbers and phones masked; the read is audited)", WORKERS,
-              query=s.WorkerListQuerySchema, reply=s.WorkerPageSchema, scope="query:community_code"),
+              query=s.WorkerListQuerySchema, reply=s.WorkerPageSchema, scope="query:community_code",
+              problems=UNDER),
     Operation("POST", "/api/v1/workers", "registry", "appoint_worker", "workers:write",
               "Appoint a community worker", WORKERS, body=s.WorkerCreateSchema, reply=s.WorkerSchema, status=201,
               scope="body:community_code", location="/api/v1/workers/{id}", problems=(409, 422)),

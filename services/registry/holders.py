@@ -12,18 +12,13 @@ import unicodedata
 from services.registry import store
 from services.registry.residency import is_in_scope
 from services.registry.residents import ID, PHONE
-from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.errors import ValidationFailed
+from shared.scope import missing, visible
 
 def member_category(row):
     if row["report_status"] in ("unreported", "reported"):
         return "party_member"
     return "volunteer" if row["volunteer"] else "resident"
-
-
-def _scoped(code, grid, caller, what, field):
-    if not (is_in_scope(code, caller["scope"]) or is_in_scope(grid, caller["scope"])):
-        raise Forbidden(f"{what} lies outside this token's scope {caller['scope']}",
-                        {field: [f"outside scope {caller['scope']}"]})
 
 
 def _person(vault, row):
@@ -39,18 +34,15 @@ def _person(vault, row):
 
 def account_holder(tx, vault, kind, ref_id, caller):
     if kind == "person":
-        row = store.account_holder(tx, ref_id)
-        if row is None:
-            raise NotFound(f"no resident {ref_id}", {"resident_id": [f"no resident {ref_id}"]})
-        _scoped(row["community_code"], row["grid_code"], caller, f"resident {ref_id}", "resident_id")
+        row = visible(store.account_holder(tx, ref_id), caller,
+                      missing("resident", ref_id, "resident_id"),
+                      ("community_code", "grid_code"))
         if not caller["actor"].startswith("service:"):
             store.audit(tx, caller["actor"], "read", "resident", [(ref_id, row["community_code"])], tx.correlation_id)
         return _person(vault, row)
     if kind == "organization":
-        row = store.organization(tx, ref_id)
-        if row is None:
-            raise NotFound(f"no organisation {ref_id}", {"organization_id": [f"no organisation {ref_id}"]})
-        _scoped(row["community_code"], None, caller, f"organisation {ref_id}", "organization_id")
+        row = visible(store.organization(tx, ref_id), caller,
+                      missing("organisation", ref_id, "organization_id"))
         return {"organization_id": row["id"], "name": row["name"], "community_code": row["community_code"],
                 "status": row["status"], "category": row["category"]}
     raise ValidationFailed("unknown holder kind", {"kind": ["must be person or organization"]})
@@ -66,8 +58,9 @@ def account_holders(tx, vault, resident_ids, caller):
     instead of once each: every call it makes with its transaction open costs it a whole re-run
     (shared/db.py). Nothing is refused as a whole for one resident: the answer says, per id, who is
     on the register within the caller's scope ("holders", keyed by the id as a string, as JSON keys
-    are), who is not on the register ("not_found"), and who lies outside the scope ("forbidden"),
-    so the caller can name each of its own fields.
+    are), and who is not ("not_found"), so the caller can name each of its own fields. A resident
+    outside the caller's scope is "not_found" too, as `account_holder` answers them as missing: the
+    answer must not tell which ids exist beyond the caller's reach.
     """
     try:
         ids = sorted({int(i) for i in resident_ids})
@@ -81,9 +74,8 @@ def account_holders(tx, vault, resident_ids, caller):
     if reached and not caller["actor"].startswith("service:"):
         store.audit(tx, caller["actor"], "read", "resident", [(r["resident_id"], r["community_code"]) for r in reached],
                     tx.correlation_id)
-    return {"holders": {str(r["resident_id"]): _person(vault, r) for r in reached},
-            "not_found": [i for i in ids if i not in rows],
-            "forbidden": sorted(set(rows) - {r["resident_id"] for r in reached})}
+    holders = {str(r["resident_id"]): _person(vault, r) for r in reached}
+    return {"holders": holders, "not_found": [i for i in ids if str(i) not in holders]}
 
 
 def residents_by_handover_keys(tx, keys):

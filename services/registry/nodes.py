@@ -11,6 +11,7 @@ from services.registry.schemas import (NodeChangeSchema, NodeCreateSchema, NodeL
                                        NodeRetireSchema, NodeSchema, NodeSplitSchema)
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.errors import load as _load
+from shared.nodes import unregistered
 from shared import clock
 
 _node = NodeSchema()
@@ -29,8 +30,18 @@ def names(tx):
     return store.names(tx)
 
 
+def queried(tx, query, *fields):
+    """A query's node codes (`under`, `community_code`) must be registered: 404 naming the parameter, not an
+    empty answer that reads as zero. Only the codes the query names: the default is the token's own scope."""
+    for field in fields:
+        code = query.get(field)
+        if code and store.get_row(tx, code) is None:
+            raise NotFound(f"no node {code}", {field: [unregistered(code)]})
+
+
 def list_nodes(tx, query, default_under):
     q = _load(NodeListQuerySchema, query)
+    queried(tx, q, "under")
     rows = store.list_nodes(tx, q.get("under") or default_under, q.get("level"), q["include_retired"],
                             q["limit"], q.get("after"))
     items = _node.dump(rows, many=True)

@@ -33,7 +33,7 @@ from datetime import date
 from decimal import Decimal
 
 from services.registry import civic_rules as rules
-from services.registry import residents, store
+from services.registry import nodes, residents, store
 from services.registry.party import ENDED
 from services.registry.residency import is_in_scope
 from services.registry.schemas import (OrganizationChangeSchema, OrganizationCreateSchema, OrganizationListQuerySchema,
@@ -43,6 +43,7 @@ from services.registry.schemas import (OrganizationChangeSchema, OrganizationCre
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared.scope import visible
 from shared import clock
 
 _org = OrganizationSchema()
@@ -86,13 +87,9 @@ def _fail_on(errors, message):
 
 
 def _in_scope(tx, organization_id, caller, for_update=False):
-    row = store.organization(tx, organization_id, for_update=for_update)
-    if row is None:
-        raise NotFound(f"organisation {organization_id} does not exist", {"id": [f"no organisation {organization_id}"]})
-    if not row["community_code"].startswith(caller["scope"]):
-        raise Forbidden(f"organisation {organization_id} lies outside this token's scope {caller['scope']}",
-                        {"id": [f"outside scope {caller['scope']}"]})
-    return row
+    return visible(store.organization(tx, organization_id, for_update=for_update), caller,
+                   NotFound(f"organisation {organization_id} does not exist",
+                            {"id": [f"no organisation {organization_id}"]}))
 
 
 def _resident(tx, resident_id, caller, field, lock=False):
@@ -101,12 +98,9 @@ def _resident(tx, resident_id, caller, field, lock=False):
     `lock` holds the resident row until commit, so a departure or death racing the change waits
     for it (and then ends the new membership) instead of leaving a departed member behind.
     """
-    row = store.resident(tx, resident_id, for_update=lock)
-    if row is None:
-        raise ValidationFailed("unknown resident", {field: [f"no resident {resident_id}"]})
-    if not any((code or "").startswith(caller["scope"]) for code in (row["community_code"], row["grid_code"])):
-        raise Forbidden(f"resident {resident_id} lives outside this token's scope {caller['scope']}",
-                        {field: [f"outside scope {caller['scope']}"]})
+    row = visible(store.resident(tx, resident_id, for_update=lock), caller,
+                  ValidationFailed("unknown resident", {field: [f"no resident {resident_id}"]}),
+                  ("community_code", "grid_code"))
     if row["status"] != "active":
         raise ValidationFailed("the resident is not on the active register",
                                {field: [f"resident {resident_id} is {row['status']} since {row['status_on']}"]})
@@ -158,15 +152,15 @@ def get(tx, organization_id, caller):
     leader = store.resident(tx, row["leader_resident_id"]) if row["leader_resident_id"] is not None else None
     # Members who live outside the caller's scope are listed without their names (a worker of
     # community A reads nobody of community B, even through an organisation hosted in A).
-    def visible(code):
+    def reached(code):
         return is_in_scope(code, caller["scope"])
 
-    members = [m if visible(m["community_code"]) else {**m, "name": None} for m in members]
+    members = [m if reached(m["community_code"]) else {**m, "name": None} for m in members]
     read = {m["resident_id"]: m["community_code"] for m in members if m["name"] is not None}
-    if leader is not None and visible(leader["community_code"]):
+    if leader is not None and reached(leader["community_code"]):
         read[leader["id"]] = leader["community_code"]
     store.audit(tx, caller["actor"], "organization_members", "resident", sorted(read.items()), tx.correlation_id)
-    return {**_org.dump(row), "leader_name": leader["name"] if leader and visible(leader["community_code"]) else None,
+    return {**_org.dump(row), "leader_name": leader["name"] if leader and reached(leader["community_code"]) else None,
             "members": [_member.dump(m) for m in members],
             "projects": [_project.dump(p) for p in store.organization_projects(tx, organization_id)],
             "history": _history.dump(store.organization_history(tx, organization_id))}
@@ -178,6 +172,7 @@ def search(tx, query, caller):
     if q.get("community_code") and not q["community_code"].startswith(caller["scope"]):
         raise Forbidden(f"{q['community_code']} lies outside this token's scope {caller['scope']}",
                         {"community_code": [f"outside scope {caller['scope']}"]})
+    nodes.queried(tx, q, "community_code")
     rows = store.list_organizations(tx, under=caller["scope"], community_code=q.get("community_code"),
                                     category=q.get("category"), subcategory=q.get("subcategory"),
                                     status=q.get("status"), after=q.get("after", 0), limit=q["limit"])

@@ -20,6 +20,7 @@ birth cohort (party_rules.fact_dims).
 from datetime import date
 
 from services.registry import civic_rules, identity, party_rules, store
+from services.registry.nodes import queried
 from services.registry.residency import is_in_scope
 from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreateSchema, PartyMemberListQuerySchema,
                                        PartyMemberSchema, PartyOrgCreateSchema, PartyOrgSchema,
@@ -28,6 +29,7 @@ from services.registry.schemas import (PartyMemberChangeSchema, PartyMemberCreat
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared.scope import visible
 from shared import clock
 
 _member = PartyMemberSchema()
@@ -59,13 +61,10 @@ def _community(tx, code, caller, field="community_code"):
 
 
 def _member_in_scope(tx, resident_id, caller, for_update=False):
-    row = store.party_member(tx, resident_id, for_update=for_update)
-    if row is None:
-        raise NotFound(f"resident {resident_id} is not a registered party member",
-                       {"resident_id": [f"no party member {resident_id}"]})
-    if not (is_in_scope(row["community_code"], caller["scope"]) or is_in_scope(row["grid_code"], caller["scope"])):
-        _forbid(f"party member {resident_id}", caller, "resident_id")
-    return row
+    return visible(store.party_member(tx, resident_id, for_update=for_update), caller,
+                   NotFound(f"resident {resident_id} is not a registered party member",
+                            {"resident_id": [f"no party member {resident_id}"]}),
+                   ("community_code", "grid_code"))
 
 
 def _view(row, today=None):
@@ -132,6 +131,7 @@ def create_org(tx, data, caller):
 def org_tree(tx, query, caller):
     q = load(PartyOrgTreeQuerySchema, query)
     code = q["community_code"]
+    queried(tx, q, "community_code")
     node = store.get(tx, code)
     if node is None or node.level != "community":
         raise ValidationFailed("unknown community", {"community_code": [f"{code} is not a community of this street"]})
@@ -151,11 +151,10 @@ def register(tx, data, caller, today=None, import_id=None):
     today = today or clock.today()
     d = load(PartyMemberCreateSchema, data)
     rid = d["resident_id"]
-    resident = store.resident(tx, rid, for_update=True)  # serialises with a departure of the same resident
-    if resident is None:
-        raise ValidationFailed("unknown resident", {"resident_id": [f"no resident {rid}"]})
-    if not (is_in_scope(resident["community_code"], caller["scope"]) or is_in_scope(resident["grid_code"], caller["scope"])):
-        _forbid(f"resident {rid}", caller, "resident_id")
+    # for_update serialises with a departure of the same resident.
+    resident = visible(store.resident(tx, rid, for_update=True), caller,
+                       ValidationFailed("unknown resident", {"resident_id": [f"no resident {rid}"]}),
+                       ("community_code", "grid_code"))
     if resident["status"] != "active":
         raise ValidationFailed("only an active resident can become a party member", {"resident_id": [
             f"resident {rid} is {resident['status']} since {resident['status_on']}"]})
@@ -198,6 +197,7 @@ def search(tx, query, caller):
     under = q.get("under") or caller["scope"]
     if not under.startswith(caller["scope"]):
         _forbid(under, caller, "under")
+    queried(tx, q, "under")
     rows = store.list_party_members(tx, under=under, category=q.get("category"), report_status=q.get("report_status"),
                                     party_org_id=q.get("party_org_id"), after=q.get("after", 0), limit=q["limit"])
     store.audit(tx, caller["actor"], "list", "party_member", [(r["resident_id"], r["community_code"]) for r in rows],
@@ -317,6 +317,7 @@ def report_rate(tx, query, caller):
     under = q.get("under") or caller["scope"]
     if not under.startswith(caller["scope"]):
         _forbid(under, caller, "under")
+    queried(tx, q, "under")
     rows = store.party_report_rate(tx, under, [s for s in party_rules.STATUSES if party_rules.counts_toward_rate(s)])
     *communities, total = rows
     as_rate = party_rules.report_rate

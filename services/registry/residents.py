@@ -21,7 +21,7 @@ as the birth cohort (shared.facts.age_band_of), not as a band, for the same reas
 """
 from datetime import date
 
-from services.registry import identity, organizations, party, residency, store, workers
+from services.registry import identity, nodes, organizations, party, residency, store, workers
 from shared.protect import mask_id, mask_phone
 from services.registry.schemas import (AuditEntrySchema, AuditQuerySchema, ResidentChangeSchema,
                                        ResidentCreateSchema, ResidentDeathSchema, ResidentLeaveSchema,
@@ -30,6 +30,7 @@ from services.registry.schemas import (AuditEntrySchema, AuditQuerySchema, Resid
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared.scope import visible
 from shared import clock
 
 ID, PHONE = "resident.id_number", "resident.phone"
@@ -173,14 +174,9 @@ def register(tx, vault, data, caller, today=None):
 
 
 def _in_scope(tx, resident_id, caller, for_update=False):
-    row = store.resident(tx, resident_id, for_update=for_update)
-    if row is None:
-        raise NotFound(f"resident {resident_id} does not exist", {"id": [f"no resident {resident_id}"]})
-    if not (residency.is_in_scope(row["community_code"], caller["scope"])
-            or residency.is_in_scope(row["grid_code"], caller["scope"])):
-        raise Forbidden(f"resident {resident_id} lives outside this token's scope {caller['scope']}",
-                        {"id": [f"outside scope {caller['scope']}"]})
-    return row
+    return visible(store.resident(tx, resident_id, for_update=for_update), caller,
+                   NotFound(f"resident {resident_id} does not exist", {"id": [f"no resident {resident_id}"]}),
+                   ("community_code", "grid_code"))
 
 
 def get(tx, vault, resident_id, caller):
@@ -195,6 +191,7 @@ def search(tx, vault, query, caller):
     if not under.startswith(caller["scope"]):
         raise Forbidden(f"{under} lies outside this token's scope {caller['scope']}",
                         {"under": [f"outside scope {caller['scope']}"]})
+    nodes.queried(tx, q, "under")
     hashes = {}
     for field, purpose in (("id_number", ID), ("phone", PHONE)):
         hashes[field] = None
@@ -327,12 +324,8 @@ def die(tx, vault, resident_id, data, caller, today=None):
 
 
 def household(tx, vault, household_id, caller):
-    h = store.household(tx, household_id)
-    if h is None:
-        raise NotFound(f"household {household_id} does not exist", {"id": [f"no household {household_id}"]})
-    if not h["community_code"].startswith(caller["scope"]):
-        raise Forbidden(f"household {household_id} lies outside this token's scope {caller['scope']}",
-                        {"id": [f"outside scope {caller['scope']}"]})
+    h = visible(store.household(tx, household_id), caller,
+                NotFound(f"household {household_id} does not exist", {"id": [f"no household {household_id}"]}))
     members = store.list_residents(tx, under=h["community_code"], status="active", tag=None, residence_type=None,
                                    name=None, id_hash=None, phone_hash=None, household_id=household_id,
                                    after=0, limit=500)

@@ -15,13 +15,14 @@ communities, not persons.
 from datetime import date
 
 from services.registry import civic_rules as rules
-from services.registry import residents, store
+from services.registry import nodes, residents, store
 from shared.protect import mask_id, mask_phone
 from services.registry.schemas import (AssessmentCreateSchema, AssessmentSchema, WorkerChangeSchema,
                                        WorkerCreateSchema, WorkerLeaveSchema, WorkerListQuerySchema, WorkerSchema)
 from shared import facts
 from shared.db import unique_races
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, load
+from shared.scope import visible
 from shared import clock
 
 ID, PHONE = "worker.id_number", "worker.phone"
@@ -62,28 +63,17 @@ def _fail_on(errors, message):
         raise ValidationFailed(message, errors)
 
 
-def _reaches(caller, row):
-    """A token scoped to a grid reaches the workers (and residents) of that grid."""
-    return any((code or "").startswith(caller["scope"]) for code in (row["community_code"], row["grid_code"]))
-
-
 def _in_scope(tx, worker_id, caller, for_update=False):
-    row = store.worker(tx, worker_id, for_update=for_update)
-    if row is None:
-        raise NotFound(f"worker {worker_id} does not exist", {"id": [f"no worker {worker_id}"]})
-    if not _reaches(caller, row):
-        raise Forbidden(f"worker {worker_id} works outside this token's scope {caller['scope']}",
-                        {"id": [f"outside scope {caller['scope']}"]})
-    return row
+    # A token scoped to a grid reaches the workers (and residents) of that grid, hence the grid code too.
+    return visible(store.worker(tx, worker_id, for_update=for_update), caller,
+                   NotFound(f"worker {worker_id} does not exist", {"id": [f"no worker {worker_id}"]}),
+                   ("community_code", "grid_code"))
 
 
 def _check_resident_link(tx, vault, resident_id, id_number, caller):
-    resident = store.resident(tx, resident_id)
-    if resident is None:
-        raise ValidationFailed("unknown resident", {"resident_id": [f"no resident {resident_id}"]})
-    if not _reaches(caller, resident):
-        raise Forbidden(f"resident {resident_id} lives outside this token's scope {caller['scope']}",
-                        {"resident_id": [f"outside scope {caller['scope']}"]})
+    resident = visible(store.resident(tx, resident_id), caller,
+                       ValidationFailed("unknown resident", {"resident_id": [f"no resident {resident_id}"]}),
+                       ("community_code", "grid_code"))
     if resident["status"] != "active":
         raise ValidationFailed("the resident is not on the active register",
                                {"resident_id": [f"resident {resident_id} is {resident['status']}"]})
@@ -136,6 +126,7 @@ def search(tx, vault, query, caller):
     if q.get("community_code") and not q["community_code"].startswith(caller["scope"]):
         raise Forbidden(f"{q['community_code']} lies outside this token's scope {caller['scope']}",
                         {"community_code": [f"outside scope {caller['scope']}"]})
+    nodes.queried(tx, q, "community_code")
     rows = store.list_workers(tx, under=caller["scope"], community_code=q.get("community_code"), role=q.get("role"),
                               origin=q.get("origin"), status=q["status"], after=q.get("after", 0), limit=q["limit"])
     store.audit(tx, caller["actor"], "list", "worker", [(r["id"], r["community_code"]) for r in rows],

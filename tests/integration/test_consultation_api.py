@@ -153,12 +153,13 @@ def test_bad_input_and_scope_are_refused_by_field(api, sql, make_token):
                    "raiser_resident_id")
     worker = api.as_(make_token("community_worker", C1))
     assert_problem(worker.post("/api/v1/matters", json={**PARKING, "community_code": C2}), 403, "community_code")
-    assert_problem(worker.post("/api/v1/matters", json={**PARKING, "raiser_resident_id": rid}), 403,
+    # A resident of another community reads as no resident at all, a matter there as no matter.
+    assert_problem(worker.post("/api/v1/matters", json={**PARKING, "raiser_resident_id": rid}), 404,
                    "raiser_resident_id")
     assert sql("SELECT count(*) AS n FROM consultation.matters")[0]["n"] == 0
     mid = api.post("/api/v1/matters", json={**PARKING, "community_code": C2, "raiser_resident_id": rid}).json()["id"]
     assert_problem(api.post(f"/api/v1/matters/{mid}/screen", json={"outcome": "reject"}), 422, "note")
-    assert_problem(worker.get(f"/api/v1/matters/{mid}"), 403, "id")
+    assert_problem(worker.get(f"/api/v1/matters/{mid}"), 404, "id")
     assert_problem(api.get("/api/v1/meetings/1/tally"), 422, "agenda_item_id")
     meeting = {"community_code": C1, "title": "议事会", "starts_at": "2020-01-01T09:00:00+08:00", "place": "会议室",
                "quorum": 1, "agenda_item_ids": [1], "roster": [{"role": "mayor", "name": "x"}]}

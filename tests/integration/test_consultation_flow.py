@@ -23,23 +23,20 @@ PEOPLE = {i: {"resident_id": i, "name": n, "community_code": C1 if i < 200 else 
 
 
 def people(resident_id, caller):
+    """The registry's answer: one outside the caller's scope is not found, as one not on the register."""
     p = PEOPLE.get(resident_id)
-    if p is None:
+    if p is None or not p["community_code"].startswith(caller["scope"]):
         raise NotFound(f"no resident {resident_id}", {"resident_id": ["no such resident"]})
-    if not p["community_code"].startswith(caller["scope"]):
-        raise Forbidden("outside scope", {"resident_id": ["outside scope"]})
     return p
 
 
 def people_of(resident_ids, caller):
     """The registry's batched answer (`account_holders`) from the same dict, scope included."""
-    answer = {"holders": {}, "not_found": [], "forbidden": []}
+    answer = {"holders": {}, "not_found": []}
     for i in sorted(set(resident_ids)):
         p = PEOPLE.get(i)
-        if p is None:
+        if p is None or not p["community_code"].startswith(caller["scope"]):
             answer["not_found"].append(i)
-        elif not p["community_code"].startswith(caller["scope"]):
-            answer["forbidden"].append(i)
         else:
             answer["holders"][str(i)] = p
     return answer
@@ -288,11 +285,11 @@ def test_a_roster_names_every_resident_in_the_wrong_under_their_own_field(tx, q)
                           {"role": "resident_rep", "resident_id": 201, "name": "吴建华"}]
     body = {"community_code": C1, "title": "停车问题协商议事会", "starts_at": (now() + timedelta(days=2)).isoformat(),
             "place": "居委会二楼会议室", "quorum": 2, "agenda_item_ids": [item["id"]], "roster": roster}
-    with pytest.raises(NotFound) as err:   # the first in the wrong is not on the register at all
+    with pytest.raises(NotFound) as err:   # one of another community reads as one not on the register
         tx(deliberation.schedule, people_of, body, WORKER, now())
     assert err.value.fields == {"roster.5.resident_id": ["no resident 999"],
-                                "roster.6.resident_id": [f"resident 201 lies outside this token's scope {C1}"]}
-    with pytest.raises(Forbidden):
+                                "roster.6.resident_id": ["no resident 201"]}
+    with pytest.raises(NotFound):
         tx(deliberation.schedule, people_of, {**body, "roster": _roster() + roster[-1:]}, WORKER, now())
     PEOPLE[106] = {"resident_id": 106, "name": "钱玉兰", "community_code": C1, "status": "deceased"}
     try:

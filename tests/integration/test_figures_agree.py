@@ -5,7 +5,10 @@ in the past), moves between communities, back-dated departures and deaths, corre
 and residence type, people coming back after they left, matters raised (anonymously or by a
 resident), merged into the open matter they repeat, answered, settled and rated, party members
 registered, reporting (back-dated) and withdrawn, organisations founded (back-dated), joined and
-left, handed to a new leader, suspended, reactivated and dissolved. The operations run through
+left, handed to a new leader, suspended, reactivated and dissolved, service given and posted
+(some of it over a cap), postings reversed, rewards redeemed and fulfilled or cancelled. The
+points service follows the registry as its event handlers do: accounts refreshed on a move, a
+report or a membership, handed over on leaving, frozen on a death. The operations run through
 the services' own use cases on real PostgreSQL, day after day of a simulated clock; an
 operation the service refuses changes nothing and the history goes on.
 
@@ -17,14 +20,15 @@ test checks, for every community, the street and the district:
 - each figure the services report about themselves (the register's residents by age band, tag
   and residence type, party members and the report rate, organisations and their members, the
   consultation figures: matters raised and settled, settlement, on-time and satisfaction rates,
-  median days to settle) equals the street's roll-up and the district's roll-up, at the end of
+  median days to settle; the annual evaluation's points and hours and the points redeemed, per
+  community and per member category) equals the street's roll-up and the district's roll-up, at the end of
   the period;
 - for every day of the period, every stock in the roll-ups equals the register as it stood at
   the end of that day, and none is ever negative.
 
 Real: PostgreSQL (the street's schemas in the test database, the district's aggregator in a
-database of its own), Ed25519 signatures. No broker: nothing here is about transport. Not
-generated here yet: points (posting, reversal, redemption) and broadcasts with reads.
+database of its own), Ed25519 signatures. No broker: nothing here is about transport. A
+directive's reach and reads are generated in test_broadcast_figures_agree.py.
 """
 from datetime import date, datetime, time, timedelta
 
@@ -35,6 +39,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from linli.demo import load_hierarchy
 from services.aggregator import figures as agg_figures, ingest, store as agg_store
 from services.consultation import figures as consultation_figures, matters
+from services.points import accounts as points_accounts, catalogue, evaluation, handover, records, redemptions
 from services.registry import holders, organizations, party, residents
 from services.registry.identity import check_character
 from shared import clock, envelope, facts
@@ -182,11 +187,14 @@ ARGUMENTS = {
     "org_status": st.tuples(org, st.sampled_from(("active", "suspended", "dissolved")), back),
     "org_lead": st.tuples(org, person),
     "org_leave": st.tuples(org, person, back),
+    "serve": st.tuples(person, st.integers(1, 12), back),
+    "reverse": st.tuples(st.integers(0, 15)),
+    "redeem": st.tuples(person, st.integers(1, 3), st.booleans()),
 }
 # Drawn by kind first, so every kind is as likely in a long history as in a short one; days,
 # registrations and matters come more often, as the other operations need people and matters.
 OFTEN = ("days", "register", "raise", "merge", "settle", "rate", "party_register", "party_report", "org_found",
-         "org_join")
+         "org_join", "serve", "redeem")
 KINDS = list(OFTEN) * 2 + [k for k in ARGUMENTS if k not in OFTEN]
 OPERATION = st.sampled_from(KINDS).flatmap(lambda kind: ARGUMENTS[kind].map(lambda args: (kind, *args)))
 
@@ -199,8 +207,17 @@ class History:
         self.people = []          # [(resident id, birth, seq)] in registration order
         self.matters = []
         self.orgs = []
+        self.records = []         # service records posted, to reverse by index
         self.seq = 0
         self.snapshots = {}       # day -> the register's own stocks at the end of that day
+        self.seen = 0             # the registry's outbox, read up to here by the points service
+        s = street
+        s.run("points", catalogue.create_category, {
+            "code": "security_patrol", "name": "平安巡逻", "unit": "hour", "points_per_unit": 10, "daily_cap": 40,
+            "yearly_cap": 300, "verifier_roles": ["community_worker"], "valid_from": (START - timedelta(30)).isoformat()},
+              CALLER, today=START - timedelta(30))
+        self.reward = s.run("points", catalogue.create_reward, {"name": "环保购物袋", "kind": "material",
+                                                               "points_cost": 20, "stock": 1000}, CALLER)["id"]
 
     def active(self):
         return {r["id"] for r in self.s.read("registry", "SELECT id FROM residents WHERE status = 'active'")}
@@ -214,10 +231,40 @@ class History:
             return holders.account_holder(tx, self.s.vault, "person", resident_id,
                                           {**caller, "actor": "service:consultation"})
 
+    def holders(self, kind, ref_id, caller):
+        """The registry's answer on an account holder, which the points service asks by RPC."""
+        with on_pool(self.s.pool("registry"), None) as tx:
+            return holders.account_holder(tx, self.s.vault, kind, ref_id, caller)
+
+    def follow_registry(self):
+        """What the points service's handlers do with the registry's events since the last call."""
+        s = self.s
+        events = s.read("registry", "SELECT id, routing_key, body FROM outbox WHERE exchange = 'registry.events' "
+                                    "AND id > %s ORDER BY id", (self.seen,))
+        for e in events:
+            kind, payload = e["routing_key"], e["body"]["payload"]
+            if kind == "resident_moved":
+                s.run("points", points_accounts.refresh, self.holders, payload["id"], STREET)
+            elif kind == "party_member_reported":
+                s.run("points", points_accounts.open_for_party_member, self.holders, payload["resident_id"], STREET)
+            elif kind in ("party_member_placed", "party_member_withdrawn", "party_member_relocated",
+                          "organization_member_joined", "organization_member_left"):
+                s.run("points", points_accounts.refresh, self.holders, payload["resident_id"], STREET)
+            elif kind == "resident_left":
+                s.run("points", handover.hand_over, self.holders, payload["id"], STREET, s.signer, "居民迁出本街道")
+            elif kind == "resident_died":
+                s.run("points", points_accounts.freeze, payload["id"], "居民去世")
+        if events:
+            self.seen = events[-1]["id"]
+
     def pick(self, items, n):
         return items[n % len(items)] if items else None
 
     def play(self, op):
+        self.play_one(op)
+        self.follow_registry()
+
+    def play_one(self, op):
         s, kind = self.s, op[0]
         today = s.day
         if kind == "days":
@@ -240,7 +287,8 @@ class History:
         active = [p for p in self.people if p[0] in self.active()]
         who = self.pick([p for p in self.people if p not in active and p[0] in self.left()] if kind == "come_back"
                         else active, op[1]) if kind in ("move", "leave", "die", "correct", "come_back",
-                                                        "party_register", "party_report", "party_withdraw") else None
+                                                        "party_register", "party_report", "party_withdraw",
+                                                        "serve") else None
         if kind in ("party_report", "party_withdraw"):
             members = {r["resident_id"] for r in s.read("registry", "SELECT resident_id FROM party_members")}
             who = self.pick([p for p in active if p[0] in members], op[1])
@@ -340,6 +388,27 @@ class History:
         elif kind == "org_leave" and self.orgs and self.people:
             s.run("registry", organizations.leave, self.pick(self.orgs, op[1]), self.pick(self.people, op[2])[0],
                   {"left_on": (today - timedelta(days=op[3])).isoformat()}, CALLER, today=today)
+        elif kind == "serve" and who:
+            # Half-hours of service, some days back, logged and verified (posted) at once; over the
+            # daily cap the posting is cut down, to nothing at worst.
+            served = datetime.combine(today - timedelta(days=op[3]), time(9, 0), clock.zone())
+            r = s.run("points", records.create, self.holders, {
+                "resident_id": who[0], "category_code": "security_patrol", "served_at": served.isoformat(),
+                "hours": str(op[2] / 2), "description": "夜间巡逻"}, CALLER, 30, s.now())
+            if r and s.run("points", records.verify, r["id"], {}, CALLER, s.now()):
+                self.records.append(r["id"])
+        elif kind == "reverse" and self.records:
+            s.run("points", records.reverse, self.pick(self.records, op[1]), {"reason": "重复登记"}, CALLER)
+        elif kind == "redeem":
+            # Among the accounts with points to spend, so that most requests can be met.
+            account = self.pick(s.read("points", "SELECT id FROM accounts WHERE kind = 'person' AND status = 'active' "
+                                                 "AND balance >= 20 ORDER BY id"), op[1])
+            if account:
+                r = s.run("points", redemptions.request, {"account_id": account["id"], "reward_id": self.reward,
+                                                          "quantity": op[2]}, CALLER, STREET)
+                if r:
+                    s.run("points", redemptions.fulfil if op[3] else redemptions.cancel, r["id"],
+                          {} if op[3] else {"reason": "居民放弃"}, CALLER, STREET)
         elif kind == "org_status" and self.orgs:
             s.run("registry", organizations.change_status, self.pick(self.orgs, op[1]), {
                 "status": op[2], "effective": (today - timedelta(days=op[3])).isoformat()}, CALLER, today=today)
@@ -385,6 +454,29 @@ def own_stocks(s, day):
     return out
 
 
+def points_figures(s, year):
+    """The points service's own figures for `year`, per node: the annual evaluation's points and hours
+    (postings that stand, each person counted in the community they live in) and the points of
+    fulfilled redemptions; {(node, metric, dim, value): total} with dim "" or "member_category"."""
+    out = {}
+
+    def add(code, metric, category, n):
+        for node in (code, STREET, DISTRICT):
+            for key in ((node, metric, "", ""), (node, metric, "member_category", category)):
+                out[key] = out.get(key, 0.0) + float(n)
+
+    with on_pool(s.pool("points"), None) as tx:
+        for r in evaluation.standings(tx, year, ""):
+            add(r["community_code"], "points_posted", r["member_category"], r["points"])
+            add(r["community_code"], "service_hours", r["member_category"], r["hours"])
+    for r in s.read("points", "SELECT a.community_code, a.member_category, d.points FROM redemptions d JOIN accounts a "
+                              "ON a.id = d.account_id WHERE d.status = 'fulfilled' AND d.closed_at >= %s "
+                              "AND d.closed_at < %s", (datetime(year, 1, 1, tzinfo=clock.zone()),
+                                                       datetime(year + 1, 1, 1, tzinfo=clock.zone()))):
+        add(r["community_code"], "points_redeemed", r["member_category"], r["points"])
+    return out
+
+
 # -- the levels above ----------------------------------------------------------------------------------
 
 def fact_batches(s):
@@ -427,9 +519,9 @@ def stocks_by_day(pool, first, last):
     return out
 
 
-def by_band(pool, node, first, last):
+def by_band(pool, source, node, first, last):
     """The aggregator's own daily series of residents by age band (figures.rollups, group dim:age_band)."""
-    with on_pool(pool, None) as tx:
+    with on_pool(pool, source) as tx:
         result = agg_figures.rollups(tx, {"metric": "residents", "node": node, "period": "day",
                                           "start": first.isoformat(), "end": last.isoformat(),
                                           "group": "dim:age_band"},
@@ -437,8 +529,8 @@ def by_band(pool, node, first, last):
     return {(s["key"], date.fromisoformat(p["period_start"])): p["n"] for s in result["series"] for p in s["points"]}
 
 
-def headline(pool, node, day):
-    with on_pool(pool, None) as tx:
+def headline(pool, source, node, day):
+    with on_pool(pool, source) as tx:
         return agg_figures.headline_figures(tx, {"node": node}, {"actor": "test", "scope": node[:6],
                                                                  "role": "street_admin"}, today=day)
 
@@ -477,6 +569,8 @@ def _nonzero(cells):
 
 def check(s, district, h, last):
     levels = {"street": s.pool("aggregator"), "district": district["pool"]}
+    # Each level reads as its aggregator does, knowing its own node.
+    sources = {"street": envelope.source_from_config("aggregator", s.cfg), "district": district["source"]}
     # Every stock, every day, at every node the level holds: what the register held that day.
     for level, pool in levels.items():
         daily = stocks_by_day(pool, START, last)
@@ -491,7 +585,7 @@ def check(s, district, h, last):
             assert _nonzero(got) == _nonzero(want), f"{level} on {day}"
         # Age bands, as the aggregator reports them for each day: from the register that day.
         for node in (STREET, DISTRICT) if level == "district" else (STREET,):
-            series = by_band(pool, node, START, last)
+            series = by_band(pool, sources[level], node, START, last)
             for day in sorted(h.snapshots):
                 want = {k[3]: v for k, v in h.snapshots[day].items() if k[0] == node and k[1] == "residents"
                         and k[2] == "age_band" and v}
@@ -505,12 +599,13 @@ def check(s, district, h, last):
                                                    CALLER, now)
     with on_pool(s.pool("registry"), None) as tx:
         own_party = party.report_rate(tx, {"under": STREET}, CALLER)
+    own_points = points_figures(s, last.year)
     # The service's figures per community (its rows are per community and category: one category here).
     per_community = {row["community_code"]: row for row in own_matters["rows"]}
     party_rows = {r["community_code"]: r for r in own_party["communities"]}
     for level, pool in levels.items():
         for node in COMMUNITIES + (STREET,) + ((DISTRICT,) if level == "district" else ()):
-            got = headline(pool, node, last)
+            got = headline(pool, sources[level], node, last)
             if len(node) == 12:
                 m = per_community.get(node, {"matters": 0, "settled": 0, "settlement_rate": None,
                                              "on_time_rate": None, "median_days_to_settle": None,
@@ -530,3 +625,17 @@ def check(s, district, h, last):
                           and k[2] == "age_band" and v}
             assert {b: n for b, n in got["residents_by_age_band"].items() if n} == want_bands, \
                 f"{level} {node} residents by age band"
+            want = {k[1]: v for k, v in own_points.items() if k[0] == node and k[2] == ""}
+            assert (got["points_posted"], got["service_hours"], got["points_redeemed"]) == \
+                (want.get("points_posted", 0.0), want.get("service_hours", 0.0), want.get("points_redeemed", 0.0)), \
+                f"{level} {node} points"
+        # Points and hours by member category, as the evaluation ranks people, in the year's cells.
+        with pool.connection() as conn:
+            cells = {(r["node"], r["metric"], r["value"]): float(r["total"]) for r in conn.execute(
+                "SELECT node, metric, value, total FROM rollups WHERE period = 'year' AND period_start = %s "
+                "AND metric = ANY(%s) AND dim = 'member_category'",
+                (date(last.year, 1, 1), ["points_posted", "service_hours", "points_redeemed"]))}
+            conn.rollback()
+        want = {(k[0], k[1], k[3]): v for k, v in own_points.items() if k[2] == "member_category"
+                and (level == "district" or k[0] != DISTRICT)}
+        assert _nonzero(cells) == _nonzero(want), f"{level} points by member category"

@@ -500,4 +500,13 @@ def test_a_district_broadcast_goes_down_as_a_signed_directive_and_acknowledgemen
     tx(notices.mark_read, 1, inbox["items"][0]["id"], ADMIN)
     assert tx(broadcasts.report_acknowledgements, today) == 1      # only what changed: one read
     assert tx(broadcasts.report_acknowledgements, today) == 0
+    # Weeks later, a read is still reported: the broadcast is looked at again because a delivery changed.
+    q("UPDATE broadcasts SET created_at = created_at - interval '30 days', "
+      "acknowledged_through = acknowledged_through - interval '30 days'")
+    q("UPDATE deliveries SET updated_at = updated_at - interval '31 days'")
+    assert tx(broadcasts.report_acknowledgements, today) == 0      # nothing changed: not even looked at
+    assert q("SELECT acknowledged_through < now() - interval '29 days' FROM broadcasts "
+             "WHERE directive_id IS NOT NULL") == [(True,)]
+    tx(notices.mark_read, 2, tx(notices.inbox, 2, {}, ADMIN)["items"][0]["id"], ADMIN)
+    assert tx(broadcasts.report_acknowledgements, today) == 1
     assert started["directive_id"] == body["directive"]["id"]

@@ -298,19 +298,21 @@ def test_out_of_scope_tokens_are_refused_and_audit_nothing(api, people, make_tok
     org = api.post("/api/v1/organizations", json=organization(leader)).json()
     before = snapshot()
     other = api.as_(make_token("community_worker", prefix=OTHER_COMMUNITY))
-    assert_problem(other.get(f"/api/v1/organizations/{org['id']}"), 403, "id")
+    # An organisation of another community reads as no organisation at all; a code named there is 403.
+    assert_problem(other.get(f"/api/v1/organizations/{org['id']}"), 404, "id")
     assert_problem(other.get("/api/v1/organizations", params={"community_code": COMMUNITY}), 403, "community_code")
     assert other.get("/api/v1/organizations").json()["items"] == []
     assert_problem(other.post("/api/v1/organizations", json=organization(outsider)), 403, "community_code")
-    assert_problem(other.post(f"/api/v1/organizations/{org['id']}/members", json={"resident_id": member}), 403, "id")
-    assert_problem(other.post(f"/api/v1/organizations/{org['id']}/status", json={"status": "dissolved"}), 403, "id")
-    assert_problem(other.patch(f"/api/v1/organizations/{org['id']}", json={"name": "x"}), 403, "id")
-    # A worker of the host community cannot enrol or appoint a resident of another community.
+    assert_problem(other.post(f"/api/v1/organizations/{org['id']}/members", json={"resident_id": member}), 404, "id")
+    assert_problem(other.post(f"/api/v1/organizations/{org['id']}/status", json={"status": "dissolved"}), 404, "id")
+    assert_problem(other.patch(f"/api/v1/organizations/{org['id']}", json={"name": "x"}), 404, "id")
+    # A worker of the host community cannot enrol or appoint a resident of another community: to them,
+    # as to the register, that resident is not there.
     own = api.as_(make_token("community_worker", prefix=COMMUNITY))
-    assert_problem(own.post(f"/api/v1/organizations/{org['id']}/members", json={"resident_id": outsider}), 403,
+    assert_problem(own.post(f"/api/v1/organizations/{org['id']}/members", json={"resident_id": outsider}), 422,
                    "resident_id")
     assert_problem(own.post("/api/v1/organizations", json=organization(outsider, name="另一支队伍", filing_no=None)),
-                   403, "leader_resident_id")
+                   422, "leader_resident_id")
     analyst = api.as_(make_token("district_analyst", prefix="310110"))
     assert_problem(analyst.get(f"/api/v1/organizations/{org['id']}"), 403, "role")
     assert_problem(analyst.get("/api/v1/organizations"), 403, "role")

@@ -265,13 +265,14 @@ def test_a_token_of_another_community_is_refused_and_audits_nothing(api, people,
     assert api.post("/api/v1/party-members", json=member(rid)).status_code == 201
     other = api.as_(make_token("community_worker", prefix=OTHER_COMMUNITY))
     before = snapshot()
-    assert_problem(other.get(f"/api/v1/party-members/{rid}"), 403, "resident_id")
+    # A member of another community reads as no member, and the resident as no resident; codes named are 403.
+    assert_problem(other.get(f"/api/v1/party-members/{rid}"), 404, "resident_id")
     assert_problem(other.get("/api/v1/party-members", params={"under": COMMUNITY}), 403, "under")
     assert_problem(other.post(f"/api/v1/party-members/{rid}/report",
-                              json={"reported_on": TODAY, "posts": ["volunteer"]}), 403, "resident_id")
+                              json={"reported_on": TODAY, "posts": ["volunteer"]}), 404, "resident_id")
     assert_problem(other.post(f"/api/v1/party-members/{rid}/withdraw",
-                              json={"effective": TODAY, "reason": "越权"}), 403, "resident_id")
-    assert_problem(other.post("/api/v1/party-members", json=member(rid)), 403, "resident_id")
+                              json={"effective": TODAY, "reason": "越权"}), 404, "resident_id")
+    assert_problem(other.post("/api/v1/party-members", json=member(rid)), 422, "resident_id")
     assert_problem(other.post("/api/v1/party-orgs", json={"community_code": COMMUNITY, "kind": "branch",
                                                           "name": "越权支部"}), 403, "community_code")
     assert_problem(other.get("/api/v1/party-orgs", params={"community_code": COMMUNITY}), 403, "community_code")

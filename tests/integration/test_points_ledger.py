@@ -17,7 +17,8 @@ from services.points import accounts, catalogue, evaluation, handover, ledger, r
 from services.points.rules import InsufficientPoints
 from shared import envelope, facts
 from shared.db import transaction
-from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.scope import missing
 from shared import clock
 
 STREET, COMMUNITY, OTHER = "310110012", "310110012001", "310110012002"
@@ -45,21 +46,20 @@ def china_today():
 
 
 def holders(kind, ref_id, caller):
-    """The registry's answer, scope check included."""
-    holder = (PEOPLE if kind == "person" else ORGS)[ref_id]
-    if not holder["community_code"].startswith(caller["scope"]):
-        raise Forbidden(f"{kind} {ref_id} lies outside scope", {"resident_id": ["outside scope"]})
+    """The registry's answer, scope check included: one outside the scope is not found, as one not there."""
+    holder = (PEOPLE if kind == "person" else ORGS).get(ref_id)
+    if holder is None or not holder["community_code"].startswith(caller["scope"]):
+        raise (missing("resident", ref_id, "resident_id") if kind == "person"
+               else missing("organisation", ref_id, "organization_id"))
     return holder
 
 
 def holders_of(resident_ids, caller):
     """The registry's batched answer (`account_holders`) from the same dict, scope included."""
-    answer = {"holders": {}, "not_found": [], "forbidden": []}
+    answer = {"holders": {}, "not_found": []}
     for i in sorted(set(resident_ids)):
-        if i not in PEOPLE:
+        if i not in PEOPLE or not PEOPLE[i]["community_code"].startswith(caller["scope"]):
             answer["not_found"].append(i)
-        elif not PEOPLE[i]["community_code"].startswith(caller["scope"]):
-            answer["forbidden"].append(i)
         else:
             answer["holders"][str(i)] = PEOPLE[i]
     return answer
@@ -239,9 +239,18 @@ def test_bad_records_are_refused_field_by_field_and_change_nothing(tx, q, catalo
     assert q("SELECT count(*) FROM service_records")[0][0] == 0
 
 
-def test_scope_is_checked_on_the_person(tx, catalogue_):
-    with pytest.raises(Forbidden):
-        log(tx, resident_id=201)   # lives in the other community
+def test_scope_is_checked_on_the_person_who_reads_as_not_there(tx, catalogue_):
+    with pytest.raises(NotFound) as asked:
+        log(tx, resident_id=201)   # lives in the other community, with no account yet: the registry answers
+    log(tx, resident_id=201, caller=ADMIN)   # the street opens their account
+    with pytest.raises(NotFound) as opened:
+        log(tx, resident_id=201)   # an account outside the scope answers as the registry does
+    assert (opened.value.message, opened.value.fields) == (asked.value.message, asked.value.fields)
+    with pytest.raises(NotFound) as unknown:
+        log(tx, resident_id=209)
+    assert (unknown.value.message.replace("209", "201"),
+            {k: [m.replace("209", "201") for m in v] for k, v in unknown.value.fields.items()}) \
+        == (asked.value.message, asked.value.fields)
 
 
 # -- redemptions ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from services.registry.identity import check_character
 from services.registry.service import RegistryService
 from shared import clock, envelope, facts
 from shared.db import transaction
-from shared.errors import Forbidden, NotFound
+from shared.errors import NotFound
 from shared.messaging import apply_topology
 from shared.protect import Vault
 from tests.integration.conftest import wait_for
@@ -110,14 +110,13 @@ def test_a_roster_of_150_residents_is_asked_about_once(container_factory, config
         assert sql("SELECT count(DISTINCT record_id) AS n FROM registry.audit_log WHERE actor = %s "
                    "AND action = 'read'", (WORKER["actor"],))[0]["n"] == 150
 
-        # The scope rules hold for a batch: another community's resident is refused, an unknown one
-        # is not found, and each is named under its own roster field. Nothing is scheduled.
+        # The scope rules hold for a batch: another community's resident reads as not found, as an unknown
+        # one does, and each is named under its own roster field. Nothing is scheduled.
         wrong = roster + [{"role": "resident_rep", "resident_id": outsider, "name": "外社区"},
                           {"role": "resident_rep", "resident_id": 99999, "name": "查无此人"}]
-        with pytest.raises(Forbidden) as err:
+        with pytest.raises(NotFound) as err:
             cluster.consultation.schedule_meeting(meeting(item_id, wrong[-52:], quorum=1), WORKER)
-        assert err.value.fields == {"roster.50.resident_id": [f"resident {outsider} lies outside this token's "
-                                                              f"scope {C1}"],
+        assert err.value.fields == {"roster.50.resident_id": [f"no resident {outsider}"],
                                     "roster.51.resident_id": ["no resident 99999"]}
         with pytest.raises(NotFound):
             cluster.consultation.schedule_meeting(meeting(item_id, roster[:3] + wrong[-1:], quorum=1), WORKER)

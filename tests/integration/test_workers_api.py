@@ -226,7 +226,7 @@ def test_scope_roles_and_audit(api, make_token, sql, snapshot):
     other = appoint(api, community_code=OTHER_COMMUNITY, grid_code=None, role="member", id_number=id_number(125))
     before = snapshot()
     outsider = api.as_(make_token("community_worker", prefix=OTHER_COMMUNITY))
-    assert_problem(outsider.get(f"/api/v1/workers/{w['id']}"), 403, "id")
+    assert_problem(outsider.get(f"/api/v1/workers/{w['id']}"), 404, "id")   # as a worker that does not exist
     assert_problem(outsider.get("/api/v1/workers", params={"community_code": COMMUNITY}), 403, "community_code")
     analyst = api.as_(make_token("district_analyst", prefix="310110"))
     assert_problem(analyst.get(f"/api/v1/workers/{w['id']}"), 403, "role")
