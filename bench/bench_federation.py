@@ -54,10 +54,10 @@ def make_facts(n, rng_seed=0):
     for i in range(n):
         node = COMMUNITIES[(i + rng_seed) % len(COMMUNITIES)]
         if i % 3 == 0:
-            out.append(facts.fact("points_posted", node, "2026-11-20", subject=uuid.uuid4().hex, points=10 + i % 30,
+            out.append(facts.fact("points_posted", node, "2026-11-20", points=10 + i % 30,
                                   hours=1.5, category="security_patrol", member_category="party_member"))
         else:
-            out.append(facts.fact("resident_registered", node, "2026-11-20", subject=uuid.uuid4().hex,
+            out.append(facts.fact("resident_registered", node, "2026-11-20",
                                   age_band=("0-17", "18-59", "60-69", "70+")[i % 4], sex="FM"[i % 2],
                                   residence_type="registered", tags=[]))
     return out

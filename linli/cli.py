@@ -694,7 +694,8 @@ def feed_user():
 @click.argument("name")
 @click.pass_context
 def feed_user_add(ctx, name):
-    """Create user feed-NAME and its queue feed-NAME, bound to `facts`: the user may read that queue only."""
+    """Create user feed-NAME and its queue feed-NAME, bound to `feed` (changed roll-ups under the small-cell
+    rule, never facts): the user may read that queue only. Adding an existing user again moves it over."""
     import re
     import secrets
     from shared import federation
@@ -708,8 +709,8 @@ def feed_user_add(ctx, name):
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"management API: {exc}")
     click.echo(f"user {user} password {password}")
-    click.echo(f"  it may read the queue {user} (bound to the `facts` exchange) and nothing else; consume it "
-               f"without declaring it, or declare it passively")
+    click.echo(f"  it may read the queue {user} (bound to the `feed` exchange: changed roll-ups, as GET "
+               f"/api/v1/feed gives them) and nothing else; consume it without declaring it, or declare it passively")
 
 
 

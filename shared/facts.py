@@ -1,8 +1,11 @@
 """De-identified facts for the levels above, in signed batches (DESIGN §3, §5).
 
 A fact says what changed in numbers a district may see: the node it concerns,
-its type and version, dimensions (age band, sex, residence type, category, …)
-and at most a keyed pseudonym, never a name, number or phone. Facts travel in
+its type and version, dimensions (birth cohort, sex, residence type, category, …)
+and a delta. It names nobody: no name, number or phone, and since version 2 no
+pseudonym either (PIPL counts a stable pseudonym as personal information, and it
+let a level above follow one person through their facts). A level above that
+needs a number of distinct people gets it as a count the street keeps. Facts travel in
 batches with an id, signed with the instance's Ed25519 key over a canonical JSON
 form, so a parent can check both who sent a batch and that nobody changed it.
 Batches go through the outbox to the `facts` exchange with routing key
@@ -21,10 +24,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from shared import outbox, streams
 from shared.messaging import FACTS
 
-VERSION = 1
+# 2: facts carry no `subject`. A parent still takes version 1 facts from a street not yet upgraded,
+# and drops their pseudonym before it keeps or forwards anything (aggregator/ingest.py).
+VERSION = 2
 # Keys a fact may carry. Anything else is refused at the writer, so a careless
 # payload cannot smuggle personal data upwards.
-FACT_KEYS = {"fact_id", "type", "v", "node", "occurred_on", "subject", "dims", "delta"}
+FACT_KEYS = {"fact_id", "type", "v", "node", "occurred_on", "dims", "delta"}
 
 
 def _b64(raw):
@@ -89,13 +94,13 @@ def age_band_of(cohort, on):
     return next(label for bound, label in AGE_BANDS if bound is None or age < bound)
 
 
-def fact(fact_type, node, occurred_on, subject=None, delta=1, **dims):
+def fact(fact_type, node, occurred_on, delta=1, **dims):
     """One fact. `delta` is +1/-1 for a count that grows or shrinks; dims are plain JSON values only
     (anything else fails when the batch is serialised, before it reaches the outbox)."""
     # 128 random bits as hex: as unique as a UUID4, at a third of the cost in a 100,000-row import.
     return {"fact_id": os.urandom(16).hex(), "type": fact_type, "v": VERSION, "node": node,
             "occurred_on": occurred_on if isinstance(occurred_on, str) else occurred_on.isoformat(),
-            "subject": subject, "delta": delta, "dims": dims}
+            "delta": delta, "dims": dims}
 
 
 def batch(source, facts, batch_id=None, seq=None):

@@ -17,6 +17,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from shared.messaging import FACTS, FEED
+
 CHILD_SET = "linli-children"
 PARENT = "linli-parent"
 FACTS_POLICY = "linli-federate-facts"
@@ -98,15 +100,17 @@ def remove_child(parent, code):
 
 
 # A department that stops reading must not fill the broker (its disk alarm would block every
-# publisher of the instance): past this many, its oldest facts are dropped, never refused upstream.
+# publisher of the instance): past this many, its oldest messages are dropped, never refused upstream.
+# What was dropped can be read again from GET /feed after the last `seq` the department kept.
 FEED_MAX_LENGTH = 1_000_000
 
 
 def feed_user(management, name, password):
     """A read-only AMQP user for a superior department, and its queue: both named `feed-<name>`.
 
-    The queue is declared and bound to `facts` here, with the management API's own rights, and the
-    user may only read it (basic.get, or basic.consume without declaring). RabbitMQ matches one
+    The queue is declared and bound to `feed` here, with the management API's own rights: changed
+    roll-ups under the small-cell rule, never facts (a user made before is unbound from `facts`,
+    so adding it again moves it over). The user may only read it (basic.get, or basic.consume without declaring). RabbitMQ matches one
     pattern against exchanges and queues alike, so any configure or write right on a queue name
     pattern would also let the user declare, and publish to, an exchange of that name: the user
     gets none, and can declare, bind, publish or delete nothing."""
@@ -116,7 +120,11 @@ def feed_user(management, name, password):
                      {"durable": True, "auto_delete": False,
                       "arguments": {"x-queue-type": "quorum", "x-max-length": FEED_MAX_LENGTH,
                                     "x-overflow": "drop-head"}})
-    management._call("POST", f"bindings/{management.vhost}/e/facts/q/{path}", {"routing_key": "#"})
+    # The exchange as topology declares it (same arguments), should topology not have run yet.
+    management._call("PUT", f"exchanges/{management.vhost}/{FEED.name}",
+                     {"type": FEED.type, "durable": True, "auto_delete": False, "arguments": FEED.arguments})
+    management._call("POST", f"bindings/{management.vhost}/e/{FEED.name}/q/{path}", {"routing_key": "#"})
+    management._call("DELETE", f"bindings/{management.vhost}/e/{FACTS.name}/q/{path}/%23")
     management._call("PUT", f"users/{path}", {"password": password, "tags": ""})
     management._call("PUT", f"permissions/{management.vhost}/{path}",
                      {"configure": "", "write": "", "read": f"^{re.escape(user)}$"})

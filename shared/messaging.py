@@ -71,8 +71,14 @@ def unrouted_queue(service, max_length=UNROUTED_MAX_LENGTH):
 
 
 HANDOVERS = Exchange("handovers", type="topic", durable=True)
-# Matters escalated from a street to its district: federated upward like `facts`, but apart from it,
-# so a department's feed bound to `facts` never sees them.
+# The departments' feed: changed roll-ups under the small-cell rule (aggregator figures.feed_messages),
+# never facts. Routed to each department's `feed-<name>` queue (federation.feed_user); while no
+# department reads it, what nobody takes goes to a bounded queue instead of back to the outbox.
+FEED_UNROUTED = Exchange("feed.unrouted", type="fanout", durable=True, auto_delete=False)
+FEED = Exchange("feed", type="topic", durable=True, arguments={"alternate-exchange": FEED_UNROUTED.name})
+FEED_UNROUTED_QUEUE = Queue(FEED_UNROUTED.name, exchange=FEED_UNROUTED, routing_key="", durable=True,
+                            auto_delete=False, queue_arguments={"x-max-length": 10_000, "x-overflow": "drop-head"})
+# Matters escalated from a street to its district: federated upward like `facts`, but apart from it.
 CASES = Exchange("cases", type="topic", durable=True)
 
 
@@ -240,9 +246,12 @@ def apply_topology(config, service_classes):
     max_length = config.get("UNROUTED_MAX_LENGTH", UNROUTED_MAX_LENGTH)
     with Connection(config["AMQP_URI"]) as conn:
         channel = conn.default_channel
-        for exchange in (DLX, FACTS, DIRECTIVES, HANDOVERS, CASES):
+        for exchange in (DLX, FACTS, DIRECTIVES, HANDOVERS, CASES, FEED_UNROUTED):
             exchange(channel).declare()
             declared.append(f"exchange {exchange.name}")
+        FEED_UNROUTED_QUEUE(channel).declare()
+        FEED(channel).declare()
+        declared += [f"queue {FEED_UNROUTED.name} (at most 10000, oldest dropped)", f"exchange {FEED.name}"]
         # Every events exchange declared here: the services' own and those their handlers read.
         event_sources = {cls.name for cls in service_classes}
         event_sources |= {ext.source_service for cls in service_classes for _, ext in handlers_of(cls)

@@ -10,19 +10,23 @@ from services.aggregator import schemas as s
 from shared.api import Operation
 
 TAG = "aggregates"
-TAGS = {TAG: "De-identified roll-ups and the facts feed of this instance's subtree, for superior departments"}
+TAGS = {TAG: "De-identified roll-ups of this instance's subtree and the feed of their changes, for superior "
+             "departments"}
 READERS = "(district analysts, department feeds, street admins, operators)"
 # Rebuilding replays the whole facts log into fresh roll-ups in one transaction.
 REBUILD_TIMEOUT = 300
+# 404: a node (or feed prefix) the query names that this instance knows nothing of (figures._known);
+# 422: a bad field, or a metric or grouping no fact feeds.
+KNOWN = (404, 422)
 
 OPERATIONS = [
     Operation("GET", "/api/v1/rollups", "aggregator", "rollups", "aggregates:read",
               f"One metric under a node in the token's scope, per day, month or year, in total, per child node or "
               f"per dimension value {READERS}", TAG, query=s.RollupQuerySchema, reply=s.RollupsSchema,
-              scope="query:node", name="aggregate_rollups"),
+              scope="query:node", name="aggregate_rollups", problems=KNOWN),
     Operation("GET", "/api/v1/rollups.csv", "aggregator", "rollups_csv", "aggregates:read",
               f"The same roll-up as a CSV download {READERS}", TAG, query=s.RollupQuerySchema, scope="query:node",
-              custom=True, name="aggregate_rollups_csv", reply_type="text/csv",
+              custom=True, name="aggregate_rollups_csv", reply_type="text/csv", problems=KNOWN,
               extra={"responses": {"200": {
                   "description": "UTF-8 CSV with a BOM, Chinese column labels; "
                                  'Content-Disposition: attachment; filename="rollups-<metric>-<node>.csv"',
@@ -31,11 +35,12 @@ OPERATIONS = [
               f"A node's headline figures: residents by residence type and age band, party members and report "
               f"rate, organisations, points, service hours, matters raised and settled, settlement, on-time and "
               f"satisfaction rates, median days to settle {READERS}", TAG, query=s.HeadlineQuerySchema,
-              reply=s.HeadlinesSchema, scope="query:node", name="aggregate_headlines"),
+              reply=s.HeadlinesSchema, scope="query:node", name="aggregate_headlines", problems=KNOWN),
     Operation("GET", "/api/v1/feed", "aggregator", "feed", "aggregates:feed",
-              f"The facts log after a cursor, by type and node prefix in the token's scope (its default), a page "
-              f"at a time {READERS}", TAG, query=s.FeedQuerySchema, reply=s.FeedPageSchema, scope="query:prefix",
-              name="aggregate_feed"),
+              f"The roll-ups that changed after a cursor, each figure (node, metric, period) once at its latest "
+              f"value under the same small-cell rule as /rollups, by metric and node prefix in the token's scope "
+              f"(its default), a page at a time; never facts {READERS}", TAG, query=s.FeedQuerySchema, reply=s.FeedPageSchema, scope="query:prefix",
+              name="aggregate_feed", problems=KNOWN),
     Operation("GET", "/api/v1/children", "aggregator", "children", "aggregates:admin",
               "The child instances registered here, when each last sent facts, and whether anything it sent is "
               "missing (street admins, operators)", TAG, reply=s.ChildInstanceSchema, many=True, custom=True,

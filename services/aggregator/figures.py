@@ -16,8 +16,8 @@ import io
 from datetime import date
 
 from services.aggregator import rules, store, suppression
-from services.aggregator.schemas import FeedQuerySchema, HeadlineQuerySchema, RollupQuerySchema
-from shared.errors import ValidationFailed, load
+from services.aggregator.schemas import HeadlineQuerySchema, RollupQuerySchema
+from shared.errors import NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope
 from shared import clock
 
@@ -68,6 +68,27 @@ def _node(q, caller, field):
     if not in_scope(node, caller):
         forbid(node, caller, field)
     return node
+
+
+def _known(tx, q, field, node, judge, cells=(), root=None):
+    """404 naming `field` if the query names a node this instance does not know (the default, the token's
+    scope, is not judged). An aggregator holds no register of nodes (a district's has no registry of its
+    own to ask): what it knows is its own node and those above it, its registered children, and every
+    node a fact has named. A node none of those name has no figures here either way, and an empty
+    answer would read as zero where the caller made a typo. The cells a view read already show most
+    nodes it knows, so the store is asked only for a node that has none.
+
+    The service's entrypoints judge (`judge`); in-process readers (the figures' own tests, which read
+    every node of a tree they made, with facts or none) do not, and read a node without facts as zeros."""
+    if not judge or not q.get(field):
+        return
+    own = root or (tx.source or {}).get("node_code") or ""
+    if len(node) in rules.CODE_LENGTHS and own.startswith(node):
+        return
+    if any(key[0] == node for key in cells) or tx.one(store.KNOWN_NODE, {"node": node})["known"]:
+        return
+    raise NotFound(f"no node {node} is known here", {field: [
+        f"{node} is not this instance's node, one of its registered children, or a node any fact has named"]})
 
 
 def _top(tx, node, root=None):
@@ -131,8 +152,11 @@ def _rule(cells, top, caller):
     return suppression.protection({k: v[0] for k, v in cells.items()}, top, caller)
 
 
-def rollups(tx, query, caller, today=None, root=None):
+def rollups(tx, query, caller, today=None, root=None, judge=False):
     q = load(RollupQuerySchema, query)
+    problems = rules.query_problems(q["metric"], q["group"])
+    if problems:
+        raise ValidationFailed("no fact feeds what the roll-up asks for", problems)
     today = today or clock.today()
     node = _node(q, caller, "node")
     start, end = rollup_range(q, today)
@@ -144,6 +168,7 @@ def rollups(tx, query, caller, today=None, root=None):
     # The metric it is compared with comes too: the rule hides a count that the difference gives back.
     metrics = [metric] + ([suppression.COMPLEMENTS[metric]] if metric in suppression.COMPLEMENTS else [])
     cells = _cells(tx, top, node, metrics, period, first, end, ["", dim], children=child is not None)
+    _known(tx, q, "node", node, judge, cells, root)
     rule = _rule(cells, top, caller)
 
     def label(key):
@@ -205,17 +230,6 @@ def _period_start(period, day):
     return {"day": day, "month": day.replace(day=1), "year": day.replace(month=1, day=1)}[period]
 
 
-def feed(tx, query, caller):
-    q = load(FeedQuerySchema, query)
-    prefix = _node(q, caller, "prefix")
-    rows = tx.all(store.FEED, {"after": q["after"], "prefix": prefix, "type": q.get("type"), "limit": q["limit"]})
-    # Departments get the facts without the pseudonym: it would let them follow one person through them.
-    hide = caller.get("role") in SUPPRESSING_ROLES
-    items = [{**r, "subject": None if hide else r["subject"], "occurred_on": r["occurred_on"].isoformat(),
-              "received_at": r["received_at"].isoformat()} for r in rows]
-    return {"items": items, "next": items[-1]["seq"] if items else q["after"]}
-
-
 # A cell starting so is a formula to Excel; text from facts (dimension values) must never become one.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -226,9 +240,9 @@ def _cell(value):
     return value
 
 
-def rollups_csv(tx, query, caller):
+def rollups_csv(tx, query, caller, judge=False):
     """The roll-up as a CSV download: {"metric", "node", "csv"}."""
-    result = rollups(tx, query, caller)
+    result = rollups(tx, query, caller, judge=judge)
     return {"metric": result["metric"], "node": result["node"], "csv": csv_text(result)}
 
 
@@ -288,7 +302,7 @@ def headlines(tx, root, today):
     return out
 
 
-def headline_figures(tx, query, caller, today=None, root=None):
+def headline_figures(tx, query, caller, today=None, root=None, judge=False):
     """A node's headline figures: stocks now (residents by residence type and age band, party members
     and their report rate, organisations by category, workers) and the year's flows (points, service
     hours, matters raised and settled, settlement, on-time and satisfaction rates, median days to
@@ -299,6 +313,7 @@ def headline_figures(tx, query, caller, today=None, root=None):
     year = q.get("year") or today.year
     top = _top(tx, node, root)
     cells = _headline_cells(tx, top, node, today, year, [""] + sorted(rules.DIMENSIONS))
+    _known(tx, q, "node", node, judge, cells, root)
     rule = _rule(cells, top, caller)
 
     def key(metric, dim="", value=""):

@@ -95,7 +95,9 @@ def accept_many(tx, bodies, own_code, own_key, level, dead_letter_key, signer=No
         BATCHES.labels(source).inc()
         FACTS.labels(source).inc(len(fresh))
         results[n] = {"batch_id": batch_id, "facts": len(body["facts"]), "fresh": len(fresh)}
-    _add(tx, rules.expand(rules.reduce(fresh_all), own_code))
+    cells = rules.expand(rules.reduce(fresh_all), own_code)
+    _add(tx, cells)
+    _note_changes(tx, cells)
     # Every numbered batch taken counts for its sender's sequence, new or a duplicate: a batch sent
     # again on request closes its gap either way (shared/streams.py).
     streams.record(tx, [(bodies[n]["source"]["node_code"], bodies[n]["source"]["service"], streams.FACTS_STREAM,
@@ -104,16 +106,22 @@ def accept_many(tx, bodies, own_code, own_key, level, dead_letter_key, signer=No
     return [results[n] for n in range(len(bodies))]
 
 
+def _deidentified(f):
+    """A fact as it may be kept and passed on: the keys of the fact format and nothing else. A version 1
+    fact's pseudonym (`subject`) is dropped here, before anything is logged, rolled up or relayed
+    (shared/facts.py, version 2), and so is any key a sender had no business adding."""
+    return f if f.keys() <= facts_mod.FACT_KEYS else {k: v for k, v in f.items() if k in facts_mod.FACT_KEYS}
+
+
 def _log(tx, taken):
     """Log the facts of these batches once each; {batch_id: [facts not logged before]}."""
-    rows = [(f, b["batch_id"], b["source"]["node_code"]) for b in taken for f in b["facts"]]
+    rows = [(_deidentified(f), b["batch_id"], b["source"]["node_code"]) for b in taken for f in b["facts"]]
     if not rows:
         return {}
     logged = {r["fact_id"] for r in tx.all(store.LOG_FACTS, (
         [f["fact_id"] for f, _, _ in rows], [b for _, b, _ in rows], [s for _, _, s in rows],
         [f["type"] for f, _, _ in rows], [int(f.get("v") or 1) for f, _, _ in rows], [f["node"] for f, _, _ in rows],
-        [date.fromisoformat(f["occurred_on"]) for f, _, _ in rows], [f.get("subject") for f, _, _ in rows],
-        [int(f.get("delta") or 0) for f, _, _ in rows],
+        [date.fromisoformat(f["occurred_on"]) for f, _, _ in rows], [int(f.get("delta") or 0) for f, _, _ in rows],
         [json.dumps(f.get("dims") or {}, ensure_ascii=False) for f, _, _ in rows]))}
     out = {}
     for f, batch_id, _ in rows:
@@ -132,6 +140,15 @@ def _add(tx, cells):
                                    list(cols[5]), [v[0] for v in values], [v[1] for v in values]))
 
 
+def _note_changes(tx, cells):
+    """Mark the figures these cells changed for the feed: a (node, metric, period) figure per total
+    cell; every fact adds to the total as well as to its dimensions."""
+    changed = sorted({(node, metric, period, start) for node, period, start, metric, dim, _ in cells if not dim})
+    if changed:
+        cols = list(zip(*changed))
+        tx.execute(store.NOTE_CHANGES, (list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3])))
+
+
 def _relay(tx, signer, body, fresh):
     """The child's new facts, signed by this instance for the level above (same fact ids), numbered
     in this instance's own facts stream."""
@@ -144,6 +161,10 @@ def _reject(tx, body, why, dead_letter_key):
     key = str(batch_id) if batch_id else hashlib.sha256(json.dumps(body, sort_keys=True, default=str)
                                                         .encode()).hexdigest()
     source = ((body.get("source") or {}).get("node_code") if isinstance(body, dict) else None)
+    if isinstance(body, dict) and isinstance(body.get("facts"), list):
+        # Kept and dead-lettered as evidence of what was sent, but without the pseudonyms a version 1
+        # batch carries: a refused batch is no reason to keep a per-person key.
+        body = {**body, "facts": [_deidentified(f) if isinstance(f, dict) else f for f in body["facts"]]}
     first = tx.one(store.ADD_REJECTED, (key, source if isinstance(source, str) else None, why[:500],
                                         json.dumps(body, ensure_ascii=False, default=str)))
     if first is not None:
@@ -176,7 +197,7 @@ def resend(tx, level, size=500):
     after, batches, total = 0, 0, 0
     while rows := tx.all(store.LOG_PAGE, (after, size)):
         fs = [{"fact_id": r["fact_id"], "type": r["type"], "v": r["v"], "node": r["node"],
-               "occurred_on": r["occurred_on"].isoformat(), "subject": r["subject"], "delta": r["delta"],
+               "occurred_on": r["occurred_on"].isoformat(), "delta": r["delta"],
                "dims": r["dims"]} for r in rows]
         signed = tx.signer.sign(facts_mod.batch(tx.source, fs))
         outbox.add_message(tx, facts_mod.FACTS.name, key, signed["batch_id"], signed, tx.correlation_id)

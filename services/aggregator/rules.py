@@ -64,6 +64,21 @@ STOCKS = {"residents", "party_members", "organizations", "organization_members",
 DIMENSIONS = {"age_band", "cohort", "sex", "residence_type", "tags", "category", "member_category", "channel",
               "urgency", "on_time", "days_to_settle", "score", "kind", "status", "role", "reward_kind", "outcome",
               "directive", "report_status"}
+# What a roll-up may be asked for: a metric some fact feeds, grouped not at all, per child node, or by a
+# dimension above. Anything else would answer an empty series, which reads as zero, not as a typo.
+KNOWN_METRICS = frozenset(metric for pairs in METRICS.values() for metric, _ in pairs)
+GROUPS = ("none", "child")
+
+
+def query_problems(metric, group):
+    """{field: [message]} of a roll-up query's metric and grouping that no fact feeds; {} if both are known."""
+    problems = {}
+    if metric not in KNOWN_METRICS:
+        problems["metric"] = [f"unknown metric {metric}; one of: {', '.join(sorted(KNOWN_METRICS))}"]
+    if group not in GROUPS and not (group.startswith("dim:") and group[4:] in DIMENSIONS):
+        problems["group"] = [f"unknown grouping {group}; none, child or dim:<dimension>, a dimension one of: "
+                             + ", ".join(sorted(DIMENSIONS))]
+    return problems
 
 
 def ancestors(node, root):

@@ -25,8 +25,10 @@ class HeadlineQuerySchema(Schema):
 class FeedQuerySchema(Schema):
     after = fields.Integer(load_default=0, validate=validate.Range(0, 2 ** 63 - 1),
                            metadata={"description": "cursor: `next` of the previous page"})
-    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
-    type = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"))
+    # Each item is read back through the roll-ups under the rule: pages are smaller than a log's.
+    limit = fields.Integer(load_default=200, validate=validate.Range(1, 1000))
+    metric = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}\Z"),
+                           metadata={"description": "only this metric's figures"})
     prefix = fields.String(validate=CODE)
 
 
@@ -95,22 +97,22 @@ class HeadlinesSchema(Schema):
     median_days_to_settle = fields.Float(allow_none=True)
 
 
-class FactSchema(Schema):
-    seq = fields.Integer(metadata={"description": "the cursor"})
-    fact_id = fields.String()
-    batch_id = fields.String()
-    source_code = fields.String(metadata={"description": "the instance that signed the batch"})
-    type = fields.String()
-    v = fields.Integer()
+class FeedItemSchema(Schema):
+    seq = fields.Integer(metadata={"description": "the cursor: the figure's place in the order of changes"})
     node = fields.String()
-    occurred_on = fields.Date()
-    subject = fields.String(allow_none=True, metadata={"description": "a keyed pseudonym, never a person's data"})
-    delta = fields.Integer()
-    dims = fields.Dict(keys=fields.String())
-    received_at = fields.DateTime()
+    metric = fields.String()
+    period = fields.String(metadata={"description": "day, month or year"})
+    period_start = fields.Date()
+    stock = fields.Boolean(metadata={"description": "a stock's n is its level at the end of the period; a "
+                                                    "flow's, what happened in it"})
+    n = fields.Integer(allow_none=True, metadata={"description": "null when suppressed"})
+    total = fields.Float(allow_none=True, metadata={"description": "the measure's total (points, hours); "
+                                                                  "null when suppressed"})
+    suppressed = fields.Boolean(metadata={"description": "hidden by the one small-cell rule, as in /rollups"})
+    changed_at = fields.DateTime()
 
 
-FeedPageSchema = page_schema(FactSchema, fields.Integer(
+FeedPageSchema = page_schema(FeedItemSchema, fields.Integer(
     metadata={"description": "pass as `after` for the next page (unchanged when none came)"}), name="FeedPage")
 
 

@@ -12,7 +12,7 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 from prometheus_client import Gauge
 
-from services.aggregator import figures, ingest, store
+from services.aggregator import feed, figures, ingest, store
 from services.aggregator.consumer import BatchingConsumer, facts_queue
 from shared import federation, streams
 from shared.db import Database
@@ -115,23 +115,28 @@ class AggregatorService:
 
     @command
     def rollups(self, query, caller):
-        return figures.rollups(self.db, query, caller)
+        return figures.rollups(self.db, query, caller, judge=True)
 
     @command
     def rollups_csv(self, query, caller):
-        return figures.rollups_csv(self.db, query, caller)
+        return figures.rollups_csv(self.db, query, caller, judge=True)
 
     @command
     def headline_figures(self, query, caller):
-        return figures.headline_figures(self.db, query, caller)
+        return figures.headline_figures(self.db, query, caller, judge=True)
 
     @command
     def directive_figures(self, directive_id, caller):
         return figures.directive_figures(self.db, directive_id, caller)
 
+    @timer(interval=5)
+    def publish_feed(self):
+        """The departments' AMQP feed: what changed since the last pass, under their role's rule."""
+        feed.publish(self.db)
+
     @command
     def feed(self, query, caller):
-        return figures.feed(self.db, query, caller)
+        return feed.read(self.db, query, caller, judge=True)
 
     @command
     def rebuild(self):

@@ -15,9 +15,9 @@ SET_FRESHES = ("UPDATE batches b SET fresh = u.fresh FROM unnest(%s::text[], %s:
                "WHERE b.batch_id = u.batch_id")
 # Facts not logged before (a fact relayed back, or in two batches, is logged once), returned to be rolled up.
 LOG_FACTS = """
-INSERT INTO facts_log (fact_id, batch_id, source_code, type, v, node, occurred_on, subject, delta, dims)
+INSERT INTO facts_log (fact_id, batch_id, source_code, type, v, node, occurred_on, delta, dims)
 SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::date[],
-                     %b::text[], %b::int[], %b::jsonb[])
+                     %b::int[], %b::jsonb[])
 ON CONFLICT (fact_id) DO NOTHING
 RETURNING fact_id
 """
@@ -32,17 +32,16 @@ FACTS_FROM = ("SELECT seq, fact_id, type, node, occurred_on, delta, dims FROM fa
               "ORDER BY seq LIMIT %s")
 CLEAR_ROLLUPS = "TRUNCATE rollups"
 
-FEED = """
-SELECT seq, fact_id, batch_id, source_code, type, v, node, occurred_on, subject, delta, dims, received_at
-FROM facts_log
-WHERE seq > %(after)s AND starts_with(node, %(prefix)s) AND (%(type)s::text IS NULL OR type = %(type)s)
-ORDER BY seq LIMIT %(limit)s
-"""
 METRIC_NAMES = "SELECT DISTINCT metric FROM rollups WHERE node = %s ORDER BY 1"
+# Whether this instance knows a node it holds no cells of in a view (figures._known): a registered child,
+# or a node some fact named (a roll-up of any metric, or a fact of a type no roll-up counts). Each an index probe.
+KNOWN_NODE = ("SELECT EXISTS (SELECT 1 FROM children WHERE code = %(node)s) "
+              "OR EXISTS (SELECT 1 FROM rollups WHERE node = %(node)s) "
+              "OR EXISTS (SELECT 1 FROM facts_log WHERE node = %(node)s) AS known")
 ADD_REJECTED = ("INSERT INTO rejected_batches (key, source_code, reason, body) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (key) DO NOTHING RETURNING key")
 REJECTED = "SELECT key, source_code, reason, received_at FROM rejected_batches ORDER BY received_at DESC LIMIT %s"
-LOG_PAGE = ("SELECT seq, fact_id, type, v, node, occurred_on, subject, delta, dims FROM facts_log WHERE seq > %s "
+LOG_PAGE = ("SELECT seq, fact_id, type, v, node, occurred_on, delta, dims FROM facts_log WHERE seq > %s "
             "ORDER BY seq LIMIT %s")
 # The cells small-cell protection judges (suppression.py): one metric family under a path of nodes,
 # the path's nodes and their children. `parent` is stored and indexed (migration 0002), so each half
@@ -82,3 +81,24 @@ WHERE period = 'year' AND dim = 'directive' AND value = %(directive)s AND metric
   AND starts_with(node, %(root)s) AND length(node) <= 12
 GROUP BY 1, 2
 """
+
+# -- the feed of changed roll-ups (migration 0004, figures.feed) ----------------------------------
+# One row per figure, numbered anew each time a batch changes it. The rows come deduplicated and
+# sorted (ingest._note_changes): one statement may not touch a row twice, and concurrent ingests
+# lock rows in one order.
+NOTE_CHANGES = """
+INSERT INTO rollup_changes AS c (node, metric, period, period_start)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::date[])
+ON CONFLICT (node, metric, period, period_start)
+DO UPDATE SET seq = nextval('rollup_changes_seq'), changed_at = now()
+"""
+CHANGES = """
+SELECT seq, node, metric, period, period_start, changed_at FROM rollup_changes
+WHERE seq > %(after)s AND starts_with(node, %(prefix)s) AND (%(metric)s::text IS NULL OR metric = %(metric)s)
+ORDER BY seq LIMIT %(limit)s
+"""
+LAST_CHANGE = "SELECT coalesce(max(seq), 0) AS seq FROM rollup_changes"
+# The row is made on first use and locked either way: one publisher at a time.
+FEED_PUBLISHED = ("INSERT INTO feed_published (seq) VALUES (0) ON CONFLICT (id) DO UPDATE SET seq = feed_published.seq "
+                  "RETURNING seq")
+SET_FEED_PUBLISHED = "UPDATE feed_published SET seq = %s"

@@ -306,7 +306,7 @@ def _write(tx, vault, rows, caller, today, progress):
             row_dims = dims_seen.get(dims_key)
             if row_dims is None:
                 row_dims = dims_seen[dims_key] = dims(c)
-            fact_list.append(fact("resident_registered", c["community_code"], day, subject=nym, delta=1, **row_dims))
+            fact_list.append(fact("resident_registered", c["community_code"], day, delta=1, **row_dims))
     if heads:
         tx.execute(sql.SET_HEADS, [[h for h, _ in heads], [r for _, r in heads]])
     import_id = str(uuid.uuid4())

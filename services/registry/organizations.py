@@ -11,7 +11,7 @@ Facts are counts the levels above add up (sum of deltas):
   `organization_registered` +1; a status change or a correction of those
   dimensions -1 with the old and +1 with the new;
 - memberships: `organization_member_joined` +1 / `organization_member_left` -1,
-  with the resident's pseudonym so distinct volunteers can be counted. Every
+  counting memberships, not people (a fact names nobody, not even by pseudonym). Every
   membership has its +1, the founding leader's included (registration sends it),
   and its -1 carries the same dimensions: a change of role (a new leader) or of
   the subcategory moves the open memberships -1 with the old and +1 with the
@@ -77,8 +77,8 @@ def _org_fact(fact_type, row, on, delta, **extra):
 
 
 def _member_fact(fact_type, org, member, on, delta):
-    return facts.fact(fact_type, org["community_code"], on, subject=member["pseudonym"], delta=delta,
-                      category=org["category"], subcategory=org["subcategory"], role=member["role"])
+    return facts.fact(fact_type, org["community_code"], on, delta=delta, category=org["category"],
+                      subcategory=org["subcategory"], role=member["role"])
 
 
 def _fail_on(errors, message):

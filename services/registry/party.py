@@ -6,7 +6,7 @@ is {"actor", "scope"}; the scope is checked against the community the member
 reports to (or the resident's grid), as residents.py does for residents.
 
 Member facts count members who are not withdrawn, by community and dimensions
-(party_rules.fact_dims), with the resident's pseudonym as subject; a roll-up is
+(party_rules.fact_dims), naming nobody; a roll-up is
 the sum of deltas: registration +1, withdrawal -1, re-report +1, and a change of
 dimensions (report, placement in a branch or group, relocation) -1 with the old
 values and +1 with the new. A change that leaves the dimensions as they were
@@ -81,7 +81,7 @@ def _event(row, **extra):
 
 
 def _fact(fact_type, row, day, delta, node=None):
-    return facts.fact(fact_type, node or row["community_code"], day, subject=row["pseudonym"], delta=delta,
+    return facts.fact(fact_type, node or row["community_code"], day, delta=delta,
                       **party_rules.fact_dims(row, row["birth_date"]))
 
 

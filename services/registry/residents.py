@@ -127,7 +127,7 @@ def _event(row):
 
 def _fact(fact_type, row, today, delta, node=None, **extra):
     """A resident fact, dated `today`: the day the register changed (see the module's docstring)."""
-    return facts.fact(fact_type, node or row["community_code"], today, subject=row["pseudonym"], delta=delta,
+    return facts.fact(fact_type, node or row["community_code"], today, delta=delta,
                       **residency.fact_dims(row), **extra)
 
 

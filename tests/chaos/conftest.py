@@ -322,8 +322,8 @@ def publish_backlog(cfg, batches, per_batch=100):
     with transaction(cfg["DATABASE_URL"], "registry", source, signer) as tx:
         for b in range(batches):
             tx.publish_facts("resident_registered", [
-                facts.fact("resident_registered", "310110012002", "2026-11-20", subject=os.urandom(8).hex(),
-                           sex="FM"[i % 2], cohort=1950 + i % 40, residence_type="registered", tags=[])
+                facts.fact("resident_registered", "310110012002", "2026-11-20", sex="FM"[i % 2],
+                           cohort=1950 + i % 40, residence_type="registered", tags=[])
                 for i in range(per_batch)])
     return batches * per_batch
 

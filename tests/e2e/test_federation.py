@@ -133,7 +133,7 @@ def publish(cfg, fs):
 
 
 def resident(node, sex="F"):
-    return facts.fact("resident_registered", node, "2026-11-20", subject=uuid.uuid4().hex, age_band="30-39",
+    return facts.fact("resident_registered", node, "2026-11-20", age_band="30-39",
                       sex=sex, residence_type="registered", tags=[])
 
 

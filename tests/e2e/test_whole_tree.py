@@ -5,7 +5,9 @@ database per instance), every instance's aggregator service, and each street's o
 `linli demo load` registers residents, households, party members, organisations and workers, posts
 and redeems points, and raises, screens, deliberates and settles matters through the registry,
 points and consultation use cases, whose facts leave through those services' outbox relays. Then
-the district's figures are the sums of its streets' own, and the city's the district's, exactly.
+the district's figures are the sums of its streets' own, and the city's the district's, exactly;
+and neither the district's database nor the city's holds a resident's ID number, phone, name,
+pseudonym or handover key (tests/pii_scan.py).
 """
 import eventlet
 import psycopg
@@ -18,6 +20,7 @@ from shared.outbox import Relay
 from tests.e2e.test_federation import (CITY, DISTRICT, STREET_A, STREET_B, _tree, add_child, env_of, one, rollups,
                                        start)
 from tests.integration.conftest import wait_for
+from tests.pii_scan import NAME, PSEUDONYM, residents_of, scan
 
 
 @pytest.fixture
@@ -75,3 +78,14 @@ def test_the_district_and_the_city_sum_their_streets_real_work_exactly(whole_tre
         assert streets > 0, metric
         assert one(d, sql, (DISTRICT, metric)) == streets == one(c, sql, (DISTRICT, metric)), metric
     assert one(d, "SELECT count(*) FROM aggregator.rejected_batches") == 0
+
+    # Nothing personal crossed a level (issue 19): no resident's ID number, phone, name, pseudonym or
+    # handover key anywhere in the district's or the city's database.
+    people = residents_of(a["DATABASE_URL"]) | residents_of(b["DATABASE_URL"])
+    assert people.names and people.pseudonyms and people.handover_keys
+    # Looked for where they are, the same needles are found: the scan reads what it should.
+    assert {(h.column, h.kind) for h in scan(a["DATABASE_URL"], people)} >= {
+        ("registry.residents.name", NAME), ("registry.residents.pseudonym", PSEUDONYM)}
+    for above in (d, c):
+        found = scan(above["DATABASE_URL"], people)
+        assert not found, f"{above['NODE_CODE']} holds personal data:\n" + "\n".join(map(str, found))

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from services.aggregator import figures, ingest, store
+from services.aggregator import feed, figures, ingest, store
 from shared import facts
 
 DISTRICT, STREET_A, STREET_B = "310110", "310110012", "310110013"
@@ -30,13 +30,13 @@ def q(schema_sql):
 
 
 def resident_fact(node, delta=1, day="2026-11-20", **dims):
-    return facts.fact("resident_registered", node, day, subject="p" * 32, delta=delta,
+    return facts.fact("resident_registered", node, day, delta=delta,
                       **{"cohort": 1961, "sex": "F", "residence_type": "registered", "tags": ["elderly_alone"],
                          **dims})
 
 
 def points_fact(node, points, hours, day="2026-11-20"):
-    return facts.fact("points_posted", node, day, subject="q" * 32, category="security_patrol", points=points,
+    return facts.fact("points_posted", node, day, category="security_patrol", points=points,
                       hours=hours, member_category="party_member")
 
 
@@ -139,11 +139,54 @@ def test_reading_roll_ups_stocks_children_and_small_cells(tx, district):
                                  "end": "2027-03-31"}, ADMIN)
     assert {s["key"]: [p["n"] for p in s["points"]] for s in later["series"]} == {STREET_A: [5, 5, 5],
                                                                                   STREET_B: [3, 3, 3]}
-    page = tx(figures.feed, {"limit": 4}, ANALYST)
-    assert len(page["items"]) == 4 and page["next"] == page["items"][-1]["seq"]
-    rest = tx(figures.feed, {"after": page["next"]}, ANALYST)
-    assert len(rest["items"]) == 6 and {i["type"] for i in rest["items"]} == {"resident_registered"}
-    assert tx(figures.feed, {"prefix": STREET_B}, ANALYST)["items"][0]["node"] == B1
+
+
+@pytest.fixture
+def at_district(cfg):
+    """Use cases run as the district's aggregator runs them (its node is the top the rule judges in)."""
+    from shared.db import transaction
+    source = {"service": "aggregator", "level": "district", "node_code": DISTRICT, "instance": f"district-{DISTRICT}"}
+
+    def run(fn, *args, **kwargs):
+        with transaction(cfg["DATABASE_URL"], "aggregator", source, KEYS[DISTRICT]) as t:
+            return fn(t, *args, **kwargs)
+    return run
+
+
+def test_the_feed_gives_changed_figures_under_the_rule_never_facts(tx, at_district, q, district):
+    take(tx, batch(STREET_A, [resident_fact(A1, day="2026-10-05") for _ in range(6)] +
+                   [resident_fact(A1, day="2026-11-03", delta=-1)]))
+    take(tx, batch(STREET_B, [resident_fact(B1, day="2026-11-04") for _ in range(3)]))
+    whole = at_district(feed.read, {"limit": 1000}, ANALYST)["items"]
+    assert {k for i in whole for k in i} == {"seq", "node", "metric", "period", "period_start", "stock", "n", "total",
+                                             "suppressed", "changed_at"}          # no fact, no dimension
+    at = {(i["node"], i["period"], i["period_start"]): i for i in whole}
+    # Days: A1 and A on two, B1 and B on one, the district on three; months: A1, A and the district two
+    # (October, November), B1 and B one; the year of each of the five nodes.
+    assert len(at) == len(whole) == (2 + 2 + 1 + 1 + 3) + (2 + 2 + 2 + 1 + 1) + 5
+    # As /rollups shows the analyst (test above): a stock's level at the period's end, B's 3 hidden, and
+    # A's 5 too, which the district's 8 would give back.
+    assert (at[(STREET_A, "month", "2026-10-01")]["n"], at[(DISTRICT, "month", "2026-11-01")]["n"]) == (6, 8)
+    assert [(at[(c, "month", "2026-11-01")]["n"], at[(c, "month", "2026-11-01")]["suppressed"])
+            for c in (STREET_A, STREET_B)] == [(None, True), (None, True)]
+    assert at_district(feed.read, {"limit": 1000}, ADMIN)["items"][whole.index(at[(STREET_A, "month", "2026-11-01")])]["n"] == 5
+    page = at_district(feed.read, {"limit": 4}, ANALYST)
+    assert page["next"] == page["items"][-1]["seq"]
+    assert page["items"] + at_district(feed.read, {"after": page["next"], "limit": 1000}, ANALYST)["items"] == whole
+    # A figure changed again comes once more, at the end, at its latest value; the others do not.
+    take(tx, batch(STREET_B, [resident_fact(B1, day="2026-11-04")]))
+    again = at_district(feed.read, {"after": whole[-1]["seq"]}, ADMIN)["items"]
+    assert sorted((i["node"], i["period"], i["n"]) for i in again) == sorted(
+        (node, period, n) for node, n in ((B1, 4), (STREET_B, 4), (DISTRICT, 9)) for period in ("day", "month", "year"))
+    assert at_district(feed.read, {"metric": "points_posted"}, ANALYST)["items"] == []
+    assert at_district(feed.read, {"prefix": STREET_B}, ANALYST)["items"][0]["node"] in (B1, STREET_B)
+    # The departments' AMQP feed: the same items under the department_feed role's rule, each once.
+    published = at_district(feed.publish)
+    assert published == len(at)
+    assert at_district(feed.publish) == 0
+    sent = [b for (b,) in q("SELECT body FROM outbox WHERE exchange = 'feed' ORDER BY id")]
+    assert len(sent) == published and all(set(b) == set(whole[0]) for b in sent)
+    assert [b["n"] for b in sent if (b["node"], b["period"]) == (STREET_A, "month")] == [6, None]
 
 
 def test_headline_gauges_per_child_show_what_an_analyst_sees(tx, district):
@@ -162,12 +205,12 @@ def test_headline_gauges_per_child_show_what_an_analyst_sees(tx, district):
 
 def party_members(node, registered, reported):
     """As the registry sends them: registered unreported, then each report as -1 old, +1 new dimensions."""
-    out = [facts.fact("party_member_registered", node, "2026-02-01", subject=str(i), category="on_the_job",
+    out = [facts.fact("party_member_registered", node, "2026-02-01", category="on_the_job",
                       report_status="unreported") for i in range(registered)]
     for i in range(reported):
-        out += [facts.fact("party_member_reported", node, "2026-03-01", subject=str(i), delta=-1,
+        out += [facts.fact("party_member_reported", node, "2026-03-01", delta=-1,
                            category="on_the_job", report_status="unreported"),
-                facts.fact("party_member_reported", node, "2026-03-01", subject=str(i), delta=+1,
+                facts.fact("party_member_reported", node, "2026-03-01", delta=+1,
                            category="on_the_job", report_status="reported")]
     return out
 
@@ -229,3 +272,35 @@ def test_headline_gauges_hold_this_passs_figures_only_after_new_year(cfg, tx, di
         (STREET_B, "service_hours", "count"): 6, (STREET_B, "service_hours", "total"): 6}
     # New Year: this year has no flows yet; the stock goes on. Street B reports nothing this year.
     assert export(date(2027, 1, 1)) == {(STREET_A, "residents", "count"): 7}
+
+
+def v1(fact, subject):
+    """A fact as a street not yet upgraded sends it: format version 1, with a keyed pseudonym."""
+    return {**fact, "v": 1, "subject": subject}
+
+
+def batch_v1(source, fs):
+    """A batch of such facts, signed as that street signs it (today's writer refuses to make one)."""
+    src = {"service": "registry", "level": "street", "node_code": source, "instance": f"street-{source}"}
+    return KEYS[source].sign({**facts.batch(src, []), "v": 1, "facts": fs})
+
+
+def test_a_version_1_pseudonym_is_neither_kept_nor_passed_up_nor_kept_when_refused(tx, q, district):
+    nym = "p" * 32
+    a = batch_v1(STREET_A, [v1(resident_fact(A1), nym), v1(points_fact(A2, 10, 0.5), nym),
+                            {**resident_fact(A2), "name": "王秀英"}])
+    assert take(tx, a)["fresh"] == 3                  # counted as before: roll-ups never read the pseudonym
+    assert q("SELECT count(*) FROM rollups WHERE node = %s AND metric = 'residents' AND period = 'year' "
+             "AND dim = ''", (STREET_A,)) == [(1,)]
+    columns = {r[0] for r in q("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                               "'aggregator' AND table_name = 'facts_log'")}
+    assert "subject" not in columns
+    assert nym not in str(q("SELECT * FROM facts_log")) and "王秀英" not in str(q("SELECT * FROM facts_log"))
+    (up,), = q("SELECT body FROM outbox WHERE exchange = 'facts'")
+    assert facts.verify(up, KEYS[DISTRICT].public_key)
+    assert all(set(f) <= facts.FACT_KEYS for f in up["facts"]) and nym not in str(up) and "王秀英" not in str(up)
+    # Refused (a bad signature), it is kept as evidence and dead-lettered, without the pseudonym.
+    forged = batch_v1(STREET_A, [v1(resident_fact(A1), nym)])
+    forged["facts"][0]["delta"] = 5
+    assert "rejected" in take(tx, forged)
+    assert nym not in str(q("SELECT body FROM rejected_batches")) and nym not in str(q("SELECT body FROM outbox"))

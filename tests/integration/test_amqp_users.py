@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from kombu import Connection, Exchange, Producer, Queue
 
 from linli.cli import main as cli
-from shared.messaging import DIRECTIVES, FACTS, apply_topology
+from shared.messaging import DIRECTIVES, FACTS, FEED, apply_topology
 from tests.conftest import cli_env as env_of
 
 
@@ -38,22 +38,35 @@ def test_a_feed_user_reads_its_queue_and_nothing_else(config):
     uri = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
     try:
         with Connection(config["AMQP_URI"]) as admin:
+            # A user made before the feed was aggregated was bound to `facts`; adding it again moves it over.
+            admin.default_channel.queue_bind(user, FACTS.name, "#")
+        again = CliRunner().invoke(cli, ["feed-user", "add", name], env=env_of(config))
+        assert again.exit_code == 0, again.output
+        user, password = again.output.split()[1], again.output.split()[3]
+        uri = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        with Connection(config["AMQP_URI"]) as admin:
             # an exchange of the user's own name pattern, there already: still not the user's to publish to
             admin.default_channel.exchange_declare(f"{user}.x", "topic", durable=False, auto_delete=True)
+            # Facts never reach a department's queue; changed roll-ups do.
             Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b1", "facts": []},
                                                                     routing_key="registry.resident_registered",
                                                                     serializer="json")
+            Producer(admin.default_channel, exchange=FEED).publish({"seq": 7, "metric": "residents"},
+                                                                   routing_key="310110.residents.month",
+                                                                   serializer="json")
         with Connection(uri) as conn:
             channel = conn.default_channel
             channel.queue_declare(user, passive=True)                      # there, made by `feed-user add`
             message = channel.basic_get(user, no_ack=True)
-            assert message is not None and json.loads(message.body)["batch_id"] == "b1"
+            assert message is not None and json.loads(message.body) == {"seq": 7, "metric": "residents"}
+            assert channel.basic_get(user, no_ack=True) is None
         refused = [
             lambda ch: ch.exchange_declare(f"{user}.x", "topic", passive=False, durable=False, auto_delete=True),
             lambda ch: ch.exchange_declare(f"{user}.y", "fanout", durable=True),
             lambda ch: ch.queue_declare(f"{user}.figures", durable=True),
             lambda ch: ch.queue_bind(user, DIRECTIVES.name, "#"),
             lambda ch: ch.queue_bind(user, FACTS.name, "registry.#"),
+            lambda ch: ch.queue_bind(user, FEED.name, "#"),
             lambda ch: ch.queue_delete(user),
         ]
         for attempt in refused:

@@ -90,3 +90,48 @@ def test_waiting_stops_at_once_on_an_edited_migration(edited_db):
     result = _wait_cli(scratch_db, 60)
     assert result.exit_code == 1
     assert "registry 0001_nodes.sql was changed after it was applied" in result.output
+
+
+def test_the_districts_facts_log_loses_its_pseudonyms_and_rebuilds_the_same(scratch_db, monkeypatch):
+    """Aggregator migration 0003 on a log written by version 1 facts: the pseudonyms go, from the rows
+    on disk too (the table is rewritten), from kept refused batches as well, and a rebuild of the
+    roll-ups from the log gives what the log gave before."""
+    from services.aggregator import ingest
+    from shared.db import make_pool, on_pool
+
+    every = migrations.files_for
+    monkeypatch.setattr(migrations, "files_for", lambda s: [f for f in every(s) if not f[0].startswith("0003")])
+    migrations.migrate(scratch_db, ["aggregator"])
+    nym = "n" * 32
+    with psycopg.connect(scratch_db) as conn:
+        conn.execute("SET search_path TO aggregator, public")
+        conn.execute("INSERT INTO batches (batch_id, source_code, service, facts, fresh) VALUES ('b1', '310110012', "
+                     "'registry', 2, 2)")
+        for i, (node, cohort) in enumerate((("310110012001", 1950), ("310110012002", 1990))):
+            conn.execute("INSERT INTO facts_log (fact_id, batch_id, source_code, type, v, node, occurred_on, subject, "
+                         "delta, dims) VALUES (%s, 'b1', '310110012', 'resident_registered', 1, %s, '2026-11-20', "
+                         "%s, 1, %s)", (f"f{i}", node, nym, psycopg.types.json.Jsonb({"cohort": cohort, "sex": "F"})))
+        conn.execute("INSERT INTO rejected_batches (key, source_code, reason, body) VALUES ('r1', '310110012', "
+                     "'signature', %s)", (psycopg.types.json.Jsonb({"facts": [{"fact_id": "x", "subject": nym}, 7]}),))
+        before = conn.execute("SELECT pg_relation_filenode('aggregator.facts_log')").fetchone()[0]
+    pool = make_pool(scratch_db, "aggregator", max_size=1)
+    pool.open(wait=True, timeout=30)
+    try:
+        with on_pool(pool, None) as tx:
+            ingest.rebuild(tx, "310110")
+            rolled = tx.all("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5, 6")
+        monkeypatch.setattr(migrations, "files_for", every)
+        assert migrations.migrate(scratch_db, ["aggregator"]) == [("aggregator", "0003_facts_name_nobody.sql")]
+        with psycopg.connect(scratch_db) as conn:
+            conn.execute("SET search_path TO aggregator, public")
+            after = conn.execute("SELECT pg_relation_filenode('aggregator.facts_log')").fetchone()[0]
+            log = conn.execute("SELECT * FROM facts_log").fetchall()
+            kept = conn.execute("SELECT body FROM rejected_batches").fetchone()[0]
+        assert after != before                       # rewritten: no row on disk holds the dropped values
+        assert len(log) == 2 and nym not in str(log)
+        assert kept == {"facts": [{"fact_id": "x"}, 7]}
+        with on_pool(pool, None) as tx:
+            assert ingest.rebuild(tx, "310110") == 2
+            assert tx.all("SELECT * FROM rollups ORDER BY 1, 2, 3, 4, 5, 6") == rolled
+    finally:
+        pool.close()

@@ -122,8 +122,9 @@ def test_registration_emits_one_event_and_one_signed_deidentified_fact(api, peop
     assert len(batches) == 1 and len(batches[0]["facts"]) == 1
     fact = batches[0]["facts"][0]
     pseudonym = sql("SELECT pseudonym FROM registry.residents WHERE id = %s", (rid,))[0]["pseudonym"]
-    assert (fact["type"], fact["node"], fact["delta"], fact["subject"]) == (
-        "party_member_registered", COMMUNITY, 1, pseudonym)
+    assert (fact["type"], fact["node"], fact["delta"]) == ("party_member_registered", COMMUNITY, 1)
+    # No per-person key crosses a level: not the pseudonym, anywhere in the batch.
+    assert "subject" not in fact and pseudonym not in json.dumps(batches)
     assert fact["dims"] == {"category": "on_the_job", "report_status": "unreported", "cohort": 1970,
                             "org_kind": None, "posts": []}
     text = json.dumps(batches[0], ensure_ascii=False)

@@ -17,7 +17,7 @@ def test_ancestors_stop_at_the_instances_root():
 
 
 def test_a_fact_adds_its_delta_and_measure_per_node_period_and_dimension():
-    f = facts.fact("points_posted", "310110012003", "2026-11-20", subject="x", points=30, hours=2.25,
+    f = facts.fact("points_posted", "310110012003", "2026-11-20", points=30, hours=2.25,
                    category="security_patrol", member_category="party_member")
     cells = rules.contributions(f, "310110012", {})
     total = cells[("310110012", "year", date(2026, 1, 1), "points_posted", "", "")]

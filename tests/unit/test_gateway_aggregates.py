@@ -131,7 +131,7 @@ def test_rollups_pass_the_query_and_a_caller_with_the_role(gateway):
 def test_the_feed_passes_the_cursor_and_a_caller_with_the_role(gateway):
     a = gateway.aggregator
     a.feed.return_value = {"items": [], "next": 40}
-    query = {"after": "40", "limit": "100", "type": "resident_registered", "prefix": "310110012003"}
+    query = {"after": "40", "limit": "100", "metric": "residents", "prefix": "310110012003"}
     resp = gateway.aggregate_feed(request("GET", "/api/v1/feed", "department_feed", query=query))
     assert json.loads(resp.get_data()) == {"items": [], "next": 40}
     a.feed.assert_called_once_with(query, FEED_CALLER)
@@ -237,7 +237,7 @@ def test_every_aggregate_route_is_documented_under_its_tag():
     rollups = spec["paths"]["/api/v1/rollups"]["get"]
     assert {p["name"] for p in rollups["parameters"]} == {"metric", "node", "period", "start", "end", "group"}
     feed = spec["paths"]["/api/v1/feed"]["get"]
-    assert {p["name"] for p in feed["parameters"]} == {"after", "limit", "type", "prefix"}
+    assert {p["name"] for p in feed["parameters"]} == {"after", "limit", "metric", "prefix"}
     download = spec["paths"]["/api/v1/rollups.csv"]["get"]
     assert list(download["responses"]["200"]["content"]) == ["text/csv"]
     assert download["parameters"] == rollups["parameters"]

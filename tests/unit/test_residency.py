@@ -90,7 +90,7 @@ def test_fact_batches_are_signed_and_refuse_extra_keys():
     signer = facts.Signer(SEED)
     source = {"service": "registry", "level": "street", "node_code": "310110012", "instance": "s"}
     batch = signer.sign(facts.batch(source, [facts.fact("resident_registered", "310110012001", TODAY,
-                                                        subject="abc", age_band="60-79")]))
+                                                        age_band="60-79")]))
     assert facts.verify(batch, signer.public_key)
     assert not facts.verify({**batch, "facts": []}, signer.public_key)
     assert not facts.verify(batch, facts.Signer("A" * 43).public_key)

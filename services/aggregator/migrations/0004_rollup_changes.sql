@@ -1,0 +1,23 @@
+-- The department feed (figures.feed) is a feed of roll-ups, not of facts: which (node, metric,
+-- period) figures changed, in the order they changed, read back under the small-cell rule. One row
+-- per figure, stamped with a new number each time a batch changes it, so the table holds at most
+-- one row per figure however long the instance runs, and a reader who fell behind reads each
+-- changed figure once, at its latest value.
+CREATE SEQUENCE rollup_changes_seq;
+CREATE TABLE rollup_changes (
+    node          text NOT NULL,
+    metric        text NOT NULL,
+    period        text NOT NULL,
+    period_start  date NOT NULL,
+    seq           bigint NOT NULL DEFAULT nextval('rollup_changes_seq'),
+    changed_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (node, metric, period, period_start)
+);
+CREATE UNIQUE INDEX rollup_changes_by_seq ON rollup_changes (seq);
+
+-- How far the feed has been published to the departments' AMQP queues (aggregator service, timer).
+CREATE TABLE feed_published (
+    id   boolean PRIMARY KEY DEFAULT true CHECK (id),
+    seq  bigint NOT NULL
+);
+
