@@ -62,6 +62,12 @@ def create(tx, holders, data, caller, pending_days, now=None):
         raise ValidationFailed("the service record has invalid fields", errors)
     day = rules.service_day(d["served_at"])
     _rule_on(tx, d["category_code"], day)
+    # The organisation named must exist, lie in scope and still work: a dissolved or suspended one's
+    # account, opened while it was active, takes no new record.
+    organization = holders("organization", org, caller) if org is not None else None
+    if organization is not None and organization["status"] not in ("filed", "active"):
+        raise ValidationFailed("the organisation is not active",
+                               {"organization_id": [f"organisation {org} is {organization['status']}"]})
     if "resident_id" in d:
         account, _ = accounts.ensure(tx, holders, "person", d["resident_id"], caller, "resident_id")
         if caller["role"] == "organization_leader":
@@ -69,10 +75,8 @@ def create(tx, holders, data, caller, pending_days, now=None):
                 raise ValidationFailed("not a member of the organisation",
                                        {"resident_id": [f"resident {d['resident_id']} is not a member of "
                                                         f"organisation {org}"]})
-        elif org is not None:
-            holders("organization", org, caller)  # the organisation must exist and lie in scope
     else:
-        account, _ = accounts.ensure(tx, holders, "organization", org, caller, "organization_id")
+        account, _ = accounts.ensure(tx, holders, "organization", org, caller, "organization_id", organization)
     accounts.require_active(account, "resident_id" if "resident_id" in d else "organization_id")
     values = {"request_id": d.get("request_id"), "account_id": account["id"],
               "community_code": account["community_code"], "category_code": d["category_code"],

@@ -516,3 +516,21 @@ def test_a_handover_survives_a_registry_that_cannot_answer(tx, q, catalogue_):
         tx(handover.receive, down, holders_of,
            sender.sign({k: v for k, v in message.items() if k != "signature"} | {"transfer_id": "310110099:x:1"}),
            {OTHER_STREET: sender.public_key}, STREET)
+
+
+@pytest.mark.parametrize("status", ["suspended", "dissolved"])
+def test_an_organisation_that_no_longer_works_takes_no_new_record(tx, q, catalogue_, monkeypatch, status):
+    """Its account, opened while it was active, stays; new service in its name is refused on the field."""
+    def its_own():   # a record of the organisation itself, no resident
+        return tx(records.create, holders, {"organization_id": 7, "category_code": "security_patrol",
+                                            "served_at": served(1), "hours": "2", "description": "小区夜间巡逻"},
+                  WORKER, 30)
+    its_own()
+    log(tx, organization_id=7)                                         # a member's service in its name
+    monkeypatch.setitem(ORGS, 7, {**ORGS[7], "status": status})
+    before = q("SELECT count(*) FROM service_records")
+    for attempt in (its_own, lambda: log(tx, organization_id=7)):
+        with pytest.raises(ValidationFailed) as err:
+            attempt()
+        assert err.value.fields == {"organization_id": [f"organisation 7 is {status}"]}
+    assert q("SELECT count(*) FROM service_records") == before
