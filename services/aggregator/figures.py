@@ -78,6 +78,10 @@ def _known(tx, q, field, node, judge, cells=(), root=None):
     answer would read as zero where the caller made a typo. The cells a view read already show most
     nodes it knows, so the store is asked only for a node that has none.
 
+    At a street the registry is the authority on every node of the instance, so a community no fact
+    has named yet (new, or quiet) is known when the registry has it, and reads as zeros: `judge` is
+    then a callable asking it (the service's `registered`); elsewhere it is True.
+
     The service's entrypoints judge (`judge`); in-process readers (the figures' own tests, which read
     every node of a tree they made, with facts or none) do not, and read a node without facts as zeros."""
     if not judge or not q.get(field):
@@ -86,6 +90,8 @@ def _known(tx, q, field, node, judge, cells=(), root=None):
     if len(node) in rules.CODE_LENGTHS and own.startswith(node):
         return
     if any(key[0] == node for key in cells) or tx.one(store.KNOWN_NODE, {"node": node})["known"]:
+        return
+    if callable(judge) and judge(node):
         return
     raise NotFound(f"no node {node} is known here", {field: [
         f"{node} is not this instance's node, one of its registered children, or a node any fact has named"]})

@@ -128,3 +128,14 @@ def test_a_rollup_of_an_unknown_metric_grouping_or_node_is_refused(api):
     assert_problem(api.get("/api/v1/rollups.csv", params={"metric": "nope"}), 422, "metric")
     assert_problem(api.get("/api/v1/rollups", params={"metric": "residents", "node": NOWHERE}), 404, "node")
     assert_problem(api.get("/api/v1/rollups.csv", params={"metric": "residents", "node": NOWHERE}), 404, "node")
+
+
+def test_a_registered_community_no_fact_has_named_reads_as_zeros_at_its_street(api):
+    """The street's registry knows every node of the street: a new or quiet community is not a typo."""
+    made = api.post("/api/v1/nodes", json={"code": "310110012007", "name": "新建居委会",
+                                           "valid_from": clock.today().isoformat()})
+    assert made.status_code == 201, made.text
+    got = api.get("/api/v1/rollups", params={"metric": "residents", "node": "310110012007"})
+    assert got.status_code == 200 and got.json()["series"] == [], got.text
+    got = api.get("/api/v1/rollups/headlines", params={"node": "310110012007"})
+    assert got.status_code == 200 and got.json()["residents"] == 0, got.text
