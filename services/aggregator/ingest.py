@@ -146,6 +146,7 @@ def _note_changes(tx, cells):
     changed = sorted({(node, metric, period, start) for node, period, start, metric, dim, _ in cells if not dim})
     if changed:
         cols = list(zip(*changed))
+        tx.execute(store.NOTE_CHANGES_LOCK)
         tx.execute(store.NOTE_CHANGES, (list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3])))
 
 

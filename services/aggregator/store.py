@@ -86,6 +86,9 @@ GROUP BY 1, 2
 # One row per figure, numbered anew each time a batch changes it. The rows come deduplicated and
 # sorted (ingest._note_changes): one statement may not touch a row twice, and concurrent ingests
 # lock rows in one order.
+# Writers take numbers one at a time and keep the lock until they commit, so numbers become visible in
+# the order they were taken: a reader past number 101 never later finds a 100 committed behind it.
+NOTE_CHANGES_LOCK = "SELECT pg_advisory_xact_lock(7406461001)"
 NOTE_CHANGES = """
 INSERT INTO rollup_changes AS c (node, metric, period, period_start)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::date[])
@@ -97,7 +100,6 @@ SELECT seq, node, metric, period, period_start, changed_at FROM rollup_changes
 WHERE seq > %(after)s AND starts_with(node, %(prefix)s) AND (%(metric)s::text IS NULL OR metric = %(metric)s)
 ORDER BY seq LIMIT %(limit)s
 """
-LAST_CHANGE = "SELECT coalesce(max(seq), 0) AS seq FROM rollup_changes"
 # The row is made on first use and locked either way: one publisher at a time.
 FEED_PUBLISHED = ("INSERT INTO feed_published (seq) VALUES (0) ON CONFLICT (id) DO UPDATE SET seq = feed_published.seq "
                   "RETURNING seq")

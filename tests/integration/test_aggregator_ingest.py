@@ -304,3 +304,43 @@ def test_a_version_1_pseudonym_is_neither_kept_nor_passed_up_nor_kept_when_refus
     forged["facts"][0]["delta"] = 5
     assert "rejected" in take(tx, forged)
     assert nym not in str(q("SELECT body FROM rejected_batches")) and nym not in str(q("SELECT body FROM outbox"))
+
+
+def test_feed_numbers_become_visible_in_the_order_they_were_taken(cfg, at_district, district):
+    """Two batches taken at once: while the first is not committed, the second waits before it numbers
+    its figures, so no reader ever passes a number that a transaction still open will commit later."""
+    import threading
+    import time
+    from shared.db import transaction
+    source = {"service": "aggregator", "level": "district", "node_code": DISTRICT, "instance": f"district-{DISTRICT}"}
+    first_taken, release, done = threading.Event(), threading.Event(), {}
+
+    def take_here(run, body):   # with no level above (no signer): nothing else makes two takers queue
+        return run(ingest.accept, body, DISTRICT, KEYS[DISTRICT].public_key, "city", DLQ)
+
+    def first():
+        with transaction(cfg["DATABASE_URL"], "aggregator", source, KEYS[DISTRICT]) as t:
+            take_here(lambda fn, *a: fn(t, *a), batch(STREET_A, [resident_fact(A1)]))
+            first_taken.set()
+            release.wait(10)
+
+    def second():
+        first_taken.wait(10)
+        # Other cells than the first's (another metric, another day): no roll-up row makes it wait.
+        take_here(at_district, batch(STREET_B, [points_fact(B1, 10, 1.0, day="2026-11-21")]))
+        done["at"] = time.monotonic()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    first_taken.wait(10)
+    time.sleep(0.5)
+    # The second batch waits on the first; a reader now sees neither's figures.
+    assert "at" not in done and at_district(feed.read, {}, ADMIN)["items"] == []
+    release.set()
+    for t in threads:
+        t.join(10)
+    items = at_district(feed.read, {"limit": 1000}, ADMIN)["items"]
+    a_last = max(i["seq"] for i in items if i["node"] in (A1, STREET_A))
+    b_first = min(i["seq"] for i in items if i["node"] in (B1, STREET_B))
+    assert "at" in done and a_last < b_first
