@@ -131,6 +131,23 @@ def feed_user(management, name, password):
     return user
 
 
+def move_feed_queues(management):
+    """Departments' queues made before the feed was aggregated are bound to `facts`: bind each to `feed`
+    and take the old binding away, so no department goes on getting facts after an upgrade. Returns
+    the queues moved (`linli topology apply` runs it)."""
+    moved = []
+    for b in management._call("GET", f"exchanges/{management.vhost}/{FACTS.name}/bindings/source") or []:
+        queue = b.get("destination", "")
+        if b.get("destination_type") != "queue" or not queue.startswith("feed-"):
+            continue
+        path = quote(queue, safe="")
+        management._call("POST", f"bindings/{management.vhost}/e/{FEED.name}/q/{path}", {"routing_key": "#"})
+        management._call("DELETE", f"bindings/{management.vhost}/e/{FACTS.name}/q/{path}/"
+                                   f"{quote(b['properties_key'], safe='')}")
+        moved.append(queue)
+    return moved
+
+
 # What a parent's link reads from a child, and a child's from its parent.
 PARENT_READS = ("facts", "cases")
 CHILD_READS = ("directives",)

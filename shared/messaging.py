@@ -264,6 +264,9 @@ def apply_topology(config, service_classes):
             unrouted_queue(source, max_length)(channel).declare()
             declared.append(f"queue {unrouted_name(source)} (at most {max_length}, oldest dropped)")
         if config.get("RABBIT_MANAGEMENT_URL"):
+            from shared import federation  # federation imports this module
+            management = federation.Management(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"])
+            declared += [f"queue {q} moved from facts to feed" for q in federation.move_feed_queues(management)]
             for source in sorted(event_sources):
                 set_unrouted_policy(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"], source)
                 declared.append(f"policy {unrouted_policy(source)}: {source}.events -> {unrouted_name(source)}")

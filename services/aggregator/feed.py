@@ -8,7 +8,9 @@ after a cursor, each as `/rollups` shows it to the caller's role: the same cells
 (figures.rollups), so the feed, the roll-ups, the CSV and the gauges never disagree. A stock's item
 is its level at the end of that period; a change back-dated into an earlier period moves the
 levels after it too, which a reader gets from `/rollups`. A reader who fell behind reads each
-changed figure once, at its latest value.
+changed figure once, at its latest value. A role under the rule is not told of a figure the rule
+hides at all, not even that it changed: the change itself, beside the shown figures changed with it,
+would give back what the cell hides.
 
 Departments reading over AMQP get the same items: a timer publishes what changed since it last
 published to the `feed` exchange, through the outbox, under the department_feed role's rule.
@@ -33,12 +35,11 @@ def read(tx, query, caller, judge=False):
     if q.get("metric") and q["metric"] not in rules.KNOWN_METRICS:
         raise ValidationFailed("no fact feeds that metric", rules.query_problems(q["metric"], "none"))
     prefix = figures._node(q, caller, "prefix")
+    figures._known(tx, q, "prefix", prefix, judge)
     rows = tx.all(store.CHANGES, {"after": q["after"], "prefix": prefix, "metric": q.get("metric"),
                                   "limit": q["limit"]})
-    if not rows:
-        figures._known(tx, q, "prefix", prefix, judge)
-    items = items_of(tx, rows, caller)
-    return {"items": items, "next": items[-1]["seq"] if items else q["after"]}
+    # The cursor passes hidden figures too, so a page of them is not read again.
+    return {"items": items_of(tx, rows, caller), "next": rows[-1]["seq"] if rows else q["after"]}
 
 
 def items_of(tx, rows, caller):
@@ -60,24 +61,30 @@ def items_of(tx, rows, caller):
     for r in rows:
         point, stock = shown.get((r["node"], r["metric"], r["period"], r["period_start"]),
                                  ({"n": 0, "total": 0.0, "suppressed": False}, None))
+        if point["suppressed"]:
+            continue
         out.append({"seq": r["seq"], "node": r["node"], "metric": r["metric"], "period": r["period"],
                     "period_start": r["period_start"].isoformat(), "stock": bool(stock), "n": point["n"],
-                    "total": point["total"], "suppressed": point["suppressed"],
+                    "total": point["total"],
                     "changed_at": r["changed_at"].isoformat()})
     return out
 
 
 def publish(tx, limit=500):
     """Put what changed since the last pass on the `feed` exchange, as the department_feed role
-    sees it (one outbox message per figure); returns how many."""
+    sees it (one outbox message per figure it may see); returns how many were put."""
+    seen = tx.one(store.FEED_SEEN)
+    if not tx.one(store.ANY_CHANGE_AFTER, (seen["seq"] if seen else 0,))["any"]:
+        return 0      # idle: no row version written every pass
     done = tx.one(store.FEED_PUBLISHED)["seq"]
     rows = tx.all(store.CHANGES, {"after": done, "prefix": tx.source["node_code"], "metric": None, "limit": limit})
     if not rows:
         return 0
     caller = {"actor": "feed", "scope": tx.source["node_code"], "role": DEPARTMENT}
-    for item in items_of(tx, rows, caller):
+    items = items_of(tx, rows, caller)
+    for item in items:
         outbox.add_message(tx, FEED.name, f"{item['node']}.{item['metric']}.{item['period']}",
                            str(uuid.uuid5(FEED_IDS, f"{tx.source['node_code']}:{item['seq']}")), item,
                            tx.correlation_id)
     tx.execute(store.SET_FEED_PUBLISHED, (rows[-1]["seq"],))
-    return len(rows)
+    return len(items)

@@ -177,12 +177,15 @@ def _reject(tx, body, why, dead_letter_key):
 
 
 def rebuild(tx, own_code, chunk=20_000):
-    """Roll-ups recomputed from the facts log; returns how many facts were replayed."""
+    """Roll-ups recomputed from the facts log; returns how many facts were replayed. Every figure is
+    then marked changed for the feed, under the takers' lock (_note_changes)."""
     tx.execute(store.CLEAR_ROLLUPS)
     after, total = 0, 0
     while True:
         rows = tx.all(store.FACTS_FROM, (after, chunk))
         if not rows:
+            tx.execute(store.NOTE_CHANGES_LOCK)
+            tx.execute(store.ALL_CHANGED)
             return total
         _add(tx, rules.expand(rules.reduce(rows), own_code))
         after, total = rows[-1]["seq"], total + len(rows)

@@ -105,10 +105,8 @@ class FeedItemSchema(Schema):
     period_start = fields.Date()
     stock = fields.Boolean(metadata={"description": "a stock's n is its level at the end of the period; a "
                                                     "flow's, what happened in it"})
-    n = fields.Integer(allow_none=True, metadata={"description": "null when suppressed"})
-    total = fields.Float(allow_none=True, metadata={"description": "the measure's total (points, hours); "
-                                                                  "null when suppressed"})
-    suppressed = fields.Boolean(metadata={"description": "hidden by the one small-cell rule, as in /rollups"})
+    n = fields.Integer()
+    total = fields.Float(metadata={"description": "the measure's total (points, hours)"})
     changed_at = fields.DateTime()
 
 

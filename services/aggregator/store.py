@@ -31,6 +31,13 @@ DO UPDATE SET n = r.n + excluded.n, total = r.total + excluded.total
 FACTS_FROM = ("SELECT seq, fact_id, type, node, occurred_on, delta, dims FROM facts_log WHERE seq > %s "
               "ORDER BY seq LIMIT %s")
 CLEAR_ROLLUPS = "TRUNCATE rollups"
+# After a rebuild every figure counts as changed: one the rebuild corrected reaches the feed's readers.
+ALL_CHANGED = """
+INSERT INTO rollup_changes AS c (node, metric, period, period_start)
+SELECT DISTINCT node, metric, period, period_start FROM rollups ORDER BY 1, 2, 3, 4
+ON CONFLICT (node, metric, period, period_start)
+DO UPDATE SET seq = nextval('rollup_changes_seq'), changed_at = now()
+"""
 
 METRIC_NAMES = "SELECT DISTINCT metric FROM rollups WHERE node = %s ORDER BY 1"
 # Whether this instance knows a node it holds no cells of in a view (figures._known): a registered child,
@@ -100,6 +107,8 @@ SELECT seq, node, metric, period, period_start, changed_at FROM rollup_changes
 WHERE seq > %(after)s AND starts_with(node, %(prefix)s) AND (%(metric)s::text IS NULL OR metric = %(metric)s)
 ORDER BY seq LIMIT %(limit)s
 """
+FEED_SEEN = "SELECT seq FROM feed_published"
+ANY_CHANGE_AFTER = "SELECT EXISTS (SELECT 1 FROM rollup_changes WHERE seq > %s) AS any"
 # The row is made on first use and locked either way: one publisher at a time.
 FEED_PUBLISHED = ("INSERT INTO feed_published (seq) VALUES (0) ON CONFLICT (id) DO UPDATE SET seq = feed_published.seq "
                   "RETURNING seq")

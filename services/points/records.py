@@ -188,6 +188,8 @@ def post(tx, record_ids, caller, transfer_ids, now=None, single=False):
     """Post the records, all or none: {posted, points, capped, records (what each posting gave), replayed
     (ids posted before)}. A refusal names `id` for a `single` verification, else each refused record."""
     now = now or clock.now()
+    tx.execute(store.LOCK_ACCOUNTS_OF_RECORDS, (list(record_ids),))
+    tx.execute(store.ALIGN_RECORDS, (list(record_ids),))
     # Records outside the caller's scope are missing to them, as each is to record_in_scope.
     rows = [r for r in tx.all(store.RECORDS_FOR_UPDATE, (record_ids,)) if in_scope(r["community_code"], caller)]
     found = {r["id"] for r in rows}
@@ -299,6 +301,7 @@ def expire_due(tx, limit=500):
 def reverse(tx, record_id, data, caller):
     """A correction: the posting is reversed by a new transfer, and the record's hours stop counting."""
     d = load(RecordReverseSchema, data)
+    tx.execute(store.LOCK_ACCOUNTS_OF_RECORDS, ([record_id],))
     r = record_in_scope(tx, record_id, caller, for_update=True)
     tid = client_transfer_id(d.get("transfer_id"), f"reversal:{r['transfer_pk']}")
     if r["status"] == "reversed" and r["transfer_pk"] is not None:

@@ -125,6 +125,14 @@ FULFILLED_OF_ACCOUNT = ("SELECT d.id, d.points, d.closed_at, d.requested_at, w.k
                         "ORDER BY d.id")
 RECORDS = f"SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE s.id = ANY(%s) ORDER BY s.id"
 RECORD_BY_REQUEST = f"SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE s.request_id = %s"
+# An account is locked before its records, as reported.restate (run from accounts.refresh) takes them:
+# a posting or reversal then reads the account as a refresh left it, never counts under the old
+# community or member category after the restatement, and the two never wait on each other in a circle.
+LOCK_ACCOUNTS_OF_RECORDS = ("SELECT id FROM accounts WHERE id IN (SELECT account_id FROM service_records "
+                            "WHERE id = ANY(%s)) ORDER BY id FOR UPDATE")
+# A record logged while its account was moving may name the community it left: it counts where the account is.
+ALIGN_RECORDS = ("UPDATE service_records s SET community_code = a.community_code FROM accounts a "
+                 "WHERE a.id = s.account_id AND s.id = ANY(%s) AND s.community_code <> a.community_code")
 RECORDS_FOR_UPDATE = f"SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE s.id = ANY(%b) ORDER BY s.id FOR UPDATE OF s"
 ADD_RECORD = ("INSERT INTO service_records (request_id, account_id, community_code, category_code, served_at, "
               "served_on, hours, description, links, organization_id, source, recorded_by, expires_at) "

@@ -38,7 +38,12 @@ def test_a_feed_user_reads_its_queue_and_nothing_else(config):
     uri = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
     try:
         with Connection(config["AMQP_URI"]) as admin:
-            # A user made before the feed was aggregated was bound to `facts`; adding it again moves it over.
+            # A queue made before the feed was aggregated was bound to `facts`: the upgrade's topology
+            # apply moves it over, and so does adding the user again.
+            admin.default_channel.queue_bind(user, FACTS.name, "#")
+            admin.default_channel.queue_unbind(user, FEED.name, "#")
+        assert f"queue {user} moved from facts to feed" in apply_topology(config, [])
+        with Connection(config["AMQP_URI"]) as admin:
             admin.default_channel.queue_bind(user, FACTS.name, "#")
         again = CliRunner().invoke(cli, ["feed-user", "add", name], env=env_of(config))
         assert again.exit_code == 0, again.output

@@ -14,6 +14,9 @@ CREATE TABLE rollup_changes (
     PRIMARY KEY (node, metric, period, period_start)
 );
 CREATE UNIQUE INDEX rollup_changes_by_seq ON rollup_changes (seq);
+-- A department that read the feed when it was the facts log holds a cursor from it: the new numbers
+-- start above it, so its next page brings what changes from now on instead of nothing for a long while.
+SELECT setval('rollup_changes_seq', greatest((SELECT max(seq) FROM facts_log), 1));
 
 -- How far the feed has been published to the departments' AMQP queues (aggregator service, timer).
 CREATE TABLE feed_published (
