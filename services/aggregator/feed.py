@@ -32,8 +32,9 @@ DEPARTMENT = "department_feed"
 def read(tx, query, caller, judge=False):
     """A page of changed figures after `after`, under `prefix` (default: the token's scope)."""
     q = load(FeedQuerySchema, query)
-    if q.get("metric") and q["metric"] not in rules.KNOWN_METRICS:
-        raise ValidationFailed("no fact feeds that metric", rules.query_problems(q["metric"], "none"))
+    problems = rules.query_problems(q["metric"], "none") if q.get("metric") else {}
+    if problems:
+        raise ValidationFailed("no fact feeds that metric", problems)
     prefix = figures._node(q, caller, "prefix")
     figures._known(tx, q, "prefix", prefix, judge)
     rows = tx.all(store.CHANGES, {"after": q["after"], "prefix": prefix, "metric": q.get("metric"),
@@ -56,15 +57,15 @@ def items_of(tx, rows, caller):
                                  caller, today=max(clock.today(), last))
         for series in result["series"]:
             for p in series["points"]:
-                shown[(node, metric, period, date.fromisoformat(p["period_start"]))] = (p, result["stock"])
+                shown[(node, metric, period, date.fromisoformat(p["period_start"]))] = p
     out = []
     for r in rows:
-        point, stock = shown.get((r["node"], r["metric"], r["period"], r["period_start"]),
-                                 ({"n": 0, "total": 0.0, "suppressed": False}, None))
+        point = shown.get((r["node"], r["metric"], r["period"], r["period_start"]),
+                          {"n": 0, "total": 0.0, "suppressed": False})
         if point["suppressed"]:
             continue
         out.append({"seq": r["seq"], "node": r["node"], "metric": r["metric"], "period": r["period"],
-                    "period_start": r["period_start"].isoformat(), "stock": bool(stock), "n": point["n"],
+                    "period_start": r["period_start"].isoformat(), "stock": r["metric"] in rules.STOCKS, "n": point["n"],
                     "total": point["total"],
                     "changed_at": r["changed_at"].isoformat()})
     return out

@@ -21,7 +21,6 @@ from shared.errors import NotFound, ValidationFailed, load
 from shared.scope import forbid, in_scope
 from shared import clock
 
-SUPPRESSING_ROLES = suppression.SUPPRESSING_ROLES
 
 
 # How far a roll-up may reach: an end a year ahead at most (a year's plan, never date 9999-12-31, whose
