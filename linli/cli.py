@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import click
 
 from linli import SERVICES, all_service_classes, service_class
+from services.gateway.accounts import ACCOUNT_ROLES
 from services.gateway.auth import ROLES
 from shared import config as config_mod
 from shared import envelope, logs
@@ -164,6 +165,14 @@ def _wait_for_migrations(cfg, services, timeout):
         clock.sleep(min(2.0, max(0.1, deadline - clock.monotonic())))
 
 
+@main.command("openapi")
+def openapi_document():
+    """Print the HTTP API's OpenAPI document (the console's types are generated from it)."""
+    from services.gateway import openapi
+    from services.gateway.service import VERSION
+    click.echo(json.dumps(openapi.build(VERSION), ensure_ascii=False, indent=1))
+
+
 @main.group()
 def topology():
     """RabbitMQ exchanges and queues."""
@@ -214,6 +223,110 @@ def token_create(ctx, name, role, node_prefix, expires_days, organization_id, re
         conn.execute("SET search_path TO gateway")
         store.add(conn, token_id, secret, name, role, node_prefix, expires, organization_id, resident_id)
     click.echo(secret)
+
+
+@main.group()
+def account():
+    """Staff accounts of the console (people sign in with these; machines use tokens)."""
+
+
+def _gateway_conn(cfg):
+    from shared.db import connect
+    conn = connect(cfg["DATABASE_URL"])
+    conn.execute("SET search_path TO gateway")
+    return conn
+
+
+@account.command("create")
+@click.option("--username", required=True, help="What they sign in with: 3-40 of a-z 0-9 . _ -")
+@click.option("--name", "display_name", required=True, help="Their name as shown, e.g. 王丽.")
+@click.option("--role", required=True, type=click.Choice(ACCOUNT_ROLES))
+@click.option("--prefix", "node_prefix", help="Node code they reach (default: this instance's node).")
+@click.option("--organization", "organization_id", type=int,
+              help="For an organization_leader (required then): the id of the organisation they lead.")
+@click.option("--reset-if-exists", is_flag=True,
+              help="If the user name exists, give it a new password instead of failing (make up's demo accounts).")
+@click.option("--no-forced-change", is_flag=True,
+              help="Do not make them change the password at first sign-in (demo accounts only).")
+@click.pass_context
+def account_create(ctx, username, display_name, role, node_prefix, organization_id, reset_if_exists,
+                   no_forced_change):
+    """Create an account (the first street admin, say) and print its first password once; it must be
+    changed at the first sign-in."""
+    from services.gateway import accounts, store
+    from shared.errors import ValidationFailed
+    cfg = load_config(ctx)
+    node_prefix = node_prefix or cfg["NODE_CODE"]
+    password = accounts.new_password()
+    with _gateway_conn(cfg) as conn:
+        try:
+            accounts.check_new_account(username, display_name, role, node_prefix, organization_id, None,
+                                       cfg["NODE_CODE"])
+            _grant_names_the_register(conn, node_prefix, organization_id, None)
+        except ValidationFailed as exc:
+            raise click.ClickException(f"{exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}")
+        forced = not no_forced_change
+        row = conn.execute(store.INSERT_ACCOUNT, (username, display_name, accounts.hash_password(password), role,
+                                                  node_prefix, organization_id, forced, "cli")).fetchone()
+        if row is None:
+            if not reset_if_exists:
+                raise click.ClickException(f"the user name {username} is taken")
+            row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
+            conn.execute(store.SET_PASSWORD, (accounts.hash_password(password), forced, row["account_id"]))
+            conn.execute(store.ENABLE, (row["account_id"],))
+            conn.execute(store.END_SESSIONS_OF, (row["account_id"], None))
+            store.audit(conn, "password_reset", username, row["account_id"], "cli", "cli")
+        else:
+            store.audit(conn, "created", username, row["account_id"], "cli", "cli")
+    click.echo(password)
+
+
+@account.command("list")
+@click.pass_context
+def account_list(ctx):
+    from services.gateway import store
+    cfg = load_config(ctx)
+    with _gateway_conn(cfg) as conn:
+        for row in conn.execute(store.ACCOUNTS_UNDER, ("",)).fetchall():
+            state = "disabled" if row["disabled_at"] else "locked" if row["locked_until"] else "active"
+            click.echo(f"{row['account_id']:>5}  {row['username']:<20} {row['role']:<19} {row['node_prefix']:<15} "
+                       f"{state:<8} {row['display_name']}")
+
+
+@account.command("reset-password")
+@click.argument("username")
+@click.pass_context
+def account_reset_password(ctx, username):
+    """Give an account a new password, printed once; it must be changed at the next sign-in, and the
+    account's sessions end. Also lifts a lock."""
+    from services.gateway import accounts, store
+    cfg = load_config(ctx)
+    password = accounts.new_password()
+    with _gateway_conn(cfg) as conn:
+        row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
+        if row is None:
+            raise click.ClickException(f"no account {username}")
+        conn.execute(store.SET_PASSWORD, (accounts.hash_password(password), True, row["account_id"]))
+        conn.execute(store.END_SESSIONS_OF, (row["account_id"], None))
+        store.audit(conn, "password_reset", username, row["account_id"], "cli", "cli")
+    click.echo(password)
+
+
+@account.command("disable")
+@click.argument("username")
+@click.pass_context
+def account_disable(ctx, username):
+    """Disable an account: it can no longer sign in, and its sessions end."""
+    from services.gateway import store
+    cfg = load_config(ctx)
+    with _gateway_conn(cfg) as conn:
+        row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
+        if row is None:
+            raise click.ClickException(f"no account {username}")
+        if conn.execute(store.DISABLE, (row["account_id"],)).rowcount:
+            conn.execute(store.END_SESSIONS_OF, (row["account_id"], None))
+            store.audit(conn, "disabled", username, row["account_id"], "cli", "cli")
+    click.echo(f"disabled {username}")
 
 
 def _grant_names_the_register(conn, node_prefix, organization_id, resident_id):

@@ -89,11 +89,38 @@ for _ in $(seq 1 120); do
 done
 [ "$have" = "$want" ] || say "the district holds $have of its streets' $want residents so far; see $LOG/linli.log"
 
+# Staff accounts for the console, with passwords made afresh on each `make up` (printed below and kept in
+# $RUN/demo-accounts): a street admin and two community workers of different communities at street A,
+# an admin at street B, an analyst at the district.
+account() { linli "$1" account create --username "$2" --name "$3" --role "$4" ${5:+--prefix "$5"} --reset-if-exists --no-forced-change; }
+: > "$RUN/demo-accounts"
+while read -r cfg user name role prefix; do
+  pass=$(account "$cfg" "$user" "$name" "$role" "$prefix" </dev/null)
+  printf "%s %s %s\n" "$(setting "$cfg" NODE_CODE </dev/null)" "$user" "$pass" >> "$RUN/demo-accounts"
+done <<ACCOUNTS
+$STREET_A admin 长海路街道管理员 street_admin
+$STREET_A wangli 王丽 community_worker 310110012001
+$STREET_A liqiang 李强 community_worker 310110012002
+$STREET_B admin 新江湾城街道管理员 street_admin
+$DISTRICT analyst 杨浦区分析员 district_analyst
+ACCOUNTS
+pw() { awk -v c="$1" -v u="$2" '$1 == c && $2 == u {print $3}' "$RUN/demo-accounts"; }
+
 A=$(cat "$RUN/demo-token") B=$(cat "$RUN/demo-token-310110013") D=$(cat "$RUN/demo-token-310110")
 cat <<EOF
 
 The local tree is up: district 310110 杨浦区 above streets 310110012 长海路街道 and 310110013 新江湾城街道.
   The district holds $have residents' figures from its streets' facts, and none of their records.
+
+  Console (sign in with a user and password below; also in $RUN/demo-accounts)
+  street 310110012         http://127.0.0.1:8000/console/
+    admin    $(pw 310110012 admin)   street admin
+    wangli   $(pw 310110012 wangli)   community worker, 长海一村 (310110012001)
+    liqiang  $(pw 310110012 liqiang)   community worker, 长海二村 (310110012002)
+  street 310110013         http://127.0.0.1:8001/console/
+    admin    $(pw 310110013 admin)   street admin
+  district 310110          http://127.0.0.1:8010/console/
+    analyst  $(pw 310110 analyst)   district analyst
 
   instance                 API (Authorization: Bearer <token>)        metrics
   street 310110012         http://127.0.0.1:8000/api/v1/nodes        :9101-9105, gateway /metrics

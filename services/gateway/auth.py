@@ -70,6 +70,8 @@ PERMISSIONS = {
     "aggregates:feed": {"department_feed", "street_admin", "operator"},
     # Child instances (their AMQP addresses) and rebuilding the roll-ups from the facts log.
     "aggregates:admin": {"street_admin", "operator"},
+    # Staff accounts of the console (sign-in, reset, disable), inside the admin's own scope.
+    "accounts:admin": {"street_admin", "operator"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")
@@ -83,10 +85,13 @@ class Principal:
     node_prefix: str
     organization_id: int | None = None  # set exactly for an organization_leader: the one they lead
     resident_id: int | None = None  # set exactly for a resident: themselves
+    # "token" (a machine's bearer token, token_id its id) or "account" (a person signed in to the
+    # console with a session cookie, token_id their user name): services audit either as the actor.
+    kind: str = "token"
 
     @property
     def actor(self):
-        return f"token:{self.token_id}:{self.name}"
+        return f"{self.kind}:{self.token_id}:{self.name}"
 
 
 def new_token():

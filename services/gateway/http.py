@@ -156,7 +156,7 @@ class ApiHandler(HttpRequestHandler):
         if isinstance(exc, HTTPException):   # werkzeug's own (a malformed request), raised in a route
             return http_problem(exc)
         response = self._problem_for(exc)
-        if response.status_code == 503:
+        if response.status_code in (429, 503):
             response.headers["Retry-After"] = str(getattr(exc, "retry_after", None) or RETRY_AFTER)
         return response
 

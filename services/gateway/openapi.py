@@ -29,7 +29,8 @@ ERRORS = {str(code): {"description": desc, "content": {"application/problem+json
 PROBLEMS = {401: "no or bad token", 403: "role or node scope refuses it", 404: "no such thing in the caller's scope",
             409: "conflicts with the current state", 413: "the request body is too large",
             415: "the request body is not of the type this operation takes (its Content-Type)",
-            422: "invalid fields; see `errors`"}
+            422: "invalid fields; see `errors`",
+            429: "too many attempts: wait the Retry-After header's seconds"}
 
 # A path's <int:...>, as services/gateway/http.py's converter takes it: an id, in ASCII digits.
 ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2 ** 63 - 1}
@@ -49,7 +50,7 @@ def declared(op):
     if op.description:
         out["description"] = op.description
     # None without a permission, said explicitly, so no client or gateway in front asks for a token.
-    out["security"] = [{"bearer": []}] if op.permission else []
+    out["security"] = [{"bearer": []}, {"session": []}] if op.permission else []
     if op.path_schema is not None:
         params = [{"in": "path", "schema": op.path_schema}]
     else:
@@ -103,6 +104,10 @@ def build(version):
     marshmallow.converter.add_attribute_function(ecma_pattern)
     marshmallow.converter.add_attribute_function(numeric_bounds)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("session", {
+        "type": "apiKey", "in": "cookie", "name": "linli_session",
+        "description": "a person signed in to the console (POST /api/v1/session); every POST, PUT, PATCH and "
+                       "DELETE made with it must also send the session's csrf_token as X-CSRF-Token"})
     spec.components.schema("Problem", schema=ProblemSchema)
     for path, summary in [("/healthz", "Liveness"), ("/readyz", "Readiness: database and broker reachable"),
                           ("/metrics", "Prometheus metrics"), ("/api/v1/openapi.json", "This document")]:

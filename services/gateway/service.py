@@ -9,12 +9,14 @@ import eventlet
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
-from services.gateway import auth, openapi, routes, store
+from services.gateway import accounts, auth, openapi, routes, store
 from services.gateway.declared import OPERATIONS
 from services.gateway.imports import ImportRoutes
 from services.gateway.points import PointsRoutes
 from services.gateway.notification import NotificationRoutes
 from services.gateway.aggregates import AggregateRoutes
+from services.gateway.console import ConsoleRoutes
+from services.gateway.sessions import SessionRoutes
 from services.gateway.http import api, as_json
 from shared import health, metrics
 from shared.db import Database
@@ -26,8 +28,8 @@ from shared.rpc import RpcProxy
 VERSION = "0.1.0"
 
 
-class GatewayService(ImportRoutes, PointsRoutes,
-                     NotificationRoutes, AggregateRoutes):
+class GatewayService(ImportRoutes, PointsRoutes, NotificationRoutes, AggregateRoutes, SessionRoutes,
+                     ConsoleRoutes):
     name = "gateway"
 
     db = Database()
@@ -45,9 +47,13 @@ class GatewayService(ImportRoutes, PointsRoutes,
     # -- plumbing -------------------------------------------------------------
 
     def _principal(self, request, permission, *node_codes, field="code"):
-        """Who is calling; raises 401/403 unless they may do `permission` on every code given."""
-        token = auth.bearer(request.headers.get("Authorization"))
-        principal = store.principal_for(self.db, token)
+        """Who is calling; raises 401/403 unless they may do `permission` on every code given. A machine
+        sends its bearer token; a person signed in to the console, the session cookie (sessions.py)."""
+        if request.headers.get("Authorization") or not request.cookies.get(accounts.COOKIE):
+            token = auth.bearer(request.headers.get("Authorization"))
+            principal = store.principal_for(self.db, token)
+        else:
+            principal = self._session_principal(request)
         # Give the connection back before any RPC: holding it idle in a transaction for the
         # length of a call would starve the pool under load.
         self.db.finish(commit=True)

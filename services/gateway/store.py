@@ -31,3 +31,58 @@ def revoke(conn, token_id):
 
 def list_tokens(conn):
     return conn.execute(LIST).fetchall()
+
+
+# -- staff accounts, sessions and the sign-in audit (services/gateway/accounts.py has the rules) ----------
+
+ACCOUNT_COLUMNS = ("account_id, username, display_name, role, node_prefix, organization_id, must_change_password, "
+                   "failed_attempts, locked_until, disabled_at, last_sign_in_at, password_changed_at, created_at, "
+                   "created_by")
+INSERT_ACCOUNT = ("INSERT INTO staff_accounts (username, display_name, password_hash, role, node_prefix, "
+                  "organization_id, must_change_password, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                  "ON CONFLICT (username) DO NOTHING RETURNING " + ACCOUNT_COLUMNS)
+# FOR UPDATE: two attempts at once on one account count two failures, not one.
+ACCOUNT_FOR_SIGN_IN = f"SELECT {ACCOUNT_COLUMNS}, password_hash FROM staff_accounts WHERE username = %s FOR UPDATE"
+ACCOUNT_BY_ID = f"SELECT {ACCOUNT_COLUMNS}, password_hash FROM staff_accounts WHERE account_id = %s"
+ACCOUNT_BY_ID_FOR_UPDATE = ACCOUNT_BY_ID + " FOR UPDATE"
+# Accounts whose scope lies inside `prefix`: an admin sees the accounts they could have made.
+ACCOUNTS_UNDER = (f"SELECT {ACCOUNT_COLUMNS} FROM staff_accounts WHERE node_prefix LIKE %s || '%%' "
+                  "ORDER BY node_prefix, username")
+FAILED = "UPDATE staff_accounts SET failed_attempts = failed_attempts + 1 WHERE account_id = %s"
+LOCK = "UPDATE staff_accounts SET failed_attempts = 0, locked_until = now() + %s WHERE account_id = %s"
+SIGNED_IN = ("UPDATE staff_accounts SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = now() "
+             "WHERE account_id = %s")
+SET_PASSWORD = ("UPDATE staff_accounts SET password_hash = %s, must_change_password = %s, password_changed_at = now(), "
+                "failed_attempts = 0, locked_until = NULL WHERE account_id = %s")
+REHASH = "UPDATE staff_accounts SET password_hash = %s WHERE account_id = %s"
+DISABLE = "UPDATE staff_accounts SET disabled_at = now() WHERE account_id = %s AND disabled_at IS NULL"
+ENABLE = ("UPDATE staff_accounts SET disabled_at = NULL, failed_attempts = 0, locked_until = NULL "
+          "WHERE account_id = %s AND disabled_at IS NOT NULL")
+ADDRESS_FAILURES = ("SELECT count(*) AS n, now() AS now FROM sign_in_events WHERE event = 'failed' AND address = %s "
+                    "AND at > now() - %s")
+
+INSERT_SESSION = ("INSERT INTO staff_sessions (session_hash, account_id, csrf_token, address, expires_at) "
+                  "VALUES (%s, %s, %s, %s, now() + %s)")
+SESSION = (f"SELECT s.session_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.ended_at, "
+           f"now() AS now, a.account_id, a.username, a.display_name, a.role, a.node_prefix, a.organization_id, "
+           f"a.must_change_password, a.disabled_at FROM staff_sessions s JOIN staff_accounts a USING (account_id) "
+           f"WHERE s.session_hash = %s")
+TOUCH_SESSION = "UPDATE staff_sessions SET last_seen_at = now() WHERE session_hash = %s AND ended_at IS NULL"
+END_SESSION = "UPDATE staff_sessions SET ended_at = now() WHERE session_hash = %s AND ended_at IS NULL"
+# A disabled account, or one whose password was reset, keeps no session; a changed password keeps the one
+# that changed it.
+END_SESSIONS_OF = ("UPDATE staff_sessions SET ended_at = now() WHERE account_id = %s AND ended_at IS NULL "
+                   "AND session_hash IS DISTINCT FROM %s")
+
+AUDIT = ("INSERT INTO sign_in_events (event, username, account_id, address, actor) VALUES (%s, %s, %s, %s, %s)")
+EVENTS_UNDER = ("SELECT e.event_id, e.at, e.event, e.username, e.account_id, e.address, e.actor FROM sign_in_events e "
+                "LEFT JOIN staff_accounts a USING (account_id) "
+                "WHERE (a.node_prefix LIKE %(prefix)s || '%%' OR (a.account_id IS NULL AND %(all)s)) "
+                "AND (%(account)s::bigint IS NULL OR e.account_id = %(account)s) "
+                "AND (%(after)s::bigint IS NULL OR e.event_id < %(after)s) "
+                "ORDER BY e.event_id DESC LIMIT %(limit)s")
+
+
+def audit(conn, event, username, account_id, address, actor):
+    conn.execute(AUDIT, (event, username[:100] if isinstance(username, str) else "", account_id, address, actor))
+SET_LOCK_LIFTED = "UPDATE staff_accounts SET failed_attempts = 0, locked_until = NULL WHERE account_id = %s"

@@ -1,0 +1,25 @@
+export default {
+  zh: {
+    signin: { title: '登录', username: '用户名', password: '密码', submit: '登录',
+              wrong: '用户名或密码不正确', locked: '尝试次数过多，账号已暂时锁定，请在 {minutes} 分钟后再试',
+              hint: '忘记密码请联系街道管理员重置。' },
+    password: { title: '修改密码', current: '当前密码', next: '新密码', again: '再次输入新密码', mismatch: '两次输入不一致',
+                rule: '至少 10 个字符，包含字母、数字和符号中的至少三类（大小写字母算两类），不能包含用户名。',
+                must: '首次登录或密码被重置后，请先设置新密码。', done: '密码已修改' },
+    forbidden: { title: '没有权限', text: '您的角色不能使用这个页面。' },
+    menu: { home: '工作', people: '人员与组织', points: '积分', consultation: '三上三下', notices: '通知与广播',
+            admin: '管理' },
+  },
+  en: {
+    signin: { title: 'Sign in', username: 'User name', password: 'Password', submit: 'Sign in',
+              wrong: 'Wrong user name or password', locked: 'Too many attempts: the account is locked for now. Try again in {minutes} min.',
+              hint: 'Forgot your password? Ask your street admin to reset it.' },
+    password: { title: 'Change password', current: 'Current password', next: 'New password', again: 'New password again',
+                mismatch: 'The two do not match',
+                rule: 'At least 10 characters, with three of: lower case, upper case, digits, symbols; not containing the user name.',
+                must: 'Set a new password before you go on (first sign-in or after a reset).', done: 'Password changed' },
+    forbidden: { title: 'Not allowed', text: 'Your role cannot use this page.' },
+    menu: { home: 'Work', people: 'People & organisations', points: 'Points', consultation: 'Consultation',
+            notices: 'Notices & broadcasts', admin: 'Administration' },
+  },
+}

@@ -1,0 +1,56 @@
+// Who is signed in, and what their role may do: the console offers only what the API would allow.
+import { reactive } from 'vue'
+import { api, call, setCsrf } from './api/client'
+
+export interface Account {
+  id: number
+  username: string
+  display_name: string
+  role: string
+  node_prefix: string
+  organization_id?: number | null
+  must_change_password?: boolean
+}
+
+export const session = reactive({
+  loaded: false,
+  account: null as Account | null,
+  permissions: [] as string[],
+  // The instance's own node code and name (the top of what this console reaches).
+  instance: '' as string,
+})
+
+function adopt(body: any) {
+  session.account = body.account
+  session.permissions = body.permissions ?? []
+  session.instance = body.instance ?? ''
+  setCsrf(body.csrf_token ?? '')
+  session.loaded = true
+}
+
+/** The current session, or null when nobody is signed in. */
+export async function loadSession(): Promise<Account | null> {
+  const { data, response } = await api.GET('/api/v1/session' as any, {})
+  if (response.ok) adopt(data)
+  else { session.account = null; session.permissions = []; session.loaded = true; setCsrf('') }
+  return session.account
+}
+
+export async function signIn(username: string, password: string) {
+  const body = await call(api.POST('/api/v1/session' as any, { body: { username, password } }))
+  adopt(body)
+  return session.account
+}
+
+export async function signOut() {
+  try { await api.DELETE('/api/v1/session' as any, {}) } finally {
+    session.account = null
+    session.permissions = []
+    setCsrf('')
+  }
+}
+
+/** Whether the signed-in role may do `permission` (services/gateway/auth.py PERMISSIONS). */
+export function can(permission: string | undefined | null): boolean {
+  return !permission || session.permissions.includes(permission)
+}

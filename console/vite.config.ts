@@ -1,0 +1,25 @@
+// The console's build: served by the gateway under /console/, every asset from the same origin (no CDN).
+import { fileURLToPath, URL } from 'node:url'
+import { defineConfig } from 'vite'
+import vue from '@vitejs/plugin-vue'
+
+export default defineConfig({
+  base: '/console/',
+  plugins: [vue()],
+  resolve: { alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) } },
+  build: {
+    outDir: 'dist',
+    chunkSizeWarningLimit: 1200,
+    rollupOptions: {
+      output: {
+        // Element Plus and ECharts change rarely: their own chunks stay cached across our releases.
+        manualChunks(id: string) {
+          if (id.includes('node_modules/echarts') || id.includes('node_modules/zrender')) return 'echarts'
+          if (id.includes('node_modules/element-plus') || id.includes('node_modules/@element-plus')) return 'element'
+          if (id.includes('node_modules/')) return 'vendor'
+        },
+      },
+    },
+  },
+  server: { proxy: { '/api': 'http://127.0.0.1:8000' } },
+})
