@@ -140,6 +140,54 @@ def make_token(config):
 
 
 @pytest.fixture
+def make_account(config):
+    """Insert a staff account directly (as `linli account create` does); returns its password."""
+    from services.gateway import accounts
+
+    def make(username, role="street_admin", prefix=None, name=None, password="Aa1-long-enough", organization_id=None,
+             must_change=False):
+        with psycopg.connect(config["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("SET search_path TO gateway")
+            conn.execute(token_store.INSERT_ACCOUNT, (username, name or username, accounts.hash_password(password), role,
+                                                      prefix or config["NODE_CODE"], organization_id, must_change,
+                                                      "test"))
+        return password
+    return make
+
+
+@pytest.fixture
+def person(web_config_port):
+    """person() is a new browser-like HTTP client of the gateway, with its own cookies; `.sign_in(user,
+    password)` signs it in and keeps the CSRF token, which `.change(method, path, ...)` sends."""
+    from requests import Session
+
+    class Person(Session):
+        csrf = None
+
+        def request(self, method, url, *args, **kwargs):
+            return Session.request(self, method, f"http://127.0.0.1:{web_config_port}{url}", *args, **kwargs)
+
+        def sign_in(self, username, password):
+            resp = self.post("/api/v1/session", json={"username": username, "password": password})
+            if resp.status_code == 200:
+                self.csrf = resp.json()["csrf_token"]
+            return resp
+
+        def change(self, method, url, **kwargs):
+            headers = {"X-CSRF-Token": self.csrf or "", **kwargs.pop("headers", {})}
+            return self.request(method, url, headers=headers, **kwargs)
+
+    made = []
+
+    def make():
+        made.append(Person())
+        return made[-1]
+    yield make
+    for p in made:
+        p.close()
+
+
+@pytest.fixture
 def broker(config):
     """Read messages off queues in this test's vhost."""
     class Peek:

@@ -233,7 +233,7 @@ def test_every_aggregate_route_is_documented_under_its_tag():
     spec = openapi.build("test")
     for _, method, url in ROUTES:
         op = spec["paths"][url][method.lower()]
-        assert op["tags"] == ["aggregates"] and op["security"] == [{"bearer": []}]
+        assert op["tags"] == ["aggregates"] and op["security"] == [{"bearer": []}, {"session": []}]
     rollups = spec["paths"]["/api/v1/rollups"]["get"]
     assert {p["name"] for p in rollups["parameters"]} == {"metric", "node", "period", "start", "end", "group"}
     feed = spec["paths"]["/api/v1/feed"]["get"]

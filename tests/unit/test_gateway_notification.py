@@ -159,7 +159,10 @@ def _call(gateway, name, method, url, role, body=None):
 
 NOTIFICATION_ROUTES = sorted((op.handler_name, op.method, op.path) for op in notification_api.OPERATIONS)
 ME_ROUTES = [r for r in NOTIFICATION_ROUTES if r[2].startswith("/api/v1/me/")]
-OPEN_ROUTES = {"notification_receipts", "public_results", "healthz", "readyz", "metrics", "openapi", "not_found"}
+OPEN_ROUTES = {"notification_receipts", "public_results", "healthz", "readyz", "metrics", "openapi", "not_found",
+               # The console's pages, and the session routes: these read a session cookie, never a token.
+               "console_home", "console_bare", "console_index", "console_file",
+               "sign_in", "current_session", "sign_out", "change_password"}
 # Routes that read and check their input before the token (the same 422 for anyone).
 CHECKS_INPUT_FIRST = {"meeting_tally"}
 
@@ -542,7 +545,7 @@ def test_the_notification_routes_are_documented():
         op = paths[path][method.lower()]
         assert op["tags"] == ["broadcasts" if path.startswith("/api/v1/broadcasts") else "notification"], path
         if name != "notification_receipts":
-            assert op["security"] == [{"bearer": []}] and "403" in op["responses"], path
+            assert op["security"] == [{"bearer": []}, {"session": []}] and "403" in op["responses"], path
     receipts = paths["/api/v1/notification/receipts/{provider}"]["post"]
     assert receipts["security"] == [] and "403" not in receipts["responses"]
     assert {"401", "413"} <= set(receipts["responses"])
