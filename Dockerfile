@@ -2,6 +2,7 @@
 # (`linli run registry`, `linli run gateway`, `linli migrate`, ...) and env vars pick the node.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG NODE_IMAGE=node:20-slim
 
 # --- builder: turn the project and all its pinned dependencies into wheels ---------------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -12,6 +13,18 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --wheel-dir /wheels .
+# The console's API types are generated from the OpenAPI document, which the code writes.
+RUN pip install --no-cache-dir --no-index --find-links=/wheels linli \
+ && linli openapi > /openapi.json
+
+# --- console: the web pages, built by Vite from the lockfile (served by the gateway at /console/) --
+FROM ${NODE_IMAGE} AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY console/ ./
+COPY --from=builder /openapi.json ./openapi.json
+RUN npm run types && npm run build
 
 # --- runtime: slim, no build tools, no source tree, non-root ---------------------------------
 FROM ${PYTHON_IMAGE}
@@ -20,6 +33,7 @@ FROM ${PYTHON_IMAGE}
 # gateway set it to their METRICS_PORT.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    CONSOLE_DIR=/home/linli/console \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PSYCOPG_WAIT_FUNC=wait_select \
     HEALTH_PORT=8000
@@ -34,6 +48,9 @@ RUN groupadd --system --gid 10001 linli \
 # hadolint ignore=DL3013
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels linli
+
+# The built pages only (static files, owned by root: the service cannot change them).
+COPY --from=console /console/dist /home/linli/console
 
 USER 10001:10001
 WORKDIR /home/linli

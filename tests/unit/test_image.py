@@ -39,11 +39,15 @@ def values(stage, name):
     return [value for instruction, value in stage if instruction == name]
 
 
-def test_two_stages_on_the_same_base(stages):
-    assert len(stages) == 2
-    builder, runtime = stages
+def test_builder_console_and_runtime_stages(stages):
+    assert len(stages) == 3
+    builder, console, runtime = stages
     assert values(builder, "FROM")[0].split()[-2:] == ["AS", "builder"]
+    assert values(console, "FROM")[0].split()[-2:] == ["AS", "console"]
     assert values(runtime, "FROM")[0] == values(builder, "FROM")[0].split()[0]
+    # The console is built from its lockfile, with types from the code's own OpenAPI document.
+    runs = " ".join(values(console, "RUN"))
+    assert "npm ci" in runs and "npm run types" in runs and "npm run build" in runs
 
 
 def test_runtime_runs_as_a_numeric_non_root_user(stages):
@@ -65,7 +69,9 @@ def test_runtime_has_a_health_check_and_linli_as_entrypoint(stages):
 
 def test_runtime_installs_only_the_builders_wheels(stages):
     runtime = stages[-1]
-    assert not values(runtime, "COPY") and not values(runtime, "ADD"), "no source tree in the image"
+    assert not values(runtime, "ADD"), "no source tree in the image"
+    # One COPY: the console's built pages, from their own stage; nothing of the source tree.
+    assert values(runtime, "COPY") == ["--from=console /console/dist /home/linli/console"]
     runs = " ".join(values(runtime, "RUN"))
     assert "apt-get install" not in runs and "apk add" not in runs
     for tool in BUILD_TOOLS:
