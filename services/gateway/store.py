@@ -63,9 +63,10 @@ ADDRESS_FAILURES = ("SELECT count(*) AS n, now() AS now FROM sign_in_events WHER
 
 INSERT_SESSION = ("INSERT INTO staff_sessions (session_hash, account_id, csrf_token, address, expires_at) "
                   "VALUES (%s, %s, %s, %s, now() + %s)")
-SESSION = (f"SELECT s.session_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.ended_at, "
+SESSION = (f"SELECT s.session_hash, s.csrf_token, s.last_seen_at, s.expires_at, s.ended_at, "
            f"now() AS now, a.account_id, a.username, a.display_name, a.role, a.node_prefix, a.organization_id, "
-           f"a.must_change_password, a.disabled_at FROM staff_sessions s JOIN staff_accounts a USING (account_id) "
+           f"a.must_change_password, a.disabled_at, a.locked_until, a.last_sign_in_at, a.created_at "
+           f"FROM staff_sessions s JOIN staff_accounts a USING (account_id) "
            f"WHERE s.session_hash = %s")
 TOUCH_SESSION = "UPDATE staff_sessions SET last_seen_at = now() WHERE session_hash = %s AND ended_at IS NULL"
 END_SESSION = "UPDATE staff_sessions SET ended_at = now() WHERE session_hash = %s AND ended_at IS NULL"
