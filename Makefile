@@ -60,7 +60,7 @@ test: services venv kubectl console browser
 unit: venv kubectl
 	@$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: services venv
+bench: services venv console browser
 	@mkdir -p bench/results
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 

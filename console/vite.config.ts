@@ -12,10 +12,11 @@ export default defineConfig({
     chunkSizeWarningLimit: 1200,
     rollupOptions: {
       output: {
-        // Element Plus and ECharts change rarely: their own chunks stay cached across our releases.
+        // Element Plus changes rarely: its own chunk stays cached across our releases. ECharts is left
+        // to the pages that draw charts (a vendor chunk holding it would load it on every first visit).
         manualChunks(id: string) {
-          if (id.includes('node_modules/echarts') || id.includes('node_modules/zrender')) return 'echarts'
           if (id.includes('node_modules/element-plus') || id.includes('node_modules/@element-plus')) return 'element'
+          if (/node_modules\/(echarts|zrender|vue-echarts|tslib)\//.test(id)) return undefined
           if (id.includes('node_modules/')) return 'vendor'
         },
       },

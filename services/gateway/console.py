@@ -5,6 +5,7 @@ own). Hashed assets are kept by browsers for a year; index.html is asked again e
 release shows at once. Every page carries a Content-Security-Policy of the same origin only: the
 machines are offline, and nothing is fetched from anywhere else.
 """
+import mimetypes
 import os
 import pathlib
 
@@ -27,13 +28,25 @@ def _page_headers(response):
     return response
 
 
+def _send(request, root, path, max_age):
+    """A file of the build, as its precompressed .gz (scripts/precompress.mjs) when the browser takes gzip."""
+    if "gzip" in request.headers.get("Accept-Encoding", "") and (root / f"{path}.gz").is_file():
+        response = send_from_directory(root, f"{path}.gz", request.environ, max_age=max_age)
+        response.headers["Content-Encoding"] = "gzip"
+        response.mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    else:
+        response = send_from_directory(root, path, request.environ, max_age=max_age)
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
 class ConsoleRoutes:
 
     def _console_dir(self):
         return pathlib.Path(self.config.get("CONSOLE_DIR") or SOURCE_DIST)
 
     def _index(self, request, root):
-        response = send_from_directory(root, "index.html", request.environ, max_age=0)
+        response = _send(request, root, "index.html", 0)
         response.headers["Cache-Control"] = "no-cache"
         return _page_headers(response)
 
@@ -57,7 +70,7 @@ class ConsoleRoutes:
                                                     "(Node.js 20), or use the image, which carries them")
         if path.startswith("assets/"):
             try:
-                response = send_from_directory(root, path, request.environ, max_age=365 * 24 * 3600)
+                response = _send(request, root, path, 365 * 24 * 3600)
             except WerkzeugNotFound:
                 return problem(404, "Not Found", f"no console file {path}")
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -65,7 +78,7 @@ class ConsoleRoutes:
         # Any other path is a page of the console's router (a bookmark, a reload): the same index.html.
         if "." in os.path.basename(path):
             try:
-                return _page_headers(send_from_directory(root, path, request.environ, max_age=3600))
+                return _page_headers(_send(request, root, path, 3600))
             except WerkzeugNotFound:
                 return problem(404, "Not Found", f"no console file {path}")
         return self._index(request, root)

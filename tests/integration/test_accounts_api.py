@@ -7,6 +7,8 @@ and many failures from one address are refused; idle, expired, signed-out, disab
 end; admins manage only the accounts inside their scope, and an account outside it answers as one that
 does not exist; every sign-in, failure, lock and change is in the sign-in audit.
 """
+import gzip
+
 import pytest
 
 from services.gateway import accounts
@@ -286,6 +288,11 @@ def test_the_console_is_served_under_console(console_dir, api, web_session):
     assert web_session.get("/console/residents/12").text == page.text
     asset = web_session.get("/console/assets/app-abc123.js")
     assert asset.status_code == 200 and "immutable" in asset.headers["Cache-Control"]
+    # The build's precompressed copy goes to a browser that takes gzip, as the same script.
+    assert asset.headers["Content-Encoding"] == "gzip" and asset.text == "console.log(1)"
+    assert asset.headers["Content-Type"].startswith("text/javascript") and asset.headers["Vary"] == "Accept-Encoding"
+    plain = web_session.get("/console/assets/app-abc123.js", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and plain.text == "console.log(1)"
     assert web_session.get("/console/assets/missing.js").status_code == 404
     assert web_session.get("/console/../pyproject.toml").status_code == 404
     assert web_session.get("/console/assets/..%2F..%2Findex.html").status_code == 404
@@ -308,5 +315,6 @@ def console_dir(config, tmp_path):
     (tmp_path / "assets").mkdir()
     (tmp_path / "index.html").write_text('<!doctype html><div id="app"></div>')
     (tmp_path / "assets" / "app-abc123.js").write_text("console.log(1)")
+    (tmp_path / "assets" / "app-abc123.js.gz").write_bytes(gzip.compress(b"console.log(1)"))
     config["CONSOLE_DIR"] = str(tmp_path)
     return tmp_path
