@@ -2,13 +2,14 @@
 // with meta.permission (what the API requires), meta.title (an i18n key) and meta.menu (where it sits
 // in the side menu). A page the role may not use is neither in the menu nor reachable.
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
-import { loadSession, session, can } from './session'
+import { loadSession, session, can, allowed } from './session'
 import { whenUnauthorized } from './api/client'
 
 declare module 'vue-router' {
   interface RouteMeta {
     title?: string            // i18n key of the page's title
     permission?: string       // the API permission the page needs (auth.PERMISSIONS)
+    notRoles?: string[]       // roles the API refuses here although they hold the permission
     public?: boolean          // reachable signed out (the sign-in page)
     menu?: { group: string; order: number; icon?: string }
   }
@@ -33,7 +34,7 @@ router.beforeEach(async (to) => {
   if (to.meta.public) return true
   if (!session.account) return { name: 'signin', query: { next: to.fullPath } }
   if (session.account.must_change_password && to.name !== 'password') return { name: 'password' }
-  if (!can(to.meta.permission)) return { name: 'forbidden' }
+  if (!allowed(to.meta)) return { name: 'forbidden' }
   return true
 })
 

@@ -54,3 +54,10 @@ export async function signOut() {
 export function can(permission: string | undefined | null): boolean {
   return !permission || session.permissions.includes(permission)
 }
+
+/** Whether the signed-in account may open a route with this meta (its permission, and not a refused role). */
+export function allowed(meta: { permission?: string; notRoles?: string[] } | undefined): boolean {
+  if (!meta) return true
+  if (meta.notRoles && session.account && meta.notRoles.includes(session.account.role)) return false
+  return can(meta.permission)
+}

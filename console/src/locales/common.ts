@@ -2,7 +2,7 @@
 export default {
   zh: {
     app: { name: '邻里', title: '社区工作台', lang: 'English', signOut: '退出登录', changePassword: '修改密码',
-           menu: '菜单', skip: '跳到主要内容', role: '角色', scope: '范围' },
+           menu: '菜单', account: '我的账号', skip: '跳到主要内容', role: '角色', scope: '范围' },
     common: { loading: '正在加载…', empty: '暂无数据', retry: '重试', error: '出错了', search: '搜索', reset: '重置',
               save: '保存', cancel: '取消', confirm: '确定', submit: '提交', create: '新建', edit: '编辑', delete: '删除',
               back: '返回', more: '加载更多', actions: '操作', status: '状态', detail: '详情', download: '下载',
@@ -16,7 +16,7 @@ export default {
   },
   en: {
     app: { name: 'Linli', title: 'Community console', lang: '中文', signOut: 'Sign out', changePassword: 'Change password',
-           menu: 'Menu', skip: 'Skip to main content', role: 'Role', scope: 'Scope' },
+           menu: 'Menu', account: 'My account', skip: 'Skip to main content', role: 'Role', scope: 'Scope' },
     common: { loading: 'Loading…', empty: 'Nothing here yet', retry: 'Retry', error: 'Something went wrong', search: 'Search',
               reset: 'Reset', save: 'Save', cancel: 'Cancel', confirm: 'OK', submit: 'Submit', create: 'New', edit: 'Edit',
               delete: 'Delete', back: 'Back', more: 'Load more', actions: 'Actions', status: 'Status', detail: 'Details',
