@@ -30,20 +30,20 @@ function adopt(body: any) {
 
 /** The current session, or null when nobody is signed in. */
 export async function loadSession(): Promise<Account | null> {
-  const { data, response } = await api.GET('/api/v1/session' as any, {})
+  const { data, response } = await api.GET('/api/v1/session', {})
   if (response.ok) adopt(data)
   else { session.account = null; session.permissions = []; session.loaded = true; setCsrf('') }
   return session.account
 }
 
 export async function signIn(username: string, password: string) {
-  const body = await call(api.POST('/api/v1/session' as any, { body: { username, password } }))
+  const body = await call(api.POST('/api/v1/session', { body: { username, password } }))
   adopt(body)
   return session.account
 }
 
 export async function signOut() {
-  try { await api.DELETE('/api/v1/session' as any, {}) } finally {
+  try { await api.DELETE('/api/v1/session', {}) } finally {
     session.account = null
     session.permissions = []
     setCsrf('')
