@@ -16,14 +16,14 @@ export const session = reactive({
   loaded: false,
   account: null as Account | null,
   permissions: [] as string[],
-  // The instance's own node code and name (the top of what this console reaches).
-  instance: '' as string,
+  // The instance's own node: its code, level and name (the top of what this console reaches).
+  instance: null as { code: string; level: string; name?: string | null } | null,
 })
 
 function adopt(body: any) {
   session.account = body.account
   session.permissions = body.permissions ?? []
-  session.instance = body.instance ?? ''
+  session.instance = body.instance ?? null
   setCsrf(body.csrf_token ?? '')
   session.loaded = true
 }
