@@ -6,6 +6,7 @@ the broker. Nothing is faked. axe-core (the console's own devDependency) is inje
 One browser serves the whole session; each test starts with no cookies and no local storage.
 """
 import json
+import os
 import pathlib
 import shutil
 import time
@@ -34,7 +35,6 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
 
 @pytest.fixture(scope="session")
 def chromium():
-    assert (ROOT / "console" / "dist" / "index.html").is_file(), "the console is not built: run `make console`"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in FLAGS:
@@ -151,8 +151,18 @@ class Console:
 
 
 @pytest.fixture
-def console(chromium, api, web_config_port):
+def console_build(config):
+    """The gateway serves console/dist, or LINLI_TEST_CONSOLE_DIR (a private build, while pages are written)."""
+    built = os.environ.get("LINLI_TEST_CONSOLE_DIR")
+    if built:
+        config["CONSOLE_DIR"] = built
+    return pathlib.Path(config.get("CONSOLE_DIR") or ROOT / "console" / "dist")
+
+
+@pytest.fixture
+def console(console_build, chromium, api, web_config_port):
     """The console at this test's live gateway, in a browser with no cookies or storage left from before."""
+    assert (console_build / "index.html").is_file(), "the console is not built: run `make console`"
     c = Console(chromium, f"http://127.0.0.1:{web_config_port}")
     c.open("signin")
     c.sign_out()

@@ -3,6 +3,7 @@
 // state-changing request, and problem+json turned into an ApiError whose field errors forms show.
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { paths } from './schema'
+import { inChinese } from './messages'
 
 export type { paths, components } from './schema'
 
@@ -46,11 +47,17 @@ export class ApiError extends Error {
     this.problem = problem
     this.retryAfter = retryAfter
   }
-  /** The messages of one field ("community_code", "members.0.name"), joined for an el-form-item's error. */
+  /** The messages of one field ("community_code", "members.0.name"), joined for an el-form-item's error;
+   *  in Chinese where the message is a common one and the console is in Chinese. */
   field(name: string): string {
-    return (this.problem.errors?.[name] ?? []).join('; ')
+    const zh = document.documentElement.lang !== 'en'
+    return (this.problem.errors?.[name] ?? []).map((m) => (zh ? inChinese(m) : m)).join('; ')
   }
-  get fields(): Record<string, string[]> { return this.problem.errors ?? {} }
+  get fields(): Record<string, string[]> {
+    const zh = document.documentElement.lang !== 'en'
+    return Object.fromEntries(Object.entries(this.problem.errors ?? {})
+      .map(([k, v]) => [k, zh ? v.map(inChinese) : v]))
+  }
 }
 
 /** The data of an openapi-fetch result, or throw an ApiError (a network failure is status 0). */
