@@ -143,3 +143,41 @@ def test_token_list_shows_an_expired_token_as_expired(cli, sql):
     sql("UPDATE gateway.api_tokens SET revoked_at = now() WHERE name = '已吊销'")
     states = {line.split()[-1]: line.split()[-2] for line in cli("token", "list").output.splitlines()}
     assert states == {"还有效": "active", "已过期": "expired", "已吊销": "revoked"}
+
+
+def test_account_commands_make_and_manage_the_first_admin(cli, sql):
+    from services.gateway import accounts
+    made = cli("account", "create", "--username", "zhangwei", "--name", "张伟", "--role", "street_admin")
+    password = made.output.strip()
+    assert made.exit_code == 0 and not accounts.password_problems(password)
+    row = sql("SELECT password_hash, must_change_password, node_prefix, role FROM gateway.staff_accounts")[0]
+    assert accounts.verify_password(row["password_hash"], password) and password not in row["password_hash"]
+    assert row["must_change_password"] is True and row["node_prefix"] == "310110012" and row["role"] == "street_admin"
+    taken = CliRunner().invoke(main, ["account", "create", "--username", "zhangwei", "--name", "x", "--role",
+                                      "street_admin"])
+    assert taken.exit_code != 0 and "taken" in taken.output
+    for args, says in [(["--prefix", "310110013"], "inside your own scope"), (["--role", "resident"], "resident"),
+                       (["--username", "X Y"], "username")]:
+        base = {"--username": "liming", "--name": "李明", "--role": "community_worker"}
+        flat = [a for k, v in base.items() if k not in args for a in (k, v)]
+        refused = CliRunner().invoke(main, ["account", "create", *flat, *args])
+        assert refused.exit_code != 0 and says in refused.output, refused.output
+    again = cli("account", "create", "--username", "zhangwei", "--name", "张伟", "--role", "street_admin",
+                "--reset-if-exists", "--no-forced-change")
+    assert again.exit_code == 0 and again.output.strip() != password
+    assert sql("SELECT must_change_password FROM gateway.staff_accounts")[0]["must_change_password"] is False
+    reset = cli("account", "reset-password", "zhangwei").output.strip()
+    assert accounts.verify_password(sql("SELECT password_hash FROM gateway.staff_accounts")[0]["password_hash"], reset)
+    assert "zhangwei" in cli("account", "list").output
+    assert cli("account", "disable", "zhangwei").exit_code == 0
+    assert "disabled" in cli("account", "list").output
+    events = [r["event"] for r in sql("SELECT event FROM gateway.sign_in_events ORDER BY event_id")]
+    assert events == ["created", "password_reset", "password_reset", "disabled"]
+
+
+def test_openapi_prints_the_document_the_gateway_serves(cli):
+    import json
+    from services.gateway import openapi
+    from services.gateway.service import VERSION
+    printed = cli("openapi")
+    assert printed.exit_code == 0 and json.loads(printed.output) == json.loads(json.dumps(openapi.build(VERSION)))
