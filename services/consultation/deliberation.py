@@ -72,7 +72,10 @@ def create_item(tx, data, caller, now, nodes=None):
 
 def item(tx, item_id, caller, now):
     row = agenda_item_in_scope(tx, item_id, caller, field="id")
+    decision = tx.one(store.DECISION_OF_ITEM, (item_id,))
     return {**row, "created_at": row["created_at"].isoformat(),
+            "meetings": [{**m, "starts_at": m["starts_at"].isoformat()} for m in tx.all(store.MEETINGS_OF_ITEM, (item_id,))],
+            "decision_id": decision["id"] if decision else None,
             "matters": [matters_mod.view(m, now) for m in tx.all(store.MATTERS_OF_ITEM, (item_id,))],
             "options": [{**o, "budget": None if o["budget"] is None else str(o["budget"])}
                         for o in tx.all(store.OPTIONS_OF_ITEM, (item_id,))]}

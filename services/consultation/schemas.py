@@ -206,6 +206,13 @@ class AgendaOptionSchema(Schema):
     budget = budget_out()
 
 
+class AgendaMeetingSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    starts_at = fields.DateTime()
+    status = fields.String()
+
+
 class AgendaItemSchema(Schema):
     id = fields.Integer()
     community_code = fields.String()
@@ -215,6 +222,8 @@ class AgendaItemSchema(Schema):
     created_at = fields.DateTime()
     matters = fields.List(fields.Nested(MatterSchema))
     options = fields.List(fields.Nested(AgendaOptionSchema))
+    meetings = fields.List(fields.Nested(AgendaMeetingSchema), metadata={"description": "the meetings that take it up"})
+    decision_id = fields.Integer(allow_none=True, metadata={"description": "its decision, once one is taken"})
 
 
 class MeetingParticipantSchema(Schema):

@@ -68,6 +68,10 @@ ADD_AGENDA_ITEM = ("INSERT INTO agenda_items (community_code, title, created_by)
 ATTACH_MATTERS = "UPDATE matters SET agenda_item_id = %s WHERE id = ANY(%s)"
 MATTERS_OF_ITEM = f"SELECT {MATTER_COLUMNS} FROM matters WHERE agenda_item_id = %s ORDER BY id"
 OPTIONS_OF_ITEM = "SELECT id, title, description, budget FROM options WHERE agenda_item_id = %s ORDER BY id"
+# Where an item went: its meetings and its decision, so a worker can follow a matter to them.
+MEETINGS_OF_ITEM = ("SELECT m.id, m.title, m.starts_at, m.status FROM meetings m JOIN meeting_items mi "
+                    "ON mi.meeting_id = m.id WHERE mi.agenda_item_id = %s ORDER BY m.starts_at, m.id")
+DECISION_OF_ITEM = "SELECT id FROM decisions WHERE agenda_item_id = %s"
 ADD_OPTION = ("INSERT INTO options (agenda_item_id, title, description, budget) VALUES (%s, %s, %s, %s) "
               "RETURNING id")
 OPTION = "SELECT id, agenda_item_id, title, description, budget FROM options WHERE id = %s"

@@ -103,6 +103,10 @@ def test_a_matter_from_raising_to_settlement_emits_each_event_and_fact_once(api,
                                                    .isoformat()})
     assert decision.status_code == 201, decision.text
     did = decision.json()["id"]
+    # The item says where it went, so a worker can follow a matter to its meeting and decision.
+    followed = api.get(f"/api/v1/agenda-items/{item_id}").json()
+    assert [(m["id"], m["status"]) for m in followed["meetings"]] == [(meeting_id, "closed")]
+    assert followed["decision_id"] == did
     assert_problem(api.post(f"/api/v1/matters/{mid}/settle", json={}), 409, "id")   # not before the decision is done
     task = api.post(f"/api/v1/decisions/{did}/tasks", json={"title": "绿化带改建停车位施工", "responsible": "长城物业",
                                                           "due_on": (clock.now() + timedelta(days=30)).date()

@@ -23,6 +23,7 @@ export interface AgendaOption { id: number; title: string; description: string |
 export interface AgendaItem {
   id: number; community_code: string; title: string; status: string; created_by: string; created_at: string
   matters: Matter[]; options: AgendaOption[]
+  meetings: { id: number; title: string; starts_at: string; status: string }[]; decision_id: number | null
 }
 export interface RosterEntry {
   id: number; role: string; resident_id: number | null; name: string; affiliation: string | null; attended: boolean
