@@ -166,6 +166,8 @@ def console(console_build, chromium, api, web_config_port):
     c = Console(chromium, f"http://127.0.0.1:{web_config_port}")
     c.open("signin")
     c.sign_out()
-    chromium.set_window_size(1366, 900)
+    # The page's own viewport, not the window's outer size (which the browser's frame would eat into).
+    chromium.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                             {"width": 1366, "height": 900, "deviceScaleFactor": 1, "mobile": False})
     yield c
     c.sign_out()

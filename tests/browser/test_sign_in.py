@@ -50,3 +50,22 @@ def test_a_change_without_the_csrf_token_is_refused_from_the_page(console, make_
     token = json.loads(session["body"])["csrf_token"]
     with_token = console.fetch("POST", "/api/v1/residents", {"name": "王秀英"}, {"X-CSRF-Token": token})
     assert with_token["status"] == 422      # past the CSRF check, refused on its fields
+
+
+def test_a_worker_on_a_phone_signs_in_and_finds_the_residents(console, make_account, api):
+    from tests.integration.test_residents_api import resident
+    assert api.post("/api/v1/residents", json=resident()).status_code == 201
+    make_account("wangli", "community_worker", COMMUNITY, name="王丽")
+    console.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                              {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    console.sign_in("wangli", PASSWORD)
+    console.text_appears("工作台")
+    assert console.finds(".aside") == [] or not console.finds(".aside")[0].is_displayed()   # the menu is folded
+    console.assert_accessible("workbench on a phone")
+    console.screenshot("phone-workbench")
+    console.click_text("☰", ".menu-button")
+    console.click_text("居民查询", ".drawer-nav a")
+    console.text_appears("王秀英")
+    # Nothing wider than the phone but what scrolls inside its own box (a table).
+    assert console.d.execute_script("return document.documentElement.scrollWidth") <= 390
+    console.assert_accessible("residents on a phone")
