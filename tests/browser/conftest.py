@@ -138,6 +138,9 @@ class Console:
                 for v in violations if v["impact"] in ("serious", "critical")]
 
     def assert_accessible(self, page=""):
+        # Once the page is still: a dialog fading in is measured at part opacity (a false low contrast).
+        self.wait(lambda d: d.execute_script(
+            "return document.getAnimations().every(a => a.playState !== 'running')"), 10, "animations to finish")
         serious = self.axe()
         assert not serious, f"axe-core on {page or self.d.current_url}: " + json.dumps(serious, ensure_ascii=False)
 
