@@ -96,33 +96,7 @@ export type Outcome = typeof OUTCOMES[number]
 export type LeaveReason = typeof LEAVE_REASONS[number]
 
 // -- the communities and grids of the scope --------------------------------------------------------
-export interface Node { code: string; name: string; level: string; parent_code: string | null }
-const nodes = ref<Node[]>([])
-let loadingNodes: Promise<void> | null = null
-export function useNodes() {
-  if (!loadingNodes && can('nodes:read')) {
-    loadingNodes = (async () => {
-      const all: Node[] = []
-      let after: string | undefined
-      for (let i = 0; i < 20; i++) {
-        const page = await call(api.GET('/api/v1/nodes', { params: { query: { limit: 1000, after } } })) as
-          { items: Node[]; next?: string | null }
-        all.push(...page.items)
-        if (!page.next) break
-        after = page.next
-      }
-      nodes.value = all
-    })().catch(() => { loadingNodes = null })
-  }
-  const communities = () => nodes.value.filter((n) => n.level === 'community')
-  const grids = (community?: string | null) =>
-    nodes.value.filter((n) => n.level === 'grid' && (!community || n.parent_code === community))
-  const nameOf = (code: string | null | undefined) => {
-    if (!code) return ''
-    return nodes.value.find((n) => n.code === code)?.name ?? code
-  }
-  return { nodes, communities, grids, nameOf }
-}
+export { useNodes, type Node } from '@/components/nodes'
 
 // -- dates ---------------------------------------------------------------------------------------
 /** A moment as a person in Shanghai reads it; a plain day (YYYY-MM-DD) as it is. */

@@ -1,7 +1,8 @@
 // 三上三下 helpers shared by the consultation pages: reply types (the generated ones mark every field
 // optional), stages, deadline colours, dates, form errors, and the links this browser remembers (the API
 // lists no meetings or decisions, so the pages remember the ones created or opened here).
-import { reactive, ref } from 'vue'
+import { useNodes } from '@/components/nodes'
+import { computed, reactive, ref } from 'vue'
 import { useI18n } from 'vue-i18n'
 import { api, ApiError, call } from '@/api/client'
 import { describe } from '@/components/PageState.vue'
@@ -146,19 +147,10 @@ export function requestId(prefix: string) {
 }
 
 // -- communities (a select instead of a 12-digit code) -------------------------------------------
-const communities = ref<{ code: string; name: string }[]>([])
-let asked: Promise<void> | null = null
 export function useCommunities() {
-  if (!asked && can('nodes:read')) {
-    asked = call(api.GET('/api/v1/nodes', { params: { query: { level: 'community', limit: 1000 } } }))
-      .then((page) => { communities.value = (page.items ?? []).map((n) => ({ code: n.code ?? '', name: n.name ?? '' })) })
-      .catch(() => { asked = null })
-  }
-  const name = (code: string | null | undefined) => {
-    const c = communities.value.find((x) => x.code === code)
-    return c ? c.name : code ?? ''
-  }
-  return { communities, communityName: name }
+  const { nodes, nameOf } = useNodes()
+  const communities = computed(() => nodes.value.filter((n) => n.level === 'community').map((n) => ({ code: n.code, name: n.name })))
+  return { communities, communityName: (code: string | null | undefined) => nameOf(code) || (code ?? '') }
 }
 
 // -- what this browser remembers ----------------------------------------------------------------

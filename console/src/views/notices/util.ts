@@ -1,4 +1,5 @@
 // Small helpers of the notices and admin pages: times in Shanghai, who did it, the nodes of the scope.
+import { useNodes as sharedNodes } from '@/components/nodes'
 import { onBeforeUnmount, ref } from 'vue'
 import { api, call, type components } from '@/api/client'
 import { i18n } from '@/i18n'
@@ -49,29 +50,10 @@ export function requestId(kind: string): string {
   return `console:${kind}:${rnd}`
 }
 
-// The nodes of the signed-in scope, loaded once per page visit (every page of them).
-const nodes = ref<Node[]>([])
-let pending: Promise<Node[]> | null = null
-export function loadNodes(force = false): Promise<Node[]> {
-  if (pending && !force) return pending
-  pending = (async () => {
-    const all: Node[] = []
-    let after: string | undefined
-    for (;;) {
-      const page = await call(api.GET('/api/v1/nodes', { params: { query: { limit: 1000, ...(after ? { after } : {}) } } }))
-      all.push(...(page.items ?? []))
-      if (!page.next) break
-      after = page.next
-    }
-    nodes.value = all
-    return all
-  })()
-  pending.catch(() => { pending = null })
-  return pending
-}
+// The nodes of the signed-in scope: the console's one shared list (components/nodes.ts).
+export { loadNodes } from '@/components/nodes'
 export function useNodes() {
-  loadNodes().catch(() => { /* the page shows names as codes */ })
-  return nodes
+  return sharedNodes().nodes
 }
 /** "长海一村居委会（310110012001）", or the bare code when the node is unknown. */
 export function nodeName(code: string | null | undefined, list: Node[]): string {

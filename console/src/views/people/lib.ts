@@ -40,35 +40,7 @@ export type ResidenceType = typeof RESIDENCE_TYPES[number]
 export type Relation = typeof RELATIONS[number]
 export type Status = typeof STATUSES[number]
 
-export interface Node { code: string; name: string; level: string; parent_code: string | null }
-
-// The communities and grids the signed-in account reaches, loaded once per page visit and shared.
-const nodes = ref<Node[]>([])
-let loading: Promise<void> | null = null
-export function useNodes() {
-  if (!loading && can('nodes:read')) {
-    loading = (async () => {
-      const all: Node[] = []
-      let after: string | undefined
-      for (let i = 0; i < 20; i++) {
-        const page = await call(api.GET('/api/v1/nodes', { params: { query: { limit: 1000, after } } })) as
-          { items: Node[]; next: string | null }
-        all.push(...page.items)
-        if (!page.next) break
-        after = page.next
-      }
-      nodes.value = all
-    })().catch(() => { loading = null })
-  }
-  const communities = () => nodes.value.filter((n) => n.level === 'community')
-  const grids = (community?: string | null) =>
-    nodes.value.filter((n) => n.level === 'grid' && (!community || n.parent_code === community))
-  const nameOf = (code: string | null | undefined) => {
-    if (!code) return ''
-    return nodes.value.find((n) => n.code === code)?.name ?? code
-  }
-  return { nodes, communities, grids, nameOf }
-}
+export { useNodes, type Node } from '@/components/nodes'
 
 /** A day or a moment as a person in Shanghai reads it. */
 export function when(value: string | null | undefined, lang: string, withTime = true): string {

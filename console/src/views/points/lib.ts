@@ -1,5 +1,6 @@
 // What the points pages share: reply types, times in Shanghai, community and category names, and ids
 // for requests that may be retried.
+import { useNodes } from '@/components/nodes'
 import './points.css'
 import { computed, reactive } from 'vue'
 import { useI18n } from 'vue-i18n'
@@ -38,27 +39,21 @@ export function requestId(prefix: string): string {
 }
 
 // Names of communities and categories, loaded once per page load.
-const names = reactive({ communities: {} as Record<string, string>, categories: [] as Category[],
-                         loadedNodes: false, loadedCategories: false })
+const names = reactive({ categories: [] as Category[], loadedCategories: false })
 
 export function useNames() {
-  if (!names.loadedNodes) {
-    names.loadedNodes = true
-    call(api.GET('/api/v1/nodes', { params: { query: { level: 'community' } } }))
-      .then((r: any) => { for (const n of r.items ?? []) names.communities[n.code] = n.name })
-      .catch(() => { names.loadedNodes = false })
-  }
+  const { nodes } = useNodes()
   if (!names.loadedCategories) {
     names.loadedCategories = true
     call(api.GET('/api/v1/points/categories', { params: { query: { include_inactive: true } } }))
       .then((r) => { names.categories = (r.items ?? []) as Category[] })
       .catch(() => { names.loadedCategories = false })
   }
-  const community = (code?: string | null) => (code ? names.communities[code] ?? code : '—')
+  const community = (code?: string | null) => (code ? nodes.value.find((n) => n.code === code)?.name ?? code : '—')
   const category = (code?: string | null) =>
     (code ? names.categories.find((c) => c.code === code)?.name ?? code : '—')
   const categories = computed(() => names.categories)
-  const communities = computed(() => Object.entries(names.communities).map(([code, name]) => ({ code, name })))
+  const communities = computed(() => nodes.value.filter((n) => n.level === 'community').map((n) => ({ code: n.code, name: n.name })))
   return { community, category, categories, communities }
 }
 
