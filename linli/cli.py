@@ -261,7 +261,7 @@ def account_create(ctx, username, display_name, role, node_prefix, organization_
     with _gateway_conn(cfg) as conn:
         try:
             accounts.check_new_account(username, display_name, role, node_prefix, organization_id, None,
-                                       cfg["NODE_CODE"])
+                                       cfg["NODE_CODE"], roles=ACCOUNT_ROLES)
             _grant_names_the_register(conn, node_prefix, organization_id, None)
         except ValidationFailed as exc:
             raise click.ClickException(f"{exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}")
@@ -287,8 +287,10 @@ def account_list(ctx):
     from services.gateway import store
     cfg = load_config(ctx)
     with _gateway_conn(cfg) as conn:
+        now = conn.execute(store.NOW).fetchone()["now"]
         for row in conn.execute(store.ACCOUNTS_UNDER, ("",)).fetchall():
-            state = "disabled" if row["disabled_at"] else "locked" if row["locked_until"] else "active"
+            locked = row["locked_until"] is not None and row["locked_until"] > now
+            state = "disabled" if row["disabled_at"] else "locked" if locked else "active"
             click.echo(f"{row['account_id']:>5}  {row['username']:<20} {row['role']:<19} {row['node_prefix']:<15} "
                        f"{state:<8} {row['display_name']}")
 
@@ -310,6 +312,23 @@ def account_reset_password(ctx, username):
         conn.execute(store.END_SESSIONS_OF, (row["account_id"], None))
         store.audit(conn, "password_reset", username, row["account_id"], "cli", "cli")
     click.echo(password)
+
+
+@account.command("enable")
+@click.argument("username")
+@click.pass_context
+def account_enable(ctx, username):
+    """Enable a disabled account again, and lift a lock."""
+    from services.gateway import store
+    cfg = load_config(ctx)
+    with _gateway_conn(cfg) as conn:
+        row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
+        if row is None:
+            raise click.ClickException(f"no account {username}")
+        conn.execute(store.ENABLE, (row["account_id"],))
+        conn.execute(store.SET_LOCK_LIFTED, (row["account_id"],))
+        store.audit(conn, "enabled", username, row["account_id"], "cli", "cli")
+    click.echo(f"enabled {username}")
 
 
 @account.command("disable")

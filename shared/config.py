@@ -27,7 +27,7 @@ ENV_KEYS = (
     "NOTIFY_MAX_ATTEMPTS",
     "CHANNEL_RATES", "DIGEST_HOUR", "NOTIFY_RETRY_BASE", "NOTIFY_FAILOVER_AFTER", "NOTIFY_POLL_SECONDS",
     "PARENT_KEY", "TIME_ZONE", "DB_POOL_MIN", "DB_POOL_SIZES", "DB_POOL_IDLE_SECONDS", "DB_POOL_TIMEOUT_SECONDS",
-    "RPC_TIMEOUT_SECONDS", "RESEND_AFTER_SECONDS", "FORWARDED_HOPS", "CONSOLE_DIR",
+    "RPC_TIMEOUT_SECONDS", "RESEND_AFTER_SECONDS", "TRUSTED_PROXIES", "CONSOLE_DIR",
 )
 PROVIDER_CHANNELS = ("sms", "wechat")
 SERVICE_NAMES = ("registry", "points", "consultation", "notification", "aggregator", "gateway")
@@ -148,14 +148,22 @@ class ConfigSchema(Schema):
     # Every RPC's deadline (shared/rpc.py): a service that does not answer in time is a 503, not a hang.
     RPC_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
     RESEND_AFTER_SECONDS = fields.Float(load_default=30.0, validate=validate.Range(1, 86400))
-    # The gateway: how many proxies in front of it (an ingress) append to X-Forwarded-For, so the
-    # sign-in limits count the person's address, not the proxy's; 0 trusts no such header.
-    FORWARDED_HOPS = fields.Integer(load_default=0, validate=validate.Range(0, 5))
+    # The gateway: the proxies in front of it (an ingress), as addresses or networks ("10.0.0.0/8"),
+    # whose X-Forwarded-For and X-Forwarded-Proto are believed, so the sign-in limits count the person's
+    # address and the cookie is Secure behind TLS; empty: no such header is believed.
+    TRUSTED_PROXIES = fields.String(load_default="")
     # Where the console's built pages are (console/dist of the source tree unless set; the image's own).
     CONSOLE_DIR = fields.String(load_default=None)
     OUTBOX_POLL_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
     OUTBOX_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))
     MAX_DELIVERIES = fields.Integer(load_default=5, validate=validate.Range(1, 100))
+
+    @validates("TRUSTED_PROXIES")
+    def _check_proxies(self, value, **_):
+        try:
+            [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+        except ValueError as exc:
+            raise ValidationError(f"must be addresses or networks, comma-separated: {exc}")
 
     @validates("DATA_ENCRYPTION_KEY")
     def _check_data_key(self, value, **_):

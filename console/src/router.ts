@@ -2,7 +2,7 @@
 // with meta.permission (what the API requires), meta.title (an i18n key) and meta.menu (where it sits
 // in the side menu). A page the role may not use is neither in the menu nor reachable.
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
-import { loadSession, session, can, allowed } from './session'
+import { loadSession, session, allowed, forgetPerson } from './session'
 import { whenUnauthorized } from './api/client'
 
 declare module 'vue-router' {
@@ -40,6 +40,7 @@ router.beforeEach(async (to) => {
 
 whenUnauthorized(() => {
   session.account = null
+  forgetPerson()
   const here = router.currentRoute.value
   if (!here.meta.public) router.push({ name: 'signin', query: { next: here.fullPath } })
 })

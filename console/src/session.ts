@@ -47,6 +47,15 @@ export async function signOut() {
     session.account = null
     session.permissions = []
     setCsrf('')
+    forgetPerson()
+  }
+}
+
+/** What pages kept in this browser for the person signed in (recently opened records): not for the next
+ *  person at a shared office PC. The language stays: it belongs to the machine. */
+export function forgetPerson() {
+  for (const key of Object.keys(localStorage)) {
+    if (key.startsWith('linli.') && key !== 'linli.lang') localStorage.removeItem(key)
   }
 }
 

@@ -16,9 +16,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
   command -v npm >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null
 fi
-major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$major" -lt 20 ]; then
-  say "Node.js $(node --version) is too old: Vite needs 20.19 or newer. Install a newer nodejs package and run again."
+# Vite needs Node.js 20.19 or newer. Debian 12's own nodejs is 18: where apt offers no newer one (NodeSource's
+# repository, or Debian 13's), install one from there and run this again.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  say "Node.js $(node --version) is too old: Vite needs 20.19 or newer (NodeSource's nodejs package, or Debian 13's)."
   exit 1
 fi
 

@@ -50,7 +50,7 @@ def declared(op):
     if op.description:
         out["description"] = op.description
     # None without a permission, said explicitly, so no client or gateway in front asks for a token.
-    out["security"] = [{"bearer": []}, {"session": []}] if op.permission else []
+    out["security"] = op.extra.get("security", [{"bearer": []}, {"session": []}] if op.permission else [])
     if op.path_schema is not None:
         params = [{"in": "path", "schema": op.path_schema}]
     else:

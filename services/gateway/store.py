@@ -41,14 +41,18 @@ ACCOUNT_COLUMNS = ("account_id, username, display_name, role, node_prefix, organ
 INSERT_ACCOUNT = ("INSERT INTO staff_accounts (username, display_name, password_hash, role, node_prefix, "
                   "organization_id, must_change_password, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                   "ON CONFLICT (username) DO NOTHING RETURNING " + ACCOUNT_COLUMNS)
-# FOR UPDATE: two attempts at once on one account count two failures, not one.
-ACCOUNT_FOR_SIGN_IN = f"SELECT {ACCOUNT_COLUMNS}, password_hash FROM staff_accounts WHERE username = %s FOR UPDATE"
+ACCOUNT_BY_USERNAME = f"SELECT {ACCOUNT_COLUMNS}, password_hash FROM staff_accounts WHERE username = %s"
+# A right password signs in under the row's lock, so a lock or a disabling made meanwhile is seen.
+ACCOUNT_FOR_SIGN_IN = ACCOUNT_BY_USERNAME + " FOR UPDATE"
+NOW = "SELECT now() AS now"
 ACCOUNT_BY_ID = f"SELECT {ACCOUNT_COLUMNS}, password_hash FROM staff_accounts WHERE account_id = %s"
 ACCOUNT_BY_ID_FOR_UPDATE = ACCOUNT_BY_ID + " FOR UPDATE"
 # Accounts whose scope lies inside `prefix`: an admin sees the accounts they could have made.
 ACCOUNTS_UNDER = (f"SELECT {ACCOUNT_COLUMNS} FROM staff_accounts WHERE node_prefix LIKE %s || '%%' "
                   "ORDER BY node_prefix, username")
-FAILED = "UPDATE staff_accounts SET failed_attempts = failed_attempts + 1 WHERE account_id = %s"
+# One statement: two failures at once count two, and the second sees both.
+FAILED = ("UPDATE staff_accounts SET failed_attempts = failed_attempts + 1 WHERE account_id = %s "
+          "RETURNING failed_attempts")
 LOCK = "UPDATE staff_accounts SET failed_attempts = 0, locked_until = now() + %s WHERE account_id = %s"
 SIGNED_IN = ("UPDATE staff_accounts SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = now() "
              "WHERE account_id = %s")
@@ -60,6 +64,15 @@ ENABLE = ("UPDATE staff_accounts SET disabled_at = NULL, failed_attempts = 0, lo
           "WHERE account_id = %s AND disabled_at IS NOT NULL")
 ADDRESS_FAILURES = ("SELECT count(*) AS n, now() AS now FROM sign_in_events WHERE event = 'failed' AND address = %s "
                     "AND at > now() - %s")
+# A name no account has, by its keyed hash (accounts.name_key): counted and locked as an account is.
+UNKNOWN_NAME = ("SELECT failed_attempts, locked_until, NULL::timestamptz AS disabled_at FROM unknown_names "
+                "WHERE name_key = %s")
+UNKNOWN_NAME_FAILED = ("INSERT INTO unknown_names (name_key, failed_attempts) VALUES (%s, 1) ON CONFLICT (name_key) "
+                       "DO UPDATE SET failed_attempts = unknown_names.failed_attempts + 1, last_failed_at = now() "
+                       "RETURNING failed_attempts")
+UNKNOWN_NAME_LOCK = "UPDATE unknown_names SET failed_attempts = 0, locked_until = now() + %s WHERE name_key = %s"
+RECENT_REFUSAL = ("SELECT 1 FROM sign_in_events WHERE event LIKE 'refused%%' AND address = %s "
+                  "AND at > now() - interval '1 minute' LIMIT 1")
 
 INSERT_SESSION = ("INSERT INTO staff_sessions (session_hash, account_id, csrf_token, address, expires_at) "
                   "VALUES (%s, %s, %s, %s, now() + %s)")
@@ -75,7 +88,7 @@ END_SESSION = "UPDATE staff_sessions SET ended_at = now() WHERE session_hash = %
 END_SESSIONS_OF = ("UPDATE staff_sessions SET ended_at = now() WHERE account_id = %s AND ended_at IS NULL "
                    "AND session_hash IS DISTINCT FROM %s")
 
-AUDIT = ("INSERT INTO sign_in_events (event, username, account_id, address, actor) VALUES (%s, %s, %s, %s, %s)")
+AUDIT = "INSERT INTO sign_in_events (event, username, account_id, address, actor) VALUES (%s, %s, %s, %s, %s)"
 EVENTS_UNDER = ("SELECT e.event_id, e.at, e.event, e.username, e.account_id, e.address, e.actor FROM sign_in_events e "
                 "LEFT JOIN staff_accounts a USING (account_id) "
                 "WHERE (a.node_prefix LIKE %(prefix)s || '%%' OR (a.account_id IS NULL AND %(all)s)) "

@@ -171,8 +171,13 @@ def test_account_commands_make_and_manage_the_first_admin(cli, sql):
     assert "zhangwei" in cli("account", "list").output
     assert cli("account", "disable", "zhangwei").exit_code == 0
     assert "disabled" in cli("account", "list").output
+    assert cli("account", "enable", "zhangwei").exit_code == 0
+    assert "active" in cli("account", "list").output
+    # A lock that has run out is no lock.
+    sql("UPDATE gateway.staff_accounts SET locked_until = now() - interval '1 minute'")
+    assert "active" in cli("account", "list").output
     events = [r["event"] for r in sql("SELECT event FROM gateway.sign_in_events ORDER BY event_id")]
-    assert events == ["created", "password_reset", "password_reset", "disabled"]
+    assert events == ["created", "password_reset", "password_reset", "disabled", "enabled"]
 
 
 def test_openapi_prints_the_document_the_gateway_serves(cli):

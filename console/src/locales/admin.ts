@@ -2,6 +2,7 @@
 export default {
   zh: {
     admin: {
+      cliOnly: '命令行管理（linli account）',
       title: { accounts: '账号管理', signIns: '登录记录' },
       field: { username: '登录名', displayName: '姓名', role: '角色', scope: '管辖范围', state: '状态',
                lastSignIn: '最近登录', createdAt: '创建时间', organization: '所负责的组织', password: '初始密码',
@@ -29,6 +30,7 @@ export default {
   },
   en: {
     admin: {
+      cliOnly: 'kept on the command line (linli account)',
       title: { accounts: 'Accounts', signIns: 'Sign-in log' },
       field: { username: 'User name', displayName: 'Name', role: 'Role', scope: 'Scope', state: 'State',
                lastSignIn: 'Last sign-in', createdAt: 'Created', organization: 'Organisation led', password: 'First password',

@@ -2,6 +2,7 @@ export default {
   zh: {
     signin: { title: '登录', username: '用户名', password: '密码', submit: '登录',
               wrong: '用户名或密码不正确', locked: '尝试次数过多，账号已暂时锁定，请在 {minutes} 分钟后再试',
+              busyAddress: '此网络登录失败次数过多，请在 {minutes} 分钟后再试',
               hint: '忘记密码请联系街道管理员重置。' },
     password: { title: '修改密码', current: '当前密码', next: '新密码', again: '再次输入新密码', mismatch: '两次输入不一致',
                 rule: '至少 10 个字符，包含字母、数字和符号中的至少三类（大小写字母算两类），不能包含用户名。',
@@ -13,6 +14,7 @@ export default {
   en: {
     signin: { title: 'Sign in', username: 'User name', password: 'Password', submit: 'Sign in',
               wrong: 'Wrong user name or password', locked: 'Too many attempts: the account is locked for now. Try again in {minutes} min.',
+              busyAddress: 'Too many failed sign-ins from this network. Try again in {minutes} min.',
               hint: 'Forgot your password? Ask your street admin to reset it.' },
     password: { title: 'Change password', current: 'Current password', next: 'New password', again: 'New password again',
                 mismatch: 'The two do not match',

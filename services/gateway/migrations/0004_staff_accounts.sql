@@ -34,8 +34,9 @@ CREATE TABLE staff_sessions (
 );
 CREATE INDEX staff_sessions_account ON staff_sessions (account_id) WHERE ended_at IS NULL;
 
--- The sign-in audit: every sign-in, failure, lock, refusal, sign-out and account change. Failures by
--- address are counted from it, so the per-address limit holds across every gateway replica.
+-- The sign-in audit: every sign-in, failure, lock, refusal (one a minute per address), sign-out and
+-- account change. Failures by address are counted from it, so the per-address limit holds across every
+-- gateway replica.
 CREATE TABLE sign_in_events (
     event_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at         timestamptz NOT NULL DEFAULT now(),
@@ -46,4 +47,15 @@ CREATE TABLE sign_in_events (
     actor      text NOT NULL
 );
 CREATE INDEX sign_in_events_failures ON sign_in_events (address, at) WHERE event = 'failed';
+CREATE INDEX sign_in_events_refusals ON sign_in_events (address, at) WHERE event LIKE 'refused%';
 CREATE INDEX sign_in_events_account ON sign_in_events (account_id, event_id);
+
+-- Names no account has, by a keyed hash (what was typed is not kept: it is sometimes a password typed
+-- into the wrong box), with the same failure count and lock as an account: a lock says nothing of
+-- which names exist.
+CREATE TABLE unknown_names (
+    name_key        text PRIMARY KEY,
+    failed_attempts integer NOT NULL DEFAULT 0,
+    locked_until    timestamptz,
+    last_failed_at  timestamptz NOT NULL DEFAULT now()
+);
