@@ -136,7 +136,8 @@ class ConfigSchema(Schema):
     DIGEST_HOUR = fields.Integer(load_default=19, validate=validate.Range(0, 23))
     # The connection budget (shared/budget.py): each process's workers share a pool of at most
     # DB_POOL_MAX connections (DB_POOL_SIZES names services that need another size, e.g. the gateway,
-    # which holds one only for a token lookup), never more than nameko's max_workers can use. The
+    # which holds one only for a token or session lookup, or a sign-in's few statements; never while a
+    # password is checked), never more than nameko's max_workers can use. The
     # pool keeps DB_POOL_MIN and closes the others once idle for DB_POOL_IDLE_SECONDS; a worker waits
     # up to DB_POOL_TIMEOUT_SECONDS for a connection before answering 503.
     DB_POOL_MAX = fields.Integer(load_default=4, validate=validate.Range(1, 200))
