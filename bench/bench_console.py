@@ -186,7 +186,8 @@ def dist_file(dist, url):
 
 
 def asset_sizes(dist):
-    files = sorted(p for p in dist.rglob("*") if p.is_file())
+    # The build's .gz copies (scripts/precompress.mjs) are what is sent, not more to send: not counted twice.
+    files = sorted(p for p in dist.rglob("*") if p.is_file() and p.suffix != ".gz")
     sizes = {p: (p.stat().st_size, gzipped(p)) for p in files}
     parser = _Refs()
     parser.feed((dist / "index.html").read_text(encoding="utf-8"))
