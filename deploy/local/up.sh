@@ -93,7 +93,7 @@ done
 # $RUN/demo-accounts): a street admin and two community workers of different communities at street A,
 # an admin at street B, an analyst at the district.
 account() { linli "$1" account create --username "$2" --name "$3" --role "$4" ${5:+--prefix "$5"} --reset-if-exists --no-forced-change; }
-( umask 077; : > "$RUN/demo-accounts" )   # passwords: for this machine's user only
+: > "$RUN/demo-accounts"; chmod 600 "$RUN/demo-accounts"   # passwords: for this machine's user only
 while read -r cfg user name role prefix; do
   pass=$(account "$cfg" "$user" "$name" "$role" "$prefix" </dev/null)
   printf "%s %s %s\n" "$(setting "$cfg" NODE_CODE </dev/null)" "$user" "$pass" >> "$RUN/demo-accounts"
