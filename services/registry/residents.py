@@ -205,7 +205,8 @@ def search(tx, vault, query, caller):
     rows = store.list_residents(tx, under=under, status=q["status"], tag=q.get("tag"),
                                 residence_type=q.get("residence_type"), name=q.get("name"),
                                 id_hash=hashes["id_number"], phone_hash=hashes["phone"],
-                                household_id=q.get("household_id"), after=q.get("after", 0), limit=q["limit"])
+                                household_id=q.get("household_id"), building=q.get("building"),
+                                after=q.get("after", 0), limit=q["limit"])
     store.audit(tx, caller["actor"], "list", "resident", [(r["id"], r["community_code"]) for r in rows],
                 tx.correlation_id)
     items = [_view(vault, r, full=False) for r in rows]
@@ -328,7 +329,7 @@ def household(tx, vault, household_id, caller):
                 NotFound(f"household {household_id} does not exist", {"id": [f"no household {household_id}"]}))
     members = store.list_residents(tx, under=h["community_code"], status="active", tag=None, residence_type=None,
                                    name=None, id_hash=None, phone_hash=None, household_id=household_id,
-                                   after=0, limit=500)
+                                   building=None, after=0, limit=500)
     store.audit(tx, caller["actor"], "read", "resident", [(r["id"], r["community_code"]) for r in members],
                 tx.correlation_id)
     address = store.address_of(tx, h["room_id"]) if h["room_id"] else None

@@ -206,6 +206,8 @@ class ResidentListQuerySchema(Schema):
     name = Text(validate=validate.Length(max=NAME_MAX), metadata={"description": "part of the name"})
     id_number = fields.String(validate=validate.Length(max=40), metadata={"description": "exact ID number"})
     phone = fields.String(validate=validate.Length(max=40), metadata={"description": "exact phone"})
+    building = Text(validate=validate.Length(max=32), metadata={"description": "the building lived in, by its name "
+                                                                              "(exact): 12号"})
     household_id = fields.Integer()
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     after = fields.Integer(validate=validate.Range(min=0), metadata={"description": "cursor: `next` of the previous page"})

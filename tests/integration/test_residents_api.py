@@ -263,6 +263,12 @@ def test_search_filters_and_pages(api):
     assert [i["name"] for i in by_id] == ["李娜"] and by_id[0]["id_number"].startswith("310110********")
     by_phone = api.get("/api/v1/residents", params={"phone": "139 1627 5301"}).json()["items"]
     assert [i["name"] for i in by_phone] == ["王建国"] and by_phone[0]["phone"] == "139****5301"
+    other = resident(name="赵敏", id_number=id_number(seq="210"), phone=None, building="7号", room="501")
+    assert api.post("/api/v1/residents", json=other).status_code == 201
+    by_building = api.get("/api/v1/residents", params={"building": "12号"}).json()["items"]
+    assert [i["id"] for i in by_building] == ids
+    assert [i["name"] for i in api.get("/api/v1/residents", params={"building": "7号"}).json()["items"]] == ["赵敏"]
+    assert api.get("/api/v1/residents", params={"building": "9号"}).json()["items"] == []
     assert_problem(api.get("/api/v1/residents", params={"id_number": "12345"}), 422, "id_number")
     assert_problem(api.get("/api/v1/residents", params={"limit": "0"}), 422, "limit")
 

@@ -25,6 +25,7 @@ export default {
       change: { registered: '登记', updated: '信息更正', moved: '迁移', left: '迁出', died: '死亡登记' },
       section: { person: '基本信息', place: '居住信息', history: '变更记录' },
       hint: {
+        buildingSearch: '楼号全称，如 12号',
         household_no: '填写已有户号则加入该户；留空则按住址新建户', building: '如 12号', unit: '如 2单元', room: '如 302',
         id_number: '18位身份证号，末位可为X', idLength: '身份证号应为18位（旧证15位）', phone: '手机号或带区号的座机',
         fromId: '可不填，按身份证号自动识别', relation: '填写户号或住址时必填', destination: '如 迁往浦东新区花木街道',
@@ -93,6 +94,7 @@ export default {
       change: { registered: 'Registered', updated: 'Corrected', moved: 'Moved', left: 'Left the street', died: 'Death recorded' },
       section: { person: 'Person', place: 'Residence', history: 'History' },
       hint: {
+        buildingSearch: 'The building as named, e.g. 12号',
         household_no: 'An existing number joins that household; leave empty to make one from the address', building: 'e.g. 12号',
         unit: 'e.g. 2单元', room: 'e.g. 302', id_number: '18 characters, the last may be X',
         idLength: 'An ID number has 18 characters (15 for old ones)', phone: 'Mobile, or landline with area code',

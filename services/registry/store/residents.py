@@ -63,6 +63,8 @@ LIST_RESIDENTS = (f"SELECT {RESIDENT_COLUMNS} FROM residents r LEFT JOIN househo
                   "AND (%(id_hash)s::bytea IS NULL OR r.id_hash = %(id_hash)s) "
                   "AND (%(phone_hash)s::bytea IS NULL OR r.phone_hash = %(phone_hash)s) "
                   "AND (%(household_id)s::bigint IS NULL OR r.household_id = %(household_id)s) "
+                  "AND (%(building)s::text IS NULL OR EXISTS (SELECT 1 FROM rooms rm JOIN units u ON u.id = rm.unit_id "
+                  "     JOIN buildings b ON b.id = u.building_id WHERE rm.id = h.room_id AND b.name = %(building)s)) "
                   "AND r.id > %(after)s ORDER BY r.id LIMIT %(limit)s")
 AUDIT = ("INSERT INTO audit_log (actor, action, record_type, record_id, community_code, correlation_id) "
          "SELECT %s, %s, %s, unnest(%s::bigint[]), unnest(%s::text[]), %s")
