@@ -237,6 +237,13 @@ def _gateway_conn(cfg):
     return conn
 
 
+def _account_named(conn, username):
+    row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
+    if row is None:
+        raise click.ClickException(f"no account {username}")
+    return row
+
+
 @account.command("create")
 @click.option("--username", required=True, help="What they sign in with: 3-40 of a-z 0-9 . _ -")
 @click.option("--name", "display_name", required=True, help="Their name as shown, e.g. 王丽.")
@@ -305,9 +312,7 @@ def account_reset_password(ctx, username):
     cfg = load_config(ctx)
     password = accounts.new_password()
     with _gateway_conn(cfg) as conn:
-        row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
-        if row is None:
-            raise click.ClickException(f"no account {username}")
+        row = _account_named(conn, username)
         conn.execute(store.SET_PASSWORD, (accounts.hash_password(password), True, row["account_id"]))
         conn.execute(store.END_SESSIONS_OF, (row["account_id"], None))
         store.audit(conn, "password_reset", username, row["account_id"], "cli", "cli")
@@ -322,9 +327,7 @@ def account_enable(ctx, username):
     from services.gateway import store
     cfg = load_config(ctx)
     with _gateway_conn(cfg) as conn:
-        row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
-        if row is None:
-            raise click.ClickException(f"no account {username}")
+        row = _account_named(conn, username)
         conn.execute(store.ENABLE, (row["account_id"],))
         conn.execute(store.SET_LOCK_LIFTED, (row["account_id"],))
         store.audit(conn, "enabled", username, row["account_id"], "cli", "cli")
@@ -339,9 +342,7 @@ def account_disable(ctx, username):
     from services.gateway import store
     cfg = load_config(ctx)
     with _gateway_conn(cfg) as conn:
-        row = conn.execute("SELECT account_id FROM staff_accounts WHERE username = %s", (username,)).fetchone()
-        if row is None:
-            raise click.ClickException(f"no account {username}")
+        row = _account_named(conn, username)
         if conn.execute(store.DISABLE, (row["account_id"],)).rowcount:
             conn.execute(store.END_SESSIONS_OF, (row["account_id"], None))
             store.audit(conn, "disabled", username, row["account_id"], "cli", "cli")
