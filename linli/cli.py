@@ -3,6 +3,7 @@ import shared.green  # noqa: F401  (must precede psycopg)
 
 import json
 import os
+import pathlib
 import sys
 from datetime import datetime, timedelta, timezone
 
@@ -411,6 +412,49 @@ def registry_tx(cfg):
     from shared.facts import Signer
     return transaction(cfg["DATABASE_URL"], "registry", envelope.source_from_config("registry", cfg),
                        Signer.from_config(cfg))
+
+
+@main.group()
+def nodes():
+    """This instance's nodes as the levels above see them: names, splits and merges, boundaries."""
+
+
+@nodes.command("announce")
+@click.pass_context
+def nodes_announce(ctx):
+    """Describe every node of this street again to the levels above (names, splits, merges): for nodes
+    registered before nodes were announced, or a parent linked late. Safe to repeat."""
+    from services.registry import nodes as registry_nodes
+    cfg = load_config(ctx)
+    with registry_tx(cfg) as tx:
+        n = registry_nodes.announce_all(tx)
+    click.echo(f"{n} node(s) announced to the level above")
+
+
+@nodes.group("boundaries")
+def boundaries():
+    """Node boundaries for the dashboards' maps."""
+
+
+@boundaries.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def boundaries_import(ctx, path):
+    """Import boundaries from a GeoJSON FeatureCollection of Polygons or MultiPolygons in WGS 84
+    longitude/latitude, each feature naming its node in properties.code (and optionally name).
+    A boundary imported again replaces the old one. Nothing is imported if any feature is wrong;
+    features of nodes outside this instance are skipped, so one district-wide file serves every instance."""
+    from services.aggregator import dashboard
+    from shared.db import transaction
+    cfg = load_config(ctx)
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8-sig")
+        parsed, skipped = dashboard.parse_boundaries(text, cfg["NODE_CODE"])
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise click.ClickException(f"{path}: {exc}")
+    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
+        n = dashboard.import_boundaries(tx, parsed)
+    click.echo(f"{n} boundary(ies) imported" + (f", {skipped} outside {cfg['NODE_CODE']} skipped" if skipped else ""))
 
 
 @main.group("import")

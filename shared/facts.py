@@ -103,6 +103,21 @@ def fact(fact_type, node, occurred_on, delta=1, **dims):
             "delta": delta, "dims": dims}
 
 
+# What a node now is, for the levels above: its name, and the splits and merges its figures continue
+# through. Official names of administrative divisions, no one's personal data; counted by no roll-up.
+NODE_FACT = "node_changed"
+
+
+def node_fact(row):
+    """A node's `node_changed` fact from its register row, dated the day it started or ended."""
+    day = row["valid_to"] or row["valid_from"]
+    return fact(NODE_FACT, row["code"], day, delta=0, name=row["name"], level=row["level"],
+                valid_from=row["valid_from"].isoformat(),
+                valid_to=row["valid_to"].isoformat() if row["valid_to"] else None,
+                successors=list(row["successor_codes"] or []), predecessor=row["predecessor_code"],
+                version=row["version"])
+
+
 def batch(source, facts, batch_id=None, seq=None):
     """A batch to sign. `seq`: its number in the sender's facts stream (shared/streams.py); a batch
     sent by hand (`linli facts resend`) has none."""

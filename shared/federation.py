@@ -69,11 +69,32 @@ class Management:
         self._call("PUT", f"policies/{self.vhost}/{quote(name, safe='')}",
                    {"pattern": pattern, "apply-to": "exchanges", "definition": definition, "priority": 10})
 
+    def queue_depths(self):
+        """{queue: messages ready and unacknowledged} of every queue of this vhost."""
+        found = self._call("GET", f"queues/{self.vhost}?columns=name,messages") or []
+        return {q["name"]: int(q.get("messages") or 0) for q in found}
+
     def links(self):
         """Federation links of this vhost: [{"upstream", "exchange", "status", "error"}]."""
         found = self._call("GET", f"federation-links/{self.vhost}") or []
         return [{"upstream": link.get("upstream"), "exchange": link.get("exchange"), "status": link.get("status"),
                  "error": link.get("error")} for link in found]
+
+
+def child_link_states(links):
+    """{child code: running | starting | down} from `links` (Management.links): a child is running when
+    every link of its upstream runs; down when any has failed, starting while one is starting."""
+    out = {}
+    prefix = child_upstream("")
+    for link in links:
+        name = link.get("upstream") or ""
+        if not name.startswith(prefix):
+            continue
+        code, status = name[len(prefix):], link.get("status")
+        was = out.get(code, "running")
+        state = "running" if status == "running" else "starting" if status == "starting" else "down"
+        out[code] = "down" if "down" in (was, state) else "starting" if "starting" in (was, state) else "running"
+    return out
 
 
 def child_upstream(code):
@@ -186,5 +207,4 @@ def link_user(management, reader, reader_vhost, exchanges, password):
 
 def dead_letters(management):
     """{queue: messages} for this vhost's dead-letter queues (`*.dlq`)."""
-    found = management._call("GET", f"queues/{management.vhost}?columns=name,messages") or []
-    return {q["name"]: int(q.get("messages") or 0) for q in found if q["name"].endswith(".dlq")}
+    return {name: n for name, n in management.queue_depths().items() if name.endswith(".dlq")}

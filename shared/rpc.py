@@ -35,6 +35,7 @@ from kombu.exceptions import ChannelError
 from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import Publisher, UndeliverableMessage, get_producer
 from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, PERSISTENT
+from nameko.exceptions import UnknownService
 
 from shared.db import Database, RpcInTransaction
 from shared.errors import RETRY_SAME, BrokerUnavailable, OutcomeUnknown, broker_failure
@@ -120,6 +121,11 @@ class MethodProxy:
             raise ServiceTimeout(f"{p._service} did not answer within {p._timeout:g}s; {RETRY_SAME}") from None
         except (BrokerUnavailable, OutcomeUnknown):
             raise
+        except UnknownService:
+            # The request was returned unroutable: no instance of the service is consuming, so it was not
+            # asked. The same answer as a broker that cannot be reached: 503, nothing was done.
+            raise BrokerUnavailable(f"{what} was not sent: no {p._service} service is running to answer it; "
+                                    "nothing was done, try again") from None
         except Exception as exc:
             failure = broker_failure(exc)
             if failure is None:

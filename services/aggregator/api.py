@@ -36,6 +36,22 @@ OPERATIONS = [
               f"rate, organisations, points, service hours, matters raised and settled, settlement, on-time and "
               f"satisfaction rates, median days to settle {READERS}", TAG, query=s.HeadlineQuerySchema,
               reply=s.HeadlinesSchema, scope="query:node", name="aggregate_headlines", problems=KNOWN),
+    Operation("GET", "/api/v1/rollups/dashboard", "aggregator", "dashboard", "aggregates:read",
+              f"A node's headline figures in a month or year beside the period before, and the same for each of "
+              f"its child nodes, for the console's dashboard {READERS}", TAG, query=s.DashboardQuerySchema,
+              reply=s.DashboardSchema, scope="query:node", name="aggregate_dashboard", problems=KNOWN),
+    Operation("GET", "/api/v1/rollups/nodes", "aggregator", "nodes", "aggregates:read",
+              f"The nodes of a subtree as this instance knows them from its streets' facts: names, and the "
+              f"splits and merges a series continues through {READERS}", TAG, query=s.NodesQuerySchema,
+              reply=s.SubtreeNodeSchema, many=True, scope="query:node", name="aggregate_nodes", problems=(422,)),
+    Operation("GET", "/api/v1/rollups/boundaries", "aggregator", "boundaries", "aggregates:read",
+              f"The boundaries of a node's children as a GeoJSON FeatureCollection, for the dashboard's map "
+              f"(imported with `linli nodes boundaries import`) {READERS}", TAG, query=s.NodesQuerySchema,
+              reply=s.BoundariesSchema, scope="query:node", name="aggregate_boundaries", problems=(422,)),
+    Operation("GET", "/api/v1/rollups/freshness", "aggregator", "freshness", "aggregates:read",
+              f"Each child instance's freshness: its last fact, its federation link, refused batches and gaps "
+              f"in what it sent, so a quiet child can be told from a cut one {READERS}", TAG,
+              reply=s.FreshnessSchema, many=True, name="aggregate_freshness", problems=()),
     Operation("GET", "/api/v1/feed", "aggregator", "feed", "aggregates:feed",
               f"The roll-ups that changed after a cursor, each figure (node, metric, period) once at its latest "
               f"value under the same small-cell rule as /rollups, by metric and node prefix in the token's scope "

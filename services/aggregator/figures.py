@@ -272,6 +272,10 @@ def csv_rows(result):
 HEADLINE_STOCKS = ["residents", "party_members", "organizations", "workers"]
 HEADLINE_FLOWS = ["points_posted", "service_hours", "points_redeemed", "matters_raised", "matters_settled",
                   "matters_rated"]
+# Broadcasts' reach is in the headlines and dashboards; the gauges (and Grafana's panel) keep to the rest.
+FIGURE_FLOWS = HEADLINE_FLOWS + ["broadcast_targeted", "broadcast_reached", "broadcast_read"]
+FIGURE_STOCKS = HEADLINE_STOCKS + ["organization_members"]
+GAUGED = frozenset(HEADLINE_STOCKS + HEADLINE_FLOWS)
 # The gauges are read by whoever reads the dashboards, not by a token's role: they show what an
 # aggregates-only role sees.
 GAUGE_READER = {"role": "district_analyst"}
@@ -279,8 +283,8 @@ GAUGE_READER = {"role": "district_analyst"}
 
 def _headline_cells(tx, top, node, today, year, dims, children=False):
     """Stocks at `today` (as ("day", today) cells) and the flows of `year` (as ("year", 1 January))."""
-    cells = _cells(tx, top, node, HEADLINE_STOCKS + ["organization_members"], "day", today, today, dims, children)
-    cells.update(_cells(tx, top, node, HEADLINE_FLOWS, "year", date(year, 1, 1), date(year, 1, 1), dims, children))
+    cells = _cells(tx, top, node, FIGURE_STOCKS, "day", today, today, dims, children)
+    cells.update(_cells(tx, top, node, FIGURE_FLOWS, "year", date(year, 1, 1), date(year, 1, 1), dims, children))
     return cells
 
 
@@ -300,7 +304,7 @@ def headlines(tx, root, today):
     for key in sorted(cells):
         node, period, ps, metric, dim, _ = key
         if len(node) != length or dim or (period, ps) != _slice(metric, today, today.year) \
-                or metric == "organization_members":
+                or metric not in GAUGED:
             continue
         n = rule.shown(key)
         out.append((node, metric, n, None if n is None else float(cells[key][1])))
@@ -311,7 +315,7 @@ def headline_figures(tx, query, caller, today=None, root=None, judge=False):
     """A node's headline figures: stocks now (residents by residence type and age band, party members
     and their report rate, organisations by category, workers) and the year's flows (points, service
     hours, matters raised and settled, settlement, on-time and satisfaction rates, median days to
-    settle), under the same small-cell rule as the roll-ups (suppression.py)."""
+    settle, broadcasts' reach and reads), under the same small-cell rule as the roll-ups (suppression.py)."""
     q = load(HeadlineQuerySchema, query)
     today = today or clock.today()
     node = _node(q, caller, "node")
@@ -320,29 +324,49 @@ def headline_figures(tx, query, caller, today=None, root=None, judge=False):
     cells = _headline_cells(tx, top, node, today, year, [""] + sorted(rules.DIMENSIONS))
     _known(tx, q, "node", node, judge, cells, root)
     rule = _rule(cells, top, caller)
+    return {"node": node, "year": year, "as_of": today.isoformat(),
+            **figure_set(rule, cells, node, ("day", today), ("year", date(year, 1, 1)))}
 
+
+def figure_set(rule, cells, node, stocks_at, flows_in):
+    """The headline figures of one node from cells read for it: stocks at the cell `stocks_at`
+    ((period, start): the level at that period's end) and flows in `flows_in` ((period, start)).
+    A flow's day or month without a row, in a hidden grid, of a series with rows elsewhere in its year is
+    hidden too, exactly as /rollups lists it: a 0 beside hidden months would say which month holds the
+    hidden count."""
     def key(metric, dim="", value=""):
-        return (node, *_slice(metric, today, year), metric, dim, value)
+        return (node, *(stocks_at if metric in rules.STOCKS else flows_in), metric, dim, value)
+
+    def hidden(k):
+        if k in cells or k[1] == "year" or k[3] in rules.STOCKS:
+            return rule.hidden(k)
+        return rule.grid_hidden(k) and any(c[0] == k[0] and c[1] == k[1] and c[2].year == k[2].year
+                                           and c[3:] == k[3:] for c in cells)
 
     def count(metric, dim="", value=""):
-        return rule.shown(key(metric, dim, value))
+        k = key(metric, dim, value)
+        return None if hidden(k) else rule.n(k)
 
     def split(metric, dim):
         k = key(metric, dim)
         return {c[5]: rule.shown(c) for c in sorted(cells) if c[:5] == k[:5]}
 
     def total(metric):
-        return None if rule.hidden(key(metric)) else float(cells.get(key(metric), (0, 0))[1])
+        return None if hidden(key(metric)) else float(cells.get(key(metric), (0, 0))[1])
+
+    def rate(parts, whole):
+        if hidden(whole) or any(hidden(p) for p in parts):
+            return None
+        return suppression.plain_rate(sum(rule.n(p) for p in parts), rule.n(whole))
 
     days = {c[5]: cells[c][0] for c in cells if c[:5] == key("matters_settled", "days_to_settle")[:5]}
     return {
-        "node": node, "year": year, "as_of": today.isoformat(),
         "residents": count("residents"),
         "residents_by_residence_type": split("residents", "residence_type"),
         "residents_by_age_band": split("residents", "age_band"),
         "party_members": count("party_members"),
         "party_members_reported": count("party_members", "report_status", "reported"),
-        "report_rate": rule.rate([key("party_members", "report_status", "reported")], key("party_members")),
+        "report_rate": rate([key("party_members", "report_status", "reported")], key("party_members")),
         "organizations": count("organizations"),
         "organizations_by_category": split("organizations", "category"),
         "workers": count("workers"),
@@ -351,12 +375,18 @@ def headline_figures(tx, query, caller, today=None, root=None, judge=False):
         "service_hours": total("service_hours"),
         "matters_raised": count("matters_raised"),
         "matters_settled": count("matters_settled"),
-        "settlement_rate": rule.rate([key("matters_settled")], key("matters_raised")),
-        "on_time_rate": rule.rate([key("matters_settled", "on_time", "true")], key("matters_settled")),
-        "satisfaction_rate": rule.rate([key("matters_rated", "score", "4"), key("matters_rated", "score", "5")],
-                                       key("matters_rated")),
+        "matters_rated": count("matters_rated"),
+        "settlement_rate": rate([key("matters_settled")], key("matters_raised")),
+        "on_time_rate": rate([key("matters_settled", "on_time", "true")], key("matters_settled")),
+        "satisfaction_rate": rate([key("matters_rated", "score", "4"), key("matters_rated", "score", "5")],
+                                  key("matters_rated")),
         # A median of fewer than five matters would be one matter's own figure.
-        "median_days_to_settle": None if rule.hidden(key("matters_settled")) else rules.median_from(days),
+        "median_days_to_settle": None if hidden(key("matters_settled")) else rules.median_from(days),
+        "broadcast_targeted": count("broadcast_targeted"),
+        "broadcast_reached": count("broadcast_reached"),
+        "broadcast_read": count("broadcast_read"),
+        "reach_rate": rate([key("broadcast_reached")], key("broadcast_targeted")),
+        "read_rate": rate([key("broadcast_read")], key("broadcast_reached")),
     }
 
 

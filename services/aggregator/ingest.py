@@ -95,6 +95,7 @@ def accept_many(tx, bodies, own_code, own_key, level, dead_letter_key, signer=No
         BATCHES.labels(source).inc()
         FACTS.labels(source).inc(len(fresh))
         results[n] = {"batch_id": batch_id, "facts": len(body["facts"]), "fresh": len(fresh)}
+    _nodes(tx, fresh_all)
     cells = rules.expand(rules.reduce(fresh_all), own_code)
     _add(tx, cells)
     _note_changes(tx, cells)
@@ -129,6 +130,20 @@ def _log(tx, taken):
             logged.discard(f["fact_id"])   # a fact twice in the group counts for its first batch only
             out.setdefault(batch_id, []).append(f)
     return out
+
+
+def _nodes(tx, facts):
+    """What the facts say the nodes now are (node_changed facts), the latest version of each; a
+    description that does not read as one is left in the log and changes nothing here."""
+    latest = {}
+    for f in facts:
+        if f.get("type") != facts_mod.NODE_FACT:
+            continue
+        row = rules.node_description(f)
+        if row and (row["code"] not in latest or row["version"] >= latest[row["code"]]["version"]):
+            latest[row["code"]] = row
+    if latest:
+        tx.execute(store.DESCRIBE_NODES, (json.dumps([latest[c] for c in sorted(latest)], ensure_ascii=False),))
 
 
 def _add(tx, cells):
@@ -180,6 +195,11 @@ def rebuild(tx, own_code, chunk=20_000):
     """Roll-ups recomputed from the facts log; returns how many facts were replayed. Every figure is
     then marked changed for the feed, under the takers' lock (_note_changes)."""
     tx.execute(store.CLEAR_ROLLUPS)
+    tx.execute(store.CLEAR_NODES)
+    after = 0
+    while rows := tx.all(store.NODE_FACTS_FROM, (after, facts_mod.NODE_FACT, chunk)):
+        _nodes(tx, [{"type": facts_mod.NODE_FACT, "node": r["node"], "dims": r["dims"]} for r in rows])
+        after = rows[-1]["seq"]
     after, total = 0, 0
     while True:
         rows = tx.all(store.FACTS_FROM, (after, chunk))

@@ -179,6 +179,42 @@ def age_band_cells(cells, keep_cohorts=False):
     return out
 
 
+# -- nodes --------------------------------------------------------------------------------------
+
+LEVEL_NAMES = frozenset({"city", "district", "street", "community", "grid"})
+
+
+def _day(value):
+    try:
+        return date.fromisoformat(value).isoformat() if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def node_description(fact):
+    """A node_changed fact as a row of the nodes table, or None where it does not read as one (a sender
+    on an older or broken version): {code, name, level, valid_from, valid_to, successors, predecessor,
+    version}. Codes named as successors or predecessor are kept only if they are codes of the same parent."""
+    d, code = fact.get("dims") or {}, fact.get("node")
+    if not isinstance(d, dict) or not isinstance(code, str) or not (code.isascii() and code.isdigit()):
+        return None
+    name, level, version = d.get("name"), d.get("level"), d.get("version")
+    valid_from, valid_to = _day(d.get("valid_from")), _day(d.get("valid_to"))
+    if not (isinstance(name, str) and 0 < len(name) <= 200) or level not in LEVEL_NAMES or not valid_from \
+            or (d.get("valid_to") is not None and not valid_to) \
+            or not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2 ** 31:
+        return None
+
+    def sibling(c):
+        return isinstance(c, str) and c.isascii() and c.isdigit() and len(c) == len(code) and c != code
+
+    successors = d.get("successors") if isinstance(d.get("successors"), list) else []
+    predecessor = d.get("predecessor")
+    return {"code": code, "name": name, "level": level, "valid_from": valid_from, "valid_to": valid_to,
+            "successors": sorted({c for c in successors if sibling(c)}),
+            "predecessor": predecessor if sibling(predecessor) else None, "version": version}
+
+
 # -- trust --------------------------------------------------------------------------------------
 
 def _sender_refusal(message, own_code, keys):

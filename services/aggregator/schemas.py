@@ -70,12 +70,9 @@ def _rate(description):
                                                                    "a count it is made of is hidden"})
 
 
-class HeadlinesSchema(Schema):
-    """A node's headline figures. For district analysts' and department feeds' tokens, counts follow the
-    one small-cell rule of every aggregate view (services/aggregator/suppression.py)."""
-    node = fields.String()
-    year = fields.Integer()
-    as_of = fields.Date(metadata={"description": "the day stocks are counted at (today in the instance's zone)"})
+class FiguresSchema(Schema):
+    """A node's headline figures in a period. For district analysts' and department feeds' tokens, counts
+    follow the one small-cell rule of every aggregate view (services/aggregator/suppression.py)."""
     residents = _count("residents now")
     residents_by_residence_type = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
     residents_by_age_band = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
@@ -85,16 +82,114 @@ class HeadlinesSchema(Schema):
     organizations = _count("organisations now")
     organizations_by_category = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True))
     workers = _count("community workers now")
-    points_posted = fields.Float(allow_none=True, metadata={"description": "points posted in the year; null where "
-                                                                           "the count of postings is hidden"})
+    points_posted = fields.Float(allow_none=True, metadata={"description": "points posted in the period; null "
+                                                                           "where the count of postings is hidden"})
     points_redeemed = fields.Float(allow_none=True)
     service_hours = fields.Float(allow_none=True)
-    matters_raised = _count("matters raised in the year")
-    matters_settled = _count("matters settled in the year; hidden too where raised - settled is 1 to 4")
+    matters_raised = _count("matters raised in the period")
+    matters_settled = _count("matters settled in the period; hidden too where raised - settled is 1 to 4")
+    matters_rated = _count("matters rated by residents in the period")
     settlement_rate = _rate("settled / raised")
     on_time_rate = _rate("settled on time / settled")
     satisfaction_rate = _rate("rated 4 or 5 / rated")
     median_days_to_settle = fields.Float(allow_none=True)
+    broadcast_targeted = _count("people emergency broadcasts from above were for, in the period")
+    broadcast_reached = _count("of them, reached")
+    broadcast_read = _count("of those reached, who read it")
+    reach_rate = _rate("reached / targeted")
+    read_rate = _rate("read / reached")
+
+
+class HeadlinesSchema(FiguresSchema):
+    """A node's headline figures: stocks now, flows in the year."""
+    node = fields.String()
+    year = fields.Integer()
+    as_of = fields.Date(metadata={"description": "the day stocks are counted at (today in the instance's zone)"})
+
+
+class DashboardQuerySchema(Schema):
+    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
+    period = fields.String(load_default="year", validate=one_of(("month", "year")))
+    start = fields.Date(metadata={"description": "any day of the period (default: today, the period under way); "
+                                                 "not after today"})
+
+
+class NodeNamingSchema(Schema):
+    name = fields.String(allow_none=True, metadata={"description": "null: no fact has described the node yet"})
+    level = fields.String(allow_none=True)
+    valid_from = fields.Date(allow_none=True)
+    valid_to = fields.Date(allow_none=True, metadata={"description": "the day it was split, merged or retired"})
+    successors = fields.List(fields.String(), metadata={"description": "the nodes its figures continue on after "
+                                                                      "valid_to (a split's parts, a merge's node)"})
+    predecessor = fields.String(allow_none=True, metadata={"description": "the node it was split from"})
+
+
+class DashboardChildSchema(NodeNamingSchema):
+    code = fields.String()
+    figures = fields.Nested(FiguresSchema, metadata={"description": "in the period"})
+    previous = fields.Nested(FiguresSchema, metadata={"description": "in the period before"})
+
+
+class DashboardSchema(NodeNamingSchema):
+    node = fields.String()
+    period = fields.String(metadata={"description": "month or year"})
+    start = fields.Date()
+    end = fields.Date()
+    previous_start = fields.Date()
+    previous_end = fields.Date()
+    as_of = fields.Date(metadata={"description": "the day stocks are counted at: the period's end, or today"})
+    current = fields.Boolean(metadata={"description": "the period holds today: its flows are so far"})
+    figures = fields.Nested(FiguresSchema, metadata={"description": "stocks at the period's end, flows in it"})
+    previous = fields.Nested(FiguresSchema, metadata={"description": "the same for the period before"})
+    children = fields.List(fields.Nested(DashboardChildSchema), metadata={
+        "description": "each child node (a street's communities, a district's streets) with the same figures"})
+
+
+class NodesQuerySchema(Schema):
+    node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
+
+
+class SubtreeNodeSchema(NodeNamingSchema):
+    code = fields.String()
+    predecessors = fields.List(fields.String(), metadata={
+        "description": "the nodes whose figures continue on this one (split from, or merged into it)"})
+
+
+class GeometrySchema(Schema):
+    type = fields.String(metadata={"example": "Polygon"})
+    coordinates = fields.List(fields.Raw(), metadata={"description": "GeoJSON positions, WGS 84 [lon, lat]"})
+
+
+class FeaturePropertiesSchema(Schema):
+    code = fields.String()
+    name = fields.String(allow_none=True)
+
+
+class FeatureSchema(Schema):
+    type = fields.String(metadata={"example": "Feature"})
+    properties = fields.Nested(FeaturePropertiesSchema)
+    geometry = fields.Nested(GeometrySchema)
+
+
+class BoundariesSchema(Schema):
+    type = fields.String(metadata={"example": "FeatureCollection"})
+    node = fields.String()
+    features = fields.List(fields.Nested(FeatureSchema))
+
+
+class FreshnessSchema(Schema):
+    code = fields.String()
+    name = fields.String(allow_none=True)
+    last_fact_at = fields.DateTime(allow_none=True)
+    seconds_since_last_fact = fields.Float(allow_none=True)
+    link = fields.String(metadata={"description": "running, starting, down (some link of the child's is not "
+                                                  "running), absent (no link), unknown (the broker's management "
+                                                  "API did not answer)"})
+    refused_batches = fields.Integer(metadata={"description": "batches from it refused here (bad signature, "
+                                                              "outside its subtree, ...)"})
+    last_refused_at = fields.DateTime(allow_none=True)
+    missing = fields.Integer(metadata={"description": "numbers missing in what it sent, over its streams"})
+    oldest_gap_seconds = fields.Float()
 
 
 class FeedItemSchema(Schema):

@@ -5,14 +5,14 @@ batches (federated from each street's `facts` exchange), and passes them on re-s
 Thin entrypoints over ingest.py (taking batches) and figures.py (reading).
 """
 import logging
-
+import time
 
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 from nameko.timer import timer
 from prometheus_client import Gauge
 
-from services.aggregator import feed, figures, ingest, store
+from services.aggregator import dashboard, feed, figures, ingest, store
 from services.aggregator.consumer import BatchingConsumer, facts_queue
 from shared import federation, streams
 from shared.db import Database
@@ -59,6 +59,26 @@ def take(tx, bodies, config):
                                      queue, up):
         if "rejected" in result:
             log.warning("fact batch rejected", extra={"why": result["rejected"]})
+
+
+LINKS_TTL = 5.0
+_links_seen = {"at": 0.0, "links": None}
+
+
+def child_links(cfg, now=None):
+    """{child code: running | starting | down} of the federation links from this instance's children,
+    read from the broker's management API at most every LINKS_TTL seconds; None if it did not answer."""
+    now = now or time.monotonic()
+    if now - _links_seen["at"] < LINKS_TTL:
+        return _links_seen["links"]
+    try:
+        links = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]).links()
+        found = federation.child_link_states(links)
+    except (federation.FederationError, OSError) as exc:
+        log.warning("freshness: management API unavailable: %s", exc)
+        found = None
+    _links_seen.update(at=now, links=found)
+    return found
 
 
 class AggregatorService:
@@ -143,6 +163,22 @@ class AggregatorService:
         return figures.headline_figures(self.db, query, caller, judge=self.judge)
 
     @command
+    def dashboard(self, query, caller):
+        return dashboard.dashboard(self.db, query, caller, judge=self.judge)
+
+    @command
+    def nodes(self, query, caller):
+        return dashboard.nodes(self.db, query, caller)
+
+    @command
+    def boundaries(self, query, caller):
+        return dashboard.boundaries(self.db, query, caller)
+
+    @command
+    def freshness(self, caller):
+        return dashboard.freshness(self.db, caller, child_links(self.config))
+
+    @command
     def directive_figures(self, directive_id, caller):
         return figures.directive_figures(self.db, directive_id, caller)
 
@@ -158,6 +194,12 @@ class AggregatorService:
     @command
     def rebuild(self):
         return {"facts": ingest.rebuild(self.db, self.own[0])}
+
+    @command
+    def identity(self):
+        """This instance's node, level and public signing key (the operator view shows its fingerprint)."""
+        code, key, level = self.own
+        return {"code": code, "level": level, "public_key": key}
 
     @command
     def trusted_key(self, code):

@@ -113,3 +113,31 @@ ANY_CHANGE_AFTER = "SELECT EXISTS (SELECT 1 FROM rollup_changes WHERE seq > %s) 
 FEED_PUBLISHED = ("INSERT INTO feed_published (seq) VALUES (0) ON CONFLICT (id) DO UPDATE SET seq = feed_published.seq "
                   "RETURNING seq")
 SET_FEED_PUBLISHED = "UPDATE feed_published SET seq = %s"
+
+# -- nodes and boundaries (migration 0005) ---------------------------------------------------------
+# A node's latest description wins by its register's version; rows come one per code (ingest._nodes).
+DESCRIBE_NODES = """
+INSERT INTO nodes AS n (code, name, level, valid_from, valid_to, successors, predecessor, version)
+SELECT r.code, r.name, r.level, r.valid_from, r.valid_to, ARRAY(SELECT jsonb_array_elements_text(r.successors)),
+       r.predecessor, r.version
+FROM jsonb_to_recordset(%s::jsonb) AS r(code text, name text, level text, valid_from date, valid_to date,
+                                         successors jsonb, predecessor text, version int)
+ORDER BY r.code
+ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, valid_from = excluded.valid_from,
+  valid_to = excluded.valid_to, successors = excluded.successors, predecessor = excluded.predecessor,
+  version = excluded.version
+WHERE excluded.version >= n.version
+"""
+CLEAR_NODES = "TRUNCATE nodes"
+NODE_FACTS_FROM = ("SELECT seq, node, dims FROM facts_log WHERE seq > %s AND type = %s ORDER BY seq LIMIT %s")
+NODES_UNDER = ("SELECT code, name, level, valid_from, valid_to, successors, predecessor FROM nodes "
+               "WHERE starts_with(code, %s) ORDER BY code")
+NODE_NAMES = "SELECT code, name FROM nodes WHERE code = ANY(%s)"
+IMPORT_BOUNDARY = ("INSERT INTO boundaries (code, name, geometry) VALUES (%s, %s, %s) ON CONFLICT (code) DO UPDATE "
+                   "SET name = excluded.name, geometry = excluded.geometry, imported_at = now()")
+BOUNDARY_CODES_UNDER = "SELECT code FROM boundaries WHERE starts_with(code, %s) AND length(code) = %s"
+BOUNDARIES_OF = ("SELECT b.code, coalesce(n.name, b.name) AS name, b.geometry FROM boundaries b "
+                 "LEFT JOIN nodes n USING (code) WHERE b.code = ANY(%s) ORDER BY b.code")
+# Freshness of the children (figures.freshness): refused batches per sender.
+REJECTED_BY_SOURCE = ("SELECT source_code, count(*) AS n, max(received_at) AS last_at FROM rejected_batches "
+                      "GROUP BY source_code")

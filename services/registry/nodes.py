@@ -12,10 +12,28 @@ from services.registry.schemas import (NodeChangeSchema, NodeCreateSchema, NodeL
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.errors import load as _load
 from shared.nodes import unregistered
-from shared import clock
+from shared import clock, facts
 
 _node = NodeSchema()
 _changes = NodeChangeSchema(many=True)
+
+
+def announce(tx, codes):
+    """Tell the levels above what these nodes now are (a `node_changed` fact each, facts.node_fact): names
+    and the splits and merges their series continue through. A node above this instance is not its to
+    describe (the parent would refuse the whole batch), so only nodes inside it are announced."""
+    own = (tx.source or {}).get("node_code") or ""
+    rows = [store.get_row(tx, code) for code in codes if code.startswith(own)]
+    if rows:
+        tx.publish_facts(facts.NODE_FACT, [facts.node_fact(r) for r in rows if r is not None])
+    return len(rows)
+
+
+def announce_all(tx):
+    """Every node of this instance, current and retired, announced again (`linli nodes announce`): for a
+    tree whose nodes were registered before nodes were announced, or a parent linked late."""
+    own = (tx.source or {}).get("node_code") or ""
+    return announce(tx, [r["code"] for r in store.list_nodes(tx, own, None, True, 100_000, None)])
 
 
 def get(tx, code):
@@ -66,6 +84,7 @@ def create(tx, data, instance_code, actor, today=None):
         raise Conflict(f"node {code} already exists", {"code": [f"{code} was registered meanwhile"]})
     row = store.get_row(tx, code)
     tx.emit("node_created", _node.dump(row))
+    announce(tx, [code])
     return _node.dump(row)
 
 
@@ -98,6 +117,7 @@ def rename(tx, code, data, instance_code, actor, today=None):
     store.record_change(tx, code, version, "renamed", name, effective, {"old_name": node.name}, actor)
     row = store.get_row(tx, code)
     tx.emit("node_renamed", {**_node.dump(row), "old_name": node.name})
+    announce(tx, [code])
     return _node.dump(row)
 
 
@@ -118,6 +138,7 @@ def retire(tx, code, data, instance_code, actor, today=None):
                         {"reason": d["reason"], "successor_codes": successors}, actor)
     row = store.get_row(tx, code)
     tx.emit("node_retired", _node.dump(row))
+    announce(tx, [code])
     return _node.dump(row)
 
 
@@ -141,6 +162,7 @@ def split(tx, code, data, instance_code, actor, today=None):
     retired = _node.dump(store.get_row(tx, code))
     tx.emit("node_split", {"node": retired, "into": created, "effective": d["effective"].isoformat(),
                            "reason": d["reason"]})
+    announce(tx, [code] + successors)
     return {"retired": retired, "created": created}
 
 
@@ -159,4 +181,5 @@ def bootstrap(tx, chain, actor="system"):
         store.insert(tx, node, actor)
         tx.emit("node_created", _node.dump(store.get_row(tx, code)))
         added.append(code)
+    announce(tx, added)
     return added

@@ -28,6 +28,7 @@ import yaml
 
 from linli import all_service_classes
 from linli.demo import load_hierarchy
+from shared.facts import Signer
 from services.gateway import auth, store as token_store
 from shared import envelope
 from shared.db import transaction
@@ -202,7 +203,7 @@ def tree(base_config, tmp_path):
         street = instances[STREET_A]
         add_child(instances[DISTRICT], street)
         source = envelope.source_from_config("registry", street)
-        with transaction(street["DATABASE_URL"], "registry", source) as tx:
+        with transaction(street["DATABASE_URL"], "registry", source, Signer.from_config(street)) as tx:
             load_hierarchy(tx, STREET_A)
         token_id, token = auth.new_token()
         with psycopg.connect(street["DATABASE_URL"], autocommit=True) as conn:

@@ -122,7 +122,10 @@ def demo_tree(config):
     from linli.demo import load_hierarchy
     from shared import envelope
     from shared.db import transaction
-    with transaction(config["DATABASE_URL"], "registry", envelope.source_from_config("registry", config)) as tx:
+    from shared.facts import Signer
+    # Signed: registering nodes tells the level above about them (a node_changed fact each).
+    with transaction(config["DATABASE_URL"], "registry", envelope.source_from_config("registry", config),
+                     Signer.from_config(config)) as tx:
         load_hierarchy(tx, config["NODE_CODE"])
 
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.aggregator import figures, rules
+from services.aggregator import dashboard, figures, rules
 from services.aggregator.suppression import small
 from shared.db import transaction
 
@@ -165,6 +165,35 @@ def read_headlines(tx, seen, node, caller):
         assert h["matters_settled"] is not None
 
 
+def read_dashboard(tx, seen, tree, node, caller):
+    """The console's dashboard (dashboard.py): the node's cards and its children's rows, this month and
+    year and the ones before, are the same cells as the roll-ups and show them the same way."""
+    for period, start, before in (("year", YEAR, None), ("month", MONTHS[-1], MONTHS[-2] if len(MONTHS) > 1 else None)):
+        d = dashboard.dashboard(tx, {"node": node, "period": period, "start": TODAY.isoformat()}, caller,
+                                today=TODAY, root=DISTRICT)
+        listed = {c["code"]: c for c in d["children"]}
+        assert set(listed) <= set(children_of(tree, node))
+        # A child not listed has no figures in either period: the reader takes it as zeros.
+        zeros = {"residents": 0, "residents_by_residence_type": {}, "matters_raised": 0, "matters_settled": 0,
+                 "settlement_rate": None, "on_time_rate": None}
+        kids = [(code, listed[code]["figures"] if code in listed else zeros,
+                 listed[code]["previous"] if code in listed else zeros) for code in children_of(tree, node)]
+        rows = [(node, d["figures"], start), *[(code, now, start) for code, now, _ in kids]]
+        if before:
+            rows += [(node, d["previous"], before), *[(code, prev, before) for code, _, prev in kids]]
+        for code, f, at in rows:
+            where = f"dashboard {node} {period} {at} {code}"
+            seen.add((code, period, at, "residents", "", ""), f["residents"], where)
+            for value in DIMS["residents"]["residence_type"]:
+                seen.add((code, period, at, "residents", "residence_type", value),
+                         f["residents_by_residence_type"].get(value, 0), where)
+            for metric in ("matters_raised", "matters_settled"):
+                seen.add((code, period, at, metric, "", ""), f[metric], where)
+            settled, raised = (code, period, at, "matters_settled", "", ""), (code, period, at, "matters_raised", "", "")
+            seen.rates += [([settled], raised, f["settlement_rate"]),
+                           ([(code, period, at, "matters_settled", "on_time", "true")], settled, f["on_time_rate"])]
+
+
 def read_gauges(tx, seen):
     for node, metric, n, total in figures.headlines(tx, DISTRICT, TODAY):
         if metric in DIMS:
@@ -177,6 +206,7 @@ def read_everything(tx, tree, caller):
     seen = Seen()
     for node in tree:
         read_headlines(tx, seen, node, caller)
+        read_dashboard(tx, seen, tree, node, caller)
         for metric in METRICS:
             groups = ["none"] + [f"dim:{d}" for d in DIMS[metric]] + (["child"] if children_of(tree, node) else [])
             for period in ("month", "year"):

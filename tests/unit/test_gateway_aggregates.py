@@ -80,13 +80,17 @@ def gateway():
 
 ROUTES = sorted((op.handler_name, op.method, op.path) for op in aggregator_api.OPERATIONS)
 READ_ROUTES = [r for r in ROUTES if r[0] in ("aggregate_rollups", "aggregate_rollups_csv", "aggregate_feed",
-                                             "aggregate_headlines")]
+                                             "aggregate_headlines", "aggregate_dashboard", "aggregate_nodes",
+                                             "aggregate_boundaries", "aggregate_freshness")]
 ADMIN_ROUTES = [r for r in ROUTES if r not in READ_ROUTES]
 
 
 def test_the_aggregate_routes_are_all_there():
-    assert [(m, u) for _, m, u in ROUTES] == [("GET", "/api/v1/children"), ("GET", "/api/v1/feed"),
+    assert [(m, u) for _, m, u in ROUTES] == [("GET", "/api/v1/rollups/boundaries"), ("GET", "/api/v1/children"),
+                                              ("GET", "/api/v1/rollups/dashboard"), ("GET", "/api/v1/feed"),
+                                              ("GET", "/api/v1/rollups/freshness"),
                                               ("GET", "/api/v1/rollups/headlines"),
+                                              ("GET", "/api/v1/rollups/nodes"),
                                               ("GET", "/api/v1/rollups"), ("GET", "/api/v1/rollups.csv"),
                                               ("POST", "/api/v1/rollups/rebuild")]
 
