@@ -9,7 +9,9 @@ from services.gateway import schemas as s
 from shared.api import Operation
 
 TAG = "accounts"
-TAGS = {TAG: "Staff accounts, sign-in and sessions of the console (machines keep using bearer tokens)"}
+OPS = "instance"
+TAGS = {TAG: "Staff accounts, sign-in and sessions of the console (machines keep using bearer tokens)",
+        OPS: "The instance's health for its operators: outboxes, migrations, queues, federation links, keys"}
 ADMINS = "(street admins and operators, for accounts inside their own scope)"
 
 OPERATIONS = [
@@ -51,4 +53,15 @@ OPERATIONS = [
               f"The sign-in audit, newest first: sign-ins, failures, locks, refusals, sign-outs, password "
               f"changes and account changes {ADMINS}", TAG, query=s.SignInEventQuerySchema,
               reply=s.SignInEventPageSchema, custom=True, problems=(422,)),
+    Operation("GET", "/api/v1/tokens", "gateway", "list_tokens", "accounts:admin",
+              f"API tokens whose scope lies inside the caller's, newest first (never the token itself) {ADMINS}", TAG,
+              reply=s.TokenSchema, many=True, custom=True, problems=()),
+    Operation("POST", "/api/v1/tokens/<string:token_id>/revoke", "gateway", "revoke_token", "accounts:admin",
+              f"Revoke an API token at once; a street admin revokes the tokens of roles the console manages, an "
+              f"operator any in scope {ADMINS}", TAG, path_schema=s.TokenPathSchema, reply=s.TokenSchema,
+              custom=True, problems=(404, 409, 422)),
+    Operation("GET", "/api/v1/instance", "gateway", "instance_state", "instance:read",
+              "The instance's health: each service's outbox backlog, migrations applied and pending, dead-letter "
+              "and unrouted queues, federation links to its children and parent, and signing-key fingerprints "
+              "(street admins, operators)", OPS, reply=s.InstanceStateSchema, custom=True, problems=()),
 ]

@@ -72,6 +72,8 @@ PERMISSIONS = {
     "aggregates:admin": {"street_admin", "operator"},
     # Staff accounts of the console (sign-in, reset, disable), inside the admin's own scope.
     "accounts:admin": {"street_admin", "operator"},
+    # The operator view: outboxes, migrations, queues, links and keys of the instance.
+    "instance:read": {"street_admin", "operator"},
 }
 
 TOKEN_RE = re.compile(r"^lnl_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")

@@ -93,3 +93,87 @@ class SignInEventSchema(Schema):
 
 
 SignInEventPageSchema = page_schema(SignInEventSchema, fields.Integer(allow_none=True), name="SignInEventPage")
+
+
+# -- the operator's view (services/gateway/operations.py) --------------------------------------------------
+
+class OutboxStateSchema(Schema):
+    service = fields.String()
+    backlog = fields.Integer(metadata={"description": "events written and not yet published"})
+    oldest_seconds = fields.Float(metadata={"description": "age of the oldest unpublished event (0: none)"})
+    retrying = fields.Integer()
+    sent = fields.Integer(metadata={"description": "published and kept until pruned"})
+
+
+class AppliedMigrationSchema(Schema):
+    version = fields.String()
+    applied_at = fields.DateTime()
+
+
+class MigrationStateSchema(Schema):
+    service = fields.String()
+    applied = fields.List(fields.Nested(AppliedMigrationSchema))
+    pending = fields.List(fields.String(), metadata={"description": "shipped with this code, not applied yet"})
+
+
+class QueueDepthSchema(Schema):
+    queue = fields.String()
+    messages = fields.Integer()
+
+
+class LinkSchema(Schema):
+    upstream = fields.String(allow_none=True)
+    exchange = fields.String(allow_none=True)
+    status = fields.String(allow_none=True, metadata={"description": "running, starting, error, ..."})
+    error = fields.String(allow_none=True)
+    direction = fields.String(metadata={"description": "child (federated from a child), parent, other"})
+
+
+class ChildStateSchema(Schema):
+    code = fields.String()
+    name = fields.String(allow_none=True)
+    key_fingerprint = fields.String(allow_none=True, metadata={
+        "description": "of the public key registered for it (`linli child add`): compare with its own view"})
+    link = fields.String(metadata={"description": "running, starting, down, absent, unknown"})
+    last_fact_at = fields.DateTime(allow_none=True)
+
+
+class BrokerStateSchema(Schema):
+    reachable = fields.Boolean()
+    detail = fields.String(allow_none=True)
+
+
+class InstanceStateSchema(Schema):
+    code = fields.String()
+    level = fields.String()
+    key_fingerprint = fields.String(allow_none=True, metadata={"description": "this instance's signing key: its "
+                                                                              "parent shows the same for it"})
+    checked_at = fields.DateTime()
+    outboxes = fields.List(fields.Nested(OutboxStateSchema))
+    migrations = fields.List(fields.Nested(MigrationStateSchema))
+    broker = fields.Nested(BrokerStateSchema)
+    dead_letters = fields.List(fields.Nested(QueueDepthSchema), metadata={
+        "description": "messages refused after their deliveries ran out, per dead-letter queue"})
+    unrouted = fields.List(fields.Nested(QueueDepthSchema), metadata={
+        "description": "events no queue took, kept per service"})
+    links = fields.List(fields.Nested(LinkSchema))
+    parent_link = fields.String(metadata={"description": "running, starting, down, absent (no parent), unknown"})
+    children = fields.List(fields.Nested(ChildStateSchema))
+
+
+class TokenSchema(Schema):
+    token_id = fields.String()
+    name = fields.String()
+    role = fields.String()
+    node_prefix = fields.String()
+    organization_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+    expired = fields.Boolean()
+    state = fields.String(metadata={"description": "active, expired or revoked"})
+
+
+class TokenPathSchema(Schema):
+    token_id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{8}\Z"),
+                             metadata={"description": "the 8 hex digits after lnl_ in the token"})

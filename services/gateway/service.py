@@ -16,6 +16,7 @@ from services.gateway.points import PointsRoutes
 from services.gateway.notification import NotificationRoutes
 from services.gateway.aggregates import AggregateRoutes
 from services.gateway.console import ConsoleRoutes
+from services.gateway.operations import OperatorRoutes
 from services.gateway.sessions import SessionRoutes
 from services.gateway.http import api, as_json
 from shared import health, metrics
@@ -29,7 +30,7 @@ VERSION = "0.1.0"
 
 
 class GatewayService(ImportRoutes, PointsRoutes, NotificationRoutes, AggregateRoutes, SessionRoutes,
-                     ConsoleRoutes):
+                     OperatorRoutes, ConsoleRoutes):
     name = "gateway"
 
     db = Database()

@@ -29,6 +29,14 @@ def revoke(conn, token_id):
     return conn.execute(REVOKE, (token_id,)).rowcount == 1
 
 
+TOKEN_COLUMNS = ("token_id, name, role, node_prefix, organization_id, created_at, expires_at, revoked_at, "
+                 "expires_at IS NOT NULL AND expires_at <= now() AS expired")
+TOKENS_UNDER = (f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE starts_with(node_prefix, %s) "
+                "ORDER BY created_at DESC, token_id")
+TOKEN_FOR_UPDATE = f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_id = %s FOR UPDATE"
+TOKEN = f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_id = %s"
+
+
 def list_tokens(conn):
     return conn.execute(LIST).fetchall()
 
