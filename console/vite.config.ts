@@ -22,5 +22,8 @@ export default defineConfig({
       },
     },
   },
-  server: { proxy: { '/api': 'http://127.0.0.1:8000' } },
+  // A dev server (`npx vite`) in front of any instance's gateway: LINLI_API=http://127.0.0.1:8010 for the district.
+  // Several at once each keep their own pre-bundling cache (LINLI_VITE_CACHE).
+  cacheDir: process.env.LINLI_VITE_CACHE ?? 'node_modules/.vite',
+  server: { proxy: { '/api': process.env.LINLI_API ?? 'http://127.0.0.1:8000' } },
 })

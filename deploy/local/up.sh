@@ -43,6 +43,14 @@ for cfg in "$DISTRICT" "${STREETS[@]}"; do
   linli "$cfg" demo load | sed "s/^/[up] $(setting "$cfg" INSTANCE) /"
 done
 
+# The nodes' names and lineage for the levels above (a tree made before nodes were announced gets them
+# now; announcing again changes nothing), and the dashboards' maps: the demo's made-up boundaries (linli/demo/make_boundaries.py), one district-wide
+# file imported at each instance, which keeps the features inside it and skips the rest.
+for cfg in "$DISTRICT" "${STREETS[@]}"; do
+  linli "$cfg" nodes announce | sed "s/^/[up] $(setting "$cfg" INSTANCE) /"
+  linli "$cfg" nodes boundaries import linli/demo/boundaries.geojson | sed "s/^/[up] $(setting "$cfg" INSTANCE) /"
+done
+
 # The processes of the Procfile under supervisord, which starts again whichever of them exits (with
 # back-off while it keeps dying) and leaves the others alone; its settings are explained in
 # deploy/local/supervisord_conf.py. supervisord detaches and writes $RUN/supervisord.pid;

@@ -8,7 +8,7 @@ export default {
                 rule: '至少 10 个字符，包含字母、数字和符号中的至少三类（大小写字母算两类），不能包含用户名。',
                 must: '首次登录或密码被重置后，请先设置新密码。', done: '密码已修改' },
     forbidden: { title: '没有权限', text: '您的角色不能使用这个页面。' },
-    menu: { home: '工作', people: '人员与组织', points: '积分', consultation: '三上三下', notices: '通知与广播',
+    menu: { home: '工作', figures: '数据看板', people: '人员与组织', points: '积分', consultation: '三上三下', notices: '通知与广播',
             admin: '管理' },
   },
   en: {
@@ -21,7 +21,7 @@ export default {
                 rule: 'At least 10 characters, with three of: lower case, upper case, digits, symbols; not containing the user name.',
                 must: 'Set a new password before you go on (first sign-in or after a reset).', done: 'Password changed' },
     forbidden: { title: 'Not allowed', text: 'Your role cannot use this page.' },
-    menu: { home: 'Work', people: 'People & organisations', points: 'Points', consultation: 'Consultation',
+    menu: { home: 'Work', figures: 'Figures', people: 'People & organisations', points: 'Points', consultation: 'Consultation',
             notices: 'Notices & broadcasts', admin: 'Administration' },
   },
 }
