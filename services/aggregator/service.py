@@ -62,22 +62,24 @@ def take(tx, bodies, config):
 
 
 LINKS_TTL = 5.0
-_links_seen = {"at": 0.0, "links": None}
+# Per vhost: two instances' aggregators in one process (tests, benches) must not read each other's links.
+_links_seen = {}
 
 
 def child_links(cfg, now=None):
     """{child code: running | starting | down} of the federation links from this instance's children,
     read from the broker's management API at most every LINKS_TTL seconds; None if it did not answer."""
     now = now or time.monotonic()
-    if now - _links_seen["at"] < LINKS_TTL:
-        return _links_seen["links"]
+    seen = _links_seen.get(cfg["AMQP_URI"])
+    if seen and now - seen["at"] < LINKS_TTL:
+        return seen["links"]
     try:
         links = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]).links()
         found = federation.child_link_states(links)
     except (federation.FederationError, OSError) as exc:
         log.warning("freshness: management API unavailable: %s", exc)
         found = None
-    _links_seen.update(at=now, links=found)
+    _links_seen[cfg["AMQP_URI"]] = {"at": now, "links": found}
     return found
 
 

@@ -107,3 +107,15 @@ def test_a_fingerprint_is_the_same_key_read_aloud():
     assert print_ == instance.fingerprint(key) and len(print_.split()) == 8
     assert print_ != instance.fingerprint(Signer("B" * 43).public_key)
     assert instance.fingerprint("not a key") is None and instance.fingerprint(None) is None
+
+
+def test_the_demo_boundaries_are_what_their_maker_makes_and_serve_every_instance():
+    from linli.demo import make_boundaries
+    text = make_boundaries.OUT.read_text(encoding="utf-8")
+    assert make_boundaries.render(make_boundaries.collection()) == text
+    taken = {own: dashboard.parse_boundaries(text, own) for own in ("310110", "310110012", "310110013")}
+    assert {code for code, _, _ in taken["310110"][0]} >= {"310110", "310110012", "310110013"}
+    for street in ("310110012", "310110013"):
+        codes = {code for code, _, _ in taken[street][0]}
+        assert street in codes and all(c.startswith(street) for c in codes) and len(codes) > 3
+        assert len(codes) + taken[street][1] == len(taken["310110"][0])
