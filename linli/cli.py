@@ -448,6 +448,8 @@ def boundaries_import(ctx, path):
     from shared.db import transaction
     cfg = load_config(ctx)
     try:
+        if pathlib.Path(path).stat().st_size > dashboard.MAX_FILE_BYTES:
+            raise ValueError(f"larger than {dashboard.MAX_FILE_BYTES // 2 ** 20} MiB: simplify the boundaries first")
         text = pathlib.Path(path).read_text(encoding="utf-8-sig")
         parsed, skipped = dashboard.parse_boundaries(text, cfg["NODE_CODE"])
     except (UnicodeDecodeError, ValueError) as exc:

@@ -12,11 +12,11 @@ from psycopg import sql
 from shared import federation
 from shared.facts import _unb64
 from shared.messaging import unrouted_name
-from shared.migrations import pending, services_with_migrations
+from shared.migrations import MigrationError, services_with_migrations, unapplied
 from shared.outbox import STATUS
 
 HAS_OUTBOX = "SELECT to_regclass(%s) IS NOT NULL AS present"
-APPLIED = ("SELECT service, version, applied_at FROM public.schema_migrations ORDER BY service, version")
+APPLIED = ("SELECT service, version, checksum, applied_at FROM public.schema_migrations ORDER BY service, version")
 HAS_MIGRATIONS = "SELECT to_regclass('public.schema_migrations') IS NOT NULL AS present"
 
 
@@ -45,17 +45,25 @@ def outboxes(tx, services=None):
     return out
 
 
-def migrations(tx, dsn):
-    """[{service, applied: [{version, applied_at}], pending: [version]}] per service that ships migrations."""
-    applied = {}
+def migrations(tx):
+    """[{service, applied: [{version, applied_at}], pending: [version], problem}] per service that ships
+    migrations: pending are the files this code ships that are not applied; `problem` says what stops
+    `linli migrate` (a file changed after it was applied), instead of failing the whole view."""
+    applied, done = {}, {}
     if tx.one(HAS_MIGRATIONS)["present"]:
         for r in tx.all(APPLIED):
             applied.setdefault(r["service"], []).append({"version": r["version"], "applied_at": r["applied_at"]})
-    waiting = {}
-    for service, version in pending(dsn):
-        waiting.setdefault(service, []).append(version)
-    return [{"service": s, "applied": applied.get(s, []), "pending": waiting.get(s, [])}
-            for s in sorted(set(services_with_migrations()) | set(applied))]
+            done.setdefault(r["service"], {})[r["version"]] = r["checksum"]
+    out = []
+    for service in sorted(set(services_with_migrations()) | set(applied)):
+        pending, problem = [], None
+        try:
+            pending = [version for version, _, _ in unapplied(service, done.get(service, {}))]
+        except MigrationError as exc:
+            problem = str(exc)
+        out.append({"service": service, "applied": applied.get(service, []), "pending": pending,
+                    "problem": problem})
+    return out
 
 
 def broker(cfg):

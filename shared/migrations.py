@@ -54,10 +54,10 @@ def pending(dsn, services=None, connect_timeout=5):
             for r in conn.execute("SELECT service, version, checksum FROM public.schema_migrations"):
                 done.setdefault(r["service"], {})[r["version"]] = r["checksum"]
     return [(service, version) for service in services
-            for version, _, _ in _unapplied(service, done.get(service, {}))]
+            for version, _, _ in unapplied(service, done.get(service, {}))]
 
 
-def _unapplied(service, done):
+def unapplied(service, done):
     """(version, sql, checksum) of the service's files not in `done` ({version: checksum}), in order.
 
     Raises MigrationError, when reached, for a file applied with other contents.
@@ -83,7 +83,7 @@ def migrate(dsn, services=None):
             for service in services:
                 done = {r["version"]: r["checksum"] for r in conn.execute(
                     "SELECT version, checksum FROM public.schema_migrations WHERE service = %s", (service,))}
-                for version, sql, checksum in _unapplied(service, done):
+                for version, sql, checksum in unapplied(service, done):
                     with conn.transaction():
                         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{service}"')
                         conn.execute(f'SET LOCAL search_path TO "{service}", public')

@@ -43,11 +43,11 @@ OPERATIONS = [
     Operation("GET", "/api/v1/rollups/nodes", "aggregator", "nodes", "aggregates:read",
               f"The nodes of a subtree as this instance knows them from its streets' facts: names, and the "
               f"splits and merges a series continues through {READERS}", TAG, query=s.NodesQuerySchema,
-              reply=s.SubtreeNodeSchema, many=True, scope="query:node", name="aggregate_nodes", problems=(422,)),
+              reply=s.SubtreeNodeSchema, many=True, scope="query:node", name="aggregate_nodes", problems=KNOWN),
     Operation("GET", "/api/v1/rollups/boundaries", "aggregator", "boundaries", "aggregates:read",
               f"The boundaries of a node's children as a GeoJSON FeatureCollection, for the dashboard's map "
               f"(imported with `linli nodes boundaries import`) {READERS}", TAG, query=s.NodesQuerySchema,
-              reply=s.BoundariesSchema, scope="query:node", name="aggregate_boundaries", problems=(422,)),
+              reply=s.BoundariesSchema, scope="query:node", name="aggregate_boundaries", problems=KNOWN),
     Operation("GET", "/api/v1/rollups/freshness", "aggregator", "freshness", "aggregates:read",
               f"Each child instance's freshness: its last fact, its federation link, refused batches and gaps "
               f"in what it sent, so a quiet child can be told from a cut one {READERS}", TAG,

@@ -52,17 +52,19 @@ def dashboard(tx, query, caller, today=None, root=None, judge=False):
     rule = figures._rule(cells, top, caller)
     described = {r["code"]: r for r in tx.all(store.NODES_UNDER, (node,))}
 
+    index = figures.CellIndex(cells)
+
     def both(code):
-        return (figures.figure_set(rule, cells, code, (period, start), (period, start)),
-                figures.figure_set(rule, cells, code, (period, prev), (period, prev)))
+        return (figures.figure_set(rule, cells, code, (period, start), (period, start), index),
+                figures.figure_set(rule, cells, code, (period, prev), (period, prev), index))
 
     codes = set()
     if children:
-        codes = {k[0] for k in cells if len(k[0]) == child_length and k[0].startswith(node)}
-        # A described child with no figures yet (a new or quiet community) reads as zeros, unless it ended
-        # before the previous period began.
+        # The children with a figure in the years read, and those that existed in the two periods (a new or
+        # quiet community reads as zeros); not one that ended before, or began after, with nothing to show.
+        codes = {k[0] for k, v in cells.items() if len(k[0]) == child_length and k[0].startswith(node) and v[0]}
         codes |= {c for c, r in described.items() if len(c) == child_length
-                  and (r["valid_to"] is None or r["valid_to"] > prev)}
+                  and r["valid_from"] <= end and (r["valid_to"] is None or r["valid_to"] > prev)}
     rows = []
     for code in sorted(c for c in codes if in_scope(c, caller)):
         now, before = both(code)
@@ -84,12 +86,15 @@ def _naming(row):
             "successors": list(row["successors"] or []), "predecessor": row["predecessor"]}
 
 
-def nodes(tx, query, caller):
+def nodes(tx, query, caller, judge=False):
     """The nodes of a subtree as this instance knows them: code, name, level, dates, and the nodes a
-    retired one's figures continue on (successors) or came from (predecessor, or those merged in)."""
+    retired one's figures continue on (successors) or came from (predecessor, or those merged in).
+    A node this instance does not know is a 404, as in every view (figures._known)."""
     q = load(NodesQuerySchema, query)
     node = figures._node(q, caller, "node")
     rows = tx.all(store.NODES_UNDER, (node,))
+    if not any(r["code"] == node for r in rows):
+        figures._known(tx, q, "node", node, judge)
     merged_into = {}
     for r in rows:
         for s in r["successors"] or []:
@@ -102,15 +107,17 @@ def nodes(tx, query, caller):
 # -- boundaries ---------------------------------------------------------------------------------
 
 MAX_FEATURES = 5000
+MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_POINTS = 200_000
 GEOMETRY_TYPES = ("Polygon", "MultiPolygon")
 
 
-def boundaries(tx, query, caller):
+def boundaries(tx, query, caller, judge=False):
     """A GeoJSON FeatureCollection of the boundaries of a node's children (or the node's own, for a
-    node without children), as imported (`linli nodes boundaries import`)."""
+    node without children), as imported (`linli nodes boundaries import`); 404 for an unknown node."""
     q = load(NodesQuerySchema, query)
     node = figures._node(q, caller, "node")
+    figures._known(tx, q, "node", node, judge)
     length = figures._child_length(node)
     described = [r["code"] for r in tx.all(store.NODES_UNDER, (node,))]
     wanted = [c for c in described if len(c) == length] if length else [node]
@@ -134,8 +141,8 @@ def parse_boundaries(text, own_code):
     skipped (counted), so one district-wide file serves every instance of the district."""
     try:
         doc = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"not JSON (or nested too deep): {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise ValueError("not a GeoJSON FeatureCollection")
     if len(doc["features"]) > MAX_FEATURES:
@@ -178,18 +185,24 @@ def parse_boundaries(text, own_code):
             skipped += 1
             continue
         name = props.get("name")
+        # Printable text only: no control character or lone surrogate reaches the database or a page.
+        name = "".join(ch for ch in name if ch.isprintable())[:200] if isinstance(name, str) else None
         clean = {"type": geometry["type"], "coordinates": [
             [[[float(p[0]), float(p[1])] for p in ring] for ring in polygon] for polygon in polygons]}
         if geometry["type"] == "Polygon":
             clean["coordinates"] = clean["coordinates"][0]
-        out.append((code, name[:200] if isinstance(name, str) else None, clean))
+        out.append((code, name or None, clean))
     if not out:
         raise ValueError(f"no feature of a node inside this instance ({own_code})")
     return out, skipped
 
 
 def _finite(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A number a position may hold: a finite float, or an int of sane size (math.isfinite overflows on a
+    400-digit one)."""
+    if isinstance(v, bool):
+        return False
+    return (isinstance(v, int) and -10 ** 6 < v < 10 ** 6) or (isinstance(v, float) and math.isfinite(v))
 
 
 def import_boundaries(tx, parsed):

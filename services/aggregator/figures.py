@@ -199,13 +199,19 @@ def rollups(tx, query, caller, today=None, root=None, judge=False):
             points = series.setdefault(name, {})
             if first <= key[2] <= end:
                 points[key[2]] = key
-    if period != "year" and metric not in rules.STOCKS:
-        # A flow lists only the periods with figures; in a hidden grid an empty one is listed as
-        # hidden too, or the one period left out of the gaps would be where the hidden count is.
-        for name, points in series.items():
-            for ps in _starts(period, first, end):
-                if ps not in points and rule.grid_hidden(cell(name, ps)):
-                    points[ps] = cell(name, ps)
+    # A series lists only the periods with figures; where a 0 for a missing one would give a hidden count
+    # back, it is listed as hidden too (absent_hidden): a flow's empty month beside hidden ones, a value
+    # of a dimension that the node's siblings or parent hold.
+    index = CellIndex(cells)
+    starts = _starts(period, first, end)
+    if dim:
+        for ps in starts:
+            for value in index.grid_values(node, period, ps, metric, dim):
+                series.setdefault(value, {})
+    for name, points in series.items():
+        for ps in starts:
+            if ps not in points and absent_hidden(rule, index, cell(name, ps)):
+                points[ps] = cell(name, ps)
 
     def point(key):
         shown = None if rule.grid_hidden(key) else rule.n(key)
@@ -328,20 +334,50 @@ def headline_figures(tx, query, caller, today=None, root=None, judge=False):
             **figure_set(rule, cells, node, ("day", today), ("year", date(year, 1, 1)))}
 
 
-def figure_set(rule, cells, node, stocks_at, flows_in):
+class CellIndex:
+    """The cells a view read, indexed once for reading many nodes' figures from them (figure_set): by
+    (node, period, start, metric, dim), and which (node, period, year, metric, dim, value) series have a row."""
+
+    def __init__(self, cells):
+        self.cells = cells
+        self.by_slice, self.rows_in_year, self.values = {}, set(), {}
+        for c in cells:
+            self.by_slice.setdefault(c[:5], []).append(c)
+            self.rows_in_year.add((c[0], c[1], c[2].year, *c[3:]))
+            self.values.setdefault((c[1], c[2], c[3], c[4]), set()).add((c[0], c[5]))
+
+    def grid_values(self, node, period, start, metric, dim):
+        """The values of a dimension held by the node, its siblings or its parent (its grid and the whole
+        above it): a value the node lacks among them is 0 to a reader, unless its grid is hidden."""
+        up = suppression.parent(node, node[:rules.CODE_LENGTHS[0]]) if len(node) > rules.CODE_LENGTHS[0] else None
+        return {v for n, v in self.values.get((period, start, metric, dim), ())
+                if n == node or n == up or (up is not None and len(n) == len(node) and n.startswith(up))}
+
+
+def absent_hidden(rule, index, k):
+    """Whether a cell with no row is shown as hidden: a flow's day or month in a hidden grid, of a series
+    with rows elsewhere in its year (a 0 beside hidden months would say which month holds the hidden
+    count), or a value of a dimension in a hidden grid that its siblings or parent hold (a 0 there, with
+    the total shown, would give back the hidden values: a resident always has a residence type)."""
+    if k[1] != "year" and k[3] not in rules.STOCKS and (k[0], k[1], k[2].year, *k[3:]) in index.rows_in_year:
+        return rule.grid_hidden(k)
+    # A node without a total has none of any value either: that 0 gives nothing away.
+    return bool(k[4]) and k[4] not in suppression.LIST_DIMS and (*k[:4], "", "") in index.cells \
+        and k[5] in index.grid_values(*k[:5]) and rule.grid_hidden(k)
+
+
+def figure_set(rule, cells, node, stocks_at, flows_in, index=None):
     """The headline figures of one node from cells read for it: stocks at the cell `stocks_at`
-    ((period, start): the level at that period's end) and flows in `flows_in` ((period, start)).
-    A flow's day or month without a row, in a hidden grid, of a series with rows elsewhere in its year is
-    hidden too, exactly as /rollups lists it: a 0 beside hidden months would say which month holds the
-    hidden count."""
+    ((period, start): the level at that period's end) and flows in `flows_in` ((period, start)). A cell
+    without a row is hidden where /rollups lists it as hidden (absent_hidden). `index`: CellIndex(cells),
+    made once when many nodes are read from the same cells."""
+    index = index or CellIndex(cells)
+
     def key(metric, dim="", value=""):
         return (node, *(stocks_at if metric in rules.STOCKS else flows_in), metric, dim, value)
 
     def hidden(k):
-        if k in cells or k[1] == "year" or k[3] in rules.STOCKS:
-            return rule.hidden(k)
-        return rule.grid_hidden(k) and any(c[0] == k[0] and c[1] == k[1] and c[2].year == k[2].year
-                                           and c[3:] == k[3:] for c in cells)
+        return rule.hidden(k) if k in cells else absent_hidden(rule, index, k)
 
     def count(metric, dim="", value=""):
         k = key(metric, dim, value)
@@ -349,7 +385,11 @@ def figure_set(rule, cells, node, stocks_at, flows_in):
 
     def split(metric, dim):
         k = key(metric, dim)
-        return {c[5]: rule.shown(c) for c in sorted(cells) if c[:5] == k[:5]}
+        held = {c[5]: rule.shown(c) for c in index.by_slice.get(k[:5], ())}
+        for value in index.grid_values(*k[:5]) - set(held):
+            if hidden(k[:5] + (value,)):
+                held[value] = None
+        return dict(sorted(held.items()))
 
     def total(metric):
         return None if hidden(key(metric)) else float(cells.get(key(metric), (0, 0))[1])
@@ -359,7 +399,7 @@ def figure_set(rule, cells, node, stocks_at, flows_in):
             return None
         return suppression.plain_rate(sum(rule.n(p) for p in parts), rule.n(whole))
 
-    days = {c[5]: cells[c][0] for c in cells if c[:5] == key("matters_settled", "days_to_settle")[:5]}
+    days = {c[5]: cells[c][0] for c in index.by_slice.get(key("matters_settled", "days_to_settle")[:5], ())}
     return {
         "residents": count("residents"),
         "residents_by_residence_type": split("residents", "residence_type"),

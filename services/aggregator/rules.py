@@ -182,6 +182,8 @@ def age_band_cells(cells, keep_cohorts=False):
 # -- nodes --------------------------------------------------------------------------------------
 
 LEVEL_NAMES = frozenset({"city", "district", "street", "community", "grid"})
+# More parts than any split makes: a description listing more is not read (a view follows each).
+MAX_SUCCESSORS = 50
 
 
 def _day(value):
@@ -205,10 +207,16 @@ def node_description(fact):
             or not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2 ** 31:
         return None
 
+    up = max((n for n in CODE_LENGTHS if n < len(code)), default=0)
+
     def sibling(c):
-        return isinstance(c, str) and c.isascii() and c.isdigit() and len(c) == len(code) and c != code
+        """A code of the same level under the same parent: a split or merge never crosses a parent."""
+        return isinstance(c, str) and c.isascii() and c.isdigit() and len(c) == len(code) and c != code \
+            and c[:up] == code[:up]
 
     successors = d.get("successors") if isinstance(d.get("successors"), list) else []
+    if len(successors) > MAX_SUCCESSORS:
+        return None
     predecessor = d.get("predecessor")
     return {"code": code, "name": name, "level": level, "valid_from": valid_from, "valid_to": valid_to,
             "successors": sorted({c for c in successors if sibling(c)}),

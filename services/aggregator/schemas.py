@@ -1,4 +1,6 @@
 """The aggregator's schemas: what its HTTP operations take (queries) and answer (replies)."""
+from datetime import date
+
 from marshmallow import Schema, fields, validate
 
 from services.aggregator import rules
@@ -110,7 +112,8 @@ class HeadlinesSchema(FiguresSchema):
 class DashboardQuerySchema(Schema):
     node = fields.String(validate=CODE, metadata={"description": "default: the token's scope"})
     period = fields.String(load_default="year", validate=one_of(("month", "year")))
-    start = fields.Date(metadata={"description": "any day of the period (default: today, the period under way); "
+    start = fields.Date(validate=validate.Range(min=date(2000, 1, 1), error="must be 2000-01-01 or later"),
+                        metadata={"description": "any day of the period (default: today, the period under way); "
                                                  "not after today"})
 
 

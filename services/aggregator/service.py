@@ -170,11 +170,11 @@ class AggregatorService:
 
     @command
     def nodes(self, query, caller):
-        return dashboard.nodes(self.db, query, caller)
+        return dashboard.nodes(self.db, query, caller, judge=self.judge)
 
     @command
     def boundaries(self, query, caller):
-        return dashboard.boundaries(self.db, query, caller)
+        return dashboard.boundaries(self.db, query, caller, judge=self.judge)
 
     @command
     def freshness(self, caller):

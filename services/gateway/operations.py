@@ -58,7 +58,13 @@ class OperatorRoutes:
     @api("GET", "/api/v1/instance")
     def instance_state(self, request):
         principal = self._principal(request, "instance:read")
-        # The aggregator first: no RPC is made once this request's transaction holds a connection.
+        code = self.config["NODE_CODE"]
+        # The instance's insides (its children, links, queues) are for whoever's scope covers all of it.
+        if not code.startswith(principal.node_prefix):
+            raise Forbidden(f"the instance {code} is wider than this scope {principal.node_prefix}",
+                            {"scope": [f"the operator view needs a scope covering {code}"]})
+        # The aggregator and the broker first: no RPC or remote call once this request's transaction
+        # holds a connection.
         own, children, names = None, None, {}
         try:
             own = self._call("identity", service="aggregator", timeout=ASK_WITHIN)
@@ -67,14 +73,13 @@ class OperatorRoutes:
                 "nodes", {}, self._caller(principal), service="aggregator", timeout=ASK_WITHIN)}
         except (DomainError, OutcomeUnknown) as exc:
             log.warning("operator view: the aggregator did not answer: %s", exc)
-        outboxes = instance.outboxes(self.db)
-        migrations = instance.migrations(self.db, self.config["DATABASE_URL"])
         broker = instance.broker(self.config)
         links = broker["children"]
         return reply(BY_NAME["instance_state"], {
-            "code": self.config["NODE_CODE"], "level": self.config["LEVEL"],
+            "code": code, "level": self.config["LEVEL"],
             "key_fingerprint": instance.fingerprint(own["public_key"]) if own else None,
-            "checked_at": datetime.now(timezone.utc), "outboxes": outboxes, "migrations": migrations,
+            "checked_at": datetime.now(timezone.utc), "outboxes": instance.outboxes(self.db),
+            "migrations": instance.migrations(self.db),
             "broker": {"reachable": broker["reachable"], "detail": broker["detail"]},
             "dead_letters": broker["dead_letters"], "unrouted": broker["unrouted"], "links": broker["links"],
             "parent_link": broker["parent"],

@@ -114,6 +114,8 @@ class MigrationStateSchema(Schema):
     service = fields.String()
     applied = fields.List(fields.Nested(AppliedMigrationSchema))
     pending = fields.List(fields.String(), metadata={"description": "shipped with this code, not applied yet"})
+    problem = fields.String(allow_none=True, metadata={
+        "description": "what stops `linli migrate` for this service (a file changed after it was applied)"})
 
 
 class QueueDepthSchema(Schema):

@@ -115,6 +115,10 @@ def test_bad_queries_are_field_problems(tree):
     assert_problem(get("/api/v1/rollups/dashboard", 403, node="310110013"), 403, "node")
     assert_problem(get("/api/v1/rollups/dashboard", 404, node=f"{STREET}099"), 404, "node")
     assert_problem(get("/api/v1/rollups/nodes", 403, node="310110013"), 403, "node")
+    assert_problem(get("/api/v1/rollups/nodes", 404, node=f"{STREET}099"), 404, "node")
+    assert_problem(get("/api/v1/rollups/boundaries", 404, node=f"{STREET}099"), 404, "node")
+    assert_problem(get("/api/v1/rollups/dashboard", 422, start="1999-12-31"), 422, "start")
+    assert_problem(get("/api/v1/rollups/dashboard", 422, period="month", start="0001-01-01"), 422, "start")
     assert_problem(get("/api/v1/rollups/boundaries", 422, node="310110012x"), 422, "node")
     # Scoped to one community, the analyst sees it and nothing beside it.
     one = tree(prefix=C3)

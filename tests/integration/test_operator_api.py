@@ -34,6 +34,9 @@ def test_the_instance_view_shows_outboxes_migrations_queues_and_the_key(api, con
     assert backlog["registry"] >= 1
     for role in ("community_worker", "district_analyst"):
         assert_problem(api.as_(make_token(role)).get("/api/v1/instance"), 403, "role")
+    # An admin of one community sees nothing of the instance's insides (its children, links, queues).
+    narrow = make_token("street_admin", prefix=f"{config['NODE_CODE']}001")
+    assert_problem(api.as_(narrow).get("/api/v1/instance"), 403, "scope")
 
 
 def test_admins_revoke_the_tokens_of_their_scope_but_not_their_peers(api, config, make_token):

@@ -35,6 +35,9 @@ DIMS = {"residents": {"sex": ["F", "M"], "residence_type": ["registered", "float
         "matters_raised": {"category": ["parking", "noise"]},
         "matters_settled": {"category": ["parking", "noise"], "on_time": ["true", "false"]}}
 METRICS = sorted(DIMS)
+# Dimensions every fact carries (a resident always has a residence type, a settled matter is on time or
+# not): the reader knows a total is exactly the sum of its values, with no rest.
+CLOSED = {"residence_type", "on_time"}
 MONTHS = [date(2026, m, 1) for m in range(1, TODAY.month + 1)]
 DAYS = [YEAR + timedelta(days=i) for i in range((TODAY - YEAR).days + 1)]
 HIDDEN = "hidden"
@@ -53,7 +56,7 @@ def figure_sets(draw):
                       st.integers(1, 23), count, st.integers(0, 6), st.data())
     entries = []
     for node, metric, month, day, n, unsettled, data in draw(st.lists(entry, min_size=1, max_size=20)):
-        dims = {d: data.draw(st.sampled_from(values + ([None] if d != "on_time" else [])))
+        dims = {d: data.draw(st.sampled_from(values + ([None] if d not in CLOSED else [])))
                 for d, values in DIMS[metric].items()}
         entries.append((node, metric, month.replace(day=day), dims, n))
         if metric == "matters_raised" and n > unsettled:
@@ -328,6 +331,8 @@ def check(cfg, tree, entries):
         if rate is not None:
             assert all(p in known for p in parts) and whole in known, f"a rate of a hidden count: {whole}"
     rels = relations(tree)
+    # What the reader knows without being shown: a closed dimension's total has no rest.
+    known.update({p: 0 for _, parts in rels for p in parts if p[0] == "rest" and len(p) == 3 and p[2] in CLOSED})
     found = leaks(solve(known, rels, seen.rates), rels)
     assert not found, f"worked out from what is shown: {found[:5]}"
     return seen
@@ -365,3 +370,21 @@ def test_raised_minus_settled_of_one_to_four_hides_settled_and_its_rate(cfg, loa
     assert (shown["matters_raised"], shown["matters_settled"], shown["settlement_rate"]) == (9, None, None)
     assert (full["matters_raised"], full["matters_settled"], full["settlement_rate"]) == (9, 7, 0.7778)
     check(cfg, [DISTRICT, f"{DISTRICT}012", c], entries)
+
+
+def test_a_closed_dimension_gives_no_hidden_value_back(cfg, load_figures):
+    """As a reviewer found: with every resident of some residence type, a community whose only value is
+    hidden gave it back (its total less nothing), and with it, through the street's shown values, a
+    neighbour's 3. A value the grid holds that a node lacks is listed as hidden, not left out as 0."""
+    street, other = f"{DISTRICT}012", f"{DISTRICT}013"
+    c1, c2, c3 = (f"{street}00{n}" for n in (1, 2, 3))
+    day = date(2026, 3, 2)
+    entries = [(c1, "residents", day, {"sex": "F", "residence_type": "registered"}, 40),
+               (c2, "residents", day, {"sex": "F", "residence_type": "registered"}, 30),
+               (c2, "residents", day, {"sex": "M", "residence_type": "floating"}, 3),
+               (c3, "residents", day, {"sex": "M", "residence_type": "floating"}, 6),
+               (f"{other}001", "residents", day, {"sex": "F", "residence_type": "registered"}, 50),
+               (f"{other}001", "residents", day, {"sex": "M", "residence_type": "floating"}, 20)]
+    load_figures(rollup_rows(day_cells(entries)))
+    seen = check(cfg, [DISTRICT, street, other, c1, c2, c3, f"{other}001"], entries)
+    assert set(seen.cells[(c1, "year", YEAR, "residents", "residence_type", "floating")].values()) == {HIDDEN}

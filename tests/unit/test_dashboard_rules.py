@@ -119,3 +119,27 @@ def test_the_demo_boundaries_are_what_their_maker_makes_and_serve_every_instance
         codes = {code for code, _, _ in taken[street][0]}
         assert street in codes and all(c.startswith(street) for c in codes) and len(codes) > 3
         assert len(codes) + taken[street][1] == len(taken["310110"][0])
+
+
+@pytest.mark.parametrize("text, said", [
+    ("[" * 100_000 + "]" * 100_000, "not JSON"),
+    (collection(polygon("310110012001")).replace("121.5,", "1" + "0" * 400 + ","), "longitude"),
+])
+def test_hostile_files_get_a_plain_refusal(text, said):
+    with pytest.raises(ValueError, match=said):
+        dashboard.parse_boundaries(text, "310110012")
+
+
+def test_names_keep_printable_text_only():
+    f = polygon("310110012001", name="长海\x00一村\ud800居委会\n")
+    (parsed, _) = dashboard.parse_boundaries(collection(f), "310110012")
+    assert parsed[0][1] == "长海一村居委会"
+
+
+def test_a_split_never_crosses_a_parent_nor_lists_a_crowd():
+    fact = {"type": "node_changed", "node": "310110012007",
+            "dims": {"name": "甲", "level": "community", "valid_from": "2020-01-01", "valid_to": "2026-09-01",
+                     "successors": ["310110013008", "310110012008"], "version": 2}}
+    assert rules.node_description(fact)["successors"] == ["310110012008"]
+    crowd = {**fact, "dims": {**fact["dims"], "successors": [f"310110012{n:03d}" for n in range(60)]}}
+    assert rules.node_description(crowd) is None
