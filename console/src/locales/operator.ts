@@ -39,7 +39,7 @@ export default {
                   cli: '添加或移除下级实例在命令行进行：linli child add / linli child remove。' },
       ago: { now: '刚刚' },
       migrations: { title: '数据库迁移', service: '服务', applied: '已执行', latest: '最近执行', pending: '待执行',
-                    noPending: '无', needs: '有待执行的迁移：请在服务器上运行 linli migrate。', count: '{n} 个' },
+                    noPending: '无', problem: '已执行的迁移文件被改动，linli migrate 会拒绝执行：请恢复该文件或联系开发人员。', needs: '有待执行的迁移：请在服务器上运行 linli migrate。', count: '{n} 个' },
       people: { title: '账号与令牌', accounts: '员工账号 {n} 个', disabled: '（停用 {n} 个）', tokens: 'API 令牌 {n} 个有效',
                 manageAccounts: '管理账号', manageTokens: '管理令牌', failed: '暂时无法读取' },
       tokens: {
@@ -98,7 +98,7 @@ export default {
                   cli: 'Children are added and removed on the command line: linli child add / linli child remove.' },
       ago: { now: 'just now' },
       migrations: { title: 'Database migrations', service: 'Service', applied: 'Applied', latest: 'Latest', pending: 'Pending',
-                    noPending: 'None', needs: 'Migrations are pending: run linli migrate on the server.', count: '{n}' },
+                    noPending: 'None', problem: 'A migration file was changed after it was applied; linli migrate will refuse: restore the file or ask the developers.', needs: 'Migrations are pending: run linli migrate on the server.', count: '{n}' },
       people: { title: 'Accounts and tokens', accounts: '{n} staff accounts', disabled: ' ({n} disabled)', tokens: '{n} active API tokens',
                 manageAccounts: 'Manage accounts', manageTokens: 'Manage tokens', failed: 'Not available just now' },
       tokens: {

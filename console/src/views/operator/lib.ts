@@ -97,7 +97,7 @@ export function health(s: InstanceState): { problems: string[]; notes: string[] 
   const badKey = children.filter((c) => !c.key_fingerprint)
   if (badKey.length) problems.push(t('operator.summary.childKey', { names: names(badKey.map(label)) }))
   if (!s.key_fingerprint) problems.push(t('operator.summary.noKey'))
-  const pending = (s.migrations ?? []).reduce((sum, m) => sum + (m.pending?.length ?? 0), 0)
+  const pending = (s.migrations ?? []).reduce((sum, m) => sum + (m.pending?.length ?? 0) + (m.problem ? 1 : 0), 0)
   if (pending) problems.push(t('operator.summary.pending', { n: pending }))
   const unrouted = (s.unrouted ?? []).reduce((sum, q) => sum + (q.messages ?? 0), 0)
   if (unrouted) notes.push(t('operator.summary.unrouted', { n: unrouted }))
