@@ -132,29 +132,41 @@ export function ratio(part: Cell, whole: Cell): Cell {
  * on over its own later change), so a split community's line goes on as the sum of its parts and a merged
  * one's as the node it went into. `own(code)` gives a node's own cells (zeros if it sent none).
  * Returns the cells and the index of the first carried-on period (null if none).
+ *
+ * The successors come from the figures, which a child sends: each node is worked out once (`memo`, to
+ * share across the children of one chart and one metric), a successor already on the way down (a cycle)
+ * adds nothing, and the chain stops MAX_CHAIN changes down, so no list of successors can make this blow up.
  */
+export type Carried = { cells: Cell[]; from: number | null }
+const MAX_CHAIN = 8
 export function carriedOn(code: string, ps: { start: string; end: string }[], byCode: Map<string, SubtreeNode>,
-                          own: (code: string) => Cell[], depth = 0): { cells: Cell[]; from: number | null } {
+                          own: (code: string) => Cell[], memo: Map<string, Carried> = new Map(),
+                          path: Set<string> = new Set()): Carried {
+  const known = memo.get(code)
+  if (known) return known
   const node = byCode.get(code)
   const mine = own(code)
   let cells = ps.map((p, i) => (node?.valid_from && p.end < node.valid_from ? NONE : mine[i] ?? ZERO))
-  const successors = (node?.successors ?? []).filter((s) => s !== code)
-  if (!node?.valid_to || !successors.length || depth > 8) {
+  const successors = [...new Set(node?.successors ?? [])].filter((s) => s !== code && !path.has(s))
+  const done = (r: Carried) => { memo.set(code, r); return r }
+  if (!node?.valid_to || !successors.length || path.size >= MAX_CHAIN) {
     // Retired without successors: nothing after the period it ended in.
     if (node?.valid_to) cells = cells.map((c, i) => (ps[i].start >= node.valid_to! ? NONE : c))
-    return { cells, from: null }
+    return done({ cells, from: null })
   }
   const to = node.valid_to
   const from = ps.findIndex((p) => p.end >= to)
-  if (from < 0) return { cells, from: null }
-  const theirs = successors.map((s) => carriedOn(s, ps, byCode, own, depth + 1).cells)
+  if (from < 0) return done({ cells, from: null })
+  path.add(code)
+  const theirs = successors.map((s) => carriedOn(s, ps, byCode, own, memo, path).cells)
+  path.delete(code)
   cells = cells.map((c, i) => {
     if (i < from) return c
     let sum: Cell = ps[i].start < to ? c : NONE      // its own part of the period it ended in
     for (const t of theirs) sum = add(sum, t[i] ?? ZERO)
     return sum
   })
-  return { cells, from }
+  return done({ cells, from })
 }
 
 export interface Change { code: string; name: string; on: string; kind: 'split' | 'merge' | 'retired'; into: { code: string; name: string }[] }

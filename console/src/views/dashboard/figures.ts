@@ -13,7 +13,9 @@
 //   - "—" when there is nothing to show (a rate or median with no whole).
 // Fields inside a group are named "<group>.<key>", e.g. residents_by_residence_type.floating.
 // The change (data-test="change") reads e.g. "较上期 ↑ 增加 12（+5.0%）", "较上期 ↓ 降低 2.3 个百分点",
-// "较上期 → 持平", "较上期 ↑ 增加 1,080（上期为 0）" or "较上期 变化未知".
+// "较上期 → 持平", "较上期 变化未知", "上期无数据" (the period before had no data, or 0 of it), or, for a flow
+// (matters, points, hours, broadcasts and their rates) while the period is under way, no rise or fall but
+// "上期全期 1,234（本期尚未结束）".
 import type { components } from '@/api/client'
 
 export type Figures = components['schemas']['Figures']
@@ -61,8 +63,10 @@ export function raw(f: Figures | null | undefined, field: string): number | null
   if (key !== undefined) {
     const g = (f as Record<string, unknown>)[group] as Record<string, number | null> | undefined
     if (!g) return undefined
-    // A category no record has is not in the group: none of it.
-    return key in g ? g[key] : 0
+    if (key in g) return g[key]
+    // A category no record has is not in the group: none of it — unless the rule hides another of the
+    // group, when an absent one is hidden too (its 0 would tell the hidden ones apart).
+    return Object.values(g).some((v) => v === null) ? null : 0
   }
   return (f as Record<string, unknown>)[field] as number | null | undefined
 }
@@ -90,22 +94,51 @@ export function show(f: Figures | null | undefined, field: string): Shown {
   return { state: 'none' }
 }
 
+// Flows: counted within the period (and the rates and median built on them). While the period is under way
+// they are "so far", and comparing them with the whole period before would read as a fall; stocks (people,
+// members, organisations, workers, the report rate) are counted at a day and compare fine.
+const FLOWS = new Set(['points_posted', 'points_redeemed', 'service_hours', 'matters_raised', 'matters_settled',
+  'matters_rated', 'settlement_rate', 'on_time_rate', 'satisfaction_rate', 'median_days_to_settle',
+  'broadcast_targeted', 'broadcast_reached', 'broadcast_read', 'reach_rate', 'read_rate'])
+export const isFlow = (field: string) => FLOWS.has(field.split('.')[0])
+
+/** Whether a period has any data at all: some count or amount not 0 (a hidden one is data). */
+export function hasData(f: Figures | null | undefined): boolean {
+  if (!f) return false
+  return Object.entries(f).some(([k, v]) => kindOf(k) !== 'rate' && k !== 'median_days_to_settle'
+    && v !== undefined && (typeof v === 'number' ? v !== 0 : v === null))
+}
+
 export type Change =
   | { known: false }
-  | { known: true; kind: Kind; delta: number; pct: number | null; prevZero: boolean }
+  | { known: true; kind: Kind; delta: number; pct: number | null }
+  | { known: 'noPrevious' }                       // nothing to compare with: the period before had no data (or 0)
+  | { known: 'soFar'; previous: Shown }           // a flow of a period under way: the whole previous one instead
 
-/** The change of a field on the period before: unknown where either side is not a value. */
-export function change(cur: Figures | null | undefined, prev: Figures | null | undefined, field: string): Change {
-  const a = show(cur, field)
+/** The change of a field on the period before: unknown where either side is not a value; for a flow while
+ *  the period is under way (`current`), the previous period's whole figure instead. */
+export function change(cur: Figures | null | undefined, prev: Figures | null | undefined, field: string,
+                       current = false): Change {
+  if (!hasData(prev)) return { known: 'noPrevious' }
   const b = show(prev, field)
-  if (a.state !== 'value' || b.state !== 'value') return { known: false }
   const kind = kindOf(field)
+  const prevZero = (kind === 'count' || kind === 'total') && b.state === 'value' && b.value === 0
+  if (current && isFlow(field)) return prevZero ? { known: 'noPrevious' } : { known: 'soFar', previous: b }
+  const a = show(cur, field)
+  if (a.state !== 'value' || b.state !== 'value') return { known: false }
   const delta = a.value - b.value
-  return { known: true, kind, delta, pct: kind === 'rate' || b.value === 0 ? null : delta / b.value, prevZero: b.value === 0 }
+  if (prevZero && delta !== 0) return { known: 'noPrevious' }
+  return { known: true, kind, delta, pct: kind === 'rate' || b.value === 0 ? null : delta / b.value }
 }
 
 /** The change as words: "较上期 ↑ 增加 12（+5.0%）" (t: the page's translate function). */
 export function changeText(c: Change, t: (k: string, p?: Record<string, unknown>) => string): string {
+  if (c.known === 'noPrevious') return t('dashboard.change.noPrevious')
+  if (c.known === 'soFar') {
+    const p = c.previous
+    const prev = p.state === 'value' ? p.text : p.state === 'suppressed' ? t('dashboard.suppressed') : '—'
+    return t('dashboard.change.soFar', { prev })
+  }
   if (!c.known) return t('dashboard.change.unknownText')
   const tiny = c.kind === 'rate' ? Math.abs(c.delta) < 0.0005 : Math.abs(c.delta) < 0.05
   if (tiny) return t('dashboard.change.sameText')
@@ -116,9 +149,7 @@ export function changeText(c: Change, t: (k: string, p?: Record<string, unknown>
     return t('dashboard.change.rateText', { arrow, word: t(up ? 'dashboard.change.upRate' : 'dashboard.change.downRate'), pp })
   }
   const abs = format(c.kind, Math.abs(c.delta))
-  const rel = c.pct !== null
-    ? `${up ? '+' : '−'}${(Math.round(Math.abs(c.pct) * 1000) / 10).toFixed(1)}%`
-    : t('dashboard.change.prevZero')
+  const rel = `${up ? '+' : '−'}${(Math.round(Math.abs(c.pct ?? 0) * 1000) / 10).toFixed(1)}%`
   return t('dashboard.change.countText', { arrow, word: t(up ? 'dashboard.change.up' : 'dashboard.change.down'), abs, rel })
 }
 
@@ -220,9 +251,23 @@ export function duration(seconds: number, lang: string): string {
 }
 
 export type Verdict = 'ok' | 'quiet' | 'cut'
-/** 正常 / 安静（链路正常，但超过1小时无新数据） / 可能中断（链路中断或有缺号）. */
-export function verdict(f: Freshness): Verdict {
-  if (f.link === 'down' || f.link === 'absent' || (f.missing ?? 0) > 0) return 'cut'
-  if (f.seconds_since_last_fact == null || f.seconds_since_last_fact > 3600) return 'quiet'
+export type VerdictWhy = 'down' | 'gap' | 'silent' | 'quiet' | 'ok'
+const QUIET_AFTER = 3600       // s without a fact before a child is quiet (or, with no link seen, possibly cut)
+const GAP_AFTER = 300          // s a missing batch may take to arrive before it counts
+
+/** Why a child looks as it does: its link down, a batch missing for long, no link seen and nothing for an
+ *  hour, or (link up) nothing for an hour; else fine. A child linked some other way (by shovel, or a
+ *  parent whose broker lists no link for it) shows no link yet sends facts: that alone is fine. */
+export function verdictWhy(f: Freshness): VerdictWhy {
+  const silent = f.seconds_since_last_fact == null || f.seconds_since_last_fact > QUIET_AFTER
+  if (f.link === 'down') return 'down'
+  if ((f.missing ?? 0) > 0 && (f.oldest_gap_seconds ?? 0) > GAP_AFTER) return 'gap'
+  if (silent && (f.link === 'absent' || f.link === 'unknown' || !f.link)) return 'silent'
+  if (silent) return 'quiet'
   return 'ok'
+}
+/** 正常 / 安静（链路正常，但超过1小时无新数据） / 可能中断（链路中断、批次缺失过久，或未见链路且超过1小时无新数据）. */
+export function verdict(f: Freshness): Verdict {
+  const why = verdictWhy(f)
+  return why === 'ok' ? 'ok' : why === 'quiet' ? 'quiet' : 'cut'
 }
