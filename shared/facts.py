@@ -12,6 +12,7 @@ Batches go through the outbox to the `facts` exchange with routing key
 `<service>.<fact_type>`.
 """
 import base64
+import functools
 import json
 import os
 import uuid
@@ -78,6 +79,7 @@ def verify(batch, public_key_b64):
 AGE_BANDS = ((18, "0-17"), (35, "18-34"), (60, "35-59"), (80, "60-79"), (None, "80+"))
 
 
+@functools.lru_cache(maxsize=8192)
 def age_band_of(cohort, on):
     """The age band of the birth cohort `cohort` (a birth year) on the day `on`.
 

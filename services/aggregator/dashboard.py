@@ -15,9 +15,12 @@ from shared import clock
 from shared.errors import ValidationFailed, load
 from shared.scope import in_scope
 
-# The dimensions the figures are made of (figure_set); the rule decides each grid from its own cells
-# and the wholes above them, so reading only these decides them as /rollups and /headlines do.
-DIMS = ["", "age_band", "category", "days_to_settle", "on_time", "report_status", "residence_type", "score"]
+# The dimensions the figures are made of (figure_set): of stocks, and of flows (whose months are read for
+# whole years, as the rule compares them). The rule decides each grid from its own cells and the wholes
+# above them, so reading only these decides them as /rollups and /headlines do. The median days to
+# settle is worked out in the database for the two periods alone (figures.settled_medians).
+STOCK_DIMS = ["", "age_band", "category", "report_status", "residence_type"]
+FLOW_DIMS = ["", "on_time", "score"]
 
 
 def period_of(period, day):
@@ -46,8 +49,9 @@ def dashboard(tx, query, caller, today=None, root=None, judge=False):
     top = figures._top(tx, node, root)
     child_length = figures._child_length(node)
     children = child_length is not None
-    cells = figures._cells(tx, top, node, figures.FIGURE_STOCKS, period, prev, start, DIMS, children)
-    cells.update(figures._cells(tx, top, node, figures.FIGURE_FLOWS, period, prev, start, DIMS, children))
+    cells = figures._cells(tx, top, node, figures.FIGURE_STOCKS, period, prev, start, STOCK_DIMS, children)
+    cells.update(figures._cells(tx, top, node, figures.FIGURE_FLOWS, period, prev, start, FLOW_DIMS, children))
+    medians = figures.settled_medians(tx, node, period, [prev, start], children)
     figures._known(tx, q, "node", node, judge, cells, root)
     rule = figures._rule(cells, top, caller)
     described = {r["code"]: r for r in tx.all(store.NODES_UNDER, (node,))}
@@ -55,8 +59,8 @@ def dashboard(tx, query, caller, today=None, root=None, judge=False):
     index = figures.CellIndex(cells)
 
     def both(code):
-        return (figures.figure_set(rule, cells, code, (period, start), (period, start), index),
-                figures.figure_set(rule, cells, code, (period, prev), (period, prev), index))
+        return (figures.figure_set(rule, cells, code, (period, start), (period, start), index, medians),
+                figures.figure_set(rule, cells, code, (period, prev), (period, prev), index, medians))
 
     codes = set()
     if children:

@@ -334,6 +334,15 @@ def headline_figures(tx, query, caller, today=None, root=None, judge=False):
             **figure_set(rule, cells, node, ("day", today), ("year", date(year, 1, 1)))}
 
 
+def settled_medians(tx, node, period, starts, children):
+    """{(node, period, start): median days to settle} of the node (and its children) at these periods: worked
+    out in the database, where the distribution lies (most of a month's cells); the rule judges a median
+    by the count of matters settled, so no other period of it is read."""
+    rows = tx.all(store.SETTLED_MEDIANS, {"period": period, "starts": list(starts), "node": node,
+                                           "parent": node if children else None})
+    return {(r["node"], period, r["period_start"]): round(float(r["median"]), 2) for r in rows}
+
+
 class CellIndex:
     """The cells a view read, indexed once for reading many nodes' figures from them (figure_set): by
     (node, period, start, metric, dim), and which (node, period, year, metric, dim, value) series have a row."""
@@ -366,11 +375,12 @@ def absent_hidden(rule, index, k):
         and k[5] in index.grid_values(*k[:5]) and rule.grid_hidden(k)
 
 
-def figure_set(rule, cells, node, stocks_at, flows_in, index=None):
+def figure_set(rule, cells, node, stocks_at, flows_in, index=None, medians=None):
     """The headline figures of one node from cells read for it: stocks at the cell `stocks_at`
     ((period, start): the level at that period's end) and flows in `flows_in` ((period, start)). A cell
     without a row is hidden where /rollups lists it as hidden (absent_hidden). `index`: CellIndex(cells),
-    made once when many nodes are read from the same cells."""
+    made once when many nodes are read from the same cells. `medians`: {(node, period, start): median days
+    to settle} where `cells` does not hold the distribution (settled_medians)."""
     index = index or CellIndex(cells)
 
     def key(metric, dim="", value=""):
@@ -399,7 +409,9 @@ def figure_set(rule, cells, node, stocks_at, flows_in, index=None):
             return None
         return suppression.plain_rate(sum(rule.n(p) for p in parts), rule.n(whole))
 
-    days = {c[5]: cells[c][0] for c in index.by_slice.get(key("matters_settled", "days_to_settle")[:5], ())}
+    settled = key("matters_settled", "days_to_settle")
+    median = medians.get(settled[:3]) if medians is not None else \
+        rules.median_from({c[5]: cells[c][0] for c in index.by_slice.get(settled[:5], ())})
     return {
         "residents": count("residents"),
         "residents_by_residence_type": split("residents", "residence_type"),
@@ -421,7 +433,7 @@ def figure_set(rule, cells, node, stocks_at, flows_in, index=None):
         "satisfaction_rate": rate([key("matters_rated", "score", "4"), key("matters_rated", "score", "5")],
                                   key("matters_rated")),
         # A median of fewer than five matters would be one matter's own figure.
-        "median_days_to_settle": None if hidden(key("matters_settled")) else rules.median_from(days),
+        "median_days_to_settle": None if hidden(key("matters_settled")) else median,
         "broadcast_targeted": count("broadcast_targeted"),
         "broadcast_reached": count("broadcast_reached"),
         "broadcast_read": count("broadcast_read"),

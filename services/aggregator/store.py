@@ -141,3 +141,20 @@ BOUNDARIES_OF = ("SELECT b.code, coalesce(n.name, b.name) AS name, b.geometry FR
 # Freshness of the children (figures.freshness): refused batches per sender.
 REJECTED_BY_SOURCE = ("SELECT source_code, count(*) AS n, max(received_at) AS last_at FROM rejected_batches "
                       "GROUP BY source_code")
+
+# The median days to settle of a node and its children at some periods, worked out where the distribution
+# lies (figures.settled_medians): the k-th matter is the first value whose running count passes k, and
+# the median the mean of the two middle ones, as rules.median_from has it.
+SETTLED_MEDIANS = """
+WITH c AS (
+  SELECT node, period_start, value::numeric AS v,
+         sum(n) OVER (PARTITION BY node, period_start ORDER BY value::numeric) AS upto,
+         sum(n) OVER (PARTITION BY node, period_start) AS total
+  FROM rollups
+  WHERE metric = 'matters_settled' AND dim = 'days_to_settle' AND period = %(period)s
+    AND period_start = ANY(%(starts)s) AND (node = %(node)s OR parent = %(parent)s) AND n > 0
+)
+SELECT node, period_start,
+       (min(v) FILTER (WHERE upto > (total - 1) / 2) + min(v) FILTER (WHERE upto > total / 2)) / 2 AS median
+FROM c GROUP BY node, period_start
+"""

@@ -195,3 +195,23 @@ def test_freshness_tells_a_quiet_child_from_a_cut_one(tree, config):
     assert child["last_refused_at"] is not None
     # Out of a token's scope, a child is not listed.
     assert tree("street_admin")("/api/v1/rollups/freshness").json() == []
+
+
+def test_the_median_worked_out_in_the_database_is_the_rules_median(tree, config):
+    """Odd and even counts, repeated values: the SQL median (store.SETTLED_MEDIANS) is rules.median_from's."""
+    from services.aggregator import rules
+    spreads = {C1: {"0.5": 2, "3.25": 1, "10": 4}, C3: {"1.75": 3, "2": 3}}
+    with transaction(config["DATABASE_URL"], "aggregator") as tx:
+        for code, spread in spreads.items():
+            for value, n in spread.items():
+                for node in (code, STREET):
+                    tx.execute("INSERT INTO rollups AS r (node, period, period_start, metric, dim, value, n, total) "
+                               "VALUES (%s, 'year', '2026-01-01', 'matters_settled', 'days_to_settle', %s, %s, 0) "
+                               "ON CONFLICT (node, metric, period, period_start, dim, value) "
+                               "DO UPDATE SET n = r.n + excluded.n", (node, value, n))
+    d = tree("street_admin")("/api/v1/rollups/dashboard", node=STREET, start="2026-06-30").json()
+    rows = {c["code"]: c["figures"]["median_days_to_settle"] for c in d["children"]}
+    assert rows[C1] == rules.median_from(spreads[C1]) == 10.0
+    assert rows[C3] == rules.median_from(spreads[C3]) == 1.88
+    whole = {**spreads[C1], "1.75": 3, "2": 3}
+    assert d["figures"]["median_days_to_settle"] == rules.median_from(whole)
