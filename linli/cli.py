@@ -642,8 +642,8 @@ def outbox():
 def outbox_status(ctx):
     """Backlog, age of the oldest unsent event and retries, per service; and the events no queue
     took, kept in the service's bounded `<service>.events.unrouted` queue (`-` where it has none)."""
-    from shared import outbox as ob
-    from shared.db import connect
+    from shared import instance
+    from shared.db import transaction
     from shared.messaging import UNROUTED_MAX_LENGTH, unrouted_depths
     from shared.migrations import services_with_migrations
     cfg = load_config(ctx)
@@ -653,14 +653,14 @@ def outbox_status(ctx):
     except Exception as exc:  # the outbox figures are still worth showing with the broker away
         unrouted = {}
         click.echo(f"unrouted: broker unavailable ({exc})", err=True)
-    with connect(cfg["DATABASE_URL"]) as conn:
-        click.echo(f"{'service':<14}{'backlog':>9}{'oldest (s)':>12}{'retrying':>10}{'sent':>10}{'unrouted':>10}")
-        for service in services:
-            conn.execute(f'SET search_path TO "{service}"')
-            row = ob.status(conn)
-            kept = unrouted.get(service)
-            click.echo(f"{service:<14}{row['backlog']:>9}{float(row['oldest_age']):>12.1f}"
-                       f"{row['retrying']:>10}{row['sent']:>10}{'-' if kept is None else kept:>10}")
+    # The same figures as the console's operator view (shared/instance.py).
+    with transaction(cfg["DATABASE_URL"], "public") as tx:
+        rows = instance.outboxes(tx, services)
+    click.echo(f"{'service':<14}{'backlog':>9}{'oldest (s)':>12}{'retrying':>10}{'sent':>10}{'unrouted':>10}")
+    for row in rows:
+        kept = unrouted.get(row["service"])
+        click.echo(f"{row['service']:<14}{row['backlog']:>9}{row['oldest_seconds']:>12.1f}"
+                   f"{row['retrying']:>10}{row['sent']:>10}{'-' if kept is None else kept:>10}")
     bound = cfg.get("UNROUTED_MAX_LENGTH", UNROUTED_MAX_LENGTH)
     click.echo(f"unrouted: events no queue is bound for, kept (newest {bound} per service) in "
                "<service>.events.unrouted; '-': no such queue (run `linli topology apply`)")

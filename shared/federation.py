@@ -81,20 +81,23 @@ class Management:
                  "error": link.get("error")} for link in found]
 
 
+def link_state(statuses):
+    """One upstream's state from its links' statuses: running when every link runs, down when any has
+    failed, starting while one is starting."""
+    if any(s not in ("running", "starting") for s in statuses):
+        return "down"
+    return "starting" if "starting" in statuses else "running"
+
+
 def child_link_states(links):
-    """{child code: running | starting | down} from `links` (Management.links): a child is running when
-    every link of its upstream runs; down when any has failed, starting while one is starting."""
-    out = {}
+    """{child code: running | starting | down} from `links` (Management.links), by link_state."""
     prefix = child_upstream("")
+    statuses = {}
     for link in links:
         name = link.get("upstream") or ""
-        if not name.startswith(prefix):
-            continue
-        code, status = name[len(prefix):], link.get("status")
-        was = out.get(code, "running")
-        state = "running" if status == "running" else "starting" if status == "starting" else "down"
-        out[code] = "down" if "down" in (was, state) else "starting" if "starting" in (was, state) else "running"
-    return out
+        if name.startswith(prefix):
+            statuses.setdefault(name[len(prefix):], []).append(link.get("status"))
+    return {code: link_state(s) for code, s in statuses.items()}
 
 
 def child_upstream(code):

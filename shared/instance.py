@@ -82,7 +82,7 @@ def broker(cfg):
             "dead_letters": [{"queue": q, "messages": n} for q, n in sorted(depths.items()) if q.endswith(".dlq")],
             "unrouted": [{"queue": q, "messages": n} for q, n in sorted(depths.items()) if q in unrouted],
             "links": [{**link, "direction": _direction(link["upstream"])} for link in links],
-            "parent": _state([link["status"] for link in parent]) if parent else "absent",
+            "parent": federation.link_state([link["status"] for link in parent]) if parent else "absent",
             "children": federation.child_link_states(links)}
 
 
@@ -90,10 +90,4 @@ def _direction(upstream):
     if upstream == federation.PARENT:
         return "parent"
     return "child" if (upstream or "").startswith(federation.child_upstream("")) else "other"
-
-
-def _state(statuses):
-    if any(s not in ("running", "starting") for s in statuses):
-        return "down"
-    return "starting" if "starting" in statuses else "running"
 

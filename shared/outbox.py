@@ -82,10 +82,6 @@ def add_many(tx, exchange, routing_key, envs):
     tx.execute(f"NOTIFY {channel_name(tx.source['service'])}")
 
 
-def status(conn):
-    return conn.execute(STATUS).fetchone()
-
-
 class Publisher:
     """A confirm-mode AMQP channel that publishes a batch and then waits for all confirms."""
 
