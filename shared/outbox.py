@@ -280,7 +280,7 @@ class Relay:
             return
         self.last_status = now
         with self.pool.connection() as conn:
-            row = status(conn)
+            row = conn.execute(STATUS).fetchone()
             if now - self.last_prune > 600:
                 conn.execute(PRUNE, (self.prune_days,))
                 self.last_prune = now

@@ -47,8 +47,8 @@ def create_item(tx, data, caller, now, nodes=None):
     # Each refusal is named by the matter's place in the request, as a schema names a list's items.
     where = {mid: f"matter_ids.{n}" for n, mid in reversed(list(enumerate(d["matter_ids"])))}
     rows = [r for r in rows if in_scope(r["community_code"], caller)]  # others read as missing: no leak
-    for missing in set(ids) - {r["id"] for r in rows}:
-        problems[where[missing]] = [f"no such matter {missing}"]
+    for absent in set(ids) - {r["id"] for r in rows}:
+        problems[where[absent]] = [f"no such matter {absent}"]
     for r in rows:
         if not in_scope(r["level_code"], caller):
             why = f"is handled by {r['level_code']}, above this token's scope"

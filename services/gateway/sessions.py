@@ -9,7 +9,6 @@ The rules are in accounts.py, the SQL in store.py. Three things here are easy to
 - the address the limits count is the caller's, behind the TRUSTED_PROXIES only.
 """
 import hmac
-from datetime import timedelta
 
 from eventlet import tpool
 from eventlet.semaphore import Semaphore

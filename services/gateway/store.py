@@ -84,11 +84,11 @@ RECENT_REFUSAL = ("SELECT 1 FROM sign_in_events WHERE event LIKE 'refused%%' AND
 
 INSERT_SESSION = ("INSERT INTO staff_sessions (session_hash, account_id, csrf_token, address, expires_at) "
                   "VALUES (%s, %s, %s, %s, now() + %s)")
-SESSION = (f"SELECT s.session_hash, s.csrf_token, s.last_seen_at, s.expires_at, s.ended_at, "
-           f"now() AS now, a.account_id, a.username, a.display_name, a.role, a.node_prefix, a.organization_id, "
-           f"a.must_change_password, a.disabled_at, a.locked_until, a.last_sign_in_at, a.created_at "
-           f"FROM staff_sessions s JOIN staff_accounts a USING (account_id) "
-           f"WHERE s.session_hash = %s")
+SESSION = ("SELECT s.session_hash, s.csrf_token, s.last_seen_at, s.expires_at, s.ended_at, "
+           "now() AS now, a.account_id, a.username, a.display_name, a.role, a.node_prefix, a.organization_id, "
+           "a.must_change_password, a.disabled_at, a.locked_until, a.last_sign_in_at, a.created_at "
+           "FROM staff_sessions s JOIN staff_accounts a USING (account_id) "
+           "WHERE s.session_hash = %s")
 TOUCH_SESSION = "UPDATE staff_sessions SET last_seen_at = now() WHERE session_hash = %s AND ended_at IS NULL"
 END_SESSION = "UPDATE staff_sessions SET ended_at = now() WHERE session_hash = %s AND ended_at IS NULL"
 # A disabled account, or one whose password was reset, keeps no session; a changed password keeps the one

@@ -161,9 +161,9 @@ class History:
         return items[n % len(items)] if items else None
 
     def populate(self, people):
-        for i, (c, phone, given) in enumerate(people):
+        for i, (c, phone, reachable_by) in enumerate(people):
             self.play(("register", c, phone))
-            for channel in sorted(given):
+            for channel in sorted(reachable_by):
                 self.play(("address", i, channel, True))
         self.play(("sync_phones",))
 
