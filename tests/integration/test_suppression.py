@@ -359,6 +359,23 @@ def test_the_seen_bug_raised_four_settled_one_is_hidden_everywhere(cfg, load_fig
             assert set(seen.cells[(node, "year", YEAR, metric, "", "")].values()) == {HIDDEN}
 
 
+def test_a_communitys_months_without_late_matters_do_not_give_back_its_on_time_ones(cfg, load_figures):
+    """As Hypothesis found: a community settled 5 on time in February; its street settled 1 on time and 5 late
+    of its own in January. The community's on-time split is hidden (its street's own on-time 1 is the rest),
+    but its late matters were listed as 0 month by month, as no node held a late one in those months: 0 late
+    in every month and 5 settled gave back 5 on time, and with the street's 6, the street's own 1. A value
+    any node holds in any month read (the street's January) is hidden beside the hidden ones instead."""
+    street, c = f"{DISTRICT}012", f"{DISTRICT}012001"
+    entries = [(c, "matters_raised", date(2026, 2, 1), {"category": "parking"}, 5),
+               (c, "matters_settled", date(2026, 2, 1), {"category": "parking", "on_time": "true"}, 5),
+               (street, "matters_raised", date(2026, 1, 1), {"category": "parking"}, 1),
+               (street, "matters_settled", date(2026, 1, 1), {"category": "parking", "on_time": "true"}, 1),
+               (street, "matters_settled", date(2026, 1, 1), {"category": "parking", "on_time": "false"}, 5)]
+    load_figures(rollup_rows(day_cells(entries)))
+    seen = check(cfg, [DISTRICT, street, c], entries)
+    assert set(seen.cells[(c, "month", date(2026, 2, 1), "matters_settled", "on_time", "false")].values()) == {HIDDEN}
+
+
 def test_raised_minus_settled_of_one_to_four_hides_settled_and_its_rate(cfg, load_figures):
     c = f"{DISTRICT}012001"
     entries = [(c, "matters_raised", date(2026, 5, 3), {"category": "parking"}, 9),
