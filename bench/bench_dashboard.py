@@ -1276,6 +1276,8 @@ def main():
     else:
         log(f"the district in {args.db} was made on {held['made_on']} ({held['facts_logged']:,} facts, "
             f"{held['rollup_rows']:,} roll-up rows): using it (--fresh makes it again)")
+        from shared.migrations import migrate
+        migrate(dsn)   # a migration added since it was made applies to it as to a running district's
     accounts(dsn)
     if args.generate_only:
         if args.drop:

@@ -18,8 +18,10 @@ from shared.scope import in_scope
 # The dimensions the figures are made of (figure_set): of stocks, and of flows (whose months are read for
 # whole years, as the rule compares them). The rule decides each grid from its own cells and the wholes
 # above them, so reading only these decides them as /rollups and /headlines do. The median days to
-# settle is worked out in the database for the two periods alone (figures.settled_medians).
-STOCK_DIMS = ["", "age_band", "category", "report_status", "residence_type"]
+# settle is worked out in the database for the two periods alone (figures.settled_medians). Age bands
+# are left to the composition chart's /rollups: made from birth cohorts, they were most of the cells
+# read for every child (bench/bench_dashboard.py: 55,000 of a street's month) and shown for none.
+STOCK_DIMS = ["", "category", "report_status", "residence_type"]
 FLOW_DIMS = ["", "on_time", "score"]
 
 
@@ -62,8 +64,8 @@ def dashboard(tx, query, caller, today=None, root=None, judge=False):
     index = figures.CellIndex(cells)
 
     def both(code):
-        return (figures.figure_set(rule, cells, code, (period, start), (period, start), index, medians),
-                figures.figure_set(rule, cells, code, (period, prev), (period, prev), index, medians))
+        return (figures.figure_set(rule, cells, code, (period, start), (period, start), index, medians, False),
+                figures.figure_set(rule, cells, code, (period, prev), (period, prev), index, medians, False))
 
     codes = set()
     if children:

@@ -378,12 +378,13 @@ def absent_hidden(rule, index, k):
         and k[5] in index.dim_values(k[3], k[4]) and rule.grid_hidden(k)
 
 
-def figure_set(rule, cells, node, stocks_at, flows_in, index=None, medians=None):
+def figure_set(rule, cells, node, stocks_at, flows_in, index=None, medians=None, age_bands=True):
     """The headline figures of one node from cells read for it: stocks at the cell `stocks_at`
     ((period, start): the level at that period's end) and flows in `flows_in` ((period, start)). A cell
     without a row is hidden where /rollups lists it as hidden (absent_hidden). `index`: CellIndex(cells),
     made once when many nodes are read from the same cells. `medians`: {(node, period, start): median days
-    to settle} where `cells` does not hold the distribution (settled_medians)."""
+    to settle} where `cells` does not hold the distribution (settled_medians). `age_bands`: False where
+    the cells were read without birth cohorts (the dashboard's), and the set has no age bands."""
     index = index or CellIndex(cells)
 
     def key(metric, dim="", value=""):
@@ -418,7 +419,7 @@ def figure_set(rule, cells, node, stocks_at, flows_in, index=None, medians=None)
     return {
         "residents": count("residents"),
         "residents_by_residence_type": split("residents", "residence_type"),
-        "residents_by_age_band": split("residents", "age_band"),
+        **({"residents_by_age_band": split("residents", "age_band")} if age_bands else {}),
         "party_members": count("party_members"),
         "party_members_reported": count("party_members", "report_status", "reported"),
         "report_rate": rate([key("party_members", "report_status", "reported")], key("party_members")),

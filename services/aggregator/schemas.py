@@ -127,10 +127,17 @@ class NodeNamingSchema(Schema):
     predecessor = fields.String(allow_none=True, metadata={"description": "the node it was split from"})
 
 
+class DashboardFiguresSchema(FiguresSchema):
+    """The headline figures as the dashboard shows them: without the age bands, which its composition
+    chart reads from /rollups (dim:age_band) for the node alone rather than for every child."""
+    class Meta:
+        exclude = ("residents_by_age_band",)
+
+
 class DashboardChildSchema(NodeNamingSchema):
     code = fields.String()
-    figures = fields.Nested(FiguresSchema, metadata={"description": "in the period"})
-    previous = fields.Nested(FiguresSchema, metadata={"description": "in the period before"})
+    figures = fields.Nested(DashboardFiguresSchema, metadata={"description": "in the period"})
+    previous = fields.Nested(DashboardFiguresSchema, metadata={"description": "in the period before"})
 
 
 class DashboardSchema(NodeNamingSchema):
@@ -142,8 +149,8 @@ class DashboardSchema(NodeNamingSchema):
     previous_end = fields.Date()
     as_of = fields.Date(metadata={"description": "the day stocks are counted at: the period's end, or today"})
     current = fields.Boolean(metadata={"description": "the period holds today: its flows are so far"})
-    figures = fields.Nested(FiguresSchema, metadata={"description": "stocks at the period's end, flows in it"})
-    previous = fields.Nested(FiguresSchema, metadata={"description": "the same for the period before"})
+    figures = fields.Nested(DashboardFiguresSchema, metadata={"description": "stocks at the period's end, flows in it"})
+    previous = fields.Nested(DashboardFiguresSchema, metadata={"description": "the same for the period before"})
     children = fields.List(fields.Nested(DashboardChildSchema), metadata={
         "description": "each child node (a street's communities, a district's streets) with the same figures"})
 

@@ -146,17 +146,31 @@ REJECTED_BY_SOURCE = ("SELECT source_code, count(*) AS n, max(received_at) AS la
 
 # The median days to settle of a node and its children at some periods, worked out where the distribution
 # lies (figures.settled_medians): the k-th matter is the first value whose running count passes k, and
-# the median the mean of the two middle ones, as rules.median_from has it.
+# the median the mean of the two middle ones, as rules.median_from has it. Sorting every value of a
+# district's year (46,000) cost more than the rest of its dashboard together: the values are first
+# counted per whole day (a hash, no sort), which finds the day or two the middle matters fall on, and
+# only the values of those days are sorted.
 SETTLED_MEDIANS = """
-WITH c AS (
-  SELECT node, period_start, value::numeric AS v,
-         sum(n) OVER (PARTITION BY node, period_start ORDER BY value::numeric) AS upto,
-         sum(n) OVER (PARTITION BY node, period_start) AS total
-  FROM rollups
+WITH c AS MATERIALIZED (
+  SELECT node, period_start, value, n, floor(value::float8)::int AS day FROM rollups
   WHERE metric = 'matters_settled' AND dim = 'days_to_settle' AND period = %(period)s
     AND period_start = ANY(%(starts)s) AND (node = %(node)s OR parent = %(parent)s) AND n > 0
+), days AS (
+  SELECT node, period_start, day, sum(n) AS n FROM c GROUP BY 1, 2, 3
+), running AS (
+  SELECT node, period_start, day, sum(n) OVER w - n AS below, sum(n) OVER w AS upto,
+         sum(n) OVER (PARTITION BY node, period_start) AS total
+  FROM days WINDOW w AS (PARTITION BY node, period_start ORDER BY day)
+), middle AS (
+  SELECT node, period_start, min(day) AS first_day, max(day) AS last_day, min(below) AS below, min(total) AS total
+  FROM running WHERE upto > (total - 1) / 2 AND below <= total / 2 GROUP BY 1, 2
+), ranked AS (
+  SELECT c.node, c.period_start, c.value::numeric AS v, m.total,
+         m.below + sum(c.n) OVER (PARTITION BY c.node, c.period_start ORDER BY c.value::numeric) AS upto
+  FROM c JOIN middle m ON m.node = c.node AND m.period_start = c.period_start
+   AND c.day BETWEEN m.first_day AND m.last_day
 )
 SELECT node, period_start,
        (min(v) FILTER (WHERE upto > (total - 1) / 2) + min(v) FILTER (WHERE upto > total / 2)) / 2 AS median
-FROM c GROUP BY node, period_start
+FROM ranked GROUP BY node, period_start
 """

@@ -41,7 +41,6 @@ COUNTS = {"residents": "residents", "party_members": "party_members", "organizat
           "broadcast_read": "broadcast_read"}
 AMOUNTS = {"points_posted": "points_posted", "points_redeemed": "points_redeemed", "service_hours": "service_hours"}
 GROUPS = {"residents_by_residence_type": ("residents", "residence_type"),
-          "residents_by_age_band": ("residents", "age_band"),
           "organizations_by_category": ("organizations", "category")}
 SPLITS = {"party_members_reported": ("party_members", "report_status", "reported")}
 # Figures made of others (the dashboard's own): hidden when a count they are made of is hidden.

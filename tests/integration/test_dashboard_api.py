@@ -10,6 +10,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from services.aggregator import ingest, store
 from services.aggregator.service import AggregatorService
 from services.gateway.service import GatewayService
@@ -195,6 +196,41 @@ def test_freshness_tells_a_quiet_child_from_a_cut_one(tree, config):
     assert child["last_refused_at"] is not None
     # Out of a token's scope, a child is not listed.
     assert tree("street_admin")("/api/v1/rollups/freshness").json() == []
+
+
+# Days to settle as the consultation service sends them (two places), bunched on a few whole days so that
+# the two middle matters often fall on different days, or on one day's last value and the next one's first.
+DAYS_TO_SETTLE = st.builds(lambda day, hundredths: f"{day}.{hundredths:02d}" if hundredths else str(day),
+                           st.integers(0, 6), st.sampled_from([0, 1, 50, 99]))
+SPREADS = st.dictionaries(st.sampled_from([C1, C2, C3]),
+                          st.dictionaries(DAYS_TO_SETTLE, st.integers(-1, 4), min_size=1, max_size=8),
+                          min_size=1, max_size=3)
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(spreads=SPREADS)
+def test_the_median_by_whole_days_first_is_the_rules_median_of_any_spread(config, spreads):
+    """Whatever the spread (one matter or many, counts taken back to 0 or below, the middle two on one day
+    or two), the median the database works out by whole days first (store.SETTLED_MEDIANS) is the one
+    rules.median_from gives of the same counts, for each community and for the street they add up to."""
+    from services.aggregator import figures, rules
+    whole = {}
+    with transaction(config["DATABASE_URL"], "aggregator") as tx:
+        tx.execute("DELETE FROM rollups WHERE dim = 'days_to_settle'")
+        for code, spread in spreads.items():
+            for value, n in spread.items():
+                whole[value] = whole.get(value, 0) + n
+                tx.execute("INSERT INTO rollups (node, period, period_start, metric, dim, value, n, total) "
+                           "VALUES (%s, 'year', '2026-01-01', 'matters_settled', 'days_to_settle', %s, %s, 0)",
+                           (code, value, n))
+        for value, n in whole.items():
+            tx.execute("INSERT INTO rollups (node, period, period_start, metric, dim, value, n, total) "
+                       "VALUES (%s, 'year', '2026-01-01', 'matters_settled', 'days_to_settle', %s, %s, 0)",
+                       (STREET, value, n))
+        got = figures.settled_medians(tx, STREET, "year", [date(2026, 1, 1)], True)
+    want = {(code, "year", date(2026, 1, 1)): rules.median_from(spread) for code, spread in [*spreads.items(), (STREET, whole)]}
+    assert got == {k: v for k, v in want.items() if v is not None}
 
 
 def test_the_median_worked_out_in_the_database_is_the_rules_median(tree, config):

@@ -8,7 +8,7 @@ export type Rollups = components['schemas']['Rollups']
 export type RollupPoint = components['schemas']['RollupPoint']
 export type SubtreeNode = components['schemas']['SubtreeNode']
 export type DashboardChild = components['schemas']['DashboardChild']
-export type Figures = components['schemas']['Figures']
+export type Figures = components['schemas']['DashboardFigures']
 export type Boundaries = components['schemas']['Boundaries']
 export type Period = 'day' | 'month' | 'year'
 

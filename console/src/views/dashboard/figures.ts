@@ -18,7 +18,7 @@
 // "上期全期 1,234（本期尚未结束）".
 import type { components } from '@/api/client'
 
-export type Figures = components['schemas']['Figures']
+export type Figures = components['schemas']['DashboardFigures']
 export type Dashboard = components['schemas']['Dashboard']
 export type Child = components['schemas']['DashboardChild']
 export type Freshness = components['schemas']['Freshness']
