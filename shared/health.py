@@ -24,6 +24,7 @@ themselves when it returns (nameko's consumers and the outbox relay reconnect wi
 """
 import json
 import logging
+import socket
 
 import eventlet
 import eventlet.wsgi
@@ -144,5 +145,6 @@ def wsgi_app(config, pool=None):
 
 def serve(container, port):
     sock = eventlet.listen(("0.0.0.0", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # as the gateway's (services/gateway/http.py)
     return container.spawn_managed_thread(
         lambda: eventlet.wsgi.server(sock, wsgi_app(container.config, service_pool(container)), log_output=False))

@@ -5,6 +5,7 @@ and names refused when they hold control characters, bidi overrides or nothing v
 Real: every service of the instance in this test's vhost behind the HTTP gateway (the `api` fixture),
 each answer also held to the OpenAPI document (conftest.web_session)."""
 import json
+import socket
 
 import pytest
 
@@ -104,3 +105,15 @@ def test_names_refuse_control_bidi_and_invisible_only_text(api, sql, name):
     assert_problem(_resident(api, name=name), 422, "name")
     assert_problem(api.post("/api/v1/nodes", json={"code": "310110012007", "name": name}), 422, "name")
     assert sql("SELECT count(*) AS n FROM registry.nodes WHERE code = '310110012007'")[0]["n"] == 0
+
+
+def test_the_gateway_sends_an_answer_without_waiting_for_the_clients_ack(container_factory, config):
+    """The gateway's listener has TCP_NODELAY, which Linux passes to every connection it accepts: with
+    Nagle's algorithm on, an answer of 17-130 KiB (a dashboard, a trend) waited for the client's delayed
+    ACK, 40 ms and more each (bench/bench_dashboard.py)."""
+    from services.gateway.http import ApiWebServer
+    from services.gateway.service import GatewayService
+    container = container_factory(GatewayService, config)
+    container.start()
+    (server,) = [e for e in container.subextensions if isinstance(e, ApiWebServer)]
+    assert server._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
