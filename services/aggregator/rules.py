@@ -19,6 +19,7 @@ are counted by birth cohort; a stock by age band is read from the cohorts at the
 (shared.facts.age_band_of), so it does not drift as the people in it grow older. Medians come from
 the distribution kept as a dimension (days to settle), never from averaging medians.
 """
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -273,11 +274,18 @@ def refusal(batch, own_code, keys):
 
 # -- reading figures ----------------------------------------------------------------------------
 
+# Days to settle as the consultation service sends them: days to at most two places. Any other text a
+# child sent ("NaN", "1e400", 3000000000) counts for no median, here and in the database's
+# (store.SETTLED_MEDIANS, given this very pattern), rather than failing the view that reads it.
+DAYS_TO_SETTLE = r"-?[0-9]{1,6}(\.[0-9]{1,2})?"
+_DAYS_TO_SETTLE = re.compile(DAYS_TO_SETTLE)
+
+
 def median_from(distribution):
-    """The median of {value: count} (values numeric), to 2 places; None if empty. For an even count,
-    the mean of the two middle values: the consultation service's own median (rules.figures) of the
-    same days to settle, so the figure is the same at every level."""
-    items = sorted((float(v), n) for v, n in distribution.items() if n > 0)
+    """The median of {days to settle: count}, to 2 places; None if empty. For an even count, the mean of
+    the two middle values: the consultation service's own median (rules.figures) of the same days to
+    settle, so the figure is the same at every level."""
+    items = sorted((float(v), n) for v, n in distribution.items() if n > 0 and _DAYS_TO_SETTLE.fullmatch(str(v)))
     total = sum(n for _, n in items)
     if not total:
         return None
@@ -289,4 +297,10 @@ def median_from(distribution):
             if seen > k:
                 return value
 
-    return round((nth((total - 1) // 2) + nth(total // 2)) / 2, 2)
+    return middle_mean(nth((total - 1) // 2), nth(total // 2))
+
+
+def middle_mean(low, high):
+    """The median from its two middle values (the same one twice for an odd count), as floats and rounded
+    as the consultation service rounds its own: the mean of 9.99 and 10 is 10.0 here, as there."""
+    return round((float(low) + float(high)) / 2, 2)

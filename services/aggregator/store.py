@@ -146,7 +146,8 @@ REJECTED_BY_SOURCE = ("SELECT source_code, count(*) AS n, max(received_at) AS la
 
 # The median days to settle of a node and its children at some periods, worked out where the distribution
 # lies (figures.settled_medians): the k-th matter is the first value whose running count passes k, and
-# the median the mean of the two middle ones, as rules.median_from has it. Sorting every value of a
+# the median the mean of the two middle ones (rules.middle_mean), as rules.median_from has it; text that is
+# no days to settle (rules.DAYS_TO_SETTLE, given as `plain`) counts for none. Sorting every value of a
 # district's year (46,000) cost more than the rest of its dashboard together: the values are first
 # counted per whole day (a hash, no sort), which finds the day or two the middle matters fall on, and
 # only the values of those days are sorted.
@@ -155,6 +156,7 @@ WITH c AS MATERIALIZED (
   SELECT node, period_start, value, n, floor(value::float8)::int AS day FROM rollups
   WHERE metric = 'matters_settled' AND dim = 'days_to_settle' AND period = %(period)s
     AND period_start = ANY(%(starts)s) AND (node = %(node)s OR parent = %(parent)s) AND n > 0
+    AND value ~ %(plain)s
 ), days AS (
   SELECT node, period_start, day, sum(n) AS n FROM c GROUP BY 1, 2, 3
 ), running AS (
@@ -170,7 +172,7 @@ WITH c AS MATERIALIZED (
   FROM c JOIN middle m ON m.node = c.node AND m.period_start = c.period_start
    AND c.day BETWEEN m.first_day AND m.last_day
 )
-SELECT node, period_start,
-       (min(v) FILTER (WHERE upto > (total - 1) / 2) + min(v) FILTER (WHERE upto > total / 2)) / 2 AS median
+SELECT node, period_start, min(v) FILTER (WHERE upto > (total - 1) / 2) AS low,
+       min(v) FILTER (WHERE upto > total / 2) AS high
 FROM ranked GROUP BY node, period_start
 """
