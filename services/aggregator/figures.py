@@ -27,6 +27,9 @@ from shared import clock
 # next period would not exist), and at most so many periods, whatever start and end leave out.
 MAX_AHEAD_DAYS = 366
 MAX_PERIODS = {"day": 366, "month": 120, "year": 100}
+# How many figures a roll-up lists at most: a dimension of thousands of values (days to settle, to two
+# places) per day for a year, each listed as hidden in a small node's hidden grids, would be millions.
+MAX_POINTS = 100_000
 PERIOD_NAMES = {"day": "days", "month": "months", "year": "years"}
 
 
@@ -201,17 +204,23 @@ def rollups(tx, query, caller, today=None, root=None, judge=False):
                 points[key[2]] = key
     # A series lists only the periods with figures; where a 0 for a missing one would give a hidden count
     # back, it is listed as hidden too (absent_hidden): a flow's empty month beside hidden ones, a value
-    # of a dimension that some node holds.
+    # of a dimension that the node's family holds that year.
     index = CellIndex(cells)
     starts = _starts(period, first, end)
     if dim:
-        for ps in starts:
-            for value in index.dim_values(metric, dim):
+        for year in sorted({ps.year for ps in starts}):
+            for value in index.dim_values(node, year, metric, dim):
                 series.setdefault(value, {})
+    listed = sum(len(points) for points in series.values())
     for name, points in series.items():
         for ps in starts:
             if ps not in points and absent_hidden(rule, index, cell(name, ps)):
                 points[ps] = cell(name, ps)
+                listed += 1
+                if listed > MAX_POINTS:
+                    raise ValidationFailed("the request has invalid fields", {"group": [
+                        f"more than {MAX_POINTS:,} figures to list ({len(series):,} series): group by fewer "
+                        "values, or narrow start..end, or choose a longer period"]})
 
     def point(key):
         shown = None if rule.grid_hidden(key) else rule.n(key)
@@ -347,36 +356,41 @@ def settled_medians(tx, node, period, starts, children):
 class CellIndex:
     """The cells a view read, indexed once for reading many nodes' figures from them (figure_set): by
     (node, period, start, metric, dim), which (node, period, year, metric, dim, value) series have a row,
-    and the values each (metric, dim) holds."""
+    and which nodes hold which values of a (metric, dim) in a year."""
 
     def __init__(self, cells):
         self.cells = cells
-        self.by_slice, self.rows_in_year, self.values = {}, set(), {}
+        self.by_slice, self.rows_in_year, self.values, self._family = {}, set(), {}, {}
         for c in cells:
             self.by_slice.setdefault(c[:5], []).append(c)
             self.rows_in_year.add((c[0], c[1], c[2].year, *c[3:]))
-            self.values.setdefault((c[3], c[4]), set()).add(c[5])
+            self.values.setdefault((c[3], c[4], c[2].year), set()).add((c[0], c[5]))
 
-    def dim_values(self, metric, dim):
-        """The values of a dimension that any node holds in any period read: what a reader knows the
-        dimension can be. A value a node lacks is 0 to a reader, unless its grid is hidden: a 0 there
-        narrows the hidden values, and of a dimension every fact has (on time or not) the last one left
-        is given back by the total. Values held in the same period alone were not enough: a community's
-        late matters shown as 0 in every month gave back its on-time ones, where only its street had
-        late ones, in another month (found by tests/integration/test_suppression.py)."""
-        return self.values.get((metric, dim), set())
+    def dim_values(self, node, year, metric, dim):
+        """The values of a dimension that the node, its siblings or its parent hold in any period of the
+        year read (its grids and the wholes above them): a value the node lacks among them is 0 to a
+        reader, unless its grid is hidden. Values held in the same month alone were not enough: a
+        community's late matters listed as 0 in every month, where only its street had late ones (in
+        another month), gave back its on-time ones by the year's total (tests/integration/test_suppression.py)."""
+        key = (node, year, metric, dim)
+        if key not in self._family:
+            up = suppression.parent(node, node[:rules.CODE_LENGTHS[0]]) if len(node) > rules.CODE_LENGTHS[0] else None
+            self._family[key] = {v for n, v in self.values.get((metric, dim, year), ())
+                                 if n == node or n == up or (up is not None and len(n) == len(node) and n.startswith(up))}
+        return self._family[key]
 
 
 def absent_hidden(rule, index, k):
     """Whether a cell with no row is shown as hidden: a flow's day or month in a hidden grid, of a series
     with rows elsewhere in its year (a 0 beside hidden months would say which month holds the hidden
-    count), or a value of a dimension in a hidden grid that some node holds (CellIndex.dim_values: a 0
-    there, with the total shown, would give back the hidden values: a resident always has a residence type)."""
+    count), or a value of a dimension in a hidden grid that the node's family holds that year
+    (CellIndex.dim_values: a 0 there, with the total shown, would give back the hidden values: a resident
+    always has a residence type, a settled matter is on time or not)."""
     if k[1] != "year" and k[3] not in rules.STOCKS and (k[0], k[1], k[2].year, *k[3:]) in index.rows_in_year:
         return rule.grid_hidden(k)
     # A node without a total has none of any value either: that 0 gives nothing away.
     return bool(k[4]) and k[4] not in suppression.LIST_DIMS and (*k[:4], "", "") in index.cells \
-        and k[5] in index.dim_values(k[3], k[4]) and rule.grid_hidden(k)
+        and k[5] in index.dim_values(k[0], k[2].year, k[3], k[4]) and rule.grid_hidden(k)
 
 
 def figure_set(rule, cells, node, stocks_at, flows_in, index=None, medians=None, age_bands=True):
@@ -401,7 +415,7 @@ def figure_set(rule, cells, node, stocks_at, flows_in, index=None, medians=None,
     def split(metric, dim):
         k = key(metric, dim)
         held = {c[5]: rule.shown(c) for c in index.by_slice.get(k[:5], ())}
-        for value in index.dim_values(metric, dim) - set(held):
+        for value in index.dim_values(node, k[2].year, metric, dim) - set(held):
             if hidden(k[:5] + (value,)):
                 held[value] = None
         return dict(sorted(held.items()))

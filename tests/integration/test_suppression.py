@@ -405,3 +405,26 @@ def test_a_closed_dimension_gives_no_hidden_value_back(cfg, load_figures):
     load_figures(rollup_rows(day_cells(entries)))
     seen = check(cfg, [DISTRICT, street, other, c1, c2, c3, f"{other}001"], entries)
     assert set(seen.cells[(c1, "year", YEAR, "residents", "residence_type", "floating")].values()) == {HIDDEN}
+
+
+def test_a_roll_up_that_would_list_too_many_hidden_figures_is_refused_by_its_grouping(cfg, load_figures):
+    """Days to settle has as many values as two places give: a community settling one matter a day, beside
+    a street of 400 values, grouped by them per day for the year, would list each of its days as hidden for
+    every value its street holds (over 100,000 figures). That answer is refused, naming `group`, and the
+    same question per month is answered."""
+    from shared.errors import ValidationFailed
+    street, c = f"{DISTRICT}012", f"{DISTRICT}012001"
+    days = [YEAR + timedelta(days=i) for i in range(300)]
+    entries = [(c, "matters_settled", d, {"days_to_settle": "1.0"}, 1) for d in days]
+    entries += [(street, "matters_settled", days[i % 300], {"days_to_settle": f"{i // 100}.{i % 100:02d}"}, 1)
+                for i in range(400)]
+    load_figures(rollup_rows(day_cells(entries)))
+    q = {"metric": "matters_settled", "node": c, "group": "dim:days_to_settle", "start": "2026-01-01",
+         "end": TODAY.isoformat()}
+    with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
+        with pytest.raises(ValidationFailed) as refused:
+            figures.rollups(tx, {**q, "period": "day"}, ANALYST, today=TODAY, root=DISTRICT)
+        monthly = figures.rollups(tx, {**q, "period": "month"}, ANALYST, today=TODAY, root=DISTRICT)
+    fields = refused.value.args[1]
+    assert list(fields) == ["group"] and "100,000" in fields["group"][0]
+    assert monthly["series"] and all(p["suppressed"] for s in monthly["series"] for p in s["points"])
