@@ -2,6 +2,8 @@
 export default {
   zh: {
     dashCharts: {
+      unavailable: '图表未能加载（网络中断，或系统已更新）。',
+      reload: '刷新页面',
       suppressed: '已隐藏',
       showTable: '查看数据表',
       node: '名称',
@@ -64,6 +66,8 @@ export default {
   },
   en: {
     dashCharts: {
+      unavailable: 'The chart could not be loaded (the network dropped, or the system was updated).',
+      reload: 'Reload the page',
       suppressed: 'Hidden',
       showTable: 'Show the data table',
       node: 'Name',
