@@ -348,8 +348,7 @@ def settled_medians(tx, node, period, starts, children):
     out in the database, where the distribution lies (most of a month's cells); the rule judges a median
     by the count of matters settled, so no other period of it is read."""
     rows = tx.all(store.SETTLED_MEDIANS, {"period": period, "starts": list(starts), "node": node,
-                                           "parent": node if children else None,
-                                           "plain": f"^({rules.DAYS_TO_SETTLE})$"})
+                                           "parent": node if children else None})
     return {(r["node"], period, r["period_start"]): rules.middle_mean(r["low"], r["high"]) for r in rows}
 
 

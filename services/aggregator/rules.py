@@ -269,16 +269,52 @@ def refusal(batch, own_code, keys):
             date.fromisoformat(f["occurred_on"])
         except (KeyError, TypeError, ValueError):
             return f"fact {f['fact_id']} has no valid occurred_on"
+        why = _content_refusal(f)
+        if why:
+            return f"fact {f['fact_id']} {why}"
+    return None
+
+
+# A fact's delta and measures as a sender may give them: a count of people or matters changes by far
+# less, and a day's points or hours are far fewer; more is a sender's fault, never a figure.
+LIMIT = 10 ** 9
+
+
+def _content_refusal(f):
+    """Why a fact's dims, delta or measures could not be rolled up (a batch holding it is refused whole,
+    as one from an unknown sender is), or None. Without this a dims list, a delta "two" or points "abc"
+    failed the whole group of batches being taken, and a days to settle of "NaN" spoilt every median."""
+    dims = f.get("dims")
+    if dims is not None and not isinstance(dims, dict):
+        return "has dims that are not an object"
+    delta = f.get("delta")
+    if delta is not None and (isinstance(delta, bool) or not isinstance(delta, int) or abs(delta) >= LIMIT):
+        return "has a delta that is not a whole number of sane size"
+    for _, measure in METRICS.get(f["type"], ()):
+        raw = (dims or {}).get(measure) if measure else None
+        if raw is None:
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            return f"has a {measure} that is not a number"
+        try:
+            value = Decimal(str(raw))
+        except ArithmeticError:
+            return f"has a {measure} that is not a number"
+        if not value.is_finite() or abs(value) >= LIMIT:
+            return f"has a {measure} that is not a finite number of sane size"
+        if measure == "days_to_settle" and not _DAYS_TO_SETTLE.fullmatch(str(raw)):
+            return "has a days_to_settle that is not days to at most two places"
     return None
 
 
 # -- reading figures ----------------------------------------------------------------------------
 
-# Days to settle as the consultation service sends them: days to at most two places. Any other text a
-# child sent ("NaN", "1e400", 3000000000) counts for no median, here and in the database's
-# (store.SETTLED_MEDIANS, given this very pattern), rather than failing the view that reads it.
+# Days to settle as the consultation service sends them: days to at most two places. A batch with any
+# other is refused (refusal); a value in the roll-ups from before that rule counts for no median here
+# (median_from) rather than failing it.
 DAYS_TO_SETTLE = r"-?[0-9]{1,6}(\.[0-9]{1,2})?"
 _DAYS_TO_SETTLE = re.compile(DAYS_TO_SETTLE)
+
 
 
 def median_from(distribution):

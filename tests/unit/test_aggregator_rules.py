@@ -2,6 +2,8 @@
 from datetime import date
 from decimal import Decimal
 
+from hypothesis import given, settings, strategies as st
+
 from services.aggregator import rules
 from shared import facts
 
@@ -78,3 +80,46 @@ def test_stock_cells_by_band_are_made_from_cohorts_at_each_period():
     kept = rules.age_band_cells(cells, keep_cohorts=True)
     assert kept[("310110012", "day", day2, "residents", "cohort", "1995")] == (2, Decimal(0))
     assert rules.stock_dims(["", "age_band"]) == ["", "age_band", "cohort"] and rules.stock_dims(["sex"]) == ["sex"]
+
+
+SRC = {"service": "consultation", "level": "street", "node_code": "310110012", "instance": "s"}
+KEYS = {"310110": OTHER.public_key, "310110012": KEY.public_key}
+
+
+def signed(*fs):
+    return KEY.sign(facts.batch(SRC, list(fs)))
+
+
+def test_a_fact_the_roll_ups_could_not_take_refuses_its_batch_naming_the_fact():
+    ok = facts.fact("matter_settled", "310110012003", "2026-11-20", days_to_settle=4.5, on_time=True)
+    assert rules.refusal(signed(ok), "310110", KEYS) is None
+    cases = [({**ok, "dims": ["days_to_settle"]}, "dims that are not an object"),
+             ({**ok, "delta": "two"}, "delta"), ({**ok, "delta": True}, "delta"), ({**ok, "delta": 10 ** 12}, "delta"),
+             ({**ok, "dims": {"days_to_settle": "NaN"}}, "finite"),
+             ({**ok, "dims": {"days_to_settle": 3000000000}}, "sane size"),
+             ({**ok, "dims": {"days_to_settle": "abc"}}, "not a number"),
+             ({**ok, "dims": {"days_to_settle": 4.125}}, "two places"),
+             ({**ok, "dims": {"days_to_settle": [4]}}, "not a number"),
+             (facts.fact("points_posted", "310110012003", "2026-11-20", points="1e400"), "finite")]
+    for bad, why in cases:
+        refused = rules.refusal(signed(ok, bad), "310110", KEYS)
+        assert refused and bad["fact_id"] in refused and why in refused, (bad, refused)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                       max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(sorted(rules.METRICS)), delta=JSONISH,
+       dims=st.one_of(JSONISH, st.dictionaries(st.sampled_from(sorted(rules.DIMENSIONS | {"points", "hours"})),
+                                               JSONISH, max_size=4)))
+def test_whatever_a_fact_holds_a_batch_is_either_refused_or_rolled_up(kind, delta, dims):
+    """No fact in a batch refusal lets through fails the roll-ups (rules.reduce and expand), and every days
+    to settle it leaves in them is one the median can order."""
+    f = {**facts.fact(kind, "310110012003", "2026-11-20"), "delta": delta, "dims": dims}
+    if rules.refusal(signed(f), "310110", KEYS) is None:
+        cells = rules.expand(rules.reduce([f]), "310110")
+        assert all(rules.median_from({k[5]: 1}) is not None for k in cells
+                   if k[3] == "matters_settled" and k[4] == "days_to_settle")
