@@ -52,8 +52,10 @@ def dashboard(tx, query, caller, today=None, root=None, judge=False):
     child_length = figures._child_length(node)
     children = child_length is not None
     # Its reads are many small index scans: compiling them (PostgreSQL's JIT) cost more than it saved
-    # on the bench's district (bench/bench_dashboard.py: the stock levels' read 131 -> 88 ms).
-    tx.execute(store.NO_JIT)
+    # on the bench's district (bench/bench_dashboard.py: the stock levels' read 131 -> 88 ms). A pooled
+    # connection prepares a statement run five times, and the generic plan PostgreSQL may then keep for
+    # any node was the slower one (the district's year 79 -> 64 ms): each call is planned for its own.
+    tx.execute(store.READ_PLANNED)
     cells = figures._cells(tx, top, node, figures.FIGURE_STOCKS, period, prev, start, STOCK_DIMS, children)
     cells.update(figures._cells(tx, top, node, figures.FIGURE_FLOWS, period, prev, start, FLOW_DIMS, children))
     medians = figures.settled_medians(tx, node, period, [prev, start], children)

@@ -114,7 +114,8 @@ FEED_PUBLISHED = ("INSERT INTO feed_published (seq) VALUES (0) ON CONFLICT (id) 
                   "RETURNING seq")
 SET_FEED_PUBLISHED = "UPDATE feed_published SET seq = %s"
 
-NO_JIT = "SET LOCAL jit = off"
+# The dashboard's reads (dashboard.py): no JIT compiling, and a plan for each call's own nodes and periods.
+READ_PLANNED = "SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"
 
 # -- nodes and boundaries (migration 0005) ---------------------------------------------------------
 # A node's latest description wins by its register's version; rows come one per code (ingest._nodes).
