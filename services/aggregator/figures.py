@@ -374,8 +374,11 @@ class CellIndex:
         key = (node, year, metric, dim)
         if key not in self._family:
             up = suppression.parent(node, node[:rules.CODE_LENGTHS[0]]) if len(node) > rules.CODE_LENGTHS[0] else None
-            self._family[key] = {v for n, v in self.values.get((metric, dim, year), ())
-                                 if n == node or n == up or (up is not None and len(n) == len(node) and n.startswith(up))}
+
+            def family(n):
+                return n == node or n == up or (up is not None and len(n) == len(node) and n.startswith(up))
+
+            self._family[key] = {v for n, v in self.values.get((metric, dim, year), ()) if family(n)}
         return self._family[key]
 
 
