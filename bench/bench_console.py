@@ -389,18 +389,24 @@ def sign_in(driver, base):
                "the console after signing in (" + driver.find_element(By.TAG_NAME, "body").text[:300] + ")")
 
 
-def load(driver, base, page, cold):
-    """Open `page` once; returns the browser's own figures (ms since navigation start)."""
+def open_page(driver, url, cold, what):
+    """Open `url` (from a blank page, the browser's cache emptied first if `cold`) and wait until the
+    page's bench script says it rendered or failed: its window.__bench. SystemExit after RENDER_TIMEOUT."""
     driver.get("about:blank")
     if cold:
         driver.execute_cdp_cmd("Network.clearBrowserCache", {})
-    driver.get(f"{base}/console/{PAGES[page]}")
+    driver.get(url)
 
     def done():
         b = driver.execute_script("return window.__bench || null")
         return b if b and (b["rendered"] is not None or b["error"] is not None) else None
+    return wait_until(done, RENDER_TIMEOUT, what)
+
+
+def load(driver, base, page, cold):
+    """Open `page` once; returns the browser's own figures (ms since navigation start)."""
     try:
-        b = wait_until(done, RENDER_TIMEOUT, f"{page} to render")
+        b = open_page(driver, f"{base}/console/{PAGES[page]}", cold, f"{page} to render")
     except SystemExit:
         raise SystemExit(f"{page} did not render within {RENDER_TIMEOUT} s; it shows: "
                          + driver.execute_script("return document.body.innerText")[:1000])

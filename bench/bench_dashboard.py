@@ -130,7 +130,7 @@ QUERY_GOAL_MS, RENDER_GOAL_MS = 100, 1000
 ANALYST = ("bench_analyst", "Bench-dashboard-2026", "district_analyst", "基准测试分析员")
 ADMIN = ("bench_admin", "Bench-dashboard-2026", "street_admin", "基准测试管理员")
 PAGE = "/console/figures/dashboard"
-RENDER_TIMEOUT = 60
+RENDER_TIMEOUT = 60  # s, the wait of bench_console.open_page, named in the message of a page that never renders
 
 STREET_NAMES = ["定海路街道", "平凉路街道", "江浦路街道", "四平路街道", "控江路街道", "长白新村街道", "延吉新村街道",
                 "殷行街道", "大桥街道", "五角场街道", "新江湾城街道", "长海路街道", "黄兴路街道", "国和路街道",
@@ -1143,17 +1143,9 @@ def sign_in_browser(driver, base, account):
 
 
 def load_page(driver, base, cold):
-    from bench_console import wait_until
-    driver.get("about:blank")
-    if cold:
-        driver.execute_cdp_cmd("Network.clearBrowserCache", {})
-    driver.get(f"{base}{PAGE}")
-
-    def done():
-        b = driver.execute_script("return window.__bench || null")
-        return b if b and (b["rendered"] is not None or b["error"] is not None) else None
+    from bench_console import open_page
     try:
-        b = wait_until(done, RENDER_TIMEOUT, "the dashboard to render")
+        b = open_page(driver, f"{base}{PAGE}", cold, "the dashboard to render")
     except SystemExit:
         partial = driver.execute_script("return window.__bench && window.__bench.partial")
         return {"error": f"not rendered within {RENDER_TIMEOUT} s (cards, rows seen: {partial}); it shows: "
