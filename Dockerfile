@@ -11,13 +11,18 @@ WORKDIR /src
 # Every pinned dependency ships manylinux wheels for CPython 3.11, so no compiler is installed
 # here; if one ever needs compiling, add build-essential to this stage only.
 COPY . .
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip wheel --wheel-dir /wheels .
+# Where PyPI is reached through a TLS-inspecting proxy, deploy/image/build.sh passes the host's CA
+# bundle as this secret: it is mounted for this step only and never becomes a layer.
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=ca-certificates \
+    if [ -s /run/secrets/ca-certificates ]; then export PIP_CERT=/run/secrets/ca-certificates; fi \
+ && pip wheel --wheel-dir /wheels .
 # The console's API types are generated from the OpenAPI document, which the code writes.
 RUN pip install --no-cache-dir --no-index --find-links=/wheels linli \
  && linli openapi > /openapi.json
 
 # --- console: the web pages, built by Vite from the lockfile (served by the gateway at /console/) --
+# Without a registry, deploy/image/build.sh builds them on the host from the same lockfile and
+# replaces this stage with `--build-context console=...` (a folder holding console/dist).
 FROM ${NODE_IMAGE} AS console
 WORKDIR /console
 COPY console/package.json console/package-lock.json ./

@@ -9,7 +9,7 @@ export LINLI_CONFIG ?= deploy/config/local.yaml
 RUN := var/run
 LOG := var/log
 
-.PHONY: up down test unit integration bench services venv kubectl logs status clean console browser
+.PHONY: up down test unit integration bench services venv kubectl logs status clean console browser image
 
 $(BIN)/linli: pyproject.toml
 	@test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -56,7 +56,15 @@ kubectl: venv
 browser:
 	@deploy/local/ensure-browser.sh
 
+# The service image, built with podman (installed if missing) from the registry's python:3.11-slim, or
+# without a registry from a Debian base bootstrapped once and kept (deploy/image/build.sh).
+image: venv
+	@deploy/image/build.sh
+
+# Exit 3: podman cannot be installed or run here; the build says why and the container stage
+# (tests/containers, last) is skipped with that reason.
 test: services venv kubectl console browser
+	@deploy/image/build.sh || [ $$? = 3 ]
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: venv kubectl
