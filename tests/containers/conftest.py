@@ -223,6 +223,14 @@ def cli(street, *args, component="registry"):
     return out
 
 
+@pytest.fixture(scope="session")
+def demo(street, services):
+    """The demo street loaded (as `make up` loads it), and a street admin's API token."""
+    loaded = cli(street, "demo", "load")
+    assert "resident(s) registered" in loaded, loaded
+    return cli(street, "token", "create", "--name", "容器测试", "--role", "street_admin").strip().splitlines()[-1]
+
+
 def sql(street, query, params=()):
     with psycopg.connect(street.dsn) as conn:
         return conn.execute(query, params).fetchall()
