@@ -15,7 +15,8 @@ COPY . .
 # bundle as this secret: it is mounted for this step only and never becomes a layer.
 RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=ca-certificates \
     if [ -s /run/secrets/ca-certificates ]; then export PIP_CERT=/run/secrets/ca-certificates; fi \
- && pip wheel --wheel-dir /wheels .
+ && pip wheel --wheel-dir /wheels . \
+ && cd /wheels && sha256sum -- *.whl > /wheels.sha256
 # The console's API types are generated from the OpenAPI document, which the code writes.
 RUN pip install --no-cache-dir --no-index --find-links=/wheels linli \
  && linli openapi > /openapi.json
@@ -48,6 +49,9 @@ RUN groupadd --system --gid 10001 linli \
  && useradd --system --uid 10001 --gid linli --home-dir /home/linli --create-home \
         --shell /usr/sbin/nologin linli
 
+# What the install below takes, by digest. A RUN's cache key does not cover what it bind-mounts
+# (podman's buildah reused a layer with the previous code in it); this COPY's key does.
+COPY --from=builder /wheels.sha256 /usr/local/share/linli/wheels.sha256
 # Bind-mount the wheels rather than COPY them, so they never become a layer of this image.
 # Versions are pinned in pyproject.toml and --no-index allows nothing but the builder's wheels.
 # hadolint ignore=DL3013

@@ -8,16 +8,20 @@ taken effect (shared/errors.py says which is which, shared/rpc.py raises them).
 `ApiWebServer` is nameko's web server with what every answer needs, routed or not: werkzeug's own
 errors (no route, a method the path does not take, OPTIONS, TRACE) as problem+json, 405 with
 `Allow`, path ids in ASCII digits only, and the headers of `harden` (nosniff everywhere,
-`Cache-Control: no-store` on the API's answers, `WWW-Authenticate: Bearer` on a 401).
+`Cache-Control: no-store` on the API's answers, `WWW-Authenticate: Bearer` on a 401). On SIGTERM
+it takes no new connection, and a request still waiting for a worker is answered 503 (nothing was
+done): the workers in flight are the last, so the gateway stops within the pod's grace period.
 """
 import json
 import logging
 import re
 import socket
 import uuid
+from contextlib import contextmanager
 from functools import partial
 
 from eventlet.event import Event
+from eventlet.semaphore import Semaphore
 
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import HttpRequestHandler
@@ -42,6 +46,9 @@ REMOTE_BROKER_ERRORS = {"ConnectionRefusedError", "ConnectionResetError", "Broke
 
 class ServiceUnavailable(Exception):
     pass
+
+
+STOPPING = "this gateway is stopping; nothing was done, send the request again"
 
 
 class PayloadTooLarge(DomainError):
@@ -142,10 +149,11 @@ class ApiHandler(HttpRequestHandler):
             try:
                 args, kwargs = self.get_entrypoint_parameters(request)
                 self.check_signature(args, kwargs)
-                event = Event()
-                self.container.spawn_worker(self, args, kwargs, context_data={"correlation_id": cid},
-                                            handle_result=partial(self.handle_result, event))
-                response = self.response_from_result(event.wait())
+                with self.server.worker_slot():
+                    event = Event()
+                    self.container.spawn_worker(self, args, kwargs, context_data={"correlation_id": cid},
+                                                handle_result=partial(self.handle_result, event))
+                    response = self.response_from_result(event.wait())
             except Exception as exc:
                 response = self.response_from_exception(exc)
             response.headers["X-Correlation-ID"] = cid
@@ -264,6 +272,42 @@ class ApiWebServer(WebServer):
 
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
+
+    def start(self):
+        # As many slots as the container has workers: a request waits for one here, where it can be
+        # turned away when the gateway stops, rather than inside nameko's worker pool, where it can't.
+        self._slots = Semaphore(self.container.max_workers)
+        super().start()
+
+    @contextmanager
+    def worker_slot(self):
+        """Hold a worker slot for one request; 503 (nothing done) if the gateway stops before it has one."""
+        while not self._slots.acquire(timeout=0.25):
+            if not self._is_accepting:
+                raise ServiceUnavailable(STOPPING)
+        try:
+            if not self._is_accepting:
+                raise ServiceUnavailable(STOPPING)
+            yield
+        finally:
+            self._slots.release()
+
+    def unregister_provider(self, provider):
+        # nameko stops the entrypoints first, then waits for the workers in flight, and only then stops
+        # this server; until then it took new connections and queued their workers behind the running
+        # ones. With requests waiting on a stopped service (10 s each, 10 at a time) the queue outlived
+        # the pod's grace period and the kubelet's SIGKILL cut what was in flight (tests/containers/
+        # test_graceful_stop.py). So at the first entrypoint's stop: no new connection, none kept alive
+        # for another request, and what still waits for a worker is answered 503 by worker_slot.
+        self._refuse_new_requests()
+        super().unregister_provider(provider)
+
+    def _refuse_new_requests(self):
+        if self._is_accepting and self._gt is not None:
+            self._is_accepting = False
+            self._gt.kill()
+            self._sock.close()
+            self._serv.keepalive = False
 
     def get_wsgi_server(self, sock, wsgi_app, **kwargs):
         # An answer goes out whole at once: with Nagle's algorithm on, one of 17-130 KiB waited for the

@@ -17,6 +17,7 @@ import base64
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -44,6 +45,12 @@ def podman(*args, check=True, timeout=180, **kw):
     if check and proc.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} … exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _key():
@@ -82,14 +89,15 @@ class Street:
 
 
 class Running:
-    """One service container, its manifest's ports published on free ports of the host's loopback."""
+    """One service container, its manifest's ports published on free ports of the host's loopback
+    (chosen here, so they stay the same when the container is stopped and started again)."""
 
     def __init__(self, name, ports):
         self.name, self.ports = name, ports
+        self.published = {port_name: free_port() for port_name in ports}
 
     def url(self, port_name, path=""):
-        out = podman("port", self.name, f"{self.ports[port_name]}/tcp").stdout.strip().splitlines()[0]
-        return f"http://{out.replace('0.0.0.0', '127.0.0.1')}{path}"
+        return f"http://127.0.0.1:{self.published[port_name]}{path}"
 
     def exec(self, *command, check=True):
         return podman("exec", self.name, *command, check=check)
@@ -177,11 +185,12 @@ def start(street, component, *, name=None):
     pod = street.pod(component)
     container = pod["containers"][0]
     name = name or f"linli-ct-{component}"
-    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-    publish = [arg for port in ports.values() for arg in ("--publish", f"127.0.0.1::{port}")]
+    running = Running(name, {p["name"]: p["containerPort"] for p in container.get("ports", [])})
+    publish = [arg for port_name, port in running.ports.items()
+               for arg in ("--publish", f"127.0.0.1:{running.published[port_name]}:{port}")]
     podman("run", "--detach", "--name", name, "--label", LABEL, "--network", NETWORK, *publish,
            *run_args(pod, container, street.env(container)), street.image(), *container["args"])
-    return Running(name, ports)
+    return running
 
 
 def ready(service, port_name):

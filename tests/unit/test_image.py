@@ -70,8 +70,10 @@ def test_runtime_has_a_health_check_and_linli_as_entrypoint(stages):
 def test_runtime_installs_only_the_builders_wheels(stages):
     runtime = stages[-1]
     assert not values(runtime, "ADD"), "no source tree in the image"
-    # One COPY: the console's built pages, from their own stage; nothing of the source tree.
-    assert values(runtime, "COPY") == ["--from=console /console/dist /home/linli/console"]
+    # The digests of the wheels (so the install's layer is rebuilt when they change) and the console's
+    # built pages, each from its own stage; nothing of the source tree.
+    assert values(runtime, "COPY") == ["--from=builder /wheels.sha256 /usr/local/share/linli/wheels.sha256",
+                                       "--from=console /console/dist /home/linli/console"]
     runs = " ".join(values(runtime, "RUN"))
     assert "apt-get install" not in runs and "apk add" not in runs
     for tool in BUILD_TOOLS:
