@@ -2,7 +2,7 @@
 # Build Linli's one service image (the Dockerfile at the root) with podman, on a machine with or
 # without a container registry.
 #
-#   deploy/image/build.sh [TAG]          (default linli:latest; `make image` runs it)
+#   deploy/image/build.sh [TAG]          (default linli:latest, also tagged linli:<version>; `make image`)
 #
 # - Base: python:3.11-slim when a registry answers; otherwise a Debian bookworm root filesystem
 #   bootstrapped with mmdebstrap from the mirrors apt is configured with, its Python 3.11 in a venv
@@ -124,5 +124,10 @@ ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 podman build --format docker --layers --tag "$TAG" \
   --build-arg "PYTHON_IMAGE=$base" --build-arg "NODE_IMAGE=$NODE_IMAGE" \
   "${secret_args[@]}" "${console_args[@]}" .
+# The release tag too, which the overlays name (k8s/overlays/*/kustomization.yaml: images).
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
+[ -z "$version" ] || [ "$TAG" != linli:latest ] || podman tag "$TAG" "linli:$version"
+# Each build leaves its intermediate layers as a cache for the next; a day-old one is only disk.
+podman image prune --force --filter until=24h >/dev/null 2>&1 || true
 size=$(podman image inspect "$TAG" --format '{{.Size}}')
 say "built $TAG: $((size / 1000000)) MB in $(( $(date +%s) - started )) s (base $base)"

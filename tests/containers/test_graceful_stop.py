@@ -1,12 +1,12 @@
 """SIGTERM in the middle of a burst of registrations: nothing acknowledged is lost, nothing is counted twice.
 
-The registry and then the aggregator container are stopped as the kubelet stops a pod (SIGTERM, then
-SIGKILL after the manifest's terminationGracePeriodSeconds) while clients register residents through
-the gateway. Each must finish its workers in flight and exit by itself, well inside the grace
-period; what it had not acknowledged goes back to its queue. Clients do what a page does with an
-answer that never came or said "try again": send the same registration again, until it is either
-created or refused as already registered (409). After both are started again, the register holds
-each resident once and the aggregator's roll-ups count each once.
+The registry container, then the gateway, aggregator and notification containers, are stopped as the
+kubelet stops a pod (SIGTERM, then SIGKILL after the manifest's terminationGracePeriodSeconds) while
+clients register residents through the gateway. Each must finish its workers in flight and exit by
+itself, well inside the grace period; what it had not acknowledged goes back to its queue. Clients
+do what a page does with an answer that never came or said "try again": send the same registration
+again, until it is either created or refused as already registered (409). After they are started
+again, the register holds each resident once and the aggregator's roll-ups count each once.
 """
 import json
 
@@ -69,12 +69,13 @@ def test_sigterm_mid_burst_loses_nothing_and_counts_nothing_twice(street, servic
     wait_for(lambda: sql(street, "SELECT count(*) FROM registry.residents")[0][0] >= before_register + 15,
              timeout=60, interval=0.1, message="the burst under way")
     # The registry first; then, while its callers wait for it and registrations keep arriving, the
-    # gateway and the aggregator together, as a node drain stops what runs on it.
+    # gateway, the aggregator and notification together, as a node drain stops what runs on it.
     at_stop = sql(street, "SELECT count(*) FROM registry.residents")[0][0] - before_register
     grace = {c: street.deployments[c]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-             for c in ("registry", "gateway", "aggregator")}
+             for c in ("registry", "gateway", "aggregator", "notification")}
     stops = {"registry": (*stop_timed(services["registry"].name, grace["registry"]), grace["registry"])}
-    stopping = {c: eventlet.spawn(stop_timed, services[c].name, grace[c]) for c in ("gateway", "aggregator")}
+    stopping = {c: eventlet.spawn(stop_timed, services[c].name, grace[c])
+                for c in ("gateway", "aggregator", "notification")}
     stops.update({c: (*thread.wait(), grace[c]) for c, thread in stopping.items()})
     for component in grace:
         podman("start", services[component].name)

@@ -15,8 +15,8 @@ import pytest
 from tests.containers.conftest import podman
 
 COMPILERS = re.compile(r"^usr/(local/)?bin/(gcc|g\+\+|cc|c\+\+|clang|make|cpp|x86_64-linux-gnu-gcc)(-[\d.]+)?$")
-CACHES = re.compile(r"^(var/cache/apt/archives/.+\.deb|var/lib/apt/lists/[^/]+_[^/]+|root/\.cache/.+|home/linli/\.cache/.+"
-                    r"|root/\.npm/.+|tmp/.+)$")
+CACHES = re.compile(r"^(var/cache/apt/archives/.+\.deb|var/lib/apt/lists/[^/]+_[^/]+|root/\.cache/.+"
+                    r"|home/linli/\.cache/.+|root/\.npm/.+|tmp/.+)$")
 SOURCE = re.compile(r"(^|/)(pyproject\.toml|Dockerfile|Makefile|package-lock\.json|\.git/.*|node_modules/.*|"
                     r"console/src/.*|tests/(unit|integration|containers)/.*|deploy/config/.*|\.env)$")
 SECRETS = re.compile(r"(^|/)(run/secrets/.+|id_(rsa|ed25519|ecdsa)|[^/]*\.key|linli\.env)$")

@@ -42,7 +42,8 @@ def probe(pid, container, kind):
     ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
     port = ports.get(spec["port"], spec["port"])
     url = f"http://127.0.0.1:{port}{spec['path']}"
-    script = ("import sys, urllib.request\ntry:\n    code = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])).status\n"
+    script = ("import sys, urllib.request\n"
+              "try:\n    code = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])).status\n"
               "except Exception as exc:\n    code = getattr(exc, 'code', 0)\nprint(code)\n")
     proc = subprocess.run(["nsenter", "--target", str(pid), "--net", "python3", "-c", script, url,
                            str(container[kind].get("timeoutSeconds", 1))], capture_output=True, text=True, timeout=30)
