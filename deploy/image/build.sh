@@ -27,6 +27,13 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 say() { printf '[image] %s\n' "$*"; }
 started=$(date +%s)
+# Why no image can be built here, for the container stage to skip with (tests/containers/conftest.py).
+UNAVAILABLE=var/image/unavailable
+give_up() {
+  say "$1"
+  mkdir -p "$(dirname "$UNAVAILABLE")" && printf '%s\n' "$1" > "$UNAVAILABLE"
+  exit 3
+}
 
 # --- podman ---------------------------------------------------------------------------------
 need=()
@@ -38,21 +45,22 @@ command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]} from Debian packages"
   if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null; }; then
-    say "cannot install ${need[*]}: no image is built on this machine"
-    exit 3
+    give_up "cannot install ${need[*]} from Debian's packages: no image is built on this machine"
   fi
 fi
 
 # A throw-away container of whatever base is at hand tells whether podman runs containers here.
 runs() { podman run --rm --network none "$1" true >/dev/null 2>&1; }
 configure_runtime() {
-  local conf=/etc/containers/containers.conf.d/50-linli.conf hard_files
+  local conf=/etc/containers/containers.conf.d/50-linli.conf hard_files procs
   hard_files=$(ulimit -Hn)
+  # nproc below the hard limit: at the limit itself the kernel refused it on CI's machines.
+  procs=$(ulimit -Hu)
+  if [ "$procs" = unlimited ] || [ "$procs" -gt 65536 ]; then procs=32768; else procs=$((procs / 2)); fi
   say "podman's defaults are refused here: writing $conf (runc, cgroupfs, rlimits within the hard ones)"
   $SUDO mkdir -p "$(dirname "$conf")"
-  # nproc is set below the hard limit: at the limit itself the kernel refused it on CI's machines.
   printf '%s\n' "# Written by deploy/image/build.sh: this machine refuses podman's default rlimits or crun's cgroups." \
-    '[containers]' "default_ulimits = [\"nofile=${hard_files}:${hard_files}\", \"nproc=32768:32768\"]" \
+    '[containers]' "default_ulimits = [\"nofile=${hard_files}:${hard_files}\", \"nproc=${procs}:${procs}\"]" \
     '[engine]' 'runtime = "runc"' 'cgroup_manager = "cgroupfs"' | $SUDO tee "$conf" >/dev/null
 }
 
@@ -99,7 +107,7 @@ else
 fi
 if ! runs "$base"; then
   configure_runtime
-  runs "$base" || { say "podman cannot run a container on this machine: $(podman run --rm --network none "$base" true 2>&1 | tail -1)"; exit 3; }
+  runs "$base" || give_up "podman cannot run a container on this machine: $(podman run --rm --network none "$base" true 2>&1 | tail -1)"
 fi
 
 # --- the console ----------------------------------------------------------------------------
@@ -129,5 +137,6 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
 [ -z "$version" ] || [ "$TAG" != linli:latest ] || podman tag "$TAG" "linli:$version"
 # Each build leaves its intermediate layers as a cache for the next; a day-old one is only disk.
 podman image prune --force --filter until=24h >/dev/null 2>&1 || true
+rm -f "$UNAVAILABLE"
 size=$(podman image inspect "$TAG" --format '{{.Size}}')
 say "built $TAG: $((size / 1000000)) MB in $(( $(date +%s) - started )) s (base $base)"
