@@ -9,8 +9,8 @@ taken effect (shared/errors.py says which is which, shared/rpc.py raises them).
 errors (no route, a method the path does not take, OPTIONS, TRACE) as problem+json, 405 with
 `Allow`, path ids in ASCII digits only, and the headers of `harden` (nosniff everywhere,
 `Cache-Control: no-store` on the API's answers, `WWW-Authenticate: Bearer` on a 401). On SIGTERM
-it takes no new connection, and a request still waiting for a worker is answered 503 (nothing was
-done): the workers in flight are the last, so the gateway stops within the pod's grace period.
+it takes no new connection and keeps none alive, and a request that has to wait for a worker is
+answered 503 (nothing was done): the gateway stops within the pod's grace period.
 """
 import json
 import logging
@@ -281,13 +281,17 @@ class ApiWebServer(WebServer):
 
     @contextmanager
     def worker_slot(self):
-        """Hold a worker slot for one request; 503 (nothing done) if the gateway stops before it has one."""
-        while not self._slots.acquire(timeout=0.25):
+        """Hold a worker slot for one request. One that finds a slot free is served even while the
+        gateway stops (the last requests of kept-alive connections, sent before the pod left the
+        Service's endpoints); one that has to wait is answered 503 (nothing done) once it stops."""
+        if not self._slots.acquire(blocking=False):
+            while not self._slots.acquire(timeout=0.25):
+                if not self._is_accepting:
+                    raise ServiceUnavailable(STOPPING)
             if not self._is_accepting:
+                self._slots.release()
                 raise ServiceUnavailable(STOPPING)
         try:
-            if not self._is_accepting:
-                raise ServiceUnavailable(STOPPING)
             yield
         finally:
             self._slots.release()

@@ -249,10 +249,17 @@ def sql(street, query, params=()):
         return conn.execute(query, params).fetchall()
 
 
-def stop_timed(name, grace):
-    """`podman stop` with the manifests' grace period: (seconds it took, the container's exit code)."""
+def stop_timed(name, pod_spec):
+    """Stop a container as the kubelet stops its pod: its preStop hook, then SIGTERM, then SIGKILL at
+    the end of terminationGracePeriodSeconds (which the hook's time counts against). Returns (seconds
+    it took, the container's exit code)."""
+    grace = pod_spec["terminationGracePeriodSeconds"]
+    hook = pod_spec["containers"][0].get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
     began = time.monotonic()
-    podman("stop", "--time", str(grace), name, timeout=grace + 60)
+    if hook:
+        podman("exec", name, *hook, timeout=grace)
+    left = max(1, int(grace - (time.monotonic() - began)))
+    podman("stop", "--time", str(left), name, timeout=grace + 60)
     took = time.monotonic() - began
     code = int(podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip())
     return took, code

@@ -35,7 +35,7 @@ def layers(image, tmp_path_factory):
         manifest = json.load(outer.extractfile("manifest.json"))[0]
         for name in manifest["Layers"]:
             layer = tarfile.open(fileobj=outer.extractfile(name))
-            out.append((name, layer, {m.name.lstrip("./"): m for m in layer.getmembers()}))
+            out.append((name, layer, {m.name.removeprefix("./"): m for m in layer.getmembers()}))
         yield {"config": json.load(outer.extractfile(manifest["Config"])), "layers": out}
 
 

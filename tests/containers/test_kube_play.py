@@ -21,19 +21,22 @@ POD = "linli-ct-street-gateway"
 @pytest.fixture
 def gateway_pod(street, migrated, tmp_path):
     template = street.deployments["gateway"]["spec"]["template"]
-    for name, values in street.secrets.items():
-        podman("secret", "rm", name, check=False)
-        podman("secret", "create", name, "-", input=podman_secret(values))
     play = tmp_path / "gateway-pod.yaml"
     play.write_text(yaml.safe_dump_all(kube_play_documents(POD, template, street.config_maps, street.secrets),
                                        allow_unicode=True))
-    podman("pod", "rm", "--force", POD, check=False)
-    podman("kube", "play", "--network", NETWORK, str(play))
-    yield template["spec"]
-    podman("kube", "down", str(play), check=False)
-    podman("pod", "rm", "--force", POD, check=False)
-    for name in street.secrets:
-        podman("secret", "rm", name, check=False)
+    try:
+        # The names the manifests give: a machine running this stage holds no other Linli secrets.
+        for name, values in street.secrets.items():
+            podman("secret", "rm", name, check=False)
+            podman("secret", "create", name, "-", input=podman_secret(values))
+        podman("pod", "rm", "--force", POD, check=False)
+        podman("kube", "play", "--network", NETWORK, str(play))
+        yield template["spec"]
+    finally:
+        podman("kube", "down", str(play), check=False)
+        podman("pod", "rm", "--force", POD, check=False)
+        for name in street.secrets:
+            podman("secret", "rm", name, check=False)
 
 
 def probe(pid, container, kind):
