@@ -93,7 +93,7 @@ bootstrap_base() {
   local tag=$1 sources=$SOURCES
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  say "bootstrapping a Debian $SUITE base with Python 3.11 from $(grep -m1 -oE 'https?://[^ ]+' "$sources" || echo "$sources")"
+  say "bootstrapping a Debian $SUITE base with Python 3.11 from $(grep -v '^#' "$sources" | grep -m1 -oE 'https?://[^ ]+' || echo "$sources")"
   # minbase: dpkg, apt and what Priority: required brings (passwd for useradd). Documentation,
   # manual pages and translations are never installed; apt's lists and downloads are removed.
   mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
