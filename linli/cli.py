@@ -701,6 +701,12 @@ def instance_key(ctx):
     click.echo(Signer.from_config(load_config(ctx)).public_key)
 
 
+def _management(cfg):
+    """This instance's vhost on the management API, patient as an operator's command may be."""
+    from shared import federation
+    return federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"], patient=True)
+
+
 @main.group()
 def child():
     """Instances below this one (a district's streets, a city's districts) and their federation links."""
@@ -746,9 +752,9 @@ def child_add(ctx, code, public_key, amqp_uri, child_management_url, parent_amqp
     with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
         tx.execute(store.ADD_CHILD, (code, public_key, amqp_uri))
     try:
-        federation.add_child(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]), code, amqp_uri)
+        federation.add_child(_management(cfg), code, amqp_uri)
         if parent_amqp_uri:
-            below = federation.Management(child_management_url or cfg["RABBIT_MANAGEMENT_URL"], amqp_uri)
+            below = federation.Management(child_management_url or cfg["RABBIT_MANAGEMENT_URL"], amqp_uri, patient=True)
             federation.set_parent(below, _amqp_uri(parent_amqp_uri, "--parent-amqp-uri"))
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"federation: {exc} (the child's key is stored; run `child add` again)")
@@ -782,8 +788,7 @@ def parent_set(ctx, amqp_uri):
     if cfg["LEVEL"] == "city":
         raise click.ClickException("a city instance has no parent")
     try:
-        federation.set_parent(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]),
-                              _amqp_uri(amqp_uri, "--amqp-uri"))
+        federation.set_parent(_management(cfg), _amqp_uri(amqp_uri, "--amqp-uri"))
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"federation: {exc}")
     click.echo(f"the parent's directives now federate into {cfg['NODE_CODE']}'s; set PARENT_KEY to its "
@@ -810,7 +815,7 @@ def child_list(ctx):
         pass   # an instance that runs no consultation service (a city's aggregator alone)
     try:
         links = {link["upstream"]: link for link in
-                 federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]).links()}
+                 _management(cfg).links()}
     except (federation.FederationError, OSError) as exc:
         links, note = {}, f" (management API: {exc})"
     else:
@@ -838,7 +843,7 @@ def child_remove(ctx, code):
     from shared.db import transaction
     cfg = load_config(ctx)
     try:
-        federation.remove_child(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]), code)
+        federation.remove_child(_management(cfg), code)
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"federation: {exc}")
     with transaction(cfg["DATABASE_URL"], "aggregator") as tx:
@@ -883,7 +888,7 @@ def feed_user_add(ctx, name):
     cfg = load_config(ctx)
     password = secrets.token_urlsafe(24)
     try:
-        management = federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"])
+        management = _management(cfg)
         user = federation.feed_user(management, name, password)
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"management API: {exc}")
@@ -924,8 +929,7 @@ def link_user_add(ctx, reader, reader_vhost):
         raise click.ClickException(f"--for: neither the parent nor a child of {cfg['LEVEL']} {own}")
     password = secrets.token_urlsafe(24)
     try:
-        user = federation.link_user(federation.Management(cfg["RABBIT_MANAGEMENT_URL"], cfg["AMQP_URI"]),
-                                    reader, reader_vhost, exchanges, password)
+        user = federation.link_user(_management(cfg), reader, reader_vhost, exchanges, password)
     except (federation.FederationError, OSError) as exc:
         raise click.ClickException(f"management API: {exc}")
     parts = urlsplit(cfg["AMQP_URI"])

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
-from shared.messaging import FACTS, FEED
+from shared.messaging import FACTS, FEED, PATIENT_TIMEOUT, patient_session
 
 CHILD_SET = "linli-children"
 PARENT = "linli-parent"
@@ -32,14 +32,16 @@ class FederationError(Exception):
 class Management:
     """The management API of one vhost, from a management URL and the vhost's AMQP URI."""
 
-    def __init__(self, management_url, amqp_uri):
+    def __init__(self, management_url, amqp_uri, patient=False):
         parts = urlsplit(management_url)
         self.base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}/api"
         self.auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
         self.vhost = quote(unquote(urlsplit(amqp_uri).path[1:]) or "/", safe="")
+        # patient: an operator's command, which may wait for a busy broker (shared/messaging.py).
+        self._http, self._timeout = (patient_session(), PATIENT_TIMEOUT) if patient else (requests, 10)
 
     def _call(self, method, path, body=None):
-        r = requests.request(method, f"{self.base}/{path}", json=body, auth=self.auth, timeout=10)
+        r = self._http.request(method, f"{self.base}/{path}", json=body, auth=self.auth, timeout=self._timeout)
         if r.status_code == 404 and method in ("GET", "DELETE"):
             return None
         if r.status_code >= 400:

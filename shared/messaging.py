@@ -29,6 +29,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from amqp.exceptions import NotFound as ChannelNotFound
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 from kombu import Connection, Exchange, Queue
 from nameko.events import EventHandler
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
@@ -187,6 +189,25 @@ def handlers_of(service_cls):
                 yield name, ext
 
 
+# What an operator's change (topology apply, child add, parent set) gives the management API. A busy
+# broker (just restarted, or still deleting a vhost's quorum queues) answers it late, or 5xx for a
+# moment: `child add` once failed a CI run on a 10 s read timeout. Every such call is idempotent
+# (PUTs and DELETEs of named objects, GETs, POSTs of a binding that exists at most once), so it is
+# tried again with back-off. What a running service reads there (freshness, the operator's view)
+# stays quick and asks once: it shows "unknown" rather than hold a worker.
+PATIENT_TIMEOUT = (5, 30)  # seconds to connect, to read
+
+
+def patient_session():
+    """requests, trying a management call again on a timeout, a refused connection or a 5xx."""
+    retry = Retry(total=3, backoff_factor=1, status_forcelist=(500, 502, 503, 504), allowed_methods=None,
+                  raise_on_status=False)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 def ensure_vhost(management_url, amqp_uri):
     """Create the AMQP URI's vhost through the management API if it is missing."""
     vhost = unquote(urlsplit(amqp_uri).path[1:]) or "/"
@@ -194,10 +215,11 @@ def ensure_vhost(management_url, amqp_uri):
     auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
     base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}"
     user = unquote(urlsplit(amqp_uri).username or "guest")
-    r = requests.put(f"{base}/api/vhosts/{quote(vhost, safe='')}", auth=auth, timeout=10)
+    http = patient_session()
+    r = http.put(f"{base}/api/vhosts/{quote(vhost, safe='')}", auth=auth, timeout=PATIENT_TIMEOUT)
     r.raise_for_status()
-    r = requests.put(f"{base}/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
-                     json={"configure": ".*", "write": ".*", "read": ".*"}, auth=auth, timeout=10)
+    r = http.put(f"{base}/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+                 json={"configure": ".*", "write": ".*", "read": ".*"}, auth=auth, timeout=PATIENT_TIMEOUT)
     r.raise_for_status()
     return vhost
 
@@ -213,10 +235,10 @@ def _management(management_url, amqp_uri):
 def set_unrouted_policy(management_url, amqp_uri, service):
     """Point `<service>.events` at its alternate exchange, by policy (see the module doc)."""
     base, auth, vhost = _management(management_url, amqp_uri)
-    r = requests.put(f"{base}/policies/{vhost}/{quote(unrouted_policy(service), safe='')}", auth=auth, timeout=10,
-                     json={"pattern": f"^{re.escape(events_exchange(service).name)}$", "apply-to": "exchanges",
-                           "definition": {"alternate-exchange": unrouted_name(service)},
-                           "priority": UNROUTED_POLICY_PRIORITY})
+    r = patient_session().put(
+        f"{base}/policies/{vhost}/{quote(unrouted_policy(service), safe='')}", auth=auth, timeout=PATIENT_TIMEOUT,
+        json={"pattern": f"^{re.escape(events_exchange(service).name)}$", "apply-to": "exchanges",
+              "definition": {"alternate-exchange": unrouted_name(service)}, "priority": UNROUTED_POLICY_PRIORITY})
     r.raise_for_status()
 
 
@@ -265,7 +287,7 @@ def apply_topology(config, service_classes):
             declared.append(f"queue {unrouted_name(source)} (at most {max_length}, oldest dropped)")
         if config.get("RABBIT_MANAGEMENT_URL"):
             from shared import federation  # federation imports this module
-            management = federation.Management(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"])
+            management = federation.Management(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"], patient=True)
             declared += [f"queue {q} moved from facts to feed" for q in federation.move_feed_queues(management)]
             for source in sorted(event_sources):
                 set_unrouted_policy(config["RABBIT_MANAGEMENT_URL"], config["AMQP_URI"], source)
