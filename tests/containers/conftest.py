@@ -249,6 +249,17 @@ def sql(street, query, params=()):
         return conn.execute(query, params).fetchall()
 
 
+def rolled_up_residents(street):
+    """The street's residents in the aggregator's roll-ups (every year's change, summed)."""
+    return int(sql(street, "SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = %s "
+                           "AND metric = 'residents' AND period = 'year' AND dim = ''", (street.node,))[0][0])
+
+
+def unsent_facts(street):
+    """Facts the registry's outbox has not relayed yet."""
+    return sql(street, "SELECT count(*) FROM registry.outbox WHERE sent_at IS NULL AND exchange = 'facts'")[0][0]
+
+
 def stop_timed(name, pod_spec):
     """Stop a container as the kubelet stops its pod: its preStop hook, then SIGTERM, then SIGKILL at
     the end of terminationGracePeriodSeconds (which the hook's time counts against). Returns (seconds

@@ -13,7 +13,7 @@ import json
 import eventlet
 import requests
 
-from tests.containers.conftest import podman, sql, stop_timed, wait_ready
+from tests.containers.conftest import podman, rolled_up_residents, sql, stop_timed, unsent_facts, wait_ready
 from tests.integration.conftest import wait_for
 from tests.integration.test_residents_api import id_number
 
@@ -53,11 +53,10 @@ def test_sigterm_mid_burst_loses_nothing_and_counts_nothing_twice(street, servic
     base = services["gateway"].url("http")
 
     def residents():
-        return int(sql(street, "SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = %s "
-                               "AND metric = 'residents' AND period = 'year' AND dim = ''", (street.node,))[0][0])
+        return rolled_up_residents(street)
 
     def unsent():
-        return sql(street, "SELECT count(*) FROM registry.outbox WHERE sent_at IS NULL AND exchange = 'facts'")[0][0]
+        return unsent_facts(street)
     wait_for(lambda: unsent() == 0, timeout=60, interval=0.5, message="the registry's outbox empty before the burst")
     before_register = sql(street, "SELECT count(*) FROM registry.residents")[0][0]
     before_rollups = residents()

@@ -3,7 +3,7 @@ import json
 
 import requests
 
-from tests.containers.conftest import SERVICES, podman, sql
+from tests.containers.conftest import SERVICES, podman, rolled_up_residents, unsent_facts
 from tests.integration.conftest import wait_for
 from tests.integration.test_residents_api import id_number
 
@@ -52,12 +52,10 @@ def test_a_resident_registered_through_the_gateway_is_in_the_aggregators_rollups
     base = services["gateway"].url("http")
 
     def residents():
-        return int(sql(street, "SELECT coalesce(sum(n), 0) FROM aggregator.rollups WHERE node = %s "
-                               "AND metric = 'residents' AND period = 'year' AND dim = ''", (street.node,))[0][0])
+        return rolled_up_residents(street)
 
     def settled():
-        return sql(street, "SELECT count(*) FROM registry.outbox WHERE sent_at IS NULL "
-                           "AND exchange = 'facts'")[0][0] == 0 and residents() > 0
+        return unsent_facts(street) == 0 and residents() > 0
     wait_for(settled, timeout=60, interval=0.5, message="the demo residents relayed and rolled up")
     before = residents()
     body = {"name": "容器里登记", "id_number": id_number(seq="731"), "phone": "13916270731",
