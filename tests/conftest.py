@@ -33,6 +33,21 @@ def cli_env(cfg):
     """Environment for CliRunner: the instance's config as env vars, no config file."""
     return {"LINLI_CONFIG": "", **{k: str(cfg[k]) for k in CLI_KEYS}}
 
+
+def publish_confirmed(amqp_uri, exchange, routing_key, *bodies, **options):
+    """Publish each body in turn, returning once the broker has confirmed every one.
+
+    A test's message must be in its queue, not on its way: a quorum queue (RabbitMQ 3.10) drops an
+    unconfirmed publish it applies after the publisher's channel has closed (1,200 published and
+    closed at once left 1,196 queued), and a test waiting for it then fails by chance. The product's
+    own publishers (outbox relay, RPC) wait for confirms too."""
+    from kombu import Connection, Producer
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = Producer(conn.default_channel, exchange=exchange)
+        for body in bodies:
+            producer.publish(body, routing_key=routing_key, **options)
+
+
 def _dsn(dbname):
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + dbname
 

@@ -14,7 +14,6 @@ import psycopg
 import pytest
 import requests
 from click.testing import CliRunner
-from kombu import Connection, Producer
 
 from linli.cli import main as cli
 from services.aggregator.service import AggregatorService
@@ -26,7 +25,7 @@ from shared import envelope, facts, federation
 from shared.db import transaction
 from shared.messaging import FACTS, apply_topology, ensure_vhost
 from shared.migrations import migrate
-from tests.conftest import ADMIN_DSN, _dsn
+from tests.conftest import ADMIN_DSN, _dsn, publish_confirmed
 from tests.conftest import cli_env as env_of
 from tests.integration.conftest import wait_for
 from tests.integration.proxy import CuttableProxy
@@ -210,10 +209,8 @@ def test_streets_roll_up_into_their_district_exactly_and_refusals_are_counted(tr
     forged["facts"][0]["delta"] = 50
     trespass = facts.Signer.from_config(a).sign(facts.batch(envelope.source_from_config("registry", a),
                                                             [resident(B1)]))
-    with Connection(a["AMQP_URI"]) as conn:
-        producer = Producer(conn.default_channel, exchange=FACTS)
-        for body in (forged, trespass, trespass):                   # the second copy: counted once
-            producer.publish(body, routing_key="registry.resident_registered", serializer="json")
+    publish_confirmed(a["AMQP_URI"], FACTS, "registry.resident_registered",
+                      forged, trespass, trespass, serializer="json")    # the second copy: counted once
     wait_for(lambda: one(d, "SELECT count(*) FROM aggregator.rejected_batches") == 2, timeout=30,
              message="the district to refuse both")
     reasons = " ".join(r for r, in psycopg.connect(d["DATABASE_URL"]).execute(
@@ -306,9 +303,7 @@ def test_a_cut_link_loses_nothing_and_counts_nothing_twice(tree, proxy, containe
     assert one(d, "SELECT count(*) FROM aggregator.facts_log WHERE source_code = %s", (STREET_B,)) == 11
     # A batch redelivered after the link came back (as a broker may) is taken once.
     again = publish(b, [resident(B1)])
-    with Connection(b["AMQP_URI"]) as conn:
-        Producer(conn.default_channel, exchange=FACTS).publish(again, routing_key="registry.resident_registered",
-                                                               serializer="json")
+    publish_confirmed(b["AMQP_URI"], FACTS, "registry.resident_registered", again, serializer="json")
     wait_for(lambda: one(d, "SELECT count(*) FROM aggregator.batches WHERE batch_id = %s",
                          (again["batch_id"],)) == 1 and agrees(tree, 13), timeout=30, message="the last batch")
     assert one(d, "SELECT count(*) FROM aggregator.facts_log WHERE source_code = %s", (STREET_B,)) == 12

@@ -4,12 +4,12 @@ alone, and the good batches around it are taken once.
 Real: RabbitMQ (this test's vhost), PostgreSQL, the aggregator service running; faked: nothing.
 """
 import psycopg
-from kombu import Connection, Producer
 
 from services.aggregator.consumer import facts_queue
 from services.aggregator.service import AggregatorService
 from shared import envelope, facts, federation
 from shared.messaging import FACTS, apply_topology
+from tests.conftest import publish_confirmed
 from tests.integration.conftest import wait_for
 
 
@@ -23,15 +23,14 @@ def test_a_message_that_is_not_json_is_dead_lettered_alone(config, container_fac
         return signer.sign(facts.batch(source, [facts.fact("resident_registered", community, "2026-11-20",
                                                            sex="F", age_band="30-39")]))
     first, second = good("310110012001"), good("310110012002")
-    with Connection(config["AMQP_URI"]) as conn:
-        producer = Producer(conn.default_channel, exchange=FACTS)
-        producer.publish(first, routing_key="registry.resident_registered", serializer="json")
-        producer.publish(b"\xff not json", routing_key="registry.resident_registered", content_type="text/plain",
-                         content_encoding="binary")
-        # Said to be JSON, but is not: the consumer decodes bodies itself, and must refuse this too.
-        producer.publish(b'{"batch_id": ', routing_key="registry.resident_registered",
-                         content_type="application/json", content_encoding="utf-8")
-        producer.publish(second, routing_key="registry.resident_registered", serializer="json")
+    key = "registry.resident_registered"
+    publish_confirmed(config["AMQP_URI"], FACTS, key, first, serializer="json")
+    publish_confirmed(config["AMQP_URI"], FACTS, key, b"\xff not json", content_type="text/plain",
+                      content_encoding="binary")
+    # Said to be JSON, but is not: the consumer decodes bodies itself, and must refuse this too.
+    publish_confirmed(config["AMQP_URI"], FACTS, key, b'{"batch_id": ', content_type="application/json",
+                      content_encoding="utf-8")
+    publish_confirmed(config["AMQP_URI"], FACTS, key, second, serializer="json")
     dlq = facts_queue("aggregator", 0).name + ".dlq"
     wait_for(lambda: broker.depth(dlq) == 2, timeout=30, message="the bad messages in the DLQ")
 

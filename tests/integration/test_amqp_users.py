@@ -17,7 +17,7 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from linli.cli import main as cli
 from shared.messaging import DIRECTIVES, FACTS, FEED, apply_topology
-from tests.conftest import cli_env as env_of
+from tests.conftest import cli_env as env_of, publish_confirmed
 
 
 def assert_no_queue_of_its_own_nor_publishing(uri):
@@ -52,13 +52,11 @@ def test_a_feed_user_reads_its_queue_and_nothing_else(config):
         with Connection(config["AMQP_URI"]) as admin:
             # an exchange of the user's own name pattern, there already: still not the user's to publish to
             admin.default_channel.exchange_declare(f"{user}.x", "topic", durable=False, auto_delete=True)
-            # Facts never reach a department's queue; changed roll-ups do.
-            Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b1", "facts": []},
-                                                                    routing_key="registry.resident_registered",
-                                                                    serializer="json")
-            Producer(admin.default_channel, exchange=FEED).publish({"seq": 7, "metric": "residents"},
-                                                                   routing_key="310110.residents.month",
-                                                                   serializer="json")
+        # Facts never reach a department's queue; changed roll-ups do.
+        publish_confirmed(config["AMQP_URI"], FACTS, "registry.resident_registered", {"batch_id": "b1", "facts": []},
+                          serializer="json")
+        publish_confirmed(config["AMQP_URI"], FEED, "310110.residents.month", {"seq": 7, "metric": "residents"},
+                          serializer="json")
         with Connection(uri) as conn:
             channel = conn.default_channel
             channel.queue_declare(user, passive=True)                      # there, made by `feed-user add`
@@ -116,10 +114,8 @@ def test_a_link_user_federates_facts_and_cases_and_nothing_else(config):
     assert uri.endswith("@" + config["AMQP_URI"].split("@", 1)[1])   # this broker and vhost, our user
     try:
         plugin_side(uri, (FACTS.name, "cases"), "district-310110")
-        with Connection(config["AMQP_URI"]) as admin:
-            Producer(admin.default_channel, exchange=FACTS).publish({"batch_id": "b2", "facts": []},
-                                                                    routing_key="registry.resident_registered",
-                                                                    serializer="json")
+        publish_confirmed(config["AMQP_URI"], FACTS, "registry.resident_registered", {"batch_id": "b2", "facts": []},
+                          serializer="json")
         with Connection(uri) as conn:
             message = conn.default_channel.basic_get("federation: facts -> rabbit@test:district-310110:facts",
                                                      no_ack=True)

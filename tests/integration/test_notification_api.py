@@ -6,13 +6,14 @@ notification service's own sender thread does the sending. Events are published 
 the way the consultation service publishes them, twice where the point is that twice is once.
 """
 import pytest
-from kombu import Connection, Exchange, Producer
+from kombu import Exchange
 
 from services.notification.service import DIRECTIVE_ROUTING_KEY
 from services.registry.identity import check_character
 from shared import envelope, facts
 from shared.messaging import DIRECTIVES, events_exchange
 from shared.metrics import DUPLICATES
+from tests.conftest import publish_confirmed
 from tests.integration.conftest import assert_problem, wait_for
 from tests.integration.providers import FakeProvider, LocalSmtp
 
@@ -53,10 +54,7 @@ def subscribed_with_phone(sql, rid):
 
 
 def publish(config, exchange, routing_key, body, times=1):
-    with Connection(config["AMQP_URI"]) as conn:
-        producer = Producer(conn.default_channel, exchange=exchange)
-        for _ in range(times):
-            producer.publish(body, routing_key=routing_key, serializer="json")
+    publish_confirmed(config["AMQP_URI"], exchange, routing_key, *[body] * times, serializer="json")
 
 
 def test_a_meeting_event_delivered_twice_sends_one_sms_each(api, config, sql, servers):

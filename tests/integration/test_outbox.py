@@ -19,6 +19,7 @@ from shared.inbox import idempotent
 from shared.messaging import apply_topology, events_exchange, handle_event
 from shared.migrations import migrate
 from shared.outbox import OutboxRelay, Relay
+from tests.conftest import publish_confirmed
 from tests.integration.conftest import wait_for
 from tests.integration.proxy import CuttableProxy
 
@@ -142,11 +143,9 @@ def test_a_redelivered_event_is_ignored_by_the_idempotent_consumer(container_fac
         return len(handled) == 3
 
     with entrypoint_waiter(container, "on_item_added", callback=three_handled, timeout=15):
-        with Connection(probe_db["AMQP_URI"]) as conn:
-            producer = conn.Producer()
-            for _ in range(3):  # as if the relay crashed after the broker confirmed, before marking sent
-                producer.publish(json.dumps(env), exchange=events_exchange("probe"), routing_key="item_added",
-                                 content_type="application/json", delivery_mode=2)
+        # three copies, as if the relay crashed after the broker confirmed, before marking sent
+        publish_confirmed(probe_db["AMQP_URI"], events_exchange("probe"), "item_added", *[json.dumps(env)] * 3,
+                          content_type="application/json", delivery_mode=2)
     assert handled == [None, None, None]  # all three deliveries were handled without error…
     assert counts(sql)["seen"] == 1  # …and the effect happened once
     assert sql("SELECT count(*) AS n FROM probe.processed_events")[0]["n"] == 1
@@ -181,9 +180,8 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(container_fa
     container_factory(FailingAuditService, probe_db).start()
     queue = "evt-probe-item_added--probe_failing.on_item_added"
     env = envelope.make("item_added", {"label": "毒消息"}, envelope.source_from_config("probe", probe_db))
-    with Connection(probe_db["AMQP_URI"]) as conn:
-        conn.Producer().publish(json.dumps(env), exchange=events_exchange("probe"), routing_key="item_added",
-                                content_type="application/json", delivery_mode=2)
+    publish_confirmed(probe_db["AMQP_URI"], events_exchange("probe"), "item_added", json.dumps(env),
+                      content_type="application/json", delivery_mode=2)
     wait_for(lambda: broker.depth(f"{queue}.dlq") == 1, timeout=30, message="the message in the DLQ")
     assert broker.depth(queue) == 0
     dead = broker.get_all(f"{queue}.dlq")

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Connection, Exchange, Queue
 from psycopg.rows import dict_row
 
 from services.points.store import TRIAL_BALANCE
@@ -24,6 +24,7 @@ from shared.protect import Vault
 from shared import facts
 from shared.messaging import FACTS, HANDOVERS, events_exchange
 from shared import clock
+from tests.conftest import publish_confirmed
 from tests.integration.conftest import assert_problem, wait_for
 
 COMMUNITY, OTHER = "310110012001", "310110012002"
@@ -202,10 +203,8 @@ def test_a_handover_published_twice_credits_once(api, config, sql, taps, broker)
     message = PEER.sign({"v": 1, "transfer_id": f"{PEER_STREET}:emigration:42", "person_key": key,
                          "from_street": PEER_STREET, "amount": 80, "hours": "310.00"})
     forged = {**message, "amount": 8000}
-    with Connection(config["AMQP_URI"]) as conn:
-        producer = Producer(conn.default_channel, exchange=Exchange(HANDOVERS.name, type="topic"))
-        for body in (message, message, forged):
-            producer.publish(body, routing_key="points.balance_handed_over", serializer="json")
+    publish_confirmed(config["AMQP_URI"], Exchange(HANDOVERS.name, type="topic"), "points.balance_handed_over",
+                      message, message, forged, serializer="json")
     account = wait_for(lambda: sql("SELECT id, balance, carried_hours FROM points.accounts WHERE resident_id = %s",
                                    (rid,)), message="the handover to be credited")[0]
     # the forged copy is dead-lettered after its bounded redeliveries, never applied
