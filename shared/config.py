@@ -27,7 +27,7 @@ ENV_KEYS = (
     "NOTIFY_MAX_ATTEMPTS",
     "CHANNEL_RATES", "DIGEST_HOUR", "NOTIFY_RETRY_BASE", "NOTIFY_FAILOVER_AFTER", "NOTIFY_POLL_SECONDS",
     "PARENT_KEY", "TIME_ZONE", "DB_POOL_MIN", "DB_POOL_SIZES", "DB_POOL_IDLE_SECONDS", "DB_POOL_TIMEOUT_SECONDS",
-    "RPC_TIMEOUT_SECONDS", "RESEND_AFTER_SECONDS", "TRUSTED_PROXIES", "CONSOLE_DIR",
+    "RPC_TIMEOUT_SECONDS", "RESEND_AFTER_SECONDS", "TRUSTED_PROXIES", "CONSOLE_DIR", "WORKER_WAIT_SECONDS",
 )
 PROVIDER_CHANNELS = ("sms", "wechat")
 SERVICE_NAMES = ("registry", "points", "consultation", "notification", "aggregator", "gateway")
@@ -149,6 +149,8 @@ class ConfigSchema(Schema):
     # Every RPC's deadline (shared/rpc.py): a service that does not answer in time is a 503, not a hang.
     RPC_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
     RESEND_AFTER_SECONDS = fields.Float(load_default=30.0, validate=validate.Range(1, 86400))
+    # How long a gateway request waits for a free worker before it is answered 503 (nothing done).
+    WORKER_WAIT_SECONDS = fields.Float(load_default=5.0, validate=validate.Range(0.1, 300))
     # The gateway: the proxies in front of it (an ingress), as addresses or networks ("10.0.0.0/8"),
     # whose X-Forwarded-For and X-Forwarded-Proto are believed, so the sign-in limits count the person's
     # address and the cookie is Secure behind TLS; empty: no such header is believed.

@@ -10,12 +10,15 @@ errors (no route, a method the path does not take, OPTIONS, TRACE) as problem+js
 `Allow`, path ids in ASCII digits only, and the headers of `harden` (nosniff everywhere,
 `Cache-Control: no-store` on the API's answers, `WWW-Authenticate: Bearer` on a 401). On SIGTERM
 it takes no new connection and keeps none alive, and a request that has to wait for a worker is
-answered 503 (nothing was done): the gateway stops within the pod's grace period.
+answered 503 (nothing was done): the gateway stops within the pod's grace period. A request that
+finds no worker free within WORKER_WAIT_SECONDS is answered 503 too, so a service that hangs holds a
+client for seconds, not for its own deadline once per group of requests queued ahead.
 """
 import json
 import logging
 import re
 import socket
+import time
 import uuid
 from contextlib import contextmanager
 from functools import partial
@@ -49,6 +52,7 @@ class ServiceUnavailable(Exception):
 
 
 STOPPING = "this gateway is stopping; nothing was done, send the request again"
+BUSY = "every worker of this gateway is busy; nothing was done, send the request again"
 
 
 class PayloadTooLarge(DomainError):
@@ -277,17 +281,25 @@ class ApiWebServer(WebServer):
         # As many slots as the container has workers: a request waits for one here, where it can be
         # turned away when the gateway stops, rather than inside nameko's worker pool, where it can't.
         self._slots = Semaphore(self.container.max_workers)
+        self._slot_wait = float(self.container.config.get("WORKER_WAIT_SECONDS", 5.0))
         super().start()
 
     @contextmanager
     def worker_slot(self):
         """Hold a worker slot for one request. One that finds a slot free is served even while the
         gateway stops (the last requests of kept-alive connections, sent before the pod left the
-        Service's endpoints); one that has to wait is answered 503 (nothing done) once it stops."""
+        Service's endpoints); one that has to wait is answered 503 (nothing done) once it stops, or
+        once it has waited WORKER_WAIT_SECONDS: every worker is then held by something slow (a
+        service that does not answer keeps each for its RPC deadline), and a request queued behind
+        two such groups would wait out both before its own deadline began."""
         if not self._slots.acquire(blocking=False):
-            while not self._slots.acquire(timeout=0.25):
+            give_up = time.monotonic() + self._slot_wait
+            while not self._slots.acquire(timeout=min(0.25, self._slot_wait)):
                 if not self._is_accepting:
                     raise ServiceUnavailable(STOPPING)
+                if time.monotonic() >= give_up:
+                    log.warning("no worker free within %.1fs: answered 503", self._slot_wait)
+                    raise ServiceUnavailable(BUSY)
             if not self._is_accepting:
                 self._slots.release()
                 raise ServiceUnavailable(STOPPING)

@@ -1,12 +1,14 @@
-"""A gateway told to stop: what runs finishes, what waits for a worker is turned away, nothing new comes in.
+"""A gateway whose workers are all held: what waits for one is turned away, when the gateway stops
+and when no worker comes free in time; what runs finishes; nothing new comes in once it stops.
 
 Real: the gateway's and the registry's nameko containers, RabbitMQ and PostgreSQL. The registry is
 stuck: another session holds a lock on its nodes, so each request's RPC waits until its deadline
-(504, outcome unknown). With two workers, two requests run and four wait for a worker when the
-gateway's container is stopped, as the kubelet's SIGTERM stops it (tests/containers/
-test_graceful_stop.py does that to the image, under load).
+(504, outcome unknown). With two workers, two requests run and four wait for a worker, while the
+gateway's container is stopped as the kubelet's SIGTERM stops it (tests/containers/
+test_graceful_stop.py does that to the image, under load), or until WORKER_WAIT_SECONDS.
 """
 import time
+from contextlib import contextmanager
 
 import eventlet
 import psycopg
@@ -22,21 +24,34 @@ DEADLINE = 2
 
 
 @pytest.fixture
-def gateway(container_factory, config, demo_tree):
-    cfg = {**config, "max_workers": 2, "RPC_TIMEOUT_SECONDS": DEADLINE}
-    apply_topology(cfg, all_service_classes())
-    container_factory(RegistryService, config).start()
-    container = container_factory(GatewayService, cfg)
-    container.start()
-    return container
+def start_gateway(container_factory, config, demo_tree):
+    def start(**overrides):
+        cfg = {**config, "max_workers": 2, "RPC_TIMEOUT_SECONDS": DEADLINE, **overrides}
+        apply_topology(cfg, all_service_classes())
+        container_factory(RegistryService, config).start()
+        container = container_factory(GatewayService, cfg)
+        container.start()
+        return container
+    return start
 
 
 @pytest.fixture
-def stuck_registry(config):
+def gateway(start_gateway):
+    return start_gateway()
+
+
+@contextmanager
+def registry_stuck(config):
     with psycopg.connect(config["DATABASE_URL"]) as conn:
         conn.execute("LOCK TABLE registry.nodes IN ACCESS EXCLUSIVE MODE")
         yield
         conn.rollback()
+
+
+@pytest.fixture
+def stuck_registry(config):
+    with registry_stuck(config):
+        yield
 
 
 def test_a_stopping_gateway_finishes_what_runs_and_turns_away_what_waits(gateway, web_config_port, make_token,
@@ -62,3 +77,32 @@ def test_a_stopping_gateway_finishes_what_runs_and_turns_away_what_waits(gateway
     assert took < DEADLINE + 1.5, took
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/healthz", timeout=2)
+
+
+def test_a_request_that_finds_no_worker_free_in_time_is_turned_away(start_gateway, config, web_config_port,
+                                                                     make_token):
+    wait = 0.5
+    start_gateway(WORKER_WAIT_SECONDS=wait)
+    url = f"http://127.0.0.1:{web_config_port}"
+    headers = {"Authorization": f"Bearer {make_token('street_admin')}"}
+
+    def timed_get():
+        began = time.monotonic()
+        resp = requests.get(url + "/api/v1/nodes", headers=headers, timeout=30)
+        return resp, time.monotonic() - began
+
+    with registry_stuck(config):
+        calls = [eventlet.spawn(timed_get) for _ in range(6)]
+        answers = [call.wait() for call in calls]
+    statuses = sorted(resp.status_code for resp, _ in answers)
+    assert statuses == [503] * 4 + [504] * 2, [(r.status_code, r.text[:200]) for r, _ in answers]
+    for resp, took in answers:
+        if resp.status_code == 503:
+            # Turned away once it had waited, before any worker came free, and told to send again.
+            assert wait <= took < DEADLINE, took
+            assert resp.headers["Retry-After"] and "busy" in resp.json()["detail"]
+        else:
+            assert took >= DEADLINE - 0.1, took
+    # No slot was lost to the requests turned away: both workers serve again.
+    again = [eventlet.spawn(requests.get, url + "/api/v1/nodes", headers=headers, timeout=30) for _ in range(4)]
+    assert [call.wait().status_code for call in again] == [200] * 4
