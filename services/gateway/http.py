@@ -27,6 +27,7 @@ from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 
 from nameko.exceptions import RemoteError, UnknownService
+from prometheus_client import Counter
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -53,6 +54,8 @@ class ServiceUnavailable(Exception):
 
 STOPPING = "this gateway is stopping; nothing was done, send the request again"
 BUSY = "every worker of this gateway is busy; nothing was done, send the request again"
+TURNED_AWAY = Counter("linli_gateway_turned_away_total", "Requests answered 503 before any worker took them: "
+                      "the gateway was stopping, or no worker came free within WORKER_WAIT_SECONDS", ["reason"])
 
 
 class PayloadTooLarge(DomainError):
@@ -296,12 +299,15 @@ class ApiWebServer(WebServer):
             give_up = time.monotonic() + self._slot_wait
             while not self._slots.acquire(timeout=min(0.25, self._slot_wait)):
                 if not self._is_accepting:
+                    TURNED_AWAY.labels("stopping").inc()
                     raise ServiceUnavailable(STOPPING)
                 if time.monotonic() >= give_up:
+                    TURNED_AWAY.labels("busy").inc()
                     log.warning("no worker free within %.1fs: answered 503", self._slot_wait)
                     raise ServiceUnavailable(BUSY)
             if not self._is_accepting:
                 self._slots.release()
+                TURNED_AWAY.labels("stopping").inc()
                 raise ServiceUnavailable(STOPPING)
         try:
             yield

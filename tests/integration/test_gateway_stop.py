@@ -14,6 +14,7 @@ import eventlet
 import psycopg
 import pytest
 import requests
+from prometheus_client import REGISTRY
 
 from linli import all_service_classes
 from services.gateway.service import GatewayService
@@ -21,6 +22,11 @@ from services.registry.service import RegistryService
 from shared.messaging import apply_topology
 
 DEADLINE = 2
+
+
+def counted_away(reason):
+    """What the gateway's counter says it turned away for `reason` (the alert rule LinliGatewayBusy reads it)."""
+    return REGISTRY.get_sample_value("linli_gateway_turned_away_total", {"reason": reason}) or 0
 
 
 @pytest.fixture
@@ -60,6 +66,7 @@ def test_a_stopping_gateway_finishes_what_runs_and_turns_away_what_waits(gateway
     headers = {"Authorization": f"Bearer {make_token('street_admin')}"}
     assert requests.get(url + "/healthz", timeout=5).status_code == 200
     request.getfixturevalue("stuck_registry")
+    before = counted_away("stopping")
     calls = [eventlet.spawn(requests.get, url + "/api/v1/nodes", headers=headers, timeout=30) for _ in range(6)]
     eventlet.sleep(0.5)  # two run (each waiting on the registry), four wait for a worker
     began = time.monotonic()
@@ -73,6 +80,7 @@ def test_a_stopping_gateway_finishes_what_runs_and_turns_away_what_waits(gateway
     for resp in turned_away:
         assert resp.headers["Retry-After"] and "stopping" in resp.json()["detail"]
         assert resp.headers["Connection"].lower() == "close"
+    assert counted_away("stopping") - before == 4
     # The stop took what the running requests took, not theirs and then the waiting ones' in turn.
     assert took < DEADLINE + 1.5, took
     with pytest.raises(requests.ConnectionError):
@@ -91,6 +99,7 @@ def test_a_request_that_finds_no_worker_free_in_time_is_turned_away(start_gatewa
         resp = requests.get(url + "/api/v1/nodes", headers=headers, timeout=30)
         return resp, time.monotonic() - began
 
+    before = counted_away("busy")
     with registry_stuck(config):
         calls = [eventlet.spawn(timed_get) for _ in range(6)]
         answers = [call.wait() for call in calls]
@@ -103,6 +112,7 @@ def test_a_request_that_finds_no_worker_free_in_time_is_turned_away(start_gatewa
             assert resp.headers["Retry-After"] and "busy" in resp.json()["detail"]
         else:
             assert took >= DEADLINE - 0.1, took
+    assert counted_away("busy") - before == 4
     # No slot was lost to the requests turned away: both workers serve again.
     again = [eventlet.spawn(requests.get, url + "/api/v1/nodes", headers=headers, timeout=30) for _ in range(4)]
     assert [call.wait().status_code for call in again] == [200] * 4

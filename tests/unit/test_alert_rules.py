@@ -7,6 +7,7 @@ from prometheus_client import REGISTRY
 
 import services.aggregator.service  # noqa: F401  (each import registers its service's metrics)
 import services.consultation.service  # noqa: F401
+import services.gateway.service  # noqa: F401
 import services.notification.service  # noqa: F401
 import services.points.service  # noqa: F401
 import services.registry.service  # noqa: F401
