@@ -11,20 +11,20 @@ errors (no route, a method the path does not take, OPTIONS, TRACE) as problem+js
 `Cache-Control: no-store` on the API's answers, `WWW-Authenticate: Bearer` on a 401). On SIGTERM
 it takes no new connection and keeps none alive, and a request that has to wait for a worker is
 answered 503 (nothing was done): the gateway stops within the pod's grace period. A request that
-finds no worker free within WORKER_WAIT_SECONDS is answered 503 too, so a service that hangs holds a
-client for seconds, not for its own deadline once per group of requests queued ahead.
+gets no worker within WORKER_WAIT_SECONDS is answered 503 too, so a service that hangs holds a
+client for seconds, not for its own deadline once per group of requests queued ahead. One worker is
+kept for the probes and /metrics, so a hung service never makes the kubelet restart the gateway.
 """
+import collections
 import json
 import logging
 import re
 import socket
-import time
 import uuid
 from contextlib import contextmanager
 from functools import partial
 
 from eventlet.event import Event
-from eventlet.semaphore import Semaphore
 
 from nameko.exceptions import RemoteError, UnknownService
 from prometheus_client import Counter
@@ -54,8 +54,8 @@ class ServiceUnavailable(Exception):
 
 STOPPING = "this gateway is stopping; nothing was done, send the request again"
 BUSY = "every worker of this gateway is busy; nothing was done, send the request again"
-TURNED_AWAY = Counter("linli_gateway_turned_away_total", "Requests answered 503 before any worker took them: "
-                      "the gateway was stopping, or no worker came free within WORKER_WAIT_SECONDS", ["reason"])
+BUSY_ANSWERS = Counter("linli_gateway_busy_total", "Requests answered 503 because they got no worker within "
+                       "WORKER_WAIT_SECONDS (nothing was done)")
 
 
 class PayloadTooLarge(DomainError):
@@ -140,12 +140,14 @@ class ApiHandler(HttpRequestHandler):
     data, so logs, RPC calls and emitted events carry the same id.
     """
 
-    def __init__(self, method, url, cacheable=False, **kwargs):
+    def __init__(self, method, url, cacheable=False, probe=False, **kwargs):
         # A refusal (409, 422, 403...) is an answer, not a fault: nameko logs it as a warning, not
         # with ERROR and a traceback that an operator would chase.
         kwargs.setdefault("expected_exceptions", DomainError)
         # Whether an answer under /api/v1/ may be kept by a cache: only what carries no personal data.
         self.cacheable = cacheable
+        # A probe or /metrics: served by the worker kept for them (ApiWebServer.worker_slot).
+        self.probe = probe
         super().__init__(method, url, **kwargs)
 
     def handle_request(self, request):
@@ -156,7 +158,7 @@ class ApiHandler(HttpRequestHandler):
             try:
                 args, kwargs = self.get_entrypoint_parameters(request)
                 self.check_signature(args, kwargs)
-                with self.server.worker_slot():
+                with self.server.worker_slot(self.probe):
                     event = Event()
                     self.container.spawn_worker(self, args, kwargs, context_data={"correlation_id": cid},
                                                 handle_result=partial(self.handle_result, event))
@@ -265,6 +267,50 @@ class ApiWsgiApp(WsgiApp):
         return harden(request, response, getattr(provider, "cacheable", False))(environ, start_response)
 
 
+class WorkerSlots:
+    """`size` slots, handed to those who wait first come, first served: each waits once, in line,
+    for a slot handed straight to it, and `close()` sends everyone still in line away at once."""
+
+    TAKEN, TIMED_OUT, CLOSED = "taken", "timed out", "closed"
+
+    def __init__(self, size):
+        self._free = size
+        self._line = collections.deque()   # an Event per waiter, the first in line first
+
+    def take_now(self):
+        """A slot if one is free and nobody is in line for it (a newcomer does not jump the line)."""
+        if self._free and not self._line:
+            self._free -= 1
+            return True
+        return False
+
+    def take(self, timeout):
+        turn = Event()
+        self._line.append(turn)
+        try:
+            turn.wait(timeout)
+        except BaseException:   # the waiting greenthread killed: its place, or its slot, goes on
+            if not turn.ready():
+                self._line.remove(turn)
+            elif turn.wait() == self.TAKEN:
+                self.give_back()
+            raise
+        if turn.ready():    # handed a slot, or sent away (even as the time ran out)
+            return turn.wait()
+        self._line.remove(turn)
+        return self.TIMED_OUT
+
+    def give_back(self):
+        if self._line:
+            self._line.popleft().send(self.TAKEN)
+        else:
+            self._free += 1
+
+    def close(self):
+        while self._line:
+            self._line.popleft().send(self.CLOSED)
+
+
 class ApiWebServer(WebServer):
     """The web server of ApiHandler's routes (one per container, as nameko's own)."""
 
@@ -282,37 +328,40 @@ class ApiWebServer(WebServer):
 
     def start(self):
         # As many slots as the container has workers: a request waits for one here, where it can be
-        # turned away when the gateway stops, rather than inside nameko's worker pool, where it can't.
-        self._slots = Semaphore(self.container.max_workers)
+        # turned away when the gateway stops or after WORKER_WAIT_SECONDS, rather than inside nameko's
+        # worker pool, where it can't. One is kept for the probes and /metrics: a liveness probe that
+        # queued behind requests held by a hung service failed, and the kubelet restarted the gateway.
+        workers = self.container.max_workers
+        self._slots = WorkerSlots(max(1, workers - 1))
+        self._probe_slots = WorkerSlots(1)
         self._slot_wait = float(self.container.config.get("WORKER_WAIT_SECONDS", 5.0))
         super().start()
 
     @contextmanager
-    def worker_slot(self):
+    def worker_slot(self, probe=False):
         """Hold a worker slot for one request. One that finds a slot free is served even while the
         gateway stops (the last requests of kept-alive connections, sent before the pod left the
         Service's endpoints); one that has to wait is answered 503 (nothing done) once it stops, or
         once it has waited WORKER_WAIT_SECONDS: every worker is then held by something slow (a
         service that does not answer keeps each for its RPC deadline), and a request queued behind
         two such groups would wait out both before its own deadline began."""
-        if not self._slots.acquire(blocking=False):
-            give_up = time.monotonic() + self._slot_wait
-            while not self._slots.acquire(timeout=min(0.25, self._slot_wait)):
-                if not self._is_accepting:
-                    TURNED_AWAY.labels("stopping").inc()
-                    raise ServiceUnavailable(STOPPING)
-                if time.monotonic() >= give_up:
-                    TURNED_AWAY.labels("busy").inc()
-                    log.warning("no worker free within %.1fs: answered 503", self._slot_wait)
-                    raise ServiceUnavailable(BUSY)
+        slots = self._probe_slots if probe else self._slots
+        if not slots.take_now():
             if not self._is_accepting:
-                self._slots.release()
-                TURNED_AWAY.labels("stopping").inc()
+                raise ServiceUnavailable(STOPPING)
+            got = slots.take(self._slot_wait)
+            if got != WorkerSlots.TAKEN or not self._is_accepting:
+                if got == WorkerSlots.TAKEN:
+                    slots.give_back()
+                if got == WorkerSlots.TIMED_OUT and self._is_accepting:
+                    BUSY_ANSWERS.inc()
+                    log.warning("no worker within %.1fs: answered 503", self._slot_wait)
+                    raise ServiceUnavailable(BUSY)
                 raise ServiceUnavailable(STOPPING)
         try:
             yield
         finally:
-            self._slots.release()
+            slots.give_back()
 
     def unregister_provider(self, provider):
         # nameko stops the entrypoints first, then waits for the workers in flight, and only then stops
@@ -330,6 +379,8 @@ class ApiWebServer(WebServer):
             self._gt.kill()
             self._sock.close()
             self._serv.keepalive = False
+            self._slots.close()
+            self._probe_slots.close()
 
     def get_wsgi_server(self, sock, wsgi_app, **kwargs):
         # An answer goes out whole at once: with Nagle's algorithm on, one of 17-130 KiB waited for the

@@ -94,16 +94,16 @@ class GatewayService(ImportRoutes, PointsRoutes, NotificationRoutes, AggregateRo
 
     # -- operations -----------------------------------------------------------
 
-    @api("GET", "/healthz")
+    @api("GET", "/healthz", probe=True)
     def healthz(self, request):
         return as_json({"status": "ok"})
 
-    @api("GET", "/readyz")
+    @api("GET", "/readyz", probe=True)
     def readyz(self, request):
         ok, checks = health.readiness(self.config, getattr(self.db, "pool", None))
         return as_json(health.body(ok, checks), 200 if ok else 503)
 
-    @api("GET", "/metrics")
+    @api("GET", "/metrics", probe=True)
     def metrics(self, request):
         body, ctype = metrics.exposition()
         return Response(body, content_type=ctype)

@@ -363,7 +363,9 @@ def test_a_whole_instance_under_load_holds_no_more_than_its_budget(container_fac
     from linli import SERVICES, all_service_classes
     from shared import budget
     from shared.messaging import apply_topology
-    cfg = {**config, "DB_POOL_MAX": 2, "DB_POOL_SIZES": {"gateway": 1}, "DB_POOL_IDLE_SECONDS": 1}
+    # 40 requests at once, 30 of them waiting for a gateway worker: none may be turned away as busy here.
+    cfg = {**config, "DB_POOL_MAX": 2, "DB_POOL_SIZES": {"gateway": 1}, "DB_POOL_IDLE_SECONDS": 1,
+           "WORKER_WAIT_SECONDS": 60}
     services = all_service_classes()
     apply_topology(cfg, services)
     for cls in services:
