@@ -35,13 +35,15 @@ def cli_env(cfg):
 
 
 def publish_confirmed(amqp_uri, exchange, routing_key, *bodies, **options):
-    """Publish each body in turn, returning once the broker has confirmed every one.
+    """Publish each body in turn, returning once the broker has confirmed every one (within 10 s,
+    or it raises rather than hang the run).
 
-    A test's message must be in its queue, not on its way: a quorum queue (RabbitMQ 3.10) drops an
-    unconfirmed publish it applies after the publisher's channel has closed (1,200 published and
-    closed at once left 1,196 queued), and a test waiting for it then fails by chance. The product's
-    own publishers (outbox relay, RPC) wait for confirms too."""
+    A test's message must have been taken by the broker, not be on its way: a quorum queue (RabbitMQ
+    3.10) drops an unconfirmed publish it applies after the publisher's channel has closed (1,200
+    published and closed at once left 1,196 queued), and a test waiting for it then fails by chance.
+    The product's own publishers (outbox relay, RPC) wait for confirms too."""
     from kombu import Connection, Producer
+    options.setdefault("confirm_timeout", 10)
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         producer = Producer(conn.default_channel, exchange=exchange)
         for body in bodies:
