@@ -146,7 +146,8 @@ class ConfigSchema(Schema):
                                 load_default=dict)
     DB_POOL_IDLE_SECONDS = fields.Float(load_default=60.0, validate=validate.Range(1, 3600))
     DB_POOL_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
-    # Every RPC's deadline (shared/rpc.py): a service that does not answer in time is a 503, not a hang.
+    # Every RPC's deadline (shared/rpc.py): a service that does not answer in time is a 504 (outcome
+    # unknown), not a hang.
     RPC_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
     RESEND_AFTER_SECONDS = fields.Float(load_default=30.0, validate=validate.Range(1, 86400))
     # How long a gateway request waits for a free worker before it is answered 503 (nothing done).

@@ -350,13 +350,13 @@ class ApiWebServer(WebServer):
             if not self._is_accepting:
                 raise ServiceUnavailable(STOPPING)
             got = slots.take(self._slot_wait)
+            if got == WorkerSlots.TIMED_OUT and self._is_accepting:
+                BUSY_ANSWERS.inc()
+                log.warning("no worker within %.1fs: answered 503", self._slot_wait)
+                raise ServiceUnavailable(BUSY)
             if got != WorkerSlots.TAKEN or not self._is_accepting:
                 if got == WorkerSlots.TAKEN:
                     slots.give_back()
-                if got == WorkerSlots.TIMED_OUT and self._is_accepting:
-                    BUSY_ANSWERS.inc()
-                    log.warning("no worker within %.1fs: answered 503", self._slot_wait)
-                    raise ServiceUnavailable(BUSY)
                 raise ServiceUnavailable(STOPPING)
         try:
             yield

@@ -42,11 +42,6 @@ def start_gateway(container_factory, config, demo_tree):
     return start
 
 
-@pytest.fixture
-def gateway(start_gateway):
-    return start_gateway()
-
-
 @contextmanager
 def registry_stuck(config):
     with psycopg.connect(config["DATABASE_URL"]) as conn:
@@ -55,25 +50,21 @@ def registry_stuck(config):
         conn.rollback()
 
 
-@pytest.fixture
-def stuck_registry(config):
-    with registry_stuck(config):
-        yield
-
-
-def test_a_stopping_gateway_finishes_what_runs_and_turns_away_what_waits(gateway, web_config_port, make_token,
-                                                                         request):
+def test_a_stopping_gateway_finishes_what_runs_and_turns_away_what_waits(start_gateway, config, web_config_port,
+                                                                         make_token):
+    gateway = start_gateway()
     url = f"http://127.0.0.1:{web_config_port}"
     headers = {"Authorization": f"Bearer {make_token('street_admin')}"}
     assert requests.get(url + "/healthz", timeout=5).status_code == 200
-    request.getfixturevalue("stuck_registry")
-    calls = [eventlet.spawn(requests.get, url + "/api/v1/nodes", headers=headers, timeout=30) for _ in range(6)]
-    eventlet.sleep(0.5)  # two run (each waiting on the registry), four wait for a worker
-    began = time.monotonic()
-    with eventlet.Timeout(DEADLINE * 5, AssertionError("the gateway did not stop")):
-        gateway.stop()
-    took = time.monotonic() - began
-    answers = [call.wait() for call in calls]
+    with registry_stuck(config):
+        calls = [eventlet.spawn(requests.get, url + "/api/v1/nodes", headers=headers, timeout=30)
+                 for _ in range(6)]
+        eventlet.sleep(0.5)  # two run (each waiting on the registry), four wait for a worker
+        began = time.monotonic()
+        with eventlet.Timeout(DEADLINE * 5, AssertionError("the gateway did not stop")):
+            gateway.stop()
+        took = time.monotonic() - began
+        answers = [call.wait() for call in calls]
     statuses = sorted(resp.status_code for resp in answers)
     assert statuses == [503] * 4 + [504] * 2, [(r.status_code, r.text[:200]) for r in answers]
     turned_away = [resp for resp in answers if resp.status_code == 503]
